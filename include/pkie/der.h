@@ -232,7 +232,7 @@ int pkie_derw_string(struct pkie_derw *w, uint32_t tag, uint32_t type, const cha
 int pkie_derw_time(struct pkie_derw *w, uint32_t tag, uint32_t type, const struct pkie_der_time *t);
 
 /** The first error, or PKIE_ERR_DER_WRITE if elements are still open; on
- *  success *out/*len give the encoding (owned by @p w). */
+ *  success *out and *len give the encoding (owned by @p w). */
 int pkie_derw_finish(struct pkie_derw *w, const uint8_t **out, size_t *len);
 /** As pkie_derw_finish, and hand the buffer to the caller (free()). */
 int pkie_derw_steal(struct pkie_derw *w, uint8_t **out, size_t *len);
