@@ -69,8 +69,10 @@ struct pkie_pki_profile {
     const char *const *ca_ids;     /**< ids of the root/intermediate CAs we accept
                                         (trust anchors) */
     size_t n_ca_ids;               /**< number of entries of ca_ids */
-    int verify_depth;              /**< max chain depth, e.g. 4 (number of CA
-                                        certificates above the leaf); <= 0: 4 */
+    int verify_depth;              /**< max chain depth, e.g. 4: as OpenSSL's
+                                        X509_VERIFY_PARAM_set_depth, the number of
+                                        intermediate CAs allowed between the leaf and
+                                        the trust anchor; < 0: 4 */
     const char *const *dn_filters; /**< accepted peer subject DN patterns (RFC 4514
                                         text, '*' wildcard per attribute value);
                                         none = any */
