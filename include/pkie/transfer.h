@@ -1,0 +1,364 @@
+/*
+ * pkie transfer: the file transfer protocol and the receiver's file handling.
+ *
+ * The protocol (docs/protocol.md) runs over any reliable byte stream given as
+ * read/write callbacks (struct pkie_xfer_io), so that unit tests and the fuzz
+ * target need no socket; the monitor plugs a TLS session in. A frame is a
+ * 5-byte header (type, 32-bit big-endian payload length) and its payload.
+ *
+ * Layers, each usable alone:
+ *   frames     pkie_xfer_reader (buffered, bounded frame reader), encoders and
+ *              strict decoders for each frame type
+ *   names      pkie_xfer_name_check: what a receiver accepts as a file name
+ *   rfile      the receiver's file state machine: hidden partial file, state
+ *              file with the durable offset, checkpoints, hash, atomic rename
+ *   sessions   pkie_xfer_recv_session / pkie_xfer_send_* drive one connection
+ *   audit      one JSON line per transfer
+ */
+#ifndef PKIE_TRANSFER_H
+#define PKIE_TRANSFER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- protocol constants -------------------------------------------------- */
+
+/** Protocol version spoken by this implementation. */
+#define PKIE_XFER_VERSION     1
+/** Bytes of a frame header: type (1) and payload length (4, big-endian). */
+#define PKIE_XFER_HDR_LEN     5
+/** Largest DATA payload. */
+#define PKIE_XFER_MAX_DATA    (1u << 20)
+/** Largest payload of any other frame. */
+#define PKIE_XFER_MAX_CTRL    2048u
+/** Length of a transfer id (random, chosen by the sender). */
+#define PKIE_XFER_TID_LEN     16
+/** Longest file name accepted (bytes, without NUL). */
+#define PKIE_XFER_NAME_MAX    255
+/** Longest text of an ERROR frame. */
+#define PKIE_XFER_ERRTEXT_MAX 1024
+/** Magic at the start of a HELLO payload. */
+#define PKIE_XFER_MAGIC       "PKIEXFER"
+
+/** Frame types. */
+enum pkie_xfer_type {
+    PKIE_XFER_HELLO = 1,  /**< both ways first: magic, version range, flags */
+    PKIE_XFER_FILE = 2,   /**< sender: transfer id, size, mode, name */
+    PKIE_XFER_RESUME = 3, /**< receiver: transfer id, durable offset to send from */
+    PKIE_XFER_DATA = 4,   /**< sender: 1..PKIE_XFER_MAX_DATA bytes of file content */
+    PKIE_XFER_END = 5,    /**< sender: SHA-256 of the whole file */
+    PKIE_XFER_DONE = 6,   /**< receiver: file durable and in place */
+    PKIE_XFER_ERROR = 7,  /**< either: code and text */
+    PKIE_XFER_BYE = 8,    /**< sender: no more files on this connection */
+};
+
+/** A byte stream. read: >0 bytes read, 0 clean end of stream, <0 a pkie_err.
+ *  write: >0 bytes written (may be fewer than asked), <0 a pkie_err. */
+struct pkie_xfer_io {
+    ssize_t (*read)(void *ctx, void *buf, size_t len);        /**< read some bytes */
+    ssize_t (*write)(void *ctx, const void *buf, size_t len); /**< write some bytes */
+    void *ctx;                                                /**< handed to both */
+};
+
+/** Write all @p len bytes (loops over partial writes). 0 or a pkie_err. */
+int pkie_xfer_write_all(const struct pkie_xfer_io *io, const void *buf, size_t len);
+
+/* ---- frames --------------------------------------------------------------- */
+
+/** A frame as read: @p payload points into the reader's buffer and stays valid
+ *  until the next read from the same reader. */
+struct pkie_xfer_frame {
+    uint8_t type;           /**< enum pkie_xfer_type */
+    uint32_t len;           /**< payload length */
+    const uint8_t *payload; /**< payload bytes (NULL when len is 0) */
+};
+
+/** Buffered frame reader over a stream. */
+struct pkie_xfer_reader {
+    const struct pkie_xfer_io *io; /**< the stream */
+    uint8_t *buf;                  /**< buffer (grows up to max_cap) */
+    size_t cap;                    /**< allocated bytes */
+    size_t max_cap;                /**< largest buffer: header + largest payload allowed */
+    size_t pos;                    /**< start of unconsumed bytes */
+    size_t len;                    /**< end of buffered bytes */
+    uint64_t offset;               /**< stream offset of buf[pos], for error reports */
+    uint32_t max_data;             /**< largest DATA payload this reader accepts */
+};
+
+/** Set up a reader; @p max_data bounds DATA payloads (0: DATA frames are
+ *  refused, as on a sender). The buffer starts small and grows on demand. */
+int pkie_xfer_reader_init(struct pkie_xfer_reader *r, const struct pkie_xfer_io *io,
+                          uint32_t max_data);
+/** Release the reader's buffer. */
+void pkie_xfer_reader_free(struct pkie_xfer_reader *r);
+/** Release the buffer when empty (idle sessions keep little memory). */
+void pkie_xfer_reader_shrink(struct pkie_xfer_reader *r);
+/**
+ * Read the next frame. Returns 0 with @p f filled, PKIE_ERR_XFER_CLOSED on a
+ * clean end of stream between frames, PKIE_ERR_XFER_TRUNCATED inside one,
+ * PKIE_ERR_XFER_FRAME_TYPE / PKIE_ERR_XFER_FRAME_LENGTH for a bad header (the
+ * length is checked against the type's bounds before anything is buffered),
+ * or the stream's error.
+ */
+int pkie_xfer_read_frame(struct pkie_xfer_reader *r, struct pkie_xfer_frame *f);
+
+/** Check a header's type and length against the per-type bounds. */
+int pkie_xfer_check_header(uint8_t type, uint32_t len, uint32_t max_data);
+/** Write the 5-byte header for (@p type, @p len) into @p hdr. */
+void pkie_xfer_put_header(uint8_t hdr[PKIE_XFER_HDR_LEN], uint8_t type, uint32_t len);
+/** Send one frame (header + payload, in one write when small). */
+int pkie_xfer_send_frame(const struct pkie_xfer_io *io, uint8_t type, const void *payload,
+                         uint32_t len);
+
+/** HELLO: version range and flags (no flags defined: 0). */
+struct pkie_xfer_hello {
+    uint16_t min_version; /**< lowest version spoken */
+    uint16_t max_version; /**< highest version spoken */
+    uint32_t flags;       /**< reserved, 0 */
+};
+/** FILE: announce a file. */
+struct pkie_xfer_file {
+    uint8_t tid[PKIE_XFER_TID_LEN];    /**< transfer id */
+    uint64_t size;                     /**< total size in bytes */
+    uint32_t mode;                     /**< permission bits (0..07777; receiver keeps 0777) */
+    char name[PKIE_XFER_NAME_MAX + 1]; /**< name, NUL-terminated (no NUL inside) */
+    size_t name_len;                   /**< bytes of name */
+};
+/** RESUME: the receiver's durable offset for a transfer id. */
+struct pkie_xfer_resume {
+    uint8_t tid[PKIE_XFER_TID_LEN]; /**< transfer id */
+    uint64_t offset;                /**< send from here (0: from the start) */
+};
+/** DONE: the receiver's confirmation. */
+struct pkie_xfer_done {
+    uint8_t tid[PKIE_XFER_TID_LEN]; /**< transfer id */
+    uint64_t size;                  /**< bytes in place */
+    uint8_t sha256[32];             /**< hash verified */
+};
+/** ERROR: a pkie_err code and a text. */
+struct pkie_xfer_error {
+    int32_t code;                         /**< pkie_err code (negative) */
+    char text[PKIE_XFER_ERRTEXT_MAX + 1]; /**< text, NUL-terminated, printable ASCII */
+};
+
+/* Decoders: 0, or PKIE_ERR_XFER_UNEXPECTED (other type) / PKIE_ERR_XFER_MALFORMED. */
+int pkie_xfer_parse_hello(const struct pkie_xfer_frame *f, struct pkie_xfer_hello *out);
+int pkie_xfer_parse_file(const struct pkie_xfer_frame *f, struct pkie_xfer_file *out);
+int pkie_xfer_parse_resume(const struct pkie_xfer_frame *f, struct pkie_xfer_resume *out);
+int pkie_xfer_parse_end(const struct pkie_xfer_frame *f, uint8_t sha256[32]);
+int pkie_xfer_parse_done(const struct pkie_xfer_frame *f, struct pkie_xfer_done *out);
+int pkie_xfer_parse_error(const struct pkie_xfer_frame *f, struct pkie_xfer_error *out);
+
+/* Senders of control frames: 0 or a pkie_err. */
+int pkie_xfer_send_hello(const struct pkie_xfer_io *io, const struct pkie_xfer_hello *h);
+int pkie_xfer_send_file(const struct pkie_xfer_io *io, const struct pkie_xfer_file *f);
+int pkie_xfer_send_resume(const struct pkie_xfer_io *io, const struct pkie_xfer_resume *r);
+int pkie_xfer_send_end(const struct pkie_xfer_io *io, const uint8_t sha256[32]);
+int pkie_xfer_send_done(const struct pkie_xfer_io *io, const struct pkie_xfer_done *d);
+/** ERROR frame; control characters of @p text are replaced, long text cut. */
+int pkie_xfer_send_error(const struct pkie_xfer_io *io, int32_t code, const char *text);
+
+/** Is @p code an error about one file only, after which the connection goes on
+ *  (name refused, exists, too big, busy, resume mismatch, hash mismatch)? */
+int pkie_xfer_error_is_file_level(int code);
+
+/** Negotiate: the highest version both ranges hold, or PKIE_ERR_XFER_VERSION. */
+int pkie_xfer_version_pick(const struct pkie_xfer_hello *ours, const struct pkie_xfer_hello *theirs,
+                           uint16_t *version);
+
+/* ---- names ---------------------------------------------------------------- */
+
+/**
+ * Check a file name a sender proposes. Refused (PKIE_ERR_XFER_NAME, with the
+ * reason in the error record): empty, over PKIE_XFER_NAME_MAX bytes, a '/' or
+ * '\\', "." or "..", a leading dot, control characters (0x00-0x1f, 0x7f), or
+ * invalid UTF-8.
+ */
+int pkie_xfer_name_check(const char *name, size_t len);
+
+/** Lower-case hex of @p n bytes into @p out (2n+1 bytes). Returns @p out. */
+char *pkie_xfer_hex(const uint8_t *in, size_t n, char *out);
+/** Parse exactly 2n hex digits into @p out. 0 or PKIE_ERR_ARG. */
+int pkie_xfer_unhex(const char *hex, uint8_t *out, size_t n);
+
+/* ---- receiver file state machine ----------------------------------------- */
+
+/** Write hook (tests inject ENOSPC): as pwrite(2), returning -1 with errno. */
+typedef ssize_t (*pkie_xfer_write_fn)(int fd, const void *buf, size_t len, off_t off, void *arg);
+
+/** Receiver settings. */
+struct pkie_xfer_recv_conf {
+    int dirfd;                   /**< destination directory (O_DIRECTORY) */
+    int overwrite;               /**< non-zero: replace an existing file */
+    uint64_t max_file_size;      /**< largest file accepted (0: no limit) */
+    uint64_t checkpoint_bytes;   /**< fsync + durable offset every so many bytes */
+    pkie_xfer_write_fn write_fn; /**< NULL: pwrite */
+    void *write_arg;             /**< handed to write_fn */
+    const atomic_int *stop;      /**< non-NULL and set: stop at the next checkpoint */
+};
+
+/** Defaults: overwrite off, no size limit, checkpoint every 64 MiB. */
+void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd);
+
+/** An incoming file in progress (hidden partial + state file). */
+struct pkie_xfer_rfile;
+
+/**
+ * Start or resume receiving @p f into the destination directory: refuses a
+ * bad name, a file over the size limit, an existing file (unless overwrite),
+ * a transfer id held by another session (PKIE_ERR_XFER_BUSY). On resume the
+ * partial file is cut to the durable offset and its prefix hashed again.
+ * @p offset receives the durable offset to resume from (0 for new).
+ */
+int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_xfer_file *f,
+                         struct pkie_xfer_rfile **out, uint64_t *offset);
+/** Append @p len bytes; checkpoints when due. PKIE_ERR_XFER_DISK_FULL on
+ *  ENOSPC/EDQUOT (what was written stays resumable), PKIE_ERR_XFER_TOO_BIG
+ *  past the announced size. */
+int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len);
+/** Make everything written so far durable and record it as the resume offset. */
+int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf);
+/** Bytes written so far (the next offset). */
+uint64_t pkie_xfer_rfile_offset(const struct pkie_xfer_rfile *rf);
+/** Offset the transfer resumed from. */
+uint64_t pkie_xfer_rfile_resumed_from(const struct pkie_xfer_rfile *rf);
+/**
+ * Complete: all bytes present, fsync, compare the SHA-256 with @p sha256,
+ * rename into place (no overwrite unless configured), fsync the directory,
+ * remove the state file. On PKIE_ERR_XFER_HASH the partial file is removed.
+ * The handle is still to be closed.
+ */
+int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32]);
+/** Close; an unfinished transfer is checkpointed and stays resumable. */
+void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf);
+
+/** Hidden partial file name for (@p name, @p tid): ".<name>.<tidhex>.part"
+ *  (the name cut so the whole fits in 255 bytes); @p suffix "part" or "state". */
+int pkie_xfer_partial_name(const char *name, const uint8_t tid[PKIE_XFER_TID_LEN],
+                           const char *suffix, char *out, size_t cap);
+
+/* ---- audit ---------------------------------------------------------------- */
+
+/** What is known of the peer of a session. Strings may be NULL. */
+struct pkie_xfer_peer {
+    const char *partner;        /**< partner name from the configuration */
+    const char *addr;           /**< peer address:port */
+    const char *subject;        /**< peer certificate subject (RFC 4514) */
+    const char *issuer;         /**< peer certificate issuer (RFC 4514) */
+    const char *serial;         /**< peer certificate serial (hex) */
+    const char *tls_version;    /**< negotiated TLS version */
+    const char *cipher;         /**< negotiated cipher */
+    const uint8_t *global_area; /**< the exit's 64-byte global area, or NULL */
+};
+
+/** One transfer as audited. */
+struct pkie_xfer_audit_rec {
+    const struct pkie_xfer_peer *peer; /**< session peer */
+    const char *file;                  /**< file name (may hold any byte: escaped) */
+    const uint8_t *tid;                /**< transfer id (16 bytes) or NULL */
+    uint64_t size;                     /**< announced size */
+    uint64_t bytes;                    /**< bytes received in this session */
+    uint64_t resume_offset;            /**< offset the session resumed from */
+    const uint8_t *sha256;             /**< verified hash, or NULL */
+    uint64_t duration_ms;              /**< from FILE to the result */
+    const char *result;                /**< "ok", "refused", "failed", "interrupted" */
+    const char *error;                 /**< error text or NULL */
+};
+
+/** An audit sink: one JSON line per transfer appended to a file. */
+struct pkie_xfer_audit;
+/** Open (create 0640, append) @p path. */
+int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out);
+void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
+/** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
+int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
+/** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
+int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
+/** Append @p s (@p len bytes) JSON-escaped, without quotes, to a malloc'ed
+ *  string buffer (*buf, *len, *cap). Bytes of invalid UTF-8 become \\u00XX. */
+int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen);
+
+/* ---- sessions ------------------------------------------------------------- */
+
+/** Counters of one receiving session. */
+struct pkie_xfer_recv_stats {
+    unsigned files_ok;     /**< files confirmed */
+    unsigned files_failed; /**< files refused or failed */
+    uint64_t bytes;        /**< DATA bytes received */
+};
+
+/**
+ * Serve one connection as the receiver: HELLO, then files until BYE or the
+ * end of stream. A refused file (name, exists, size, busy) gets an ERROR frame
+ * and the session goes on; a malformed or unexpected frame, a full disk or a
+ * stream error gets an ERROR frame (when possible) and ends the session with
+ * that code. Every file is audited. Returns 0 after BYE / clean end.
+ */
+int pkie_xfer_recv_session(const struct pkie_xfer_recv_conf *c, const struct pkie_xfer_io *io,
+                           const struct pkie_xfer_peer *peer, struct pkie_xfer_audit *audit,
+                           struct pkie_xfer_recv_stats *stats);
+
+/** Sender's progress: @p done of @p total bytes of the current file. */
+typedef void (*pkie_xfer_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/** Result of sending one file. */
+struct pkie_xfer_send_result {
+    uint64_t size;          /**< file size */
+    uint64_t resume_offset; /**< offset the receiver asked to resume from */
+    uint64_t bytes_sent;    /**< DATA bytes sent in this session */
+    uint8_t sha256[32];     /**< hash of the file */
+    int code;               /**< 0 confirmed, else the pkie_err (local or from the peer) */
+    char error[PKIE_XFER_ERRTEXT_MAX + 1]; /**< text of the failure */
+};
+
+/** A sending session (one connection). */
+struct pkie_xfer_sender {
+    const struct pkie_xfer_io *io;  /**< the stream */
+    struct pkie_xfer_reader reader; /**< replies */
+    uint8_t *buf;                   /**< header + data buffer */
+    size_t buf_cap;                 /**< its size */
+    uint16_t version;               /**< negotiated version */
+    int broken;                     /**< the connection cannot carry another file */
+};
+
+/** Allocate buffers and exchange HELLO. */
+int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io *io);
+/**
+ * Send the open file @p fd as @p name with @p tid: FILE, wait for RESUME,
+ * hash the prefix the receiver has, stream the rest, END, wait for DONE.
+ * Returns 0 when confirmed; else the code (also in @p res). A refusal of this
+ * file leaves the session usable (s->broken stays 0).
+ */
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+                          const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
+                          pkie_xfer_progress_fn progress, void *progress_arg,
+                          struct pkie_xfer_send_result *res);
+/** Send BYE (when the session is not broken) and free the buffers. */
+void pkie_xfer_sender_finish(struct pkie_xfer_sender *s);
+
+/* ---- sender state (transfer ids kept across runs) ------------------------- */
+
+/**
+ * Transfer id for sending the open file @p fd (at @p path) to @p dest: the
+ * one recorded in @p state_dir for the same destination, path, size, mtime and
+ * inode (a rerun resumes), or a new random one, recorded before use.
+ * @p reused is set to 1 when an earlier id was found.
+ */
+int pkie_xfer_sendstate_get(const char *state_dir, const char *dest, const char *path, int fd,
+                            uint8_t tid[PKIE_XFER_TID_LEN], int *reused);
+/** Forget the id once the receiver confirmed the file. */
+int pkie_xfer_sendstate_drop(const char *state_dir, const char *dest, const char *path, int fd);
+/** Default state directory: $PKIE_SEND_STATE, $XDG_STATE_HOME/pkie/send,
+ *  or $HOME/.local/state/pkie/send. Returns malloc'ed path or NULL. */
+char *pkie_xfer_sendstate_default_dir(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

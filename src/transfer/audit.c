@@ -1,0 +1,242 @@
+/* Audit: one JSON line per transfer, appended with one write(2). */
+#include "pkie/error.h"
+#include "pkie/transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AUDIT_MAX_LINE (64u * 1024u)
+
+struct pkie_xfer_audit {
+    int fd;
+    pthread_mutex_t lock;
+};
+
+static int sb_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
+{
+    if (*len + extra + 1 > AUDIT_MAX_LINE)
+        return PKIE_ERR(PKIE_ERR_LIMIT, "audit line over %u bytes", AUDIT_MAX_LINE);
+    if (*len + extra + 1 <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 512;
+    while (ncap < *len + extra + 1)
+        ncap *= 2;
+    char *n = realloc(*buf, ncap);
+    if (n == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "audit line");
+    *buf = n;
+    *cap = ncap;
+    return 0;
+}
+
+static int sb_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    int rc = sb_reserve(buf, len, cap, n);
+    if (rc != 0)
+        return rc;
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+static int sb_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int sb_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return PKIE_ERR(PKIE_ERR_INTERNAL, "audit field too long");
+    return sb_add(buf, len, cap, tmp, (size_t)n);
+}
+
+/* Valid UTF-8 sequence length at p (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t l = c < 0x80                   ? 1
+               : (c >= 0xc2 && c <= 0xdf) ? 2
+               : (c >= 0xe0 && c <= 0xef) ? 3
+               : (c >= 0xf0 && c <= 0xf4) ? 4
+                                          : 0;
+    if (l == 0 || l > n)
+        return 0;
+    for (size_t i = 1; i < l; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return l;
+}
+
+int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = 0;
+    for (size_t i = 0; i < slen && rc == 0;) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc = sb_add(buf, len, cap, e, 2);
+            i++;
+        } else if (c == '\n') {
+            rc = sb_add(buf, len, cap, "\\n", 2);
+            i++;
+        } else if (c == '\r') {
+            rc = sb_add(buf, len, cap, "\\r", 2);
+            i++;
+        } else if (c == '\t') {
+            rc = sb_add(buf, len, cap, "\\t", 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            rc = sb_printf(buf, len, cap, "\\u%04x", c);
+            i++;
+        } else {
+            size_t l = utf8_len(p + i, slen - i);
+            if (l == 0) { /* a byte of invalid UTF-8: shown as U+00XX */
+                rc = sb_printf(buf, len, cap, "\\u%04x", c);
+                i++;
+            } else {
+                rc = sb_add(buf, len, cap, s + i, l);
+                i += l;
+            }
+        }
+    }
+    if (rc == 0)
+        rc = sb_reserve(buf, len, cap, 0); /* always NUL-terminated */
+    if (rc == 0)
+        (*buf)[*len] = '\0';
+    return rc;
+}
+
+static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *v)
+{
+    int rc = sb_printf(b, l, c, ",\"%s\":", key);
+    if (rc != 0)
+        return rc;
+    if (v == NULL)
+        return sb_add(b, l, c, "null", 4);
+    if ((rc = sb_add(b, l, c, "\"", 1)) != 0 ||
+        (rc = pkie_xfer_json_escape(b, l, c, v, strlen(v))) != 0)
+        return rc;
+    return sb_add(b, l, c, "\"", 1);
+}
+
+int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
+{
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    const struct pkie_xfer_peer empty = {0};
+    const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
+    char hex[129], ts[80];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(now.tv_nsec / 1000000) % 1000);
+    int rc = sb_printf(&b, &l, &c, "{\"time\":\"%s\"", ts);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "partner", p->partner);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer", p->addr);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_subject", p->subject);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_issuer", p->issuer);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_serial", p->serial);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "tls_version", p->tls_version);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "cipher", p->cipher);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "file", r->file);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "transfer_id",
+                     r->tid ? pkie_xfer_hex(r->tid, PKIE_XFER_TID_LEN, hex) : NULL);
+    if (rc == 0)
+        rc = sb_printf(&b, &l, &c,
+                       ",\"size\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"resume_offset\":%" PRIu64
+                       ",\"duration_ms\":%" PRIu64,
+                       r->size, r->bytes, r->resume_offset, r->duration_ms);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "sha256", r->sha256 ? pkie_xfer_hex(r->sha256, 32, hex) : NULL);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "result", r->result ? r->result : "failed");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "error", r->error);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "global_area",
+                     p->global_area ? pkie_xfer_hex(p->global_area, 64, hex) : NULL);
+    if (rc == 0)
+        rc = sb_add(&b, &l, &c, "}", 1);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *outlen = l;
+    return 0;
+}
+
+int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
+{
+    *out = NULL;
+    struct pkie_xfer_audit *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "audit");
+    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (a->fd < 0) {
+        int e = errno;
+        free(a);
+        return PKIE_ERR(PKIE_ERR_XFER_FILE, "audit file %s: %s", path, strerror(e));
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    *out = a;
+    return 0;
+}
+
+void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
+{
+    if (a == NULL)
+        return;
+    close(a->fd);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+{
+    if (a == NULL)
+        return 0;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = pkie_xfer_audit_format(r, &line, &len);
+    if (rc != 0)
+        return rc;
+    line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
+    pthread_mutex_lock(&a->lock);
+    ssize_t w = write(a->fd, line, len + 1);
+    int e = errno;
+    pthread_mutex_unlock(&a->lock);
+    free(line);
+    if (w != (ssize_t)(len + 1))
+        return PKIE_ERR(PKIE_ERR_XFER_FILE, "audit write: %s", w < 0 ? strerror(e) : "short");
+    return 0;
+}

@@ -1,0 +1,342 @@
+/*
+ * The receiver's file state machine: a hidden partial file and a small state
+ * file (durable offset) per transfer id, both created relative to the
+ * destination directory fd with O_NOFOLLOW; checkpoints (fdatasync of the data,
+ * then of the state); on completion fsync, SHA-256 check, atomic rename without
+ * overwrite, directory fsync, and only then the confirmation.
+ */
+#include "pkie/error.h"
+#include "pkie/transfer.h"
+#include "pkie/wipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define DEFAULT_CHECKPOINT (64ull << 20)
+#define REHASH_CHUNK       (1u << 20)
+/* State record: fixed width, rewritten in place. */
+#define STATE_FMT          "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
+#define STATE_LEN          (11 + 32 + 1 + 20 + 1 + 20 + 1)
+
+struct pkie_xfer_rfile {
+    const struct pkie_xfer_recv_conf *c;
+    struct pkie_xfer_file f;
+    char part[256];
+    char state[256];
+    int part_fd;
+    int state_fd;
+    uint64_t off;          /* bytes written */
+    uint64_t durable;      /* bytes made durable and recorded */
+    uint64_t resumed_from; /* offset the transfer resumed from */
+    uint64_t since_ckpt;
+    EVP_MD_CTX *md;
+    int finished;
+};
+
+void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd)
+{
+    memset(c, 0, sizeof(*c));
+    c->dirfd = dirfd;
+    c->checkpoint_bytes = DEFAULT_CHECKPOINT;
+}
+
+int pkie_xfer_partial_name(const char *name, const uint8_t tid[PKIE_XFER_TID_LEN],
+                           const char *suffix, char *out, size_t cap)
+{
+    char hex[2 * PKIE_XFER_TID_LEN + 1];
+    pkie_xfer_hex(tid, PKIE_XFER_TID_LEN, hex);
+    size_t fixed = 1 + 1 + strlen(hex) + 1 + strlen(suffix); /* "." name "." hex "." suffix */
+    size_t nlen = strlen(name);
+    if (fixed >= 255)
+        return PKIE_ERR(PKIE_ERR_ARG, "suffix too long");
+    if (nlen > 255 - fixed)
+        nlen = 255 - fixed;
+    /* Do not cut inside a UTF-8 sequence. */
+    while (nlen > 0 && nlen < strlen(name) && ((unsigned char)name[nlen] & 0xc0) == 0x80)
+        nlen--;
+    int n = snprintf(out, cap, ".%.*s.%s.%s", (int)nlen, name, hex, suffix);
+    if (n < 0 || (size_t)n >= cap)
+        return PKIE_ERR(PKIE_ERR_LIMIT, "partial name does not fit");
+    return 0;
+}
+
+static ssize_t do_write(const struct pkie_xfer_recv_conf *c, int fd, const void *buf, size_t len,
+                        off_t off)
+{
+    if (c->write_fn != NULL)
+        return c->write_fn(fd, buf, len, off, c->write_arg);
+    return pwrite(fd, buf, len, off);
+}
+
+static int file_err(const char *what, const char *name, int e)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return PKIE_ERR(PKIE_ERR_XFER_DISK_FULL, "%s %s: %s", what, name, strerror(e));
+    return PKIE_ERR(PKIE_ERR_XFER_FILE, "%s %s: %s", what, name, strerror(e));
+}
+
+static int state_store(struct pkie_xfer_rfile *rf, uint64_t offset)
+{
+    char hex[2 * PKIE_XFER_TID_LEN + 1], rec[STATE_LEN + 1];
+    pkie_xfer_hex(rf->f.tid, PKIE_XFER_TID_LEN, hex);
+    int n = snprintf(rec, sizeof(rec), STATE_FMT, hex, rf->f.size, offset);
+    if (n != STATE_LEN)
+        return PKIE_ERR(PKIE_ERR_INTERNAL, "state record of %d bytes", n);
+    ssize_t w = pwrite(rf->state_fd, rec, STATE_LEN, 0);
+    if (w != STATE_LEN)
+        return file_err("write", rf->state, w < 0 ? errno : ENOSPC);
+    if (fdatasync(rf->state_fd) != 0)
+        return file_err("fsync", rf->state, errno);
+    return 0;
+}
+
+/* Read the state record: 1 when present (size and offset filled), 0 when empty. */
+static int state_load(struct pkie_xfer_rfile *rf, uint64_t *size, uint64_t *offset)
+{
+    char rec[STATE_LEN + 1];
+    ssize_t n = pread(rf->state_fd, rec, STATE_LEN, 0);
+    if (n < 0)
+        return file_err("read", rf->state, errno);
+    if (n == 0)
+        return 0;
+    rec[n] = '\0';
+    char hex[33], want[33];
+    if (n != STATE_LEN ||
+        sscanf(rec, "PKIEPART 1 %32s %" SCNu64 " %" SCNu64, hex, size, offset) != 3)
+        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "state file %s is damaged", rf->state);
+    pkie_xfer_hex(rf->f.tid, PKIE_XFER_TID_LEN, want);
+    if (strcmp(hex, want) != 0 || *offset > *size)
+        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "state file %s does not match", rf->state);
+    return 1;
+}
+
+/* Hash the first @len bytes of the partial file again. */
+static int rehash_prefix(struct pkie_xfer_rfile *rf, uint64_t len)
+{
+    uint8_t *buf = malloc(REHASH_CHUNK);
+    if (buf == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "rehash buffer");
+    int rc = 0;
+    uint64_t pos = 0;
+    while (pos < len) {
+        size_t want = len - pos < REHASH_CHUNK ? (size_t)(len - pos) : REHASH_CHUNK;
+        ssize_t n = pread(rf->part_fd, buf, want, (off_t)pos);
+        if (n <= 0) {
+            rc = n < 0 ? file_err("read", rf->part, errno)
+                       : PKIE_ERR(PKIE_ERR_XFER_RESUME, "%s shorter than recorded", rf->part);
+            break;
+        }
+        if (EVP_DigestUpdate(rf->md, buf, (size_t)n) != 1) {
+            rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
+            break;
+        }
+        pos += (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_xfer_file *f,
+                         struct pkie_xfer_rfile **out, uint64_t *offset)
+{
+    *out = NULL;
+    *offset = 0;
+    int rc = pkie_xfer_name_check(f->name, f->name_len);
+    if (rc != 0)
+        return rc;
+    if (c->max_file_size != 0 && f->size > c->max_file_size)
+        return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "%" PRIu64 " bytes, at most %" PRIu64, f->size,
+                        c->max_file_size);
+    struct stat st;
+    if (!c->overwrite && fstatat(c->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", f->name);
+
+    struct pkie_xfer_rfile *rf = calloc(1, sizeof(*rf));
+    if (rf == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "rfile");
+    rf->c = c;
+    rf->f = *f;
+    rf->part_fd = rf->state_fd = -1;
+    if ((rc = pkie_xfer_partial_name(f->name, f->tid, "part", rf->part, sizeof(rf->part))) != 0 ||
+        (rc = pkie_xfer_partial_name(f->name, f->tid, "state", rf->state, sizeof(rf->state))) != 0)
+        goto err;
+    rf->md = EVP_MD_CTX_new();
+    if (rf->md == NULL || EVP_DigestInit_ex(rf->md, EVP_sha256(), NULL) != 1) {
+        rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 init");
+        goto err;
+    }
+    int fl = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+    rf->state_fd = openat(c->dirfd, rf->state, fl, 0600);
+    if (rf->state_fd < 0) {
+        rc = file_err("create", rf->state, errno);
+        goto err;
+    }
+    if (flock(rf->state_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? PKIE_ERR(PKIE_ERR_XFER_BUSY, "transfer of %s is active elsewhere", f->name)
+                 : file_err("lock", rf->state, errno);
+        goto err;
+    }
+    if (fstat(rf->state_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s is not a regular file", rf->state);
+        goto err;
+    }
+    uint64_t rsize = 0, roff = 0;
+    rc = state_load(rf, &rsize, &roff);
+    if (rc < 0)
+        goto err;
+    if (rc == 1 && rsize != f->size) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_RESUME, "%s: size %" PRIu64 " announced, %" PRIu64 " recorded",
+                      f->name, f->size, rsize);
+        goto err;
+    }
+    rf->part_fd = openat(c->dirfd, rf->part, fl, 0600);
+    if (rf->part_fd < 0) {
+        rc = file_err("create", rf->part, errno);
+        goto err;
+    }
+    if (fstat(rf->part_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s is not a regular file", rf->part);
+        goto err;
+    }
+    if ((uint64_t)st.st_size < roff)
+        roff = 0; /* the recorded prefix is gone: start again */
+    if (ftruncate(rf->part_fd, (off_t)roff) != 0) {
+        rc = file_err("truncate", rf->part, errno);
+        goto err;
+    }
+    if (roff > 0 && (rc = rehash_prefix(rf, roff)) != 0)
+        goto err;
+    rf->off = rf->durable = rf->resumed_from = roff;
+    if ((rc = state_store(rf, roff)) != 0)
+        goto err;
+    if (roff == 0 && fsync(c->dirfd) != 0) { /* the new names are durable */
+        rc = file_err("fsync", "destination directory", errno);
+        goto err;
+    }
+    *offset = roff;
+    *out = rf;
+    return 0;
+err:
+    if (rf->part_fd >= 0)
+        close(rf->part_fd);
+    if (rf->state_fd >= 0)
+        close(rf->state_fd);
+    EVP_MD_CTX_free(rf->md);
+    free(rf);
+    return rc;
+}
+
+uint64_t pkie_xfer_rfile_offset(const struct pkie_xfer_rfile *rf)
+{
+    return rf->off;
+}
+
+uint64_t pkie_xfer_rfile_resumed_from(const struct pkie_xfer_rfile *rf)
+{
+    return rf->resumed_from;
+}
+
+int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
+{
+    if (rf->finished || rf->part_fd < 0)
+        return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (rf->durable == rf->off)
+        return 0;
+    if (fdatasync(rf->part_fd) != 0)
+        return file_err("fsync", rf->part, errno);
+    int rc = state_store(rf, rf->off);
+    if (rc != 0)
+        return rc;
+    rf->durable = rf->off;
+    rf->since_ckpt = 0;
+    return 0;
+}
+
+int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
+{
+    if (rf->finished || rf->part_fd < 0)
+        return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (len > rf->f.size - rf->off)
+        return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "data past the announced size %" PRIu64, rf->f.size);
+    const uint8_t *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = do_write(rf->c, rf->part_fd, p, left, (off_t)rf->off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return file_err("write", rf->part, n < 0 ? errno : ENOSPC);
+        if (EVP_DigestUpdate(rf->md, p, (size_t)n) != 1)
+            return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
+        rf->off += (uint64_t)n;
+        rf->since_ckpt += (uint64_t)n;
+        p += n;
+        left -= (size_t)n;
+    }
+    if (rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
+        return pkie_xfer_rfile_checkpoint(rf);
+    return 0;
+}
+
+int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
+{
+    uint8_t got[EVP_MAX_MD_SIZE];
+    unsigned glen = 0;
+    if (rf->finished || rf->part_fd < 0)
+        return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (rf->off != rf->f.size)
+        return PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "END after %" PRIu64 " of %" PRIu64 " bytes",
+                        rf->off, rf->f.size);
+    if (EVP_DigestFinal_ex(rf->md, got, &glen) != 1 || glen != 32)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 final");
+    rf->finished = 1;
+    if (pkie_memeq_ct(got, sha256, 32) != 0) {
+        unlinkat(rf->c->dirfd, rf->part, 0);
+        unlinkat(rf->c->dirfd, rf->state, 0);
+        return PKIE_ERR(PKIE_ERR_XFER_HASH, "%s: SHA-256 of the data differs from END", rf->f.name);
+    }
+    mode_t mode = (mode_t)((rf->f.mode & 0777) | 0600);
+    if (fchmod(rf->part_fd, mode) != 0)
+        return file_err("chmod", rf->part, errno);
+    if (fsync(rf->part_fd) != 0)
+        return file_err("fsync", rf->part, errno);
+    int r = rf->c->overwrite
+                ? renameat(rf->c->dirfd, rf->part, rf->c->dirfd, rf->f.name)
+                : renameat2(rf->c->dirfd, rf->part, rf->c->dirfd, rf->f.name, RENAME_NOREPLACE);
+    if (r != 0) {
+        int e = errno;
+        rf->finished = 0; /* still a partial file: resumable */
+        rf->durable = 0;  /* force the state record to be rewritten on close */
+        if (e == EEXIST)
+            return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", rf->f.name);
+        return file_err("rename", rf->part, e);
+    }
+    if (fsync(rf->c->dirfd) != 0)
+        return file_err("fsync", "destination directory", errno);
+    unlinkat(rf->c->dirfd, rf->state, 0);
+    return 0;
+}
+
+void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)
+{
+    if (rf == NULL)
+        return;
+    if (!rf->finished && rf->part_fd >= 0)
+        (void)pkie_xfer_rfile_checkpoint(rf);
+    if (rf->part_fd >= 0)
+        close(rf->part_fd);
+    if (rf->state_fd >= 0)
+        close(rf->state_fd); /* releases the lock */
+    EVP_MD_CTX_free(rf->md);
+    free(rf);
+}

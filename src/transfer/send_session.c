@@ -1,0 +1,227 @@
+/* The sending side of one connection (docs/protocol.md). */
+#include "pkie/error.h"
+#include "pkie/transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+static void set_result(struct pkie_xfer_send_result *res, int code)
+{
+    res->code = code;
+    const struct pkie_error *e = pkie_err_last();
+    snprintf(res->error, sizeof(res->error), "%s: %s", pkie_err_name(code),
+             e->code == code && e->msg[0] ? e->msg : pkie_strerror(code));
+}
+
+/* An ERROR frame from the peer becomes the current error; returns its code. */
+static int peer_error(const struct pkie_xfer_frame *f)
+{
+    struct pkie_xfer_error e;
+    int rc = pkie_xfer_parse_error(f, &e);
+    if (rc != 0)
+        return rc;
+    int code = e.code;
+    if (strcmp(pkie_err_name(code), "UNKNOWN") == 0)
+        code = PKIE_ERR_XFER_PEER;
+    return PKIE_ERR(code, "receiver: %s", e.text);
+}
+
+/* Read a reply of type @want; an ERROR frame becomes the error. */
+static int read_reply(struct pkie_xfer_sender *s, uint8_t want, struct pkie_xfer_frame *f)
+{
+    int rc = pkie_xfer_read_frame(&s->reader, f);
+    if (rc != 0)
+        return rc;
+    if (f->type == PKIE_XFER_ERROR)
+        return peer_error(f);
+    if (f->type != want)
+        return PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "frame type %u where %u was expected", f->type,
+                        want);
+    return 0;
+}
+
+int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io *io)
+{
+    memset(s, 0, sizeof(*s));
+    s->io = io;
+    int rc = pkie_xfer_reader_init(&s->reader, io, 0);
+    if (rc != 0)
+        return rc;
+    s->buf_cap = PKIE_XFER_HDR_LEN + (size_t)PKIE_XFER_MAX_DATA;
+    s->buf = malloc(s->buf_cap);
+    if (s->buf == NULL) {
+        s->broken = 1;
+        return PKIE_ERR(PKIE_ERR_NOMEM, "send buffer");
+    }
+    struct pkie_xfer_hello ours = {1, PKIE_XFER_VERSION, 0}, theirs;
+    struct pkie_xfer_frame f;
+    rc = pkie_xfer_send_hello(io, &ours);
+    if (rc == 0)
+        rc = read_reply(s, PKIE_XFER_HELLO, &f);
+    if (rc == 0)
+        rc = pkie_xfer_parse_hello(&f, &theirs);
+    if (rc == 0)
+        rc = pkie_xfer_version_pick(&ours, &theirs, &s->version);
+    if (rc != 0)
+        s->broken = 1;
+    return rc;
+}
+
+/* After a failed write: the receiver may have said why before closing. */
+static int explain_write_failure(struct pkie_xfer_sender *s, int rc)
+{
+    struct pkie_xfer_frame f;
+    struct pkie_error keep = *pkie_err_last();
+    if (pkie_xfer_read_frame(&s->reader, &f) == 0 && f.type == PKIE_XFER_ERROR)
+        return peer_error(&f);
+    pkie_err_set(keep.code, keep.file ? keep.file : __FILE__, keep.line, keep.offset, "%s",
+                 keep.msg);
+    return rc;
+}
+
+static int hash_prefix(struct pkie_xfer_sender *s, int fd, EVP_MD_CTX *md, uint64_t len)
+{
+    uint64_t pos = 0;
+    while (pos < len) {
+        size_t want = len - pos < PKIE_XFER_MAX_DATA ? (size_t)(len - pos) : PKIE_XFER_MAX_DATA;
+        ssize_t n = pread(fd, s->buf, want, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "source shorter than %" PRIu64 " bytes", len);
+        if (EVP_DigestUpdate(md, s->buf, (size_t)n) != 1)
+            return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
+        pos += (uint64_t)n;
+    }
+    return 0;
+}
+
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+                          const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
+                          pkie_xfer_progress_fn progress, void *progress_arg,
+                          struct pkie_xfer_send_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    EVP_MD_CTX *md = NULL;
+    struct pkie_xfer_frame f;
+    struct stat st;
+    int rc;
+    if (s->broken) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_CLOSED, "connection unusable");
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s is not a regular file", name);
+        goto out;
+    }
+    res->size = (uint64_t)st.st_size;
+    struct pkie_xfer_file ff = {.size = res->size, .mode = mode & 07777};
+    memcpy(ff.tid, tid, PKIE_XFER_TID_LEN);
+    ff.name_len = strlen(name);
+    if ((rc = pkie_xfer_name_check(name, ff.name_len)) != 0)
+        goto out;
+    memcpy(ff.name, name, ff.name_len + 1);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0)
+        goto broken;
+    struct pkie_xfer_resume r;
+    rc = read_reply(s, PKIE_XFER_RESUME, &f);
+    if (rc == 0)
+        rc = pkie_xfer_parse_resume(&f, &r);
+    if (rc != 0) {
+        if (f.type == PKIE_XFER_ERROR && pkie_xfer_error_is_file_level(rc))
+            goto out; /* this file refused; the session goes on */
+        goto broken;
+    }
+    if (memcmp(r.tid, tid, PKIE_XFER_TID_LEN) != 0 || r.offset > res->size) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_MALFORMED, "RESUME for another transfer or past the end");
+        goto broken;
+    }
+    res->resume_offset = r.offset;
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 init");
+        goto broken;
+    }
+    if ((rc = hash_prefix(s, fd, md, r.offset)) != 0)
+        goto broken;
+    uint64_t pos = r.offset;
+    if (progress)
+        progress(progress_arg, pos, res->size);
+    while (pos < res->size) {
+        uint64_t left = res->size - pos;
+        size_t want = left < PKIE_XFER_MAX_DATA ? (size_t)left : PKIE_XFER_MAX_DATA;
+        ssize_t n = pread(fd, s->buf + PKIE_XFER_HDR_LEN, want, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(errno))
+                       : PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name);
+            goto broken;
+        }
+        if (EVP_DigestUpdate(md, s->buf + PKIE_XFER_HDR_LEN, (size_t)n) != 1) {
+            rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
+            goto broken;
+        }
+        pkie_xfer_put_header(s->buf, PKIE_XFER_DATA, (uint32_t)n);
+        rc = pkie_xfer_write_all(s->io, s->buf, PKIE_XFER_HDR_LEN + (size_t)n);
+        if (rc != 0) {
+            rc = explain_write_failure(s, rc);
+            goto broken;
+        }
+        pos += (uint64_t)n;
+        res->bytes_sent += (uint64_t)n;
+        if (progress)
+            progress(progress_arg, pos, res->size);
+    }
+    unsigned mdlen = 0;
+    if (EVP_DigestFinal_ex(md, res->sha256, &mdlen) != 1 || mdlen != 32) {
+        rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 final");
+        goto broken;
+    }
+    if ((rc = pkie_xfer_send_end(s->io, res->sha256)) != 0) {
+        rc = explain_write_failure(s, rc);
+        goto broken;
+    }
+    struct pkie_xfer_done d;
+    rc = read_reply(s, PKIE_XFER_DONE, &f);
+    if (rc == 0)
+        rc = pkie_xfer_parse_done(&f, &d);
+    if (rc != 0) {
+        if (f.type == PKIE_XFER_ERROR && pkie_xfer_error_is_file_level(rc))
+            goto out; /* e.g. hash mismatch: the receiver goes on */
+        goto broken;
+    }
+    if (memcmp(d.tid, tid, PKIE_XFER_TID_LEN) != 0 || d.size != res->size ||
+        memcmp(d.sha256, res->sha256, 32) != 0) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_MALFORMED, "DONE does not match the file sent");
+        goto broken;
+    }
+    rc = 0;
+    goto out;
+broken:
+    s->broken = 1;
+out:
+    EVP_MD_CTX_free(md);
+    if (rc != 0)
+        set_result(res, rc);
+    return rc;
+}
+
+void pkie_xfer_sender_finish(struct pkie_xfer_sender *s)
+{
+    if (!s->broken && s->io != NULL)
+        (void)pkie_xfer_send_frame(s->io, PKIE_XFER_BYE, NULL, 0);
+    pkie_xfer_reader_free(&s->reader);
+    free(s->buf);
+    s->buf = NULL;
+}
