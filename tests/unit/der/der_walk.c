@@ -161,7 +161,7 @@ int der_walk_roundtrip(const uint8_t *p, size_t len)
     if (rc == 0)
         rc = pkie_derw_finish(&w, &out, &olen);
     if (rc == 0)
-        rc = (olen == len && memcmp(out, p, len) == 0) ? 0 : 1;
+        rc = (olen == len && (len == 0 || memcmp(out, p, len) == 0)) ? 0 : 1;
     pkie_derw_free(&w);
     return rc;
 }
