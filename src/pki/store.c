@@ -283,7 +283,7 @@ int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsig
         return PKIE_ERR(PKIE_ERR_PKI_CORRUPT, "password check: iteration count %u", stored_iter);
     if ((rc = pki_pbkdf2(password, salt, sizeof(salt), stored_iter, got, sizeof(got))) != 0)
         return rc;
-    int same = pkie_memeq_ct(got, check, sizeof(got));
+    int same = pkie_memeq_ct(got, check, sizeof(got)) == 0; /* 0 = equal */
     pkie_wipe(got, sizeof(got));
     if (!same)
         return PKIE_ERR(PKIE_ERR_PKI_PASSWORD, "the password does not open this PKI base");
