@@ -1,0 +1,34 @@
+/* Helpers shared by the files of src/ca (not part of the public API). */
+#ifndef PKIE_CA_INTERNAL_H
+#define PKIE_CA_INTERNAL_H
+
+#include "pkie/ca.h"
+
+#include <openssl/asn1.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#define DEK_LEN 32
+
+/** The open database; every use holds mu. */
+struct pkie_ca_store {
+    sqlite3 *db;          /**< the connection */
+    pthread_mutex_t mu;   /**< serialises all use of db */
+    int unlocked;         /**< dek is valid */
+    uint8_t dek[DEK_LEN]; /**< data key for client secrets */
+};
+
+/** Record sqlite's last error as PKIE_ERR_CA_DB with @p what. */
+int pkie_ca_db_err(struct pkie_ca_store *s, const char *what);
+/** Run SQL without results. */
+int pkie_ca_db_exec(struct pkie_ca_store *s, const char *sql);
+/** Prepare one statement. */
+int pkie_ca_db_prepare(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st);
+/** Copy a possibly NULL column text into a bounded buffer. */
+void pkie_ca_copy_text(char *dst, size_t cap, const unsigned char *src);
+
+/** Seconds since the epoch of an ASN1_TIME; 0 on error. */
+int64_t pkie_ca_asn1_time_secs(const ASN1_TIME *t);
+
+#endif

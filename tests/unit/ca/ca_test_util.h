@@ -1,0 +1,47 @@
+/* Helpers shared by the CA unit tests: temporary directories and a test CA. */
+#ifndef PKIE_CA_TEST_UTIL_H
+#define PKIE_CA_TEST_UTIL_H
+
+#include "pkie/ca.h"
+#include "pkie/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh directory under $TMPDIR; the caller removes it with ca_test_rmdir. */
+static inline char *ca_test_mkdtemp(void)
+{
+    const char *t = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof(tmpl), "%s/pkie-ca-test-XXXXXX", t != NULL ? t : "/tmp");
+    char *d = mkdtemp(tmpl);
+    return d != NULL ? strdup(d) : NULL;
+}
+
+static inline void ca_test_rmdir(char *dir)
+{
+    char cmd[600];
+    if (dir == NULL)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(dir);
+}
+
+/* A client registration with the given patterns and secret "secret". */
+static inline void ca_test_client(struct pkie_ca_client *c, const char *ref, const char *subj,
+                                  const char *san)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->ref, sizeof(c->ref), "%s", ref);
+    memcpy(c->secret, "secret", 6);
+    c->secret_len = 6;
+    snprintf(c->subject_pattern, sizeof(c->subject_pattern), "%s", subj);
+    snprintf(c->san_pattern, sizeof(c->san_pattern), "%s", san);
+    snprintf(c->profile, sizeof(c->profile), "default");
+}
+
+#endif

@@ -1,0 +1,389 @@
+/* Unit tests: CA store (src/ca/store*.c, cadir.c, keys.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ca_test_util.h"
+#include "pkie/wipe.h"
+
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#define PASS "correct horse"
+
+static char *init_ca(int intermediate)
+{
+    char *dir = ca_test_mkdtemp();
+    assert_non_null(dir);
+    char sub[600];
+    snprintf(sub, sizeof(sub), "%s/ca", dir);
+    struct pkie_ca_init_params p = {
+        .dir = sub, .subject = "/CN=Test Root/O=pkie", .pass = PASS, .intermediate = intermediate};
+    assert_int_equal(pkie_ca_dir_init(&p), 0);
+    return dir;
+}
+
+static struct pkie_ca_store *open_ca(const char *dir, const char *pass)
+{
+    char sub[600];
+    struct pkie_ca_store *s = NULL;
+    snprintf(sub, sizeof(sub), "%s/ca", dir);
+    assert_int_equal(pkie_ca_dir_open(sub, pass, &s), 0);
+    return s;
+}
+
+static void test_init_files_and_modes(void **state)
+{
+    (void)state;
+    char *dir = init_ca(1);
+    char path[700];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/ca", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    const char *files[] = {"ca.db", "root.crt", "issuer.crt", "signer.crt"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/ca/%s", dir, files[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0077, 0);
+    }
+    /* a second init refuses */
+    snprintf(path, sizeof(path), "%s/ca", dir);
+    struct pkie_ca_init_params p = {.dir = path, .subject = "/CN=x", .pass = PASS};
+    assert_int_equal(pkie_ca_dir_init(&p), PKIE_ERR_EXISTS);
+
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    X509 *root = NULL, *iss = NULL, *signer = NULL;
+    EVP_PKEY *ikey = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ROOT, NULL, &root, NULL), 0);
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &iss, &ikey), 0);
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_SIGNER, NULL, &signer, NULL), 0);
+    assert_int_equal(X509_check_private_key(iss, ikey), 1);
+    assert_int_equal(X509_check_issued(root, iss), X509_V_OK);
+    assert_int_equal(X509_check_issued(iss, signer), X509_V_OK);
+    assert_int_equal(X509_check_ca(iss), 1);
+    assert_int_equal(X509_check_ca(signer), 0);
+    /* the CA key does not decrypt with a wrong passphrase */
+    EVP_PKEY *bad = NULL;
+    X509 *c2 = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, "wrong", &c2, &bad),
+                     PKIE_ERR_CA_PASSWORD);
+    assert_null(bad);
+    assert_int_equal(pkie_ca_store_check(s), 0);
+    X509_free(root);
+    X509_free(iss);
+    X509_free(signer);
+    EVP_PKEY_free(ikey);
+    pkie_ca_store_close(s);
+    /* the data key does not unwrap with a wrong passphrase */
+    snprintf(path, sizeof(path), "%s/ca", dir);
+    assert_int_equal(pkie_ca_dir_open(path, "wrong", &s), PKIE_ERR_CA_PASSWORD);
+    assert_null(s);
+    ca_test_rmdir(dir);
+}
+
+static void test_open_not_ca(void **state)
+{
+    (void)state;
+    struct pkie_ca_store *s = NULL;
+    char *dir = ca_test_mkdtemp();
+    assert_int_equal(pkie_ca_dir_open(dir, NULL, &s), PKIE_ERR_CA_NOT_INIT);
+    /* a file that is not a CA database */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/ca.db", dir);
+    FILE *f = fopen(path, "w");
+    fputs("garbage that is not sqlite at all, long enough to be read as a header....", f);
+    fclose(f);
+    assert_true(pkie_ca_dir_open(dir, NULL, &s) < 0);
+    assert_null(s);
+    ca_test_rmdir(dir);
+}
+
+static void test_clients(void **state)
+{
+    (void)state;
+    char *dir = init_ca(0);
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    struct pkie_ca_client c, got;
+    ca_test_client(&c, "client1", "CN=*,O=pkie", "DNS:*.example.com");
+    assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
+    assert_int_equal(pkie_ca_store_client_add(s, &c), PKIE_ERR_EXISTS);
+    assert_int_equal(pkie_ca_store_client_get(s, "client1", &got), 0);
+    assert_int_equal(got.secret_len, 6);
+    assert_memory_equal(got.secret, "secret", 6);
+    assert_string_equal(got.subject_pattern, "CN=*,O=pkie");
+    assert_int_equal(pkie_ca_store_client_get(s, "nobody", &got), PKIE_ERR_CA_UNKNOWN_CLIENT);
+    pkie_ca_store_close(s);
+
+    /* without the passphrase the secret cannot be read */
+    s = open_ca(dir, NULL);
+    assert_int_equal(pkie_ca_store_client_get(s, "client1", &got), PKIE_ERR_CA_NO_PASSWORD);
+    pkie_ca_store_close(s);
+
+    s = open_ca(dir, PASS);
+    assert_int_equal(pkie_ca_store_client_remove(s, "client1"), 0);
+    assert_int_equal(pkie_ca_store_client_remove(s, "client1"), PKIE_ERR_CA_UNKNOWN_CLIENT);
+    pkie_ca_store_close(s);
+    ca_test_rmdir(dir);
+}
+
+struct count {
+    int n;
+    char serials[64][48];
+};
+
+static int count_cb(void *arg, const struct pkie_ca_cert *c)
+{
+    struct count *k = arg;
+    if (k->n < 64)
+        snprintf(k->serials[k->n], 48, "%s", c->serial);
+    k->n++;
+    return 0;
+}
+
+static void test_certs_and_serials(void **state)
+{
+    (void)state;
+    char *dir = init_ca(0);
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    X509 *icert = NULL;
+    EVP_PKEY *ikey = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
+    struct pkie_ca_issuer iss = {icert, ikey, NULL};
+    EVP_PKEY *k = pkie_ca_key_generate("ec:P-256");
+    X509_NAME *n = pkie_ca_name_parse("/CN=leaf/O=pkie");
+    struct pkie_ca_client c;
+    ca_test_client(&c, "c1", "CN=*,O=pkie", "");
+    struct pkie_ca_request req = {.subject = n, .pubkey = k};
+    const struct pkie_ca_profile *prof = pkie_ca_profile_find("default");
+    X509 *x[20];
+    for (int i = 0; i < 20; i++) {
+        x[i] = pkie_ca_enroll(s, &iss, &c, prof, &req, PKIE_CA_CERT_ISSUED, 0, 0, 0);
+        assert_non_null(x[i]);
+        /* positive, 128-bit, at most 17 content octets */
+        const ASN1_INTEGER *sn = X509_get0_serialNumber(x[i]);
+        assert_int_equal(ASN1_STRING_type(sn), V_ASN1_INTEGER);
+        assert_true(ASN1_STRING_length(sn) <= 16);
+    }
+    struct count k1 = {0};
+    assert_int_equal(pkie_ca_store_cert_list(s, 0, count_cb, &k1), 0);
+    assert_int_equal(k1.n, 21); /* + the CMP signer */
+    for (int i = 0; i < k1.n; i++)
+        for (int j = i + 1; j < k1.n; j++)
+            assert_string_not_equal(k1.serials[i], k1.serials[j]);
+    /* re-inserting the same certificate is a serial conflict */
+    assert_int_equal(pkie_ca_store_cert_insert(s, x[0], 0, "c1", 0, 0, 0), PKIE_ERR_EXISTS);
+
+    /* status transitions */
+    char hex[48];
+    struct pkie_ca_cert rec;
+    assert_int_equal(pkie_ca_serial_hex(X509_get0_serialNumber(x[1]), hex, sizeof(hex)), 0);
+    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_CONFIRMED, -1), 0);
+    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_CONFIRMED, -1),
+                     PKIE_ERR_STATE);
+    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_REVOKED, 1), 0);
+    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_REVOKED, 1),
+                     PKIE_ERR_CA_REVOKED);
+    assert_int_equal(pkie_ca_store_cert_set_status(s, "ABCDEF", PKIE_CA_CERT_REVOKED, 1),
+                     PKIE_ERR_CA_UNKNOWN_CERT);
+    assert_int_equal(pkie_ca_store_cert_get(s, hex, 1, &rec), 0);
+    assert_int_equal(rec.status, PKIE_CA_CERT_REVOKED);
+    assert_int_equal(rec.reason, 1);
+    assert_true(rec.revoked_at > 0);
+    const unsigned char *p = rec.der;
+    X509 *back = d2i_X509(NULL, &p, (long)rec.der_len);
+    assert_non_null(back);
+    assert_int_equal(X509_cmp(back, x[1]), 0);
+    X509_free(back);
+    pkie_ca_cert_clear(&rec);
+    /* lower case and 0x prefix find the same certificate */
+    char lower[52] = "0x00";
+    for (size_t i = 0; hex[i] != '\0'; i++)
+        lower[4 + i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
+    assert_int_equal(pkie_ca_store_cert_get(s, lower, 0, &rec), 0);
+    assert_int_equal(pkie_ca_store_cert_get(s, "xyz", 0, &rec), PKIE_ERR_ARG);
+
+    /* CRL lists the revoked one, CRL numbers increase */
+    X509_CRL *crl = pkie_ca_crl_build(s, &iss, 3600);
+    assert_non_null(crl);
+    assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
+    assert_int_equal(X509_CRL_verify(crl, ikey), 1);
+    X509_REVOKED *rev = NULL;
+    assert_int_equal(X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(x[1])), 1);
+    ASN1_INTEGER *num1 = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+    X509_CRL *crl2 = pkie_ca_crl_build(s, &iss, 3600);
+    ASN1_INTEGER *num2 = X509_CRL_get_ext_d2i(crl2, NID_crl_number, NULL, NULL);
+    assert_true(ASN1_INTEGER_get(num2) == ASN1_INTEGER_get(num1) + 1);
+    ASN1_INTEGER_free(num1);
+    ASN1_INTEGER_free(num2);
+    X509_CRL_free(crl);
+    X509_CRL_free(crl2);
+
+    for (int i = 0; i < 20; i++)
+        X509_free(x[i]);
+    X509_NAME_free(n);
+    EVP_PKEY_free(k);
+    X509_free(icert);
+    EVP_PKEY_free(ikey);
+    pkie_ca_store_close(s);
+    ca_test_rmdir(dir);
+}
+
+static int tx_cb(void *arg, const struct pkie_ca_tx *t)
+{
+    (*(int *)arg)++;
+    assert_string_equal(t->client_ref, "c1");
+    return 0;
+}
+
+static void test_transactions(void **state)
+{
+    (void)state;
+    char *dir = init_ca(0);
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    int64_t id = 0, id2 = 0;
+    const uint8_t tid[16] = {1, 2, 3};
+    assert_int_equal(pkie_ca_store_tx_create(s, tid, 16, PKIE_CA_TX_WAITING, "c1", "CN=a",
+                                             (const uint8_t *)"req", 3, &id),
+                     0);
+    assert_int_equal(pkie_ca_store_tx_create(s, tid, 0, 0, "c1", "", NULL, 0, &id2), PKIE_ERR_ARG);
+    struct pkie_ca_tx t;
+    assert_int_equal(pkie_ca_store_tx_get(s, 0, tid, 16, &t), 0);
+    assert_int_equal(t.id, id);
+    assert_int_equal(t.request_len, 3);
+    assert_memory_equal(t.request, "req", 3);
+    pkie_ca_tx_clear(&t);
+    int n = 0;
+    assert_int_equal(pkie_ca_store_tx_list(s, PKIE_CA_TX_WAITING, tx_cb, &n), 0);
+    assert_int_equal(n, 1);
+    /* approve only from waiting */
+    assert_int_equal(
+        pkie_ca_store_tx_set_state(s, id, PKIE_CA_TX_WAITING, PKIE_CA_TX_APPROVED, NULL), 0);
+    assert_int_equal(
+        pkie_ca_store_tx_set_state(s, id, PKIE_CA_TX_WAITING, PKIE_CA_TX_REJECTED, "no"),
+        PKIE_ERR_STATE);
+    assert_int_equal(pkie_ca_store_tx_get(s, 9999, NULL, 0, &t), PKIE_ERR_CA_UNKNOWN_TX);
+    /* expiry: nothing young expires, everything old does */
+    int expired = -1;
+    assert_int_equal(pkie_ca_store_tx_expire(s, 3600, &expired), 0);
+    assert_int_equal(expired, 0);
+    assert_int_equal(pkie_ca_store_tx_expire(s, -10, &expired), 0);
+    assert_int_equal(expired, 1);
+    assert_int_equal(pkie_ca_store_tx_get(s, id, NULL, 0, &t), 0);
+    assert_int_equal(t.state, PKIE_CA_TX_EXPIRED);
+    pkie_ca_tx_clear(&t);
+    pkie_ca_store_close(s);
+    ca_test_rmdir(dir);
+}
+
+static void test_unconfirmed_revoked_on_expiry(void **state)
+{
+    (void)state;
+    char *dir = init_ca(0);
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    X509 *icert = NULL;
+    EVP_PKEY *ikey = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
+    struct pkie_ca_issuer iss = {icert, ikey, NULL};
+    EVP_PKEY *k = pkie_ca_key_generate("ed25519");
+    X509_NAME *n = pkie_ca_name_parse("CN=leaf");
+    struct pkie_ca_client c;
+    ca_test_client(&c, "c1", "CN=*", "");
+    struct pkie_ca_request req = {.subject = n, .pubkey = k};
+    int64_t id = 0;
+    const uint8_t tid[4] = {9, 9, 9, 9};
+    assert_int_equal(
+        pkie_ca_store_tx_create(s, tid, 4, PKIE_CA_TX_APPROVED, "c1", "CN=leaf", NULL, 0, &id), 0);
+    X509 *x = pkie_ca_enroll(s, &iss, &c, pkie_ca_profile_find(NULL), &req, PKIE_CA_CERT_ISSUED, id,
+                             0, PKIE_CA_TX_ISSUED);
+    assert_non_null(x);
+    struct pkie_ca_tx t;
+    assert_int_equal(pkie_ca_store_tx_get(s, id, NULL, 0, &t), 0);
+    assert_int_equal(t.state, PKIE_CA_TX_ISSUED);
+    char hex[48];
+    pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex));
+    assert_string_equal(t.serial, hex);
+    int m = 0;
+    assert_int_equal(pkie_ca_store_tx_expire(s, -10, &m), 0);
+    assert_int_equal(m, 1);
+    struct pkie_ca_cert rec;
+    assert_int_equal(pkie_ca_store_cert_get(s, hex, 0, &rec), 0);
+    assert_int_equal(rec.status, PKIE_CA_CERT_REVOKED);
+    assert_int_equal(rec.reason, 5);
+    X509_free(x);
+    X509_NAME_free(n);
+    EVP_PKEY_free(k);
+    X509_free(icert);
+    EVP_PKEY_free(ikey);
+    pkie_ca_store_close(s);
+    ca_test_rmdir(dir);
+}
+
+static void test_pass_read(void **state)
+{
+    (void)state;
+    char *dir = ca_test_mkdtemp();
+    char path[600];
+    snprintf(path, sizeof(path), "%s/pass", dir);
+    FILE *f = fopen(path, "w");
+    fputs("filepass\nsecond line\n", f);
+    fclose(f);
+    char *p = pkie_ca_pass_read(path, NULL);
+    assert_string_equal(p, "filepass");
+    pkie_wipe_free_str(p);
+    setenv("PKIE_TEST_PASSVAR", "envpass", 1);
+    p = pkie_ca_pass_read(NULL, "env:PKIE_TEST_PASSVAR");
+    assert_string_equal(p, "envpass");
+    pkie_wipe_free_str(p);
+    assert_null(pkie_ca_pass_read(NULL, "literalpass"));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_ARG);
+    unsetenv("PKIE_CA_PASS");
+    assert_null(pkie_ca_pass_read(NULL, NULL));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_CA_NO_PASSWORD);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    assert_null(pkie_ca_pass_read(path, NULL));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_IO);
+    ca_test_rmdir(dir);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    const char *types[] = {"ec:P-256", "ec:P-384", "ed25519", "rsa:2048"};
+    for (size_t i = 0; i < 4; i++) {
+        EVP_PKEY *k = pkie_ca_key_generate(types[i]);
+        assert_non_null(k);
+        char *pem = pkie_ca_key_encrypt(k, "pw");
+        assert_non_null(pem);
+        assert_non_null(strstr(pem, "ENCRYPTED PRIVATE KEY"));
+        EVP_PKEY *back = pkie_ca_key_decrypt(pem, "pw");
+        assert_non_null(back);
+        assert_int_equal(EVP_PKEY_eq(k, back), 1);
+        assert_null(pkie_ca_key_decrypt(pem, "wrong"));
+        assert_int_equal(pkie_err_last()->code, PKIE_ERR_CA_PASSWORD);
+        EVP_PKEY_free(back);
+        EVP_PKEY_free(k);
+        free(pem);
+    }
+    assert_null(pkie_ca_key_generate("rsa:1024"));
+    assert_null(pkie_ca_key_generate("dsa:2048"));
+    assert_null(pkie_ca_key_encrypt(NULL, ""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_files_and_modes),
+        cmocka_unit_test(test_open_not_ca),
+        cmocka_unit_test(test_clients),
+        cmocka_unit_test(test_certs_and_serials),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_unconfirmed_revoked_on_expiry),
+        cmocka_unit_test(test_pass_read),
+        cmocka_unit_test(test_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
