@@ -1,0 +1,69 @@
+/* Internal structures of the TLS runtime (runtime.c, session.c, tls_io.c). */
+#ifndef PKIE_TLS_INT_H
+#define PKIE_TLS_INT_H
+
+#include <openssl/ssl.h>
+
+#include "exit_int.h"
+#include "pkie/tls.h"
+
+struct pkie_tls_runtime {
+    struct pkie_exit *exit; /* NULL: pki.type = internal */
+    struct pkie_pki *pki;   /* NULL: no internal base */
+    SSL_CTX *ctx;           /* shared by every session (client and server) */
+    char exit_conf[CFTPKIE_CONF_CAP];
+};
+
+struct pkie_tls_task {
+    struct pkie_tls_runtime *rt;
+    uint32_t task_id;
+    uint32_t mask;      /* phases the exit wants (0 without exit) */
+    uint32_t area_size; /* per-session private area */
+    uint64_t next_session;
+    struct pkicom *z; /* NULL without exit */
+};
+
+struct pkie_tls_session {
+    struct pkie_tls_task *t;
+    SSL *ssl;
+    int fd;
+    int timeout_ms;
+    int is_server;
+    uint64_t ref;
+    uint8_t *area;
+    uint64_t exit_ref;
+    int start_called; /* StartHandshake was called: EndSession is due */
+    int alert_called; /* HandshakeAlert delivered: no more handshake phases */
+    int failed;       /* a phase failed: the session is refused */
+    int done;         /* handshake complete */
+    int alert;        /* alert sent or received, -1 none */
+    int alert_sent;   /* 1 when we sent it */
+    char fail_msg[512];
+    struct pkie_exit_profile prof;
+    const char *ca_ptrs[CFTPKIE_CA_IDS_MAX];
+    const char *dn_ptrs[CFTPKIE_DN_FILTERS_MAX];
+    EVP_PKEY *leaf_pub; /* public key of the leaf we send */
+    uint8_t global[PKIE_TLS_GLOBAL_AREA];
+    char version[16];
+    char cipher[64];
+};
+
+/** ex_data index of the session in its SSL object. */
+int pkie_tls_ex_index(void);
+/** Record a failure of @p phase for @p s and log it (exit, phase, session). */
+void pkie_tls_session_fail(struct pkie_tls_session *s, uint32_t phase, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Does the task's exit want @p phase (and has no alert stopped the handshake)? */
+int pkie_tls_wants(const struct pkie_tls_session *s, uint32_t phase);
+/** Fill the session part of the pkicom (refs, area, profile) before a call. */
+void pkie_tls_fill_session(struct pkie_tls_session *s);
+/** The internal profile view of a session. */
+void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *p);
+/** Install the callbacks of the runtime on @p ctx. */
+int pkie_tls_ctx_callbacks(SSL_CTX *ctx);
+/** Wait on @p fd for what SSL wants after @p ssl_err; 0 or PKIE_ERR_TIMEOUT/IO. */
+int pkie_tls_wait(int fd, int ssl_err, long long deadline_ms);
+/** Monotonic clock in ms. */
+long long pkie_tls_now_ms(void);
+
+#endif
