@@ -230,6 +230,9 @@ int pkie_derw_named_bits(struct pkie_derw *w, uint32_t tag, uint32_t bits);
 int pkie_derw_string(struct pkie_derw *w, uint32_t tag, uint32_t type, const char *s, size_t len);
 /** Time of universal @p type under @p tag. */
 int pkie_derw_time(struct pkie_derw *w, uint32_t tag, uint32_t type, const struct pkie_der_time *t);
+/** X.509 Time (RFC 5280 4.1.2.5): UTCTime for 1950..2049, GeneralizedTime
+ *  otherwise; whole seconds only (PKIE_ERR_DER_TIME if t->nanos != 0). */
+int pkie_derw_x509_time(struct pkie_derw *w, const struct pkie_der_time *t);
 
 /** The first error, or PKIE_ERR_DER_WRITE if elements are still open; on
  *  success *out and *len give the encoding (owned by @p w). */

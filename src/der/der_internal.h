@@ -32,6 +32,13 @@ int der_check_content(uint32_t type, const uint8_t *val, size_t len, size_t off)
  */
 int der_walk(const uint8_t *base, const uint8_t *p, const uint8_t *end, unsigned depth, int strict);
 
+/**
+ * Check a whole element read at @p depth for pkie_der_read_raw and
+ * pkie_derw_raw: a constructed one is walked (headers, nesting), a universal
+ * primitive one has its content rules checked.
+ */
+int der_check_element(const uint8_t *base, const struct pkie_der_tlv *t, unsigned depth);
+
 /** Content checks of the individual types (offset of the contents). */
 int der_check_integer(const uint8_t *v, size_t len, size_t off);
 int der_check_bool(const uint8_t *v, size_t len, size_t off);

@@ -37,12 +37,16 @@ static int universal_constructed(uint32_t num)
     return num == 8 || num == 11 || num == 16 || num == 17 || num == 29;
 }
 
-int der_header(const struct pkie_der *d, struct pkie_der_tlv *out)
+/* Raise an error at @p off, or with @p quiet only return its code (for
+ * peeks, which must not touch the thread's error record). */
+#define HDR_ERR(code, off, ...) (quiet ? (code) : PKIE_ERR_AT((code), (off), __VA_ARGS__))
+
+static int header(const struct pkie_der *d, struct pkie_der_tlv *out, int quiet)
 {
     const uint8_t *q = d->p;
     const uint8_t *start = q;
     if (q >= d->end)
-        return PKIE_ERR_AT(PKIE_ERR_DER_EMPTY, DER_OFF(d, q), "no element where one is required");
+        return HDR_ERR(PKIE_ERR_DER_EMPTY, DER_OFF(d, q), "no element where one is required");
     uint8_t b = *q++;
     uint32_t cls = (uint32_t)b >> 6;
     uint32_t cons = ((uint32_t)b >> 5) & 1u;
@@ -51,71 +55,75 @@ int der_header(const struct pkie_der *d, struct pkie_der_tlv *out)
         /* High-tag-number form: base-128, no leading 0x80, only for >= 31. */
         num = 0;
         if (q >= d->end)
-            return PKIE_ERR_AT(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends inside a tag");
+            return HDR_ERR(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends inside a tag");
         if (*q == 0x80)
-            return PKIE_ERR_AT(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, q),
-                               "tag number with a leading 0x80 octet");
+            return HDR_ERR(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, q),
+                           "tag number with a leading 0x80 octet");
         for (;;) {
             if (q >= d->end)
-                return PKIE_ERR_AT(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q),
-                                   "input ends inside a tag");
+                return HDR_ERR(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends inside a tag");
             if (num > (PKIE_DER_TAG_NUMBER_MAX >> 7))
-                return PKIE_ERR_AT(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, q), "tag number above %u",
-                                   PKIE_DER_TAG_NUMBER_MAX);
+                return HDR_ERR(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, q), "tag number above %u",
+                               PKIE_DER_TAG_NUMBER_MAX);
             uint8_t c = *q++;
             num = (num << 7) | (c & 0x7Fu);
             if (!(c & 0x80))
                 break;
         }
         if (num < 31)
-            return PKIE_ERR_AT(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, start),
-                               "tag number %u in the high-tag-number form", num);
+            return HDR_ERR(PKIE_ERR_DER_TAG_ENCODING, DER_OFF(d, start),
+                           "tag number %u in the high-tag-number form", num);
     }
     if (cls == PKIE_DER_CLASS_UNIVERSAL) {
         if (num == 0)
-            return PKIE_ERR_AT(PKIE_ERR_DER_TAG, DER_OFF(d, start),
-                               "universal tag 0 (end-of-contents) is not DER");
+            return HDR_ERR(PKIE_ERR_DER_TAG, DER_OFF(d, start),
+                           "universal tag 0 (end-of-contents) is not DER");
         if (num < 31 && (int)cons != universal_constructed(num))
-            return PKIE_ERR_AT(PKIE_ERR_DER_CONSTRUCTED, DER_OFF(d, start),
-                               "universal type %u in the %s form", num,
-                               cons ? "constructed" : "primitive");
+            return HDR_ERR(PKIE_ERR_DER_CONSTRUCTED, DER_OFF(d, start),
+                           "universal type %u in the %s form", num,
+                           cons ? "constructed" : "primitive");
     }
     if (q >= d->end)
-        return PKIE_ERR_AT(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends before the length");
+        return HDR_ERR(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends before the length");
     const uint8_t *lpos = q;
     uint8_t l0 = *q++;
     size_t len;
     if (l0 < 0x80) {
         len = l0;
     } else if (l0 == 0x80) {
-        return PKIE_ERR_AT(PKIE_ERR_DER_INDEFINITE, DER_OFF(d, lpos), "indefinite length");
+        return HDR_ERR(PKIE_ERR_DER_INDEFINITE, DER_OFF(d, lpos), "indefinite length");
     } else {
         unsigned n = l0 & 0x7Fu;
         if (n > 4)
-            return PKIE_ERR_AT(PKIE_ERR_DER_LENGTH_OVERFLOW, DER_OFF(d, lpos),
-                               "length of %u octets", n);
+            return HDR_ERR(PKIE_ERR_DER_LENGTH_OVERFLOW, DER_OFF(d, lpos), "length of %u octets",
+                           n);
         if ((size_t)(d->end - q) < n)
-            return PKIE_ERR_AT(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends inside a length");
+            return HDR_ERR(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, q), "input ends inside a length");
         if (*q == 0)
-            return PKIE_ERR_AT(PKIE_ERR_DER_LENGTH_NONMINIMAL, DER_OFF(d, lpos),
-                               "long-form length with a leading zero octet");
+            return HDR_ERR(PKIE_ERR_DER_LENGTH_NONMINIMAL, DER_OFF(d, lpos),
+                           "long-form length with a leading zero octet");
         uint32_t v = 0;
         for (unsigned i = 0; i < n; i++)
             v = (v << 8) | *q++;
         if (v < 0x80)
-            return PKIE_ERR_AT(PKIE_ERR_DER_LENGTH_NONMINIMAL, DER_OFF(d, lpos),
-                               "length %u in the long form", v);
+            return HDR_ERR(PKIE_ERR_DER_LENGTH_NONMINIMAL, DER_OFF(d, lpos),
+                           "length %u in the long form", v);
         len = v;
     }
     if ((size_t)(d->end - q) < len)
-        return PKIE_ERR_AT(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, start),
-                           "element of %zu content bytes, %zu left", len, (size_t)(d->end - q));
+        return HDR_ERR(PKIE_ERR_DER_TRUNCATED, DER_OFF(d, start),
+                       "element of %zu content bytes, %zu left", len, (size_t)(d->end - q));
     out->tag = PKIE_DER_TAG(cls, cons, num);
     out->tlv = start;
     out->val = q;
     out->len = len;
     out->tlv_len = (size_t)(q - start) + len;
     return 0;
+}
+
+int der_header(const struct pkie_der *d, struct pkie_der_tlv *out)
+{
+    return header(d, out, 0);
 }
 
 int pkie_der_read_tlv(struct pkie_der *d, struct pkie_der_tlv *out)
@@ -145,13 +153,10 @@ int pkie_der_peek_is(const struct pkie_der *d, uint32_t tag)
     struct pkie_der_tlv t;
     if (d->p >= d->end)
         return 0;
-    /* A malformed next element is "not this tag"; the read that follows
-     * reports it with its own code. */
-    int rc = der_header(d, &t);
-    if (rc != 0) {
-        pkie_err_clear();
+    /* A malformed next element is "not this tag", quietly: the read that
+     * follows reports it with its own code. */
+    if (header(d, &t, 1) != 0)
         return 0;
-    }
     return t.tag == tag;
 }
 
@@ -287,14 +292,9 @@ int pkie_der_read_raw(struct pkie_der *d, uint32_t tag, const uint8_t **tlv, siz
     if (t.tag != tag)
         return tag_mismatch(d, &t, tag);
     /* The element is kept opaque but must be well-formed DER all through. */
-    if (PKIE_DER_TAG_CONSTRUCTED(t.tag)) {
-        if (d->depth >= PKIE_DER_MAX_DEPTH)
-            return PKIE_ERR_AT(PKIE_ERR_DER_DEPTH, DER_OFF(d, t.tlv), "nesting deeper than %d",
-                               PKIE_DER_MAX_DEPTH);
-        rc = der_walk(d->base, t.val, t.val + t.len, d->depth + 1, 0);
-        if (rc != 0)
-            return rc;
-    }
+    rc = der_check_element(d->base, &t, d->depth);
+    if (rc != 0)
+        return rc;
     d->p = t.tlv + t.tlv_len;
     *tlv = t.tlv;
     *len = t.tlv_len;
@@ -325,6 +325,19 @@ int der_check_content(uint32_t type, const uint8_t *val, size_t len, size_t off)
     default:
         return 0;
     }
+}
+
+int der_check_element(const uint8_t *base, const struct pkie_der_tlv *t, unsigned depth)
+{
+    if (!PKIE_DER_TAG_CONSTRUCTED(t->tag)) {
+        if (PKIE_DER_TAG_CLASS(t->tag) != PKIE_DER_CLASS_UNIVERSAL)
+            return 0;
+        return der_check_content(t->tag, t->val, t->len, (size_t)(t->val - base));
+    }
+    if (depth >= PKIE_DER_MAX_DEPTH)
+        return PKIE_ERR_AT(PKIE_ERR_DER_DEPTH, (size_t)(t->tlv - base), "nesting deeper than %d",
+                           PKIE_DER_MAX_DEPTH);
+    return der_walk(base, t->val, t->val + t->len, depth + 1, 0);
 }
 
 int der_walk(const uint8_t *base, const uint8_t *p, const uint8_t *end, unsigned depth, int strict)

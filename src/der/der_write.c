@@ -172,12 +172,13 @@ static int sort_set_of(struct pkie_derw *w, size_t from, size_t len)
     }
     if (n < 2)
         return 0;
-    int rc = PKIE_ERR(PKIE_ERR_NOMEM, "no memory to sort a SET OF");
+    int rc = 0;
     struct span *s = calloc(2 * n, sizeof(*s));
     uint8_t *tmp = malloc(len);
-    if (s == NULL || tmp == NULL)
+    if (s == NULL || tmp == NULL) {
+        rc = PKIE_ERR(PKIE_ERR_NOMEM, "no memory to sort a SET OF");
         goto err;
-    pkie_err_clear();
+    }
     pkie_der_init(&d, data + from, len);
     for (size_t i = 0; i < n; i++) {
         struct pkie_der_tlv t;
@@ -209,7 +210,6 @@ static int sort_set_of(struct pkie_derw *w, size_t from, size_t len)
         pos += a[i].len;
     }
     memcpy(data + from, tmp, len);
-    rc = 0;
 err:
     free(s);
     if (tmp != NULL)
@@ -257,15 +257,8 @@ int pkie_derw_raw(struct pkie_derw *w, const uint8_t *tlv, size_t len)
     int rc = pkie_der_read_tlv(&d, &t);
     if (rc == 0)
         rc = pkie_der_finish(&d);
-    if (rc == 0 && PKIE_DER_TAG_CONSTRUCTED(t.tag)) {
-        if (w->depth >= PKIE_DER_MAX_DEPTH)
-            rc = PKIE_ERR(PKIE_ERR_DER_DEPTH, "nesting deeper than %d", PKIE_DER_MAX_DEPTH);
-        else
-            rc = der_walk(tlv, t.val, t.val + t.len, w->depth + 1, 0);
-    }
-    if (rc == 0 && !PKIE_DER_TAG_CONSTRUCTED(t.tag) &&
-        PKIE_DER_TAG_CLASS(t.tag) == PKIE_DER_CLASS_UNIVERSAL)
-        rc = der_check_content(t.tag, t.val, t.len, (size_t)(t.val - tlv));
+    if (rc == 0)
+        rc = der_check_element(tlv, &t, w->depth);
     if (rc == 0)
         rc = pkie_buf_append(&w->out, tlv, len);
     if (rc != 0)
@@ -450,6 +443,18 @@ int pkie_derw_time(struct pkie_derw *w, uint32_t tag, uint32_t type, const struc
     if (n < 0)
         return fail(w, n);
     return put_typed(w, tag, type, buf, (size_t)n);
+}
+
+int pkie_derw_x509_time(struct pkie_derw *w, const struct pkie_der_time *t)
+{
+    if (w->err != 0)
+        return w->err;
+    if (t->nanos != 0)
+        return fail(w, PKIE_ERR(PKIE_ERR_DER_TIME, "an X.509 Time has whole seconds only"));
+    /* 1950-01-01T00:00:00Z and 2050-01-01T00:00:00Z */
+    uint32_t type = t->secs >= -631152000 && t->secs < 2524608000 ? PKIE_DER_UTC_TIME
+                                                                  : PKIE_DER_GENERALIZED_TIME;
+    return pkie_derw_time(w, type, type, t);
 }
 
 int pkie_derw_finish(struct pkie_derw *w, const uint8_t **out, size_t *len)

@@ -130,6 +130,26 @@ static void test_defaults(void **state)
     free(buf);
 }
 
+static void test_peek_is_quiet(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *b = hexbuf("3080", &n);
+    struct pkie_der d;
+    pkie_der_init(&d, b, n);
+    pkie_err_set(PKIE_ERR_IO, "here", 1, PKIE_NO_OFFSET, "earlier error");
+    assert_int_equal(pkie_der_peek_is(&d, PKIE_DER_SEQUENCE), 0);
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_IO);
+    int present = 1;
+    struct pkie_der in;
+    assert_int_equal(pkie_der_enter_optional(&d, PKIE_DER_SEQUENCE, &in, &present), 0);
+    assert_int_equal(present, 0);
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_IO);
+    /* the read that follows reports it */
+    assert_der_err(pkie_der_enter(&d, PKIE_DER_SEQUENCE, &in), PKIE_ERR_DER_INDEFINITE, 1);
+    free(b);
+}
+
 static void test_boolean(void **state)
 {
     (void)state;
@@ -294,7 +314,7 @@ int main(void)
         cmocka_unit_test(test_integer),    cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_boolean),    cmocka_unit_test(test_bit_string),
         cmocka_unit_test(test_named_bits), cmocka_unit_test(test_octets_null),
-        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_strings),    cmocka_unit_test(test_peek_is_quiet),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(last_buf);

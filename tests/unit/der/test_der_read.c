@@ -295,6 +295,12 @@ static void test_raw_and_expect(void **state)
     assert_der_err(pkie_der_read_raw(&d, PKIE_DER_SEQUENCE, &raw, &rl), PKIE_ERR_DER_TRUNCATED, 4);
     assert_ptr_equal(d.p, b);
     free(b);
+    /* a universal primitive element kept opaque still obeys its type */
+    b = hexbuf("02020001", &n);
+    pkie_der_init(&d, b, n);
+    assert_der_err(pkie_der_read_raw(&d, PKIE_DER_INTEGER, &raw, &rl), PKIE_ERR_DER_INTEGER, 2);
+    assert_ptr_equal(d.p, b);
+    free(b);
 }
 
 static void test_set_of_order(void **state)

@@ -215,6 +215,39 @@ static void test_write_limits(void **state)
     assert_writes(PKIE_DER_GENERALIZED_TIME, 0, 120000, "19700101000000.00012Z");
 }
 
+static void test_x509_time(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t secs;
+        const char *hex;
+    } cases[] = {
+        {-631152001, "180f31393439313233313233353935395a"}, /* 1949: GeneralizedTime */
+        {-631152000, "170d3530303130313030303030305a"},     /* 1950: UTCTime */
+        {2524607999, "170d3439313233313233353935395a"},     /* 2049 */
+        {2524608000, "180f32303530303130313030303030305a"}, /* 2050: GeneralizedTime */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pkie_derw w;
+        pkie_derw_init(&w, 64);
+        struct pkie_der_time t = {cases[i].secs, 0};
+        assert_int_equal(pkie_derw_x509_time(&w, &t), 0);
+        const uint8_t *out;
+        size_t len, n;
+        assert_int_equal(pkie_derw_finish(&w, &out, &len), 0);
+        uint8_t *want = hexbuf(cases[i].hex, &n);
+        assert_int_equal(len, n);
+        assert_memory_equal(out, want, n);
+        free(want);
+        pkie_derw_free(&w);
+    }
+    struct pkie_derw w;
+    pkie_derw_init(&w, 64);
+    struct pkie_der_time frac = {0, 5};
+    assert_int_equal(pkie_derw_x509_time(&w, &frac), PKIE_ERR_DER_TIME);
+    pkie_derw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_any_time_and_tags),
         cmocka_unit_test(test_write_limits),
+        cmocka_unit_test(test_x509_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
