@@ -8,7 +8,9 @@
  *  - a failed typed read leaves the view where it was;
  *  - OID contents -> dotted text -> contents is the identity, and so is
  *    text -> contents -> text for the input taken as text;
- *  - a time the reader accepts is written back identically by the writer. */
+ *  - a time the reader accepts is written back identically by the writer;
+ *  - the input read as a program of writer calls: whatever the writer
+ *    produces without error is strict DER that re-encodes identically. */
 #include "../../unit/der/der_walk.h"
 #include "pkie/der.h"
 #include "pkie/error.h"
@@ -159,6 +161,125 @@ static void time_round_trip(const uint8_t *data, size_t size)
     }
 }
 
+/* Next byte of the program, 0 past the end. */
+static uint8_t next(const uint8_t **p, const uint8_t *end)
+{
+    return *p < end ? *(*p)++ : 0;
+}
+
+static void writer_program(const uint8_t *data, size_t size)
+{
+    static const uint32_t str_types[3] = {PKIE_DER_UTF8_STRING, PKIE_DER_PRINTABLE_STRING,
+                                          PKIE_DER_IA5_STRING};
+    const uint8_t *p = data, *end = data + size;
+    struct pkie_derw w;
+    pkie_derw_init(&w, 8192);
+    /* everything inside one SEQUENCE so the output is one element */
+    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
+    while (p < end) {
+        uint8_t op = next(&p, end);
+        uint8_t arg = next(&p, end);
+        size_t n = (size_t)(arg & 0x1F);
+        if (n > (size_t)(end - p))
+            n = (size_t)(end - p);
+        const uint8_t *blob = p;
+        uint32_t ctx = arg >> 5;
+        switch (op % 20) {
+        case 0:
+            pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
+            continue;
+        case 1:
+            pkie_derw_begin_set_of(&w, arg & 1 ? PKIE_DER_SET : PKIE_DER_CTX_C(ctx));
+            continue;
+        case 2:
+            pkie_derw_begin(&w, PKIE_DER_TAG(arg >> 6, 1, arg & 0x3F));
+            continue;
+        case 3:
+            if (w.depth > 1)
+                pkie_derw_end(&w);
+            continue;
+        case 4: {
+            int64_t v = 0;
+            for (size_t i = 0; i < 8; i++)
+                v = (int64_t)((uint64_t)v << 8 | next(&p, end));
+            pkie_derw_int64(&w, arg & 1 ? PKIE_DER_INTEGER : PKIE_DER_CTX(ctx), v);
+            continue;
+        }
+        case 5:
+            pkie_derw_uint_bytes(&w, PKIE_DER_INTEGER, blob, n);
+            break;
+        case 6:
+            pkie_derw_integer(&w, PKIE_DER_ENUMERATED, blob, n);
+            break;
+        case 7:
+            pkie_derw_bool(&w, PKIE_DER_BOOLEAN, arg & 1);
+            continue;
+        case 8:
+            pkie_derw_null(&w, arg & 1 ? PKIE_DER_NULL : PKIE_DER_CTX(ctx));
+            continue;
+        case 9:
+            pkie_derw_oid(&w, PKIE_DER_OID, blob, n);
+            break;
+        case 10: {
+            char text[40];
+            memcpy(text, blob, n);
+            text[n] = '\0';
+            pkie_derw_oid_text(&w, PKIE_DER_OID, text);
+            break;
+        }
+        case 11:
+            pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, blob, n);
+            break;
+        case 12:
+            pkie_derw_bit_string(&w, PKIE_DER_BIT_STRING, blob, n, ctx);
+            break;
+        case 13: {
+            uint32_t bits = 0;
+            for (size_t i = 0; i < 4; i++)
+                bits = bits << 8 | next(&p, end);
+            pkie_derw_named_bits(&w, PKIE_DER_BIT_STRING, bits);
+            continue;
+        }
+        case 14:
+            pkie_derw_string(&w, str_types[ctx % 3], str_types[ctx % 3], (const char *)blob, n);
+            break;
+        case 15: {
+            struct pkie_der_time t = {0, 0};
+            uint64_t u = 0;
+            for (size_t i = 0; i < 5; i++)
+                u = u << 8 | next(&p, end);
+            t.secs = (int64_t)u - ((int64_t)1 << 39);
+            if (arg & 1)
+                t.nanos = (uint32_t)next(&p, end) * 1000000u;
+            if (arg & 2)
+                pkie_derw_x509_time(&w, &t);
+            else
+                pkie_derw_time(&w, PKIE_DER_GENERALIZED_TIME, PKIE_DER_GENERALIZED_TIME, &t);
+            continue;
+        }
+        case 16:
+            if (pkie_der_validate(blob, n) == 0)
+                pkie_derw_raw(&w, blob, n);
+            break;
+        default:
+            pkie_derw_tlv(&w, PKIE_DER_CTX(ctx), blob, n);
+            break;
+        }
+        p += n;
+        if (w.err != 0)
+            break;
+    }
+    while (w.err == 0 && w.depth > 0)
+        pkie_derw_end(&w);
+    const uint8_t *out;
+    size_t olen;
+    if (pkie_derw_finish(&w, &out, &olen) == 0) {
+        check(pkie_der_validate(out, olen) == 0);
+        check(der_walk_roundtrip(out, olen) == 0);
+    }
+    pkie_derw_free(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int rc = pkie_der_validate(data, size);
@@ -176,6 +297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     typed_reads(data, size);
     oid_round_trip(data, size);
     time_round_trip(data, size);
+    writer_program(data, size);
     pkie_err_clear();
     return 0;
 }
