@@ -51,6 +51,8 @@ const char *pkie_strerror(int code)
 }
 
 static void record(int code, const char *file, int line, size_t offset, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static void record(int code, const char *file, int line, size_t offset, const char *fmt, va_list ap)
 {
     tls_err.code = code;
     tls_err.file = file;
