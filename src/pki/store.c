@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -195,6 +196,12 @@ int pki_db_open(const char *path, int create, sqlite3 **out)
     return 0;
 err:
     sqlite3_close(db);
+    if (pkie_err_last()->code == rc) { /* name the file in the message */
+        char msg[sizeof(pkie_err_last()->msg)];
+        snprintf(msg, sizeof(msg), "%s", pkie_err_last()->msg);
+        if (strncmp(msg, path, strlen(path)) != 0)
+            rc = PKIE_ERR(rc, "%s: %s", path, msg);
+    }
     return rc;
 }
 
