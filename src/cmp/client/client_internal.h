@@ -12,8 +12,8 @@
 #define PKIE_CMP_DEFAULT_MAX_RESP (1u << 20)
 #define PKIE_CMP_HARD_MAX_RESP    (64u << 20)
 /** Longest reference / secret / URL parts accepted from the caller. */
-#define PKIE_CMP_MAX_REF    1024
-#define PKIE_CMP_MAX_SECRET 4096
+#define PKIE_CMP_MAX_REF          1024
+#define PKIE_CMP_MAX_SECRET       4096
 
 /** One saved certificate template (pkie_cmp_ctx_push_template). */
 struct cmp_template {
@@ -41,10 +41,10 @@ struct pkie_cmp_ctx {
     void *transfer_arg;
     pkie_cmp_msg_hook_fn msg_hook;
     void *msg_hook_arg;
-    void *curl;            /* CURL *, kept between messages for keep-alive */
-    void *curl_headers;    /* struct curl_slist * */
-    int http_conn_closed;  /* server said Connection: close */
-    char http_ctype[128];  /* Content-Type of the last response */
+    void *curl;           /* CURL *, kept between messages for keep-alive */
+    void *curl_headers;   /* struct curl_slist * */
+    int http_conn_closed; /* server said Connection: close */
+    char http_ctype[128]; /* Content-Type of the last response */
     struct pkie_buf http_rsp;
 
     /* options */
@@ -89,11 +89,11 @@ struct pkie_cmp_ctx {
     uint8_t recip_nonce[64];
     size_t recip_nonce_len;
     int have_recip_nonce;
-    size_t n_req;                 /* requests in the pending ir/cr/kur/p10cr */
-    int64_t req_ids[64];          /* their certReqIds */
-    X509 *got[64];                /* certificates received so far, per request */
-    int waiting[64];              /* still waiting, per request */
-    int rsp_body_type;            /* ip, cp or kup */
+    size_t n_req;        /* requests in the pending ir/cr/kur/p10cr */
+    int64_t req_ids[64]; /* their certReqIds */
+    X509 *got[64];       /* certificates received so far, per request */
+    int waiting[64];     /* still waiting, per request */
+    int rsp_body_type;   /* ip, cp or kup */
 
     /* results */
     int status;
@@ -133,8 +133,7 @@ int cmp_req_protect_encode(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uin
                            size_t *len);
 int cmp_req_fill_certreq(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, int body_type);
 int cmp_req_fill_certconf(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, size_t n,
-                          X509 *const *certs, const int64_t *ids, int fail_info,
-                          const char *text);
+                          X509 *const *certs, const int64_t *ids, int fail_info, const char *text);
 int cmp_req_fill_pollreq(struct pkie_cmp_msg *m, const int64_t *ids, size_t n);
 int cmp_req_fill_rr(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m);
 int cmp_req_fill_genm(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m);

@@ -646,8 +646,7 @@ const char *pkie_cmp_ctx_get_status_string(const struct pkie_cmp_ctx *ctx)
 
 X509 *pkie_cmp_ctx_get_new_cert(const struct pkie_cmp_ctx *ctx)
 {
-    return ctx != NULL && sk_X509_num(ctx->new_certs) > 0 ? sk_X509_value(ctx->new_certs, 0)
-                                                          : NULL;
+    return ctx != NULL && sk_X509_num(ctx->new_certs) > 0 ? sk_X509_value(ctx->new_certs, 0) : NULL;
 }
 
 STACK_OF(X509) * pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx)

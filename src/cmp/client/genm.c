@@ -55,7 +55,7 @@ static X509 *cert_from_tlv(const uint8_t *p, size_t len)
     return x;
 }
 
-int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out)
+int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out)
 {
     if (ctx == NULL || out == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
@@ -118,8 +118,9 @@ int pkie_cmp_get1_rootCaCert(struct pkie_cmp_ctx *ctx, X509 *old_with_old, X509 
         return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encoding oldWithOld");
     struct pkie_cmp_genm_itavs *l;
     const struct pkie_cmp_genm_itav *it;
-    int rc = genm_one(ctx, PKIE_CMP_OID_IT_ROOT_CA_CERT, old_der, (size_t)(old_len > 0 ? old_len : 0),
-                      PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE, &l, &it);
+    int rc =
+        genm_one(ctx, PKIE_CMP_OID_IT_ROOT_CA_CERT, old_der, (size_t)(old_len > 0 ? old_len : 0),
+                 PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE, &l, &it);
     OPENSSL_free(old_der);
     if (rc < 0 || it->value == NULL) /* absent: no update available */
         goto out;
@@ -284,8 +285,8 @@ static int crl_status_list(X509 *cert, const X509_CRL *last, uint8_t **out, size
         return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "building CRLStatus");
     }
     pkie_derw_init(&w, 65536);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);             /* SEQUENCE OF CRLStatus */
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);             /* CRLStatus */
+    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);                  /* SEQUENCE OF CRLStatus */
+    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);                  /* CRLStatus */
     pkie_derw_begin(&w, PKIE_DER_CTX_C(issuer_src ? 1 : 0)); /* CRLSource, EXPLICIT */
     pkie_derw_raw(&w, src, (size_t)src_len);
     pkie_derw_end(&w);
@@ -317,8 +318,8 @@ int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL
         return rc;
     struct pkie_cmp_genm_itavs *l;
     const struct pkie_cmp_genm_itav *it;
-    rc = genm_one(ctx, PKIE_CMP_OID_IT_CRL_STATUS_LIST, val, val_len, PKIE_CMP_OID_IT_CRLS, &l,
-                  &it);
+    rc =
+        genm_one(ctx, PKIE_CMP_OID_IT_CRL_STATUS_LIST, val, val_len, PKIE_CMP_OID_IT_CRLS, &l, &it);
     OPENSSL_free(val);
     if (rc < 0 || it->value == NULL) /* absent: no newer CRL */
         goto out;
@@ -344,7 +345,7 @@ out:
     return rc;
 }
 
-int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) **out)
+int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) * *out)
 {
     if (ctx == NULL || out == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");

@@ -233,8 +233,8 @@ static int set_time(struct pkie_cmp_time *t, time_t when)
 
 /* Extensions for the template: reqexts, SANs (given or from the reference
  * certificate), policies, and those of the CSR. Caller frees. */
-static STACK_OF(X509_EXTENSION) * template_exts(const struct pkie_cmp_ctx *ctx,
-                                                 const struct cmp_template *t, int body_type)
+static STACK_OF(X509_EXTENSION) *
+    template_exts(const struct pkie_cmp_ctx *ctx, const struct cmp_template *t, int body_type)
 {
     STACK_OF(X509_EXTENSION) *exts = NULL;
     X509_EXTENSION *ext = NULL;
@@ -246,8 +246,8 @@ static STACK_OF(X509_EXTENSION) * template_exts(const struct pkie_cmp_ctx *ctx,
         if (!X509v3_add_ext(&exts, sk_X509_EXTENSION_value(t->exts, i), -1))
             goto nomem;
     if (sk_GENERAL_NAME_num(t->sans) > 0) {
-        ext = X509V3_EXT_i2d(NID_subject_alt_name,
-                             ctx->opt[PKIE_CMP_OPT_SUBJECTALTNAME_CRITICAL], t->sans);
+        ext = X509V3_EXT_i2d(NID_subject_alt_name, ctx->opt[PKIE_CMP_OPT_SUBJECTALTNAME_CRITICAL],
+                             t->sans);
         if (ext == NULL || !X509v3_add_ext(&exts, ext, -1))
             goto nomem;
         X509_EXTENSION_free(ext);
@@ -441,8 +441,7 @@ int cmp_req_fill_certreq(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, int b
 }
 
 int cmp_req_fill_certconf(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, size_t n,
-                          X509 *const *certs, const int64_t *ids, int fail_info,
-                          const char *text)
+                          X509 *const *certs, const int64_t *ids, int fail_info, const char *text)
 {
     (void)ctx;
     struct pkie_cmp_certstatus *st = pkie_cmp_alloc_array(m, n, sizeof(*st));
@@ -501,8 +500,7 @@ int cmp_req_fill_rr(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m)
     int rc = I2D_DUP(m, &d->certDetails.issuer, X509_get_issuer_name(old), i2d_X509_NAME, 0);
     if (rc < 0)
         return rc;
-    rc = I2D_DUP(m, &d->certDetails.serialNumber, X509_get0_serialNumber(old), i2d_ASN1_INTEGER,
-                 1);
+    rc = I2D_DUP(m, &d->certDetails.serialNumber, X509_get0_serialNumber(old), i2d_ASN1_INTEGER, 1);
     if (rc < 0)
         return rc;
     d->certDetails.present = PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER;

@@ -201,8 +201,8 @@ int cmp_send_receive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *req, uint32_
     memcpy(ctx->recip_nonce, m->header.senderNonce.p, m->header.senderNonce.len);
     ctx->recip_nonce_len = m->header.senderNonce.len;
     ctx->have_recip_nonce = 1;
-    if (m->extraCerts_count > 0 && (rc = certs_from(&ctx->extracerts_in, m->extraCerts,
-                                                    m->extraCerts_count)) < 0)
+    if (m->extraCerts_count > 0 &&
+        (rc = certs_from(&ctx->extracerts_in, m->extraCerts, m->extraCerts_count)) < 0)
         goto err;
     if (m->body.type == PKIE_CMP_BODY_ERROR) {
         const struct pkie_cmp_errormsg *e = &m->body.u.error;
@@ -408,7 +408,8 @@ static int drive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t *buf,
             if (left >= 0 && after >= left) {
                 rc = PKIE_ERR(PKIE_ERR_TIMEOUT,
                               "polling: checkAfter %lld s exceeds the %ld s left of the total "
-                              "timeout", (long long)after, left);
+                              "timeout",
+                              (long long)after, left);
                 goto out;
             }
             if (!sleep_ok) {
@@ -435,9 +436,8 @@ static int drive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t *buf,
             return pkie_err_last()->code;
         rc = cmp_req_fill_pollreq(req, ids, n);
         if (rc == 0)
-            rc = cmp_send_receive(ctx, req,
-                                  BIT(PKIE_CMP_BODY_POLLREP) | BIT((unsigned)ctx->rsp_body_type),
-                                  &m, &buf);
+            rc = cmp_send_receive(
+                ctx, req, BIT(PKIE_CMP_BODY_POLLREP) | BIT((unsigned)ctx->rsp_body_type), &m, &buf);
         pkie_cmp_msg_free(req);
         if (rc < 0)
             return rc;
@@ -553,9 +553,8 @@ int pkie_cmp_try_certreq(struct pkie_cmp_ctx *ctx, int req_type, int *check_afte
         }
         rc = cmp_req_fill_pollreq(req, ids, n);
         if (rc == 0)
-            rc = cmp_send_receive(ctx, req,
-                                  BIT(PKIE_CMP_BODY_POLLREP) | BIT((unsigned)ctx->rsp_body_type),
-                                  &m, &buf);
+            rc = cmp_send_receive(
+                ctx, req, BIT(PKIE_CMP_BODY_POLLREP) | BIT((unsigned)ctx->rsp_body_type), &m, &buf);
         pkie_cmp_msg_free(req);
         if (rc == 0)
             rc = drive(ctx, m, buf, 0, check_after);

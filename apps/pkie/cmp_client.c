@@ -1,0 +1,299 @@
+/* `pkie cmp`: the CMP client command, with the option names and meanings of
+ * `openssl cmp` (options in cmp_client_opts.h, setup in cmp_client_setup.c,
+ * manual in docs/man/pkie-cmp.1). */
+#include "cmp_client.h"
+#include "cmp_client_opts.h"
+#include "pkie/cmp.h"
+#include "pkie/error.h"
+#include "pkie/log.h"
+
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define V(o) (r->opt->val[CMPC_##o])
+
+static void report_failure(struct pkie_cmp_ctx *ctx, const char *what)
+{
+    char buf[1024];
+    fprintf(stderr, "pkie cmp: %s failed: %s\n", what, pkie_err_format(buf, sizeof(buf)));
+    if (pkie_cmp_ctx_get_status(ctx) != PKIE_CMP_STATUS_NONE)
+        fprintf(stderr, "pkie cmp: server status: %s\n",
+                pkie_cmp_ctx_snprint_status(ctx, buf, sizeof(buf)));
+}
+
+static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) * sk, const char *what)
+{
+    if (file == NULL)
+        return 0;
+    if (sk_X509_num(sk) == 0) {
+        pkie_log_info("cmp", "no certificates for %s; '%s' not written", what, file);
+        return 0;
+    }
+    return cmpc_save_certs(file, sk, r->certder, what);
+}
+
+static int save_one(struct cmpc_run *r, const char *file, X509 *x, const char *what)
+{
+    if (file == NULL || x == NULL)
+        return 0;
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    int rc = sk != NULL && sk_X509_push(sk, x) ? cmpc_save_certs(file, sk, r->certder, what) : -1;
+    sk_X509_free(sk);
+    return rc;
+}
+
+static int print_itavs(const struct pkie_cmp_genm_itavs *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        char name[128] = "";
+        ASN1_OBJECT *o = OBJ_txt2obj(l->v[i].type, 1);
+        if (o != NULL && OBJ_obj2nid(o) != NID_undef)
+            snprintf(name, sizeof(name), " (%s)", OBJ_nid2sn(OBJ_obj2nid(o)));
+        ASN1_OBJECT_free(o);
+        printf("genp ITAV: infoType %s%s, infoValue %s", l->v[i].type, name,
+               l->v[i].value != NULL ? "" : "absent");
+        if (l->v[i].value != NULL)
+            printf("%zu bytes", l->v[i].value_len);
+        printf("\n");
+    }
+    if (l->n == 0)
+        printf("genp: no ITAVs\n");
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    const char *oid;
+} infotypes[] = {
+    {"caCerts", PKIE_CMP_OID_IT_CA_CERTS},
+    {"rootCaCert", PKIE_CMP_OID_IT_ROOT_CA_CERT},
+    {"certReqTemplate", PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE},
+    {"crlStatusList", PKIE_CMP_OID_IT_CRL_STATUS_LIST},
+    {"signKeyPairTypes", PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES},
+    {"encKeyPairTypes", PKIE_CMP_OID_IT_ENC_KEY_PAIR_TYPES},
+    {"caProtEncCert", PKIE_CMP_OID_IT_CA_PROT_ENC_CERT},
+    {"preferredSymmAlg", PKIE_CMP_OID_IT_PREFERRED_SYMM_ALG},
+    {"currentCRL", PKIE_CMP_OID_IT_CURRENT_CRL},
+};
+
+static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    const char *it = V(infotype);
+    int rc = -1;
+    if (it != NULL && strcmp(it, "caCerts") == 0) {
+        STACK_OF(X509) *certs = NULL;
+        if (pkie_cmp_get1_caCerts(ctx, &certs) < 0) {
+            report_failure(ctx, "genm caCerts");
+            return -1;
+        }
+        printf("caCerts: %d certificate(s)\n", sk_X509_num(certs));
+        rc = save_list(r, V(cacertsout), certs, "-cacertsout");
+        sk_X509_pop_free(certs, X509_free);
+        return rc;
+    }
+    if (it != NULL && strcmp(it, "rootCaCert") == 0) {
+        X509 *old = NULL, *nn = NULL, *no = NULL, *on = NULL;
+        if (V(oldwithold) != NULL &&
+            (old = cmpc_load_cert(V(oldwithold), NULL, "-oldwithold")) == NULL)
+            return -1;
+        if (pkie_cmp_get1_rootCaCert(ctx, old, &nn, &no, &on) < 0) {
+            report_failure(ctx, "genm rootCaCert");
+        } else {
+            printf("rootCaKeyUpdate: %s\n",
+                   nn != NULL ? "new root CA certificate received" : "no update available");
+            rc = 0;
+            if (save_one(r, V(newwithnew), nn, "-newwithnew") < 0 ||
+                save_one(r, V(newwithold), no, "-newwithold") < 0 ||
+                save_one(r, V(oldwithnew), on, "-oldwithnew") < 0)
+                rc = -1;
+        }
+        X509_free(old);
+        X509_free(nn);
+        X509_free(no);
+        X509_free(on);
+        return rc;
+    }
+    if (it != NULL && strcmp(it, "certReqTemplate") == 0) {
+        uint8_t *t = NULL, *k = NULL;
+        size_t tl = 0, kl = 0;
+        if (pkie_cmp_get1_certReqTemplate(ctx, &t, &tl, &k, &kl) < 0) {
+            report_failure(ctx, "genm certReqTemplate");
+            return -1;
+        }
+        printf("certReqTemplate: %s\n", t != NULL ? "received" : "none");
+        rc = 0;
+        if ((t != NULL && V(template) != NULL &&
+             cmpc_save_bytes(V(template), t, tl, "-template") < 0) ||
+            (k != NULL && V(keyspec) != NULL && cmpc_save_bytes(V(keyspec), k, kl, "-keyspec") < 0))
+            rc = -1;
+        OPENSSL_free(t);
+        OPENSSL_free(k);
+        return rc;
+    }
+    if (it != NULL && strcmp(it, "crlStatusList") == 0) {
+        if (V(crlcert) == NULL) {
+            fprintf(stderr, "pkie cmp: -infotype crlStatusList needs -crlcert\n");
+            return -1;
+        }
+        X509 *c = cmpc_load_cert(V(crlcert), NULL, "-crlcert");
+        X509_CRL *old = NULL, *crl = NULL;
+        if (c == NULL ||
+            (V(oldcrl) != NULL && (old = cmpc_load_crl(V(oldcrl), "-oldcrl")) == NULL)) {
+            X509_free(c);
+            return -1;
+        }
+        if (pkie_cmp_get1_crlUpdate(ctx, c, old, &crl) < 0) {
+            report_failure(ctx, "genm crlStatusList");
+        } else {
+            printf("crls: %s\n", crl != NULL ? "new CRL received" : "no newer CRL");
+            rc = 0;
+            if (crl != NULL && V(crlout) != NULL) {
+                unsigned char *der = NULL;
+                int n = i2d_X509_CRL(crl, &der);
+                rc = n > 0 ? cmpc_save_bytes(V(crlout), der, (size_t)n, "-crlout") : -1;
+                OPENSSL_free(der);
+            }
+        }
+        X509_free(c);
+        X509_CRL_free(old);
+        X509_CRL_free(crl);
+        return rc;
+    }
+    if (it != NULL && strcmp(it, "signKeyPairTypes") == 0) {
+        STACK_OF(X509_ALGOR) *algs = NULL;
+        if (pkie_cmp_get1_signKeyPairTypes(ctx, &algs) < 0) {
+            report_failure(ctx, "genm signKeyPairTypes");
+            return -1;
+        }
+        printf("signKeyPairTypes: %d algorithm(s)\n", sk_X509_ALGOR_num(algs));
+        for (int i = 0; i < sk_X509_ALGOR_num(algs); i++) {
+            const ASN1_OBJECT *o;
+            X509_ALGOR_get0(&o, NULL, NULL, sk_X509_ALGOR_value(algs, i));
+            char txt[128];
+            OBJ_obj2txt(txt, sizeof(txt), o, 0);
+            printf("  %s\n", txt);
+        }
+        sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+        return 0;
+    }
+    pkie_cmp_ctx_clear_genm_itavs(ctx);
+    if (it != NULL) {
+        const char *oid = NULL;
+        char dotted[128];
+        for (size_t i = 0; i < sizeof(infotypes) / sizeof(infotypes[0]); i++)
+            if (strcmp(it, infotypes[i].name) == 0)
+                oid = infotypes[i].oid;
+        if (oid == NULL) {
+            ASN1_OBJECT *o = OBJ_txt2obj(it, 0);
+            if (o == NULL) {
+                ERR_clear_error();
+                fprintf(stderr, "pkie cmp: -infotype '%s': unknown InfoType\n", it);
+                return -1;
+            }
+            OBJ_obj2txt(dotted, sizeof(dotted), o, 1);
+            ASN1_OBJECT_free(o);
+            oid = dotted;
+        }
+        pkie_cmp_ctx_add_genm_itav(ctx, oid, NULL, 0);
+    }
+    struct pkie_cmp_genm_itavs *l = pkie_cmp_exec_genm(ctx);
+    if (l == NULL) {
+        report_failure(ctx, "genm");
+        return -1;
+    }
+    print_itavs(l);
+    pkie_cmp_genm_itavs_free(l);
+    return 0;
+}
+
+static int run_once(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    if (r->cmd == PKIE_CMP_BODY_GENM)
+        return do_genm(r, ctx);
+    if (r->cmd == PKIE_CMP_BODY_RR) {
+        X509 *x = pkie_cmp_exec_rr(ctx);
+        if (x == NULL) {
+            report_failure(ctx, "revocation");
+            return -1;
+        }
+        char buf[512];
+        pkie_log_info("cmp", "revocation: %s", pkie_cmp_ctx_snprint_status(ctx, buf, sizeof(buf)));
+        return save_list(r, V(extracertsout), pkie_cmp_ctx_get_extracerts_in(ctx),
+                         "-extracertsout");
+    }
+    X509 *cert;
+    switch (r->cmd) {
+    case PKIE_CMP_IR:
+        cert = pkie_cmp_exec_ir(ctx);
+        break;
+    case PKIE_CMP_CR:
+        cert = pkie_cmp_exec_cr(ctx);
+        break;
+    case PKIE_CMP_P10CR:
+        cert = pkie_cmp_exec_p10cr(ctx);
+        break;
+    default:
+        cert = pkie_cmp_exec_kur(ctx);
+        break;
+    }
+    if (cert == NULL) {
+        report_failure(ctx, V(cmd));
+        return -1;
+    }
+    char subj[256];
+    X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+    pkie_log_info("cmp", "received certificate %s", subj);
+    if (save_list(r, V(certout), pkie_cmp_ctx_get_new_certs(ctx), "-certout") < 0 ||
+        save_list(r, V(chainout), pkie_cmp_ctx_get_new_chain(ctx), "-chainout") < 0 ||
+        save_list(r, V(cacertsout), pkie_cmp_ctx_get_capubs(ctx), "-cacertsout") < 0 ||
+        save_list(r, V(extracertsout), pkie_cmp_ctx_get_extracerts_in(ctx), "-extracertsout") < 0)
+        return -1;
+    if (V(chainout) != NULL && pkie_cmp_ctx_get_new_chain(ctx) == NULL)
+        pkie_log_warn("cmp", "could not build the chain of the new certificate for -chainout");
+    return 0;
+}
+
+int pkie_cmp_client_main(int argc, char **argv)
+{
+    struct cmpc_opts opts;
+    struct cmpc_run run;
+    struct pkie_cmp_ctx *ctx = NULL;
+    int status = 1;
+    memset(&run, 0, sizeof(run));
+    int prc = cmpc_opts_parse(&opts, argc - 1, argv + 1);
+    if (prc != 0) {
+        cmpc_opts_free(&opts);
+        return prc > 0 ? 0 : 1;
+    }
+    run.opt = &opts;
+    if ((ctx = pkie_cmp_ctx_new()) == NULL) {
+        fprintf(stderr, "pkie cmp: out of memory\n");
+        goto out;
+    }
+    if (cmpc_setup(&run, ctx) < 0)
+        goto out;
+    long repeat = cmpc_opt_int(&opts, CMPC_repeat, 1);
+    status = 0;
+    for (long i = 0; i < repeat && status == 0; i++)
+        if (run_once(&run, ctx) < 0)
+            status = 1;
+    if (opts.val[CMPC_writerand] != NULL && RAND_write_file(opts.val[CMPC_writerand]) < 0) {
+        fprintf(stderr, "pkie cmp: -writerand: cannot write '%s'\n", opts.val[CMPC_writerand]);
+        status = 1;
+    }
+out:
+    pkie_cmp_ctx_free(ctx);
+    free(run.reqin.copy);
+    free(run.reqout.copy);
+    free(run.rspin.copy);
+    free(run.rspout.copy);
+    cmpc_opts_free(&opts);
+    return status;
+}
