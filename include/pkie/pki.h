@@ -176,8 +176,9 @@ struct pkie_pki_store;
 /**
  * Open the base file at @p path for changes (created 0600 if @p create).
  * @p password: needed to add keys; checked against the base's password
- * verifier when the base has one (PKIE_ERR_PKI_PASSWORD), and becomes the
- * base's password when it has none yet. NULL: certificates and CRLs only.
+ * verifier when the base has one (PKIE_ERR_PKI_PASSWORD); the first key stored
+ * creates the verifier, so that every key of a base has the same password.
+ * NULL: certificates and CRLs only.
  */
 int pkie_pki_store_open(const char *path, const char *password, int create,
                         struct pkie_pki_store **out);
