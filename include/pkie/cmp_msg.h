@@ -595,8 +595,9 @@ struct pkie_cmp_sig_params {
 
 /**
  * Protect @p m with a signature by @p key: set header.protectionAlg, senderKID
- * (the subjectKeyIdentifier of @p cert when it has one), sender (the subject
- * of @p cert when the sender is empty), extraCerts = @p cert followed by
+ * (the subjectKeyIdentifier of @p cert, unless senderKID is already set),
+ * sender (the subject of @p cert when the sender is absent or the empty Name), extraCerts = @p cert
+ * followed by
  * @p chain (may be NULL) and the message's previous extraCerts, then sign
  * ProtectedPart into m->protection.
  */

@@ -388,11 +388,9 @@ int pkie_cmp_protect_sig(struct pkie_cmp_msg *m, EVP_PKEY *key, X509 *cert, STAC
     if (is_empty_sender(&m->header.sender))
         r = pkie_cmp_gn_from_name(m, X509_get_subject_name(cert), &m->header.sender);
     const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(cert);
-    if (r == 0 && skid != NULL)
+    if (r == 0 && skid != NULL && m->header.senderKID.p == NULL)
         r = pkie_cmp_dup(m, &m->header.senderKID, ASN1_STRING_get0_data(skid),
                          (size_t)ASN1_STRING_length(skid));
-    else if (skid == NULL)
-        m->header.senderKID.p = NULL, m->header.senderKID.len = 0;
     /* extraCerts: the signer, its chain, then what was there before. */
     size_t nchain = chain ? (size_t)sk_X509_num(chain) : 0;
     size_t n = 1 + nchain + m->extraCerts_count;

@@ -346,6 +346,7 @@ int pkie_cmp_err_failinfo(int err)
     case PKIE_ERR_CMP_TOO_LARGE:
     case PKIE_ERR_CMP_ITAV:
     case PKIE_ERR_CMP_PEM:
+    case PKIE_ERR_CMP_NAME:
     case PKIE_ERR_LIMIT:
         return PKIE_CMP_FI_badDataFormat;
     case PKIE_ERR_CMP_PROT_ALG:
