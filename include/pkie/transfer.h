@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pkie/tls.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -357,6 +359,103 @@ int pkie_xfer_sendstate_drop(const char *state_dir, const char *dest, const char
 /** Default state directory: $PKIE_SEND_STATE, $XDG_STATE_HOME/pkie/send,
  *  or $HOME/.local/state/pkie/send. Returns malloc'ed path or NULL. */
 char *pkie_xfer_sendstate_default_dir(void);
+
+/* ---- monitor configuration (pkie recv / pkie send) ------------------------ */
+
+/** A partner: a name, the certificate subjects it may present, its address. */
+struct pkie_xfer_partner {
+    char *name;        /**< partner name (the "*" of partner.*.subject) */
+    char *address;     /**< partner.NAME.address: host:port to send to (or NULL) */
+    char **subjects;   /**< partner.NAME.subject[.N]: RFC 4514 patterns, '*' per value */
+    size_t n_subjects; /**< entries of subjects */
+};
+
+/** Settings of `pkie recv` and `pkie send` (docs/man/pkie-recv.1). */
+struct pkie_xfer_conf {
+    char *listen;                       /**< listen: host:port (recv) */
+    char *dir;                          /**< dir: destination directory (recv) */
+    long long tasks;                    /**< tasks: number of SSL tasks (worker threads) */
+    int overwrite;                      /**< overwrite: replace existing files */
+    long long max_file_size;            /**< max_file_size: bytes, 0 = no limit */
+    long long checkpoint;               /**< checkpoint: bytes between durable checkpoints */
+    char *audit;                        /**< audit: audit file (default <dir>/.pkie-audit.log) */
+    long long handshake_timeout;        /**< handshake_timeout: seconds */
+    long long idle_timeout;             /**< idle_timeout: seconds without a byte from the peer */
+    long long max_pending;              /**< max_pending: accepted connections waiting for a task */
+    char *log_level;                    /**< log_level: error|warn|info|debug|trace */
+    char *cert;                         /**< cert: id of our certificate in the PKI base */
+    char *ca;                           /**< ca: comma-separated ids of the CAs we accept */
+    long long verify_depth;             /**< verify_depth: intermediates allowed */
+    char *state_dir;                    /**< state_dir: sender's transfer id store */
+    struct pkie_xfer_partner *partners; /**< partner.* entries */
+    size_t n_partners;                  /**< entries of partners */
+    struct pkie_tls_conf tls;           /**< pki.* and tls.* keys (pkie_tls_conf_apply) */
+    char **ca_ids;                      /**< ca split at commas */
+    size_t n_ca_ids;                    /**< entries of ca_ids */
+    const char **all_subjects;          /**< every partner's patterns (the receiver's DN filter) */
+    size_t n_all_subjects;              /**< entries of all_subjects */
+};
+
+/** Set the defaults (tasks 4, checkpoint 64 MiB, timeouts 30 s / 300 s, TLS 1.3
+ *  only with AES-128-GCM first), then read @p path. 0 or a PKIE_ERR_CONF_*. */
+int pkie_xfer_conf_load(const char *path, struct pkie_xfer_conf *c);
+/** As pkie_xfer_conf_load, from text (for tests). */
+int pkie_xfer_conf_parse(const char *text, const char *origin, struct pkie_xfer_conf *c);
+/** Free everything held by @p c. */
+void pkie_xfer_conf_free(struct pkie_xfer_conf *c);
+/** The partner whose subject patterns match @p subject (RFC 4514), or NULL. */
+const struct pkie_xfer_partner *pkie_xfer_conf_partner_for(const struct pkie_xfer_conf *c,
+                                                           const char *subject);
+/** The partner named @p name, or NULL. */
+const struct pkie_xfer_partner *pkie_xfer_conf_partner(const struct pkie_xfer_conf *c,
+                                                       const char *name);
+/** Does RFC 4514 @p subject match @p pattern ('*' matches within one
+ *  attribute value, case-insensitive)? 1 or 0. */
+int pkie_xfer_dn_match(const char *pattern, const char *subject);
+
+/* ---- the receiver monitor and the sender client (TLS) ---------------------- */
+
+/**
+ * Run the receiver: listen, `tasks` SSL tasks (threads: StartTask .. EndTask),
+ * each serving one connection at a time from the accept queue: handshake,
+ * partner check, pkie_xfer_recv_session, EndSession. Returns when @p stop is
+ * set (new connections refused, sessions cut at a checkpoint) with 0, or on
+ * a startup error.
+ */
+int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
+
+/** One file to send and its outcome. */
+struct pkie_xfer_send_item {
+    const char *path;                 /**< local path */
+    const char *name;                 /**< name at the receiver (basename of path) */
+    struct pkie_xfer_send_result res; /**< outcome */
+    int confirmed;                    /**< 1 when the receiver confirmed it */
+    int attempts;                     /**< connections used for it */
+    double seconds;                   /**< time spent on it */
+};
+
+/** Options of the sender client. */
+struct pkie_xfer_send_opts {
+    const char *host;      /**< receiver host */
+    const char *port;      /**< receiver port */
+    const char *partner;   /**< partner name (for StartHandshake and the DN filter) or NULL */
+    const char *state_dir; /**< transfer id store (NULL: default) */
+    int retries;           /**< reconnections after a broken connection */
+    int retry_delay_ms;    /**< pause before reconnecting */
+    pkie_xfer_progress_fn progress; /**< progress callback or NULL */
+    void *progress_arg;             /**< its argument */
+    const char *tls_version;        /**< out: version of the last session (static string) */
+    const char *tls_cipher;         /**< out: cipher of the last session */
+    size_t current;                 /**< out: index of the item being sent (for progress) */
+};
+
+/**
+ * Send @p n items to the receiver over mutually authenticated TLS with
+ * reconnection and resume. Returns 0 when every file was confirmed, else the
+ * first error (every item's res tells its own).
+ */
+int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_opts *o,
+                          struct pkie_xfer_send_item *items, size_t n);
 
 #ifdef __cplusplus
 }

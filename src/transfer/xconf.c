@@ -1,0 +1,294 @@
+/* Configuration of `pkie recv` and `pkie send` (include/pkie/conf.h schema),
+ * partner subjects and the DN pattern match used to name the partner. */
+#include "pkie/conf.h"
+#include "pkie/error.h"
+#include "pkie/transfer.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARTNERS 1024
+#define MAX_SUBJECTS 64
+
+static struct pkie_xfer_partner *partner_get(struct pkie_xfer_conf *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->n_partners; i++)
+        if (strlen(c->partners[i].name) == len && memcmp(c->partners[i].name, name, len) == 0)
+            return &c->partners[i];
+    if (c->n_partners >= MAX_PARTNERS)
+        return NULL;
+    struct pkie_xfer_partner *n = realloc(c->partners, (c->n_partners + 1) * sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    c->partners = n;
+    struct pkie_xfer_partner *p = &n[c->n_partners];
+    memset(p, 0, sizeof(*p));
+    p->name = strndup(name, len);
+    if (p->name == NULL)
+        return NULL;
+    c->n_partners++;
+    return p;
+}
+
+/* partner.NAME.subject[.N] and partner.NAME.address */
+static int on_partner(void *dst, const char *key, const char *value, unsigned line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    struct pkie_xfer_conf *c = dst;
+    const char *name = key + strlen("partner.");
+    const char *dot = strchr(name, '.');
+    if (dot == NULL || dot == name)
+        return PKIE_ERR(PKIE_ERR_CONF_UNKNOWN_KEY, "unknown key %s", key);
+    const char *what = dot + 1;
+    struct pkie_xfer_partner *p = partner_get(c, name, (size_t)(dot - name));
+    if (p == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "partners");
+    if (strcmp(what, "address") == 0) {
+        if (strchr(value, ':') == NULL)
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: expected host:port", key);
+        free(p->address);
+        p->address = strdup(value);
+        return p->address ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+    }
+    if (strcmp(what, "subject") == 0 || strncmp(what, "subject.", 8) == 0) {
+        if (value[0] == '\0' || strchr(value, '=') == NULL)
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: expected a DN pattern (CN=...)", key);
+        if (p->n_subjects >= MAX_SUBJECTS)
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: too many subjects", key);
+        char **n = realloc(p->subjects, (p->n_subjects + 1) * sizeof(*n));
+        if (n == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+        p->subjects = n;
+        if ((n[p->n_subjects] = strdup(value)) == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+        p->n_subjects++;
+        return 0;
+    }
+    return PKIE_ERR(PKIE_ERR_CONF_UNKNOWN_KEY, "unknown key %s", key);
+}
+
+static int on_tls(void *dst, const char *key, const char *value, unsigned line, void *arg)
+{
+    (void)line;
+    (void)arg;
+    struct pkie_xfer_conf *c = dst;
+    return pkie_tls_conf_apply(&c->tls, key, value);
+}
+
+#define STR(k, f, h)                                                                               \
+    {                                                                                              \
+        .name = k, .type = PKIE_CONF_STRING, .offset = offsetof(struct pkie_xfer_conf, f),         \
+        .help = h                                                                                  \
+    }
+#define INT(k, f, lo, hi, h)                                                                       \
+    {                                                                                              \
+        .name = k, .type = PKIE_CONF_INT, .offset = offsetof(struct pkie_xfer_conf, f), .min = lo, \
+        .max = hi, .help = h                                                                       \
+    }
+
+static const struct pkie_conf_key keys[] = {
+    STR("listen", listen, "address to listen on, host:port"),
+    STR("dir", dir, "destination directory"),
+    INT("tasks", tasks, 1, 1024, "number of SSL tasks (worker threads)"),
+    {.name = "overwrite",
+     .type = PKIE_CONF_BOOL,
+     .offset = offsetof(struct pkie_xfer_conf, overwrite),
+     .help = "replace an existing file"},
+    INT("max_file_size", max_file_size, 0, INT64_MAX, "largest file accepted, 0 = no limit"),
+    INT("checkpoint", checkpoint, 1 << 20, INT64_MAX, "bytes between durable checkpoints"),
+    STR("audit", audit, "audit file (one JSON line per transfer)"),
+    INT("handshake_timeout", handshake_timeout, 1, 3600, "seconds for the TLS handshake"),
+    INT("idle_timeout", idle_timeout, 1, 86400, "seconds a peer may stay silent"),
+    INT("max_pending", max_pending, 1, 65536, "accepted connections waiting for a task"),
+    STR("log_level", log_level, "error|warn|info|debug|trace"),
+    STR("cert", cert, "id of our certificate (with key) in the PKI base"),
+    STR("ca", ca, "comma-separated ids of the CAs whose certificates we accept"),
+    INT("verify_depth", verify_depth, 0, 16, "intermediate CAs allowed"),
+    STR("state_dir", state_dir, "sender: directory of the transfer ids kept for resume"),
+    {.name = "partner.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
+    {.name = "partner.*.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
+    {.name = "pki.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
+    {.name = "pki.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
+    {.name = "tls.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
+    {.name = NULL},
+};
+
+static int set_defaults(struct pkie_xfer_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tasks = 4;
+    c->checkpoint = 64ll << 20;
+    c->handshake_timeout = 30;
+    c->idle_timeout = 300;
+    c->max_pending = 1024;
+    c->verify_depth = 4;
+    int rc = pkie_tls_conf_apply(&c->tls, "tls.min_version", "TLS1.3");
+    if (rc == 0)
+        rc = pkie_tls_conf_apply(&c->tls, "tls.max_version", "TLS1.3");
+    if (rc == 0)
+        rc = pkie_tls_conf_apply(&c->tls, "tls.ciphersuites",
+                                 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                 "TLS_CHACHA20_POLY1305_SHA256");
+    return rc;
+}
+
+/* Derived fields: CA ids, the union of partner subjects. */
+static int finish(struct pkie_xfer_conf *c)
+{
+    if (c->ca != NULL) {
+        char *save = NULL, *copy = strdup(c->ca);
+        if (copy == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "ca");
+        for (char *t = strtok_r(copy, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+            char **n = realloc(c->ca_ids, (c->n_ca_ids + 1) * sizeof(*n));
+            if (n == NULL || (n[c->n_ca_ids] = strdup(t)) == NULL) {
+                if (n != NULL)
+                    c->ca_ids = n;
+                free(copy);
+                return PKIE_ERR(PKIE_ERR_NOMEM, "ca");
+            }
+            c->ca_ids = n;
+            c->n_ca_ids++;
+        }
+        free(copy);
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < c->n_partners; i++)
+        total += c->partners[i].n_subjects;
+    if (total > 0) {
+        c->all_subjects = calloc(total, sizeof(*c->all_subjects));
+        if (c->all_subjects == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "subjects");
+        for (size_t i = 0; i < c->n_partners; i++)
+            for (size_t j = 0; j < c->partners[i].n_subjects; j++)
+                c->all_subjects[c->n_all_subjects++] = c->partners[i].subjects[j];
+    }
+    return 0;
+}
+
+int pkie_xfer_conf_parse(const char *text, const char *origin, struct pkie_xfer_conf *c)
+{
+    int rc = set_defaults(c);
+    if (rc == 0)
+        rc = pkie_conf_parse(text, strlen(text), origin, keys, c, NULL);
+    if (rc == 0)
+        rc = finish(c);
+    return rc;
+}
+
+int pkie_xfer_conf_load(const char *path, struct pkie_xfer_conf *c)
+{
+    int rc = set_defaults(c);
+    if (rc == 0)
+        rc = pkie_conf_load(path, keys, c, NULL);
+    if (rc == 0)
+        rc = finish(c);
+    return rc;
+}
+
+void pkie_xfer_conf_free(struct pkie_xfer_conf *c)
+{
+    if (c == NULL)
+        return;
+    pkie_conf_free(keys, c);
+    for (size_t i = 0; i < c->n_partners; i++) {
+        free(c->partners[i].name);
+        free(c->partners[i].address);
+        for (size_t j = 0; j < c->partners[i].n_subjects; j++)
+            free(c->partners[i].subjects[j]);
+        free(c->partners[i].subjects);
+    }
+    free(c->partners);
+    for (size_t i = 0; i < c->n_ca_ids; i++)
+        free(c->ca_ids[i]);
+    free(c->ca_ids);
+    free(c->all_subjects);
+    pkie_tls_conf_free(&c->tls);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Match @p p (pattern) against @p s, '*' matching any run that holds no
+ * unescaped ',' or '+' (so it stays inside one attribute value). */
+static int glob(const char *p, const char *s)
+{
+    while (*p != '\0') {
+        if (*p == '*') {
+            p++;
+            for (const char *t = s;; t++) {
+                if (glob(p, t))
+                    return 1;
+                if (*t == '\0' || *t == ',' || *t == '+')
+                    return 0;
+                if (*t == '\\' && t[1] != '\0')
+                    t++;
+            }
+        }
+        if (*p == '\\' && p[1] != '\0') {
+            if (*s != '\\' || tolower((unsigned char)p[1]) != tolower((unsigned char)s[1]))
+                return 0;
+            p += 2;
+            s += 2;
+            continue;
+        }
+        if (tolower((unsigned char)*p) != tolower((unsigned char)*s))
+            return 0;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+/* Drop blanks around ',', '+' and '=' so "CN=a, O=b" matches "CN=a,O=b". */
+static void squeeze(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] != '\0' && o + 1 < cap; i++) {
+        char ch = in[i];
+        if (ch == ' ') {
+            size_t j = i;
+            while (in[j] == ' ')
+                j++;
+            int before_sep = in[j] == ',' || in[j] == '+' || in[j] == '=' || in[j] == '\0';
+            int after_sep = o == 0 || out[o - 1] == ',' || out[o - 1] == '+' || out[o - 1] == '=';
+            if (before_sep || after_sep) {
+                i = j - 1;
+                continue;
+            }
+        }
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+}
+
+int pkie_xfer_dn_match(const char *pattern, const char *subject)
+{
+    char p[2048], s[2048];
+    if (pattern == NULL || subject == NULL || strlen(pattern) >= sizeof(p) ||
+        strlen(subject) >= sizeof(s))
+        return 0;
+    squeeze(pattern, p, sizeof(p));
+    squeeze(subject, s, sizeof(s));
+    return glob(p, s);
+}
+
+const struct pkie_xfer_partner *pkie_xfer_conf_partner_for(const struct pkie_xfer_conf *c,
+                                                           const char *subject)
+{
+    for (size_t i = 0; i < c->n_partners; i++)
+        for (size_t j = 0; j < c->partners[i].n_subjects; j++)
+            if (pkie_xfer_dn_match(c->partners[i].subjects[j], subject))
+                return &c->partners[i];
+    return NULL;
+}
+
+const struct pkie_xfer_partner *pkie_xfer_conf_partner(const struct pkie_xfer_conf *c,
+                                                       const char *name)
+{
+    for (size_t i = 0; i < c->n_partners; i++)
+        if (strcmp(c->partners[i].name, name) == 0)
+            return &c->partners[i];
+    return NULL;
+}
