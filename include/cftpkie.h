@@ -114,7 +114,8 @@ extern "C" {
 #define CFTPKIE_CA_NAMES_MAX     64u        /**< CA names in a list */
 #define CFTPKIE_CA_NAMES_CAP     16384u     /**< bytes of a CA name list (all DER Names) */
 #define CFTPKIE_SIGALGS_MAX      64u        /**< entries of sigalgs */
-#define CFTPKIE_DATA_CAP         1024u      /**< data to sign */
+#define CFTPKIE_DATA_CAP         262144u    /**< data to sign (Ed25519 in TLS 1.2 signs the
+                                                 whole handshake transcript) */
 #define CFTPKIE_SIG_CAP          1024u      /**< a signature (RSA up to 8192 bits) */
 #define CFTPKIE_KEY_CAP          8192u      /**< a PKCS#8 private key (DER) */
 #define CFTPKIE_CIPHER_CAP       64u        /**< cipher name + NUL */

@@ -70,7 +70,7 @@ sclient() {
   shift 2
   echo ping | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" "-$v" \
     -cert "$P/$cn.crt" -key "$P/$cn.key" -CAfile "$P/root.crt" -verify_return_error \
-    -ign_eof -quiet "$@" >"$W/sc.out" 2>&1 || true
+    -cert_chain "$P/inter.crt" -ign_eof -quiet "$@" >"$W/sc.out" 2>&1 || true
 }
 # sserver CERTNAME [extra s_server args]: s_server for one connection on a free
 # port; sets PORT
