@@ -72,8 +72,9 @@ extern "C" {
 /** Maximum encoded OID content length accepted, and arcs in text form. */
 #define PKIE_DER_OID_MAX_LEN  64
 #define PKIE_DER_OID_MAX_ARCS 32
-/** Room for any OID in dotted text, with its NUL. */
-#define PKIE_DER_OID_TEXT_MAX 256
+/** Room for any OID in dotted text, with its NUL: at most 4 characters per
+ *  content octet (".127"), so 4 * PKIE_DER_OID_MAX_LEN + 1 = 257. */
+#define PKIE_DER_OID_TEXT_MAX 260
 
 /* ---- reader -------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@ void pkie_der_init(struct pkie_der *d, const uint8_t *p, size_t len)
 {
     d->base = p;
     d->p = p;
-    d->end = p + len;
+    d->end = len != 0 ? p + len : p; /* no arithmetic on a NULL empty input */
     d->depth = 0;
 }
 

@@ -153,12 +153,21 @@ static void test_contents_rules(void **state)
         strcat(hex, "2a");
     assert_int_equal(read_oid_hex(hex, &off), PKIE_ERR_DER_OID);
     assert_int_equal(off, 2);
+    /* the longest dotted text: 64 one-octet arcs of 3 digits (fuzz-style
+     * regression: PKIE_DER_OID_TEXT_MAX used to be 256, one short) */
+    uint8_t longest[PKIE_DER_OID_MAX_LEN];
+    memset(longest, 0x7f, sizeof(longest));
+    char text[PKIE_DER_OID_TEXT_MAX];
+    assert_int_equal(pkie_der_oid_to_text(longest, sizeof(longest), text, sizeof(text)), 0);
+    assert_int_equal(strlen(text), 4 * PKIE_DER_OID_MAX_LEN);
+    assert_memory_equal(text, "2.47.127.127", 12);
+    assert_int_equal(pkie_der_oid_to_text(longest, sizeof(longest), text, 4 * PKIE_DER_OID_MAX_LEN),
+                     PKIE_ERR_LIMIT);
     /* constructed and wrong tag */
     assert_int_equal(read_oid_hex("2603 2a8648", &off), PKIE_ERR_DER_CONSTRUCTED);
     assert_int_equal(read_oid_hex("0d03 2a8648", &off), PKIE_ERR_DER_TAG);
     /* to_text checks the contents too */
     static const uint8_t bad[] = {0x2a, 0x86};
-    char text[64];
     assert_int_equal(pkie_der_oid_to_text(bad, sizeof(bad), text, sizeof(text)), PKIE_ERR_DER_OID);
 }
 

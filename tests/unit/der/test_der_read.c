@@ -91,6 +91,13 @@ static void test_tags(void **state)
 static void test_trailing_and_empty(void **state)
 {
     (void)state;
+    /* a NULL empty input is just empty */
+    struct pkie_der e;
+    pkie_der_init(&e, NULL, 0);
+    assert_true(pkie_der_at_end(&e));
+    assert_int_equal(pkie_der_finish(&e), 0);
+    assert_int_equal(pkie_der_skip(&e), PKIE_ERR_DER_EMPTY);
+    assert_int_equal(pkie_der_validate(NULL, 0), PKIE_ERR_DER_EMPTY);
     assert_invalid("", PKIE_ERR_DER_EMPTY, 0);
     assert_invalid("0500 00", PKIE_ERR_DER_TRAILING, 2);
     assert_invalid("3000 3000", PKIE_ERR_DER_TRAILING, 2);
