@@ -93,7 +93,7 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             report_failure(ctx, "genm caCerts");
             return -1;
         }
-        printf("caCerts: %d certificate(s)\n", sk_X509_num(certs));
+        printf("caCerts: %d certificate(s)\n", certs != NULL ? sk_X509_num(certs) : 0);
         rc = save_list(r, V(cacertsout), certs, "-cacertsout");
         sk_X509_pop_free(certs, X509_free);
         return rc;

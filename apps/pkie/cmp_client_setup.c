@@ -445,7 +445,20 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         }
     }
     if (V(mac) != NULL) {
-        int nid = OBJ_txt2nid(V(mac));
+        static const struct {
+            const char *name;
+            int nid;
+        } macs[] = {{"hmac-sha1", NID_hmac_sha1},
+                    {"hmac-sha224", NID_hmacWithSHA224},
+                    {"hmac-sha256", NID_hmacWithSHA256},
+                    {"hmac-sha384", NID_hmacWithSHA384},
+                    {"hmac-sha512", NID_hmacWithSHA512}};
+        int nid = NID_undef;
+        for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++)
+            if (strcasecmp(V(mac), macs[i].name) == 0)
+                nid = macs[i].nid;
+        if (nid == NID_undef)
+            nid = OBJ_txt2nid(V(mac));
         if (nid == NID_undef || pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_MAC, nid) < 0) {
             fprintf(stderr, "pkie cmp: -mac '%s': unknown MAC algorithm\n", V(mac));
             goto out;

@@ -1,0 +1,245 @@
+#!/bin/sh
+# cmpclient_interop: `pkie cmp` (the CMP client of pkie) against OpenSSL's mock
+# CMP server (`openssl cmp -port`), on 127.0.0.1 inside the test's private
+# network namespace. Every case of issue 4's "Checked by" list:
+#   ir with MAC; cr and kur with signature; p10cr; rr with several reasons and
+#   the RFC 4210 status rules; genm with each typed helper the 3.0 mock
+#   supports; polling; implicit confirm granted / not granted; a rejection
+#   with -send_unprot_err with and without -unprotected_errors; a wrong
+#   secret; an untrusted server certificate; a server that never answers;
+#   plus the command's own contract (unknown option, missing file,
+#   contradictory options, -config/-section, -reqout/-rspout, -repeat).
+# Usage: cmpclient_interop.sh [PKIE-CMD...]   (default: $PKIE_BIN cmp)
+set -u
+src=${PKIE_SRC_DIR:?PKIE_SRC_DIR not set}
+lib=$src/tests/interop/lib
+if [ $# -gt 0 ]; then PKIECMP=$*; else PKIECMP="${PKIE_BIN:?PKIE_BIN not set} cmp"; fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/cmpclient_interop.XXXXXX")
+CMPMOCK_NO_TRAP=1
+. "$lib/cmpmock.sh"
+trap 'cmpmock_cleanup; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+P=$work/pki
+sh "$lib/testpki.sh" "$P" >/dev/null || { echo "testpki.sh failed" >&2; exit 1; }
+cmpmock_pki "$P"
+MAC="-ref test -secret pass:test"
+SIG="-cert $P/client.crt -key $P/client.key -untrusted $P/inter.crt -trusted $P/root.crt"
+failures=0
+cases=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run NAME CMD...: run pkie cmp against the current mock; output in $work/NAME.out
+run() {
+  _n=$1
+  shift
+  rc=0
+  # shellcheck disable=SC2086
+  timeout -k 2 60 $PKIECMP -server "$CMPMOCK_URL" -msg_timeout 10 "$@" >"$work/$_n.out" 2>&1 || rc=$?
+}
+
+# ok NAME ARGS...: must succeed
+ok() {
+  cases=$((cases + 1))
+  run "$@"
+  if [ "$rc" != 0 ]; then
+    fail "$1: exit $rc"
+    cat "$work/$1.out" >&2
+    echo "-- mock log:" >&2
+    cmpmock_log | tail -20 >&2
+    return 1
+  fi
+  return 0
+}
+
+# ko NAME REGEX ARGS...: must exit 1 with REGEX in the output
+ko() {
+  cases=$((cases + 1))
+  _n=$1 _re=$2
+  shift 2
+  run "$_n" "$@"
+  if [ "$rc" != 1 ]; then
+    fail "$_n: exit $rc, expected 1"
+    cat "$work/$_n.out" >&2
+    return 1
+  fi
+  if ! grep -Eq -- "$_re" "$work/$_n.out"; then
+    fail "$_n: output does not match /$_re/"
+    cat "$work/$_n.out" >&2
+    return 1
+  fi
+  return 0
+}
+
+same_cert() { # same_cert NAME A B
+  if ! cmp -s "$(openssl x509 -in "$2" -outform DER | od -An -tx1 | tr -d ' \n' | tee "$work/a.hex" >/dev/null; echo "$work/a.hex")" \
+      "$(openssl x509 -in "$3" -outform DER | od -An -tx1 | tr -d ' \n' | tee "$work/b.hex" >/dev/null; echo "$work/b.hex")"; then
+    fail "$1: certificate $2 differs from $3"
+  fi
+}
+
+count() { ls "$work"/"$1".req*.der 2>/dev/null | wc -l; }
+reqs() { echo "-reqout $work/$1.req1.der,$work/$1.req2.der,$work/$1.req3.der,$work/$1.req4.der -rspout $work/$1.rsp1.der,$work/$1.rsp2.der,$work/$1.rsp3.der,$work/$1.rsp4.der"; }
+
+# ---- MAC mock: ir, p10cr, repeat, config, reqout, implicit confirm not granted ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -rsp_capubs "$P/root.crt" || exit 1
+ok ir_mac -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=pkie ir" \
+  -certout "$work/ir.pem" -cacertsout "$work/capubs.pem" $(reqs ir_mac) &&
+  same_cert ir_mac "$work/ir.pem" "$P/new-ec.crt" &&
+  same_cert ir_mac_capubs "$work/capubs.pem" "$P/root.crt"
+[ "$(count ir_mac)" = 2 ] || fail "ir_mac: expected ir + certConf, got $(count ir_mac) requests"
+# the requests are real CMP: openssl asn1parse reads them, ir is body [0]
+openssl asn1parse -inform DER -in "$work/ir_mac.req1.der" >/dev/null 2>&1 ||
+  fail "ir_mac: saved request is not DER"
+ok ir_not_granted -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -implicit_confirm $(reqs ir_not_granted)
+[ "$(count ir_not_granted)" = 2 ] || fail "implicit confirm not granted: expected certConf, got $(count ir_not_granted) requests"
+ok ir_repeat -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -repeat 3
+ok ir_pbmac_sha256 -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -mac hmac-sha256
+cat >"$work/cmp.cnf" <<CNF
+# openssl-style configuration with sections, as openssl cmp reads it
+[default]
+msg_timeout = 10
+[enroll]
+cmd = ir
+ref = test
+secret = pass:test
+newkey = $P/new-ec.key
+subject = /CN=from config
+certout = $work/cnf.pem
+CNF
+ok config -config "$work/cmp.cnf" -section enroll && same_cert config "$work/cnf.pem" "$P/new-ec.crt"
+cmpmock_stop
+
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-rsa.crt" || exit 1
+ok p10cr -cmd p10cr $MAC -csr "$P/new-rsa.csr" -certout "$work/p10.pem" &&
+  same_cert p10cr "$work/p10.pem" "$P/new-rsa.crt"
+ok p10cr_der -cmd p10cr $MAC -csr "$P/new-rsa.csr.der" -certout "$work/p10d.der" -certform DER
+ko ir_wrong_key "does not match|incorrectData|rejected" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x"
+cmpmock_stop
+
+# ---- wrong secret ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || exit 1
+ko wrong_secret "MAC|protection|error" -cmd ir -ref test -secret pass:wrong -newkey "$P/new-ec.key" -subject "/CN=x"
+cmpmock_stop
+
+# ---- signature mock: cr, kur, rr, genm ----
+cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" || exit 1
+ok cr_sig -cmd cr $SIG -newkey "$P/new-ec.key" -subject "/CN=pkie cr" -certout "$work/cr.pem" \
+  -extracertsout "$work/extra.pem" -chainout "$work/chain.pem" &&
+  same_cert cr_sig "$work/cr.pem" "$P/new-ec.crt"
+[ -s "$work/extra.pem" ] || fail "cr_sig: no -extracertsout"
+ok kur_sig -cmd kur $SIG -oldcert "$P/new-ec.crt" -newkey "$P/new-ec.key" -certout "$work/kur.pem" &&
+  same_cert kur_sig "$work/kur.pem" "$P/new-ec.crt"
+ok cr_srvcert -cmd cr -cert "$P/client.crt" -key "$P/client.key" -untrusted "$P/inter.crt" \
+  -srvcert "$P/server.crt" -newkey "$P/new-ec.key" -subject "/CN=x"
+ok cr_out_trusted -cmd cr $SIG -newkey "$P/new-ec.key" -subject "/CN=x" -out_trusted "$P/root.crt"
+ko cr_out_untrusted "rejected by the client|does not verify" -cmd cr $SIG -newkey "$P/new-ec.key" \
+  -subject "/CN=x" -out_trusted "$P/other-root.crt"
+for reason in -1 0 1 4 5; do
+  ok "rr_$reason" -cmd rr $SIG -oldcert "$P/new-ec.crt" -revreason "$reason"
+done
+ko rr_other_cert "rejection|rejected" -cmd rr $SIG -oldcert "$P/client.crt"
+ok genm_caCerts -cmd genm $SIG -infotype caCerts -cacertsout "$work/cacerts.pem"
+ok genm_certReqTemplate -cmd genm $SIG -infotype certReqTemplate -template "$work/tmpl.der"
+ok genm_signKeyPairTypes -cmd genm $SIG -infotype signKeyPairTypes
+ok genm_plain -cmd genm $SIG
+# rootCaCert / crlStatusList: the 3.0 mock echoes the request, which is no
+# rootCaKeyUpdate / crls answer: a clean error
+ko genm_rootCaCert "rootCaKeyUpdate|1.3.6.1.5.5.7.4.18" -cmd genm $SIG -infotype rootCaCert -oldwithold "$P/root.crt"
+ko genm_crlStatusList "crls|1.3.6.1.5.5.7.4.23" -cmd genm $SIG -infotype crlStatusList -crlcert "$P/client.crt"
+# untrusted server certificate
+ko untrusted_srv "trust|signer|verify" -cmd cr -cert "$P/client.crt" -key "$P/client.key" \
+  -untrusted "$P/inter.crt" -trusted "$P/other-root.crt" -newkey "$P/new-ec.key" -subject "/CN=x"
+cmpmock_stop
+
+# rr status rules: revocationWarning/Notification are warnings, the others errors
+for st in 1 4 5; do
+  cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus $st || exit 1
+  ok "rr_status_$st" -cmd rr $SIG -oldcert "$P/new-ec.crt" -revreason 1
+  cmpmock_stop
+done
+for st in 2 3 6; do
+  cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus $st -failure 2 -statusstring "st $st" || exit 1
+  ko "rr_status_$st" "PKIStatus: (rejection|waiting|keyUpdateWarning)" -cmd rr $SIG -oldcert "$P/new-ec.crt"
+  cmpmock_stop
+done
+
+# ---- implicit confirm granted: no certConf ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -grant_implicitconf || exit 1
+ok ir_granted -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -implicit_confirm $(reqs ir_granted)
+[ "$(count ir_granted)" = 1 ] || fail "implicit confirm granted: expected 1 request, got $(count ir_granted)"
+cmpmock_stop
+
+# ---- polling ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -poll_count 2 -check_after 1 || exit 1
+t0=$(date +%s)
+ok poll -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -certout "$work/poll.pem" $(reqs poll) &&
+  same_cert poll "$work/poll.pem" "$P/new-ec.crt"
+t1=$(date +%s)
+[ $((t1 - t0)) -ge 1 ] || fail "poll: did not wait checkAfter"
+[ "$(count poll)" -ge 3 ] || fail "poll: expected ir, pollReq..., certConf; got $(count poll) requests"
+cmpmock_stop
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -poll_count 3 -check_after 5 || exit 1
+t0=$(date +%s)
+ko poll_total_timeout "total timeout|timed out|TIMEOUT" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -total_timeout 3
+t1=$(date +%s)
+[ $((t1 - t0)) -le 4 ] || fail "poll_total_timeout: took $((t1 - t0)) s"
+cmpmock_stop
+
+# ---- rejection, unprotected ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -send_unprot_err -pkistatus 2 -failure 2 \
+  -statusstring "pkie test rejection" || exit 1
+ko unprot_err_refused "not protected|protection|PROT" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x"
+ko unprot_err_accepted "PKIStatus: rejection; PKIFailureInfo: badRequest; StatusString: \"pkie test rejection\"" \
+  -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -unprotected_errors
+cmpmock_stop
+cmpmock_start $CMPMOCK_MAC -send_error -send_unprot_err || exit 1
+ko error_msg "server error|PKIStatus" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -unprotected_errors
+cmpmock_stop
+
+# ---- a server that never answers: error within -msg_timeout ----
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || exit 1
+kill -STOP "$CMPMOCK_PID"
+t0=$(date +%s)
+cases=$((cases + 1))
+rc=0
+# shellcheck disable=SC2086
+timeout -k 2 30 $PKIECMP -server "$CMPMOCK_URL" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" \
+  -msg_timeout 2 >"$work/hang.out" 2>&1 || rc=$?
+t1=$(date +%s)
+[ "$rc" = 1 ] || fail "no answer: exit $rc"
+[ $((t1 - t0)) -le 5 ] || fail "no answer: took $((t1 - t0)) s with -msg_timeout 2"
+grep -Eq "within|timed out|TIMEOUT" "$work/hang.out" || { fail "no answer: no timeout message"; cat "$work/hang.out" >&2; }
+kill -CONT "$CMPMOCK_PID"
+cmpmock_stop
+
+# ---- the command's own contract (no server needed) ----
+CMPMOCK_URL=127.0.0.1:9
+ko unknown_option "unknown option '-nosuch'" -cmd ir -nosuch
+ko missing_file "cannot open '$work/nosuch.key'" -cmd ir $MAC -newkey "$work/nosuch.key" -subject /CN=x
+ko no_cmd "missing -cmd" $MAC
+ko bad_cmd "-cmd 'xyz'" -cmd xyz $MAC
+ko p10cr_no_csr "p10cr needs -csr" -cmd p10cr $MAC
+ko rr_no_oldcert "rr needs -oldcert" -cmd rr $MAC
+ko no_credentials "missing -secret" -cmd ir -newkey "$P/new-ec.key"
+ko cert_without_key "-cert given without -key" -cmd cr -cert "$P/client.crt" -newkey "$P/new-ec.key"
+ko key_mismatch "does not match" -cmd cr -cert "$P/client.crt" -key "$P/new-ec.key"
+ko revreason_7 "revreason 7" -cmd rr $MAC -oldcert "$P/new-ec.crt" -revreason 7
+ko bad_secret_src "invalid pass phrase source" -cmd ir -ref x -secret test -newkey "$P/new-ec.key"
+ko env_secret_unset "PKIE_NO_SUCH_VAR" -cmd ir -ref x -secret env:PKIE_NO_SUCH_VAR -newkey "$P/new-ec.key"
+ko mock_option "not supported" -cmd ir -port 1234
+ko bad_section "no \\[nosuch\\] section" -config "$work/cmp.cnf" -section nosuch
+ko bad_number "invalid non-negative number" -cmd ir -msg_timeout -3
+ko no_server_up "connect|Connection|CONNECT" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x
+# one line: every contract error is a single line
+for n in unknown_option missing_file no_cmd p10cr_no_csr; do
+  [ "$(wc -l <"$work/$n.out")" = 1 ] || fail "$n: error is not one line: $(cat "$work/$n.out")"
+done
+
+echo "cmpclient_interop: $cases cases, $failures failures"
+[ "$failures" = 0 ]
