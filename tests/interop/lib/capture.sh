@@ -78,29 +78,41 @@ SUBJ="/O=pkie test PKI/CN=pkie Test Requested"
 certout() { echo "-certout $out/$1.cert.pem"; }
 EC="-newkey $P/new-ec.key"
 
+# Cases are grouped so that consecutive ones with the same mock options share
+# one mock server (process start-up dominates the run time).
+MAC_EC="$CMPMOCK_MAC -rsp_cert $P/new-ec.crt -rsp_capubs $P/root.crt -accept_unprotected"
+MAC_RSA="$CMPMOCK_MAC -rsp_cert $P/new-rsa.crt"
+SIG_EC="$CMPMOCK_SIG -rsp_cert $P/new-ec.crt -accept_raverified"
+
 # ---- MAC-protected (PasswordBasedMac, pass:test, ref test) ----
-one ir_mac mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -rsp_capubs "$P/root.crt" -- \
-  -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" $(certout ir_mac)
-one ir_mac_rsa mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-rsa.crt" -- \
-  -cmd ir $CMPCLIENT_MAC -newkey "$P/new-rsa.key" -subject "$SUBJ" $(certout ir_mac_rsa)
-one ir_mac_ed25519 mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ed25519.crt" -- \
-  -cmd ir $CMPCLIENT_MAC -newkey "$P/new-ed25519.key" -subject "$SUBJ" $(certout ir_mac_ed25519)
-one ir_mac_hmacsha256 mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -- \
+one ir_mac mac mac ok $MAC_EC -- -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" $(certout ir_mac)
+one ir_mac_hmacsha256 mac mac ok $MAC_EC -- \
   -cmd ir $CMPCLIENT_MAC -mac hmacWithSHA256 -digest sha384 $EC -subject "$SUBJ" \
   $(certout ir_mac_hmacsha256)
-one ir_unprot none mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -accept_unprotected -- \
+one ir_unprot none mac ok $MAC_EC -- \
   -cmd ir -unprotected_requests -secret pass:test $EC -subject "$SUBJ" $(certout ir_unprot)
-one p10cr_mac mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-rsa.crt" -- \
+one implicit_denied mac mac ok $MAC_EC -- \
+  -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -implicit_confirm $(certout implicit_denied)
+one certconf_reject mac mac fail $MAC_EC -- \
+  -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -out_trusted "$P/other-root.crt" \
+  $(certout certconf_reject)
+# genm: the 3.0 mock echoes the requested ITAV; every infotype it knows
+one genm_none mac mac ok $MAC_EC -- -cmd genm $CMPCLIENT_MAC
+for t in signKeyPairTypes caProtEncCert encKeyPairTypes preferredSymmAlg caKeyUpdateInfo \
+  currentCRL unsupportedOIDs keyPairParamReq keyPairParamRep revPassphrase implicitConfirm \
+  confirmWaitTime origPKIMessage suppLangTags caCerts certReqTemplate rootCaKeyUpdate; do
+  one "genm_$t" mac mac ok $MAC_EC -- -cmd genm $CMPCLIENT_MAC -infotype "$t"
+done
+one ir_mac_rsa mac mac ok $MAC_RSA -- \
+  -cmd ir $CMPCLIENT_MAC -newkey "$P/new-rsa.key" -subject "$SUBJ" $(certout ir_mac_rsa)
+one p10cr_mac mac mac ok $MAC_RSA -- \
   -cmd p10cr $CMPCLIENT_MAC -csr "$P/new-rsa.csr" $(certout p10cr_mac)
+one ir_mac_ed25519 mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ed25519.crt" -- \
+  -cmd ir $CMPCLIENT_MAC -newkey "$P/new-ed25519.key" -subject "$SUBJ" $(certout ir_mac_ed25519)
 one poll mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -poll_count 2 -check_after 1 -- \
   -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" $(certout poll)
 one implicit_granted mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -grant_implicitconf -- \
   -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -implicit_confirm $(certout implicit_granted)
-one implicit_denied mac mac ok $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -- \
-  -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -implicit_confirm $(certout implicit_denied)
-one certconf_reject mac mac fail $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -- \
-  -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -out_trusted "$P/other-root.crt" \
-  $(certout certconf_reject)
 one error_send mac mac fail $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -send_error -- \
   -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" $(certout error_send)
 one reject mac mac fail $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -pkistatus 2 -failure 4 \
@@ -114,41 +126,31 @@ one error_unprot mac none fail $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" -send_erro
   -send_unprot_err -- \
   -cmd ir $CMPCLIENT_MAC $EC -subject "$SUBJ" -unprotected_errors $(certout error_unprot)
 
-# genm: the 3.0 mock echoes the requested ITAV; every infotype it knows
-one genm_none mac mac ok $CMPMOCK_MAC -- -cmd genm $CMPCLIENT_MAC
-for t in signKeyPairTypes caProtEncCert encKeyPairTypes preferredSymmAlg caKeyUpdateInfo \
-  currentCRL unsupportedOIDs keyPairParamReq keyPairParamRep revPassphrase implicitConfirm \
-  confirmWaitTime origPKIMessage suppLangTags caCerts certReqTemplate rootCaKeyUpdate; do
-  one "genm_$t" mac mac ok $CMPMOCK_MAC -- -cmd genm $CMPCLIENT_MAC -infotype "$t"
-done
-
 # ---- signature-protected (client.crt / server.crt, both below inter.crt) ----
-one ir_sig sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -- \
-  -cmd ir $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout ir_sig)
+one ir_sig sig sig ok $SIG_EC -- -cmd ir $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout ir_sig)
+one cr_sig sig sig ok $SIG_EC -- -cmd cr $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout cr_sig)
+one cr_raverified sig sig ok $SIG_EC -- \
+  -cmd cr $CMPCLIENT_SIG $EC -subject "$SUBJ" -popo 0 $(certout cr_raverified)
+# kur signed with the certificate being updated (the 3.0 mock wants oldCertID = -rsp_cert)
+one kur_sig sig sig ok $SIG_EC -- \
+  -cmd kur -cert "$P/new-ec.crt" -key "$P/new-ec.key" -untrusted "$P/inter.crt" \
+  -trusted "$P/root.crt" $EC $(certout kur_sig)
+one rr_keycompromise sig sig ok $SIG_EC -- \
+  -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 1
+one rr_cessation sig sig ok $SIG_EC -- \
+  -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 5
+one genm_sig sig sig ok $SIG_EC -- -cmd genm $CMPCLIENT_SIG -infotype signKeyPairTypes
 # ip with a 3-certificate extraCerts chain (server, intermediate, root) and caPubs
 one ip_chain sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -rsp_extracerts "$P/root.crt" \
   -rsp_capubs "$P/root.crt" -- \
   -cmd ir $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout ip_chain)
-one cr_sig sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -- \
-  -cmd cr $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout cr_sig)
-one cr_raverified sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -accept_raverified -- \
-  -cmd cr $CMPCLIENT_SIG $EC -subject "$SUBJ" -popo 0 $(certout cr_raverified)
-# kur signed with the certificate being updated (the 3.0 mock wants oldCertID = -rsp_cert)
-one kur_sig sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -- \
-  -cmd kur -cert "$P/new-ec.crt" -key "$P/new-ec.key" -untrusted "$P/inter.crt" \
-  -trusted "$P/root.crt" $EC $(certout kur_sig)
 one p10cr_sig sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-rsa.crt" -- \
   -cmd p10cr $CMPCLIENT_SIG -csr "$P/new-rsa.csr" $(certout p10cr_sig)
-one rr_keycompromise sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -- \
-  -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 1
-one rr_cessation sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -- \
-  -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 5
 one rr_warning sig sig ok $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus 4 -- \
   -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 4
 one rr_rejected sig sig fail $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus 2 -failure 4 \
   -statusstring "pkie test rr rejection" -- \
   -cmd rr $CMPCLIENT_SIG -oldcert "$P/new-ec.crt" -revreason 1
-one genm_sig sig sig ok $CMPMOCK_SIG -- -cmd genm $CMPCLIENT_SIG -infotype signKeyPairTypes
 one error_sig sig sig fail $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -send_error \
   -statusstring "pkie test error" -- \
   -cmd cr $CMPCLIENT_SIG $EC -subject "$SUBJ" $(certout error_sig)

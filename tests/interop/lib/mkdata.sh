@@ -69,7 +69,7 @@ verify anything here).
 ## Cases (mock server options -> client options)
 | case | what |
 |---|---|
-| ir_mac | ir, MAC, EC key; ip carries caPubs (root.crt); certConf/pkiConf |
+| ir_mac | ir, MAC, EC key; ip carries caPubs (root.crt), as do the ip of the cases served by the same mock (ir_mac_hmacsha256, ir_unprot, implicit_denied, certconf_reject); certConf/pkiConf |
 | ir_mac_rsa, ir_mac_ed25519 | ir, MAC, POPO signature with an RSA 2048 / Ed25519 key |
 | ir_mac_hmacsha256 | ir, MAC with `-mac hmacWithSHA256 -digest sha384` (the mock answers with its defaults) |
 | ir_unprot | unprotected ir (`-unprotected_requests`, mock `-accept_unprotected`) |
