@@ -52,10 +52,10 @@ int pkie_ca_serial_hex(const ASN1_INTEGER *serial, char *buf, size_t cap)
     BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
     char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
     int rc = 0;
-    if (hex == NULL || strlen(hex) + 1 > cap)
+    if (hex == NULL || BN_is_negative(bn))
         rc = PKIE_ERR(PKIE_ERR_ARG, "serial number not representable");
     else
-        strcpy(buf, hex);
+        rc = pkie_ca_serial_canon(hex, buf, cap); /* BN_bn2hex pads to whole octets */
     OPENSSL_free(hex);
     BN_free(bn);
     return rc;

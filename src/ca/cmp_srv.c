@@ -1,0 +1,413 @@
+/* CMP server engine: open, authenticate, dispatch, protect the answer. */
+#include "cmp_srv.h"
+#include "pkie/error.h"
+#include "pkie/log.h"
+#include "pkie/wipe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define COMP "ca"
+
+static int der_of(X509 *x, uint8_t **der, size_t *len)
+{
+    unsigned char *p = NULL;
+    int n = i2d_X509(x, &p);
+    if (n <= 0)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
+    *der = p;
+    *len = (size_t)n;
+    return 0;
+}
+
+int pkie_ca_server_open(const struct pkie_ca_server_params *p, struct pkie_ca_server **out)
+{
+    struct pkie_ca_server *srv = calloc(1, sizeof(*srv));
+    int rc;
+    *out = NULL;
+    if (srv == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "server");
+    pthread_mutex_init(&srv->crl_mu, NULL);
+    srv->check_after = p->check_after > 0 ? p->check_after : 1;
+    srv->tx_timeout = p->tx_timeout > 0 ? p->tx_timeout : 300;
+    srv->max_skew = p->max_skew == 0 ? 600 : p->max_skew;
+    srv->crl_dirty = 1;
+    if (p->crl_url != NULL && (srv->crl_url = strdup(p->crl_url)) == NULL) {
+        rc = PKIE_ERR(PKIE_ERR_NOMEM, "server");
+        goto err;
+    }
+    if ((rc = pkie_ca_dir_open(p->dir, p->pass, &srv->store)) != 0 ||
+        (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ROOT, NULL, &srv->root, NULL)) != 0 ||
+        (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ISSUER, p->pass, &srv->issuer,
+                                   &srv->issuer_key)) != 0 ||
+        (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_SIGNER, p->pass, &srv->signer,
+                                   &srv->signer_key)) != 0)
+        goto err;
+    srv->chain = sk_X509_new_null();
+    srv->trusted = X509_STORE_new();
+    if (srv->chain == NULL || srv->trusted == NULL || !sk_X509_push(srv->chain, srv->issuer) ||
+        (X509_up_ref(srv->issuer), 0) ||
+        (X509_cmp(srv->issuer, srv->root) != 0 &&
+         (!sk_X509_push(srv->chain, srv->root) || (X509_up_ref(srv->root), 0))) ||
+        X509_STORE_add_cert(srv->trusted, srv->root) != 1) {
+        rc = PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "trust store");
+        goto err;
+    }
+    if ((rc = der_of(srv->issuer, &srv->issuer_der, &srv->issuer_der_len)) != 0 ||
+        (rc = der_of(srv->root, &srv->root_der, &srv->root_der_len)) != 0)
+        goto err;
+    *out = srv;
+    return 0;
+err:
+    pkie_ca_server_close(srv);
+    return rc;
+}
+
+void pkie_ca_server_close(struct pkie_ca_server *srv)
+{
+    if (srv == NULL)
+        return;
+    pkie_ca_store_close(srv->store);
+    X509_free(srv->root);
+    X509_free(srv->issuer);
+    X509_free(srv->signer);
+    EVP_PKEY_free(srv->issuer_key);
+    EVP_PKEY_free(srv->signer_key);
+    sk_X509_pop_free(srv->chain, X509_free);
+    X509_STORE_free(srv->trusted);
+    OPENSSL_free(srv->issuer_der);
+    OPENSSL_free(srv->root_der);
+    free(srv->crl_url);
+    free(srv->crl_der);
+    pthread_mutex_destroy(&srv->crl_mu);
+    free(srv);
+}
+
+struct pkie_ca_store *pkie_ca_server_store(struct pkie_ca_server *srv)
+{
+    return srv->store;
+}
+
+int pkie_ca_server_expire(struct pkie_ca_server *srv, int *n)
+{
+    int rc = pkie_ca_store_tx_expire(srv->store, srv->tx_timeout, n);
+    if (rc == 0 && *n > 0)
+        srv_crl_dirty(srv);
+    return rc;
+}
+
+/* ---- CRL cache --------------------------------------------------------------------- */
+
+void srv_crl_dirty(struct pkie_ca_server *srv)
+{
+    pthread_mutex_lock(&srv->crl_mu);
+    srv->crl_dirty = 1;
+    pthread_mutex_unlock(&srv->crl_mu);
+}
+
+int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
+{
+    int rc = 0;
+    *der = NULL;
+    pthread_mutex_lock(&srv->crl_mu);
+    /* Revocations by `pkie ca revoke` happen in another process: rebuild at least each minute. */
+    if (srv->crl_dirty || srv->crl_der == NULL || pkie_ca_now() - srv->crl_time >= 60) {
+        struct pkie_ca_issuer iss = {srv->issuer, srv->issuer_key, NULL};
+        X509_CRL *crl = pkie_ca_crl_build(srv->store, &iss, 86400);
+        unsigned char *p = NULL;
+        int n = crl != NULL ? i2d_X509_CRL(crl, &p) : -1;
+        X509_CRL_free(crl);
+        if (n <= 0) {
+            rc = crl != NULL ? PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode CRL") : pkie_err_last()->code;
+            goto out;
+        }
+        free(srv->crl_der);
+        srv->crl_der = malloc((size_t)n);
+        if (srv->crl_der == NULL) {
+            OPENSSL_free(p);
+            rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
+            goto out;
+        }
+        memcpy(srv->crl_der, p, (size_t)n);
+        OPENSSL_free(p);
+        srv->crl_len = (size_t)n;
+        srv->crl_time = pkie_ca_now();
+        srv->crl_dirty = 0;
+    }
+    *der = malloc(srv->crl_len);
+    if (*der == NULL)
+        rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
+    else {
+        memcpy(*der, srv->crl_der, srv->crl_len);
+        *len = srv->crl_len;
+    }
+out:
+    pthread_mutex_unlock(&srv->crl_mu);
+    return rc;
+}
+
+/* ---- building the answer -------------------------------------------------------------- */
+
+int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text)
+{
+    ft->strs = pkie_cmp_alloc(m, sizeof(*ft->strs));
+    if (ft->strs == NULL)
+        return pkie_err_last()->code;
+    ft->count = 1;
+    return pkie_cmp_dup(m, &ft->strs[0], text, strlen(text));
+}
+
+int srv_resp_new(struct srv_req *r, int body_type)
+{
+    const struct pkie_cmp_header *rh = r->m != NULL ? &r->m->header : NULL;
+    X509_NAME *recipient = NULL;
+    struct pkie_cmp_bytes name;
+    pkie_cmp_msg_free(r->resp);
+    r->resp = pkie_cmp_msg_new();
+    if (r->resp == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "response");
+    if (rh != NULL && pkie_cmp_gn_dirname(&rh->sender, &name) == 0) {
+        const unsigned char *p = name.p;
+        recipient = d2i_X509_NAME(NULL, &p, (long)name.len);
+    }
+    pkie_err_clear();
+    int pvno =
+        rh != NULL && rh->pvno == PKIE_CMP_PVNO_2021 ? PKIE_CMP_PVNO_2021 : PKIE_CMP_PVNO_2000;
+    int rc = pkie_cmp_header_init(r->resp, pvno, X509_get_subject_name(r->srv->signer), recipient,
+                                  rh != NULL ? &rh->transactionID : NULL,
+                                  rh != NULL ? &rh->senderNonce : NULL);
+    X509_NAME_free(recipient);
+    if (rc == 0 && rh != NULL && rh->senderKID.p != NULL)
+        rc = pkie_cmp_dup(r->resp, &r->resp->header.recipKID, rh->senderKID.p, rh->senderKID.len);
+    r->resp->body.type = body_type;
+    return rc;
+}
+
+int srv_resp_error(struct srv_req *r, int failbit, const char *text)
+{
+    int rc = srv_resp_new(r, PKIE_CMP_BODY_ERROR);
+    if (rc != 0)
+        return rc;
+    struct pkie_cmp_errormsg *e = &r->resp->body.u.error;
+    e->pKIStatusInfo.status = PKIE_CMP_REJECTION;
+    e->pKIStatusInfo.has_failInfo = 1;
+    e->pKIStatusInfo.failInfo = 1u << failbit;
+    return srv_freetext(r->resp, &e->pKIStatusInfo.statusString, text);
+}
+
+/* 1 when the request's protectionAlg is PBMAC1 (else PasswordBasedMac). */
+static int is_pbmac1(const struct pkie_cmp_msg *m)
+{
+    static const char pbmac1[] = "1.2.840.113549.1.5.14";
+    uint8_t want[32];
+    size_t want_len = 0;
+    const uint8_t *oid = NULL;
+    size_t oid_len = 0;
+    struct pkie_der d, alg;
+    pkie_der_init(&d, m->header.protectionAlg.p, m->header.protectionAlg.len);
+    if (pkie_der_enter(&d, PKIE_DER_SEQUENCE, &alg) != 0 ||
+        pkie_der_read_oid(&alg, PKIE_DER_OID, &oid, &oid_len) != 0 ||
+        pkie_der_oid_from_text(pbmac1, want, sizeof(want), &want_len) != 0) {
+        pkie_err_clear();
+        return 0;
+    }
+    return pkie_der_oid_equal(oid, oid_len, want, want_len);
+}
+
+/* Protect the answer like the request, then encode it. */
+static int finish(struct srv_req *r, uint8_t **out, size_t *len)
+{
+    int rc;
+    if (r->implicit)
+        (void)pkie_cmp_header_set_implicit_confirm(r->resp);
+    if (r->is_mac == 1) {
+        struct pkie_cmp_mac_params mp;
+        pkie_cmp_mac_params_default(&mp, is_pbmac1(r->m) ? PKIE_CMP_MAC_PBMAC1 : PKIE_CMP_MAC_PBM);
+        struct pkie_cmp_bytes kid = r->m->header.senderKID;
+        rc = pkie_cmp_protect_mac(r->resp, r->client.secret, r->client.secret_len, &mp, &kid);
+    } else {
+        rc = pkie_cmp_protect_sig(r->resp, r->srv->signer_key, r->srv->signer, r->srv->chain, NULL);
+    }
+    if (rc == 0)
+        rc = pkie_cmp_msg_encode(r->resp, out, len);
+    return rc;
+}
+
+/* ---- authentication ---------------------------------------------------------------------- */
+
+/* The certificate verified as signer must be one this CA issued and has not revoked;
+ * its owner's registration gives the policy. */
+static int check_signer(struct srv_req *r)
+{
+    char hex[48];
+    struct pkie_ca_cert rec;
+    unsigned char *der = NULL;
+    int rc = pkie_ca_serial_hex(X509_get0_serialNumber(r->signer), hex, sizeof(hex));
+    if (rc != 0)
+        return PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED, "signer serial");
+    if (X509_NAME_cmp(X509_get_issuer_name(r->signer), X509_get_subject_name(r->srv->issuer)) != 0)
+        return PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED, "signer not issued by this CA");
+    if (pkie_ca_store_cert_get(r->srv->store, hex, 1, &rec) != 0)
+        return PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED, "signer %s not issued by this CA", hex);
+    int n = i2d_X509(r->signer, &der);
+    int same = n > 0 && (size_t)n == rec.der_len && memcmp(der, rec.der, rec.der_len) == 0;
+    OPENSSL_free(der);
+    if (!same)
+        rc =
+            PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED, "signer %s differs from the issued one", hex);
+    else if (rec.status == PKIE_CA_CERT_REVOKED)
+        rc = PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED, "signer %s is revoked", hex);
+    else if (rec.client_ref[0] != '\0' &&
+             pkie_ca_store_client_get(r->srv->store, rec.client_ref, &r->client) == 0)
+        r->have_client = 1;
+    pkie_ca_cert_clear(&rec);
+    pkie_err_clear();
+    return rc;
+}
+
+static int authenticate(struct srv_req *r)
+{
+    const struct pkie_cmp_msg *m = r->m;
+    struct pkie_cmp_vctx v;
+    memset(&v, 0, sizeof(v));
+    v.max_skew = r->srv->max_skew;
+    v.check_critical_ext = 1;
+    int is_mac = pkie_cmp_protection_is_mac(m);
+    if (is_mac < 0)
+        return is_mac;
+    if (is_mac) {
+        const struct pkie_cmp_bytes *kid = &m->header.senderKID;
+        char ref[PKIE_CA_REF_MAX + 1];
+        if (kid->p == NULL || kid->len == 0 || kid->len > PKIE_CA_REF_MAX ||
+            memchr(kid->p, 0, kid->len) != NULL)
+            return PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CLIENT,
+                            "MAC protection without a usable senderKID");
+        memcpy(ref, kid->p, kid->len);
+        ref[kid->len] = '\0';
+        if (pkie_ca_store_client_get(r->srv->store, ref, &r->client) != 0)
+            return PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CLIENT, "unknown reference '%s'", ref);
+        r->have_client = 1;
+        v.secret = r->client.secret;
+        v.secret_len = r->client.secret_len;
+    } else {
+        v.trusted = r->srv->trusted;
+        v.untrusted = r->srv->chain;
+    }
+    int rc = pkie_cmp_msg_validate(m, &v);
+    if (rc != 0)
+        return rc;
+    r->is_mac = is_mac;
+    if (!is_mac) {
+        r->signer = v.signer;
+        if ((rc = check_signer(r)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int failbit_for(int err)
+{
+    switch (err) {
+    case PKIE_ERR_CA_UNKNOWN_CLIENT:
+        return PKIE_CMP_FI_signerNotTrusted;
+    case PKIE_ERR_CA_POLICY_SUBJECT:
+    case PKIE_ERR_CA_POLICY_SAN:
+    case PKIE_ERR_CA_POLICY_VALIDITY:
+        return PKIE_CMP_FI_badCertTemplate;
+    case PKIE_ERR_CA_POLICY_KEY:
+        return PKIE_CMP_FI_badAlg;
+    case PKIE_ERR_CA_POLICY_EXT:
+        return PKIE_CMP_FI_unacceptedExtension;
+    case PKIE_ERR_CA_POLICY_PROFILE:
+        return PKIE_CMP_FI_notAuthorized;
+    default:
+        return pkie_cmp_err_failinfo(err);
+    }
+}
+
+int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const uint8_t *req,
+                          size_t len, uint8_t **out, size_t *out_len)
+{
+    struct srv_req r;
+    struct pkie_cmp_msg *m = NULL;
+    char why[300];
+    int failbit = PKIE_CMP_FI_systemFailure;
+    memset(&r, 0, sizeof(r));
+    r.srv = srv;
+    r.is_mac = -1;
+    *out = NULL;
+    int rc = pkie_cmp_msg_decode(req, len, NULL, &m);
+    if (rc != 0) {
+        failbit = PKIE_CMP_FI_badDataFormat;
+        goto error;
+    }
+    r.m = m;
+    if ((rc = authenticate(&r)) != 0) {
+        failbit = failbit_for(rc);
+        r.is_mac = -1; /* cannot answer with a MAC we could not verify */
+        goto error;
+    }
+    const char *pname = profile != NULL ? profile : (r.have_client ? r.client.profile : NULL);
+    r.profile = pkie_ca_profile_find(pname);
+    if (r.profile == NULL || (profile != NULL && r.have_client && r.client.profile[0] != '\0' &&
+                              strcmp(profile, r.client.profile) != 0)) {
+        rc = PKIE_ERR(PKIE_ERR_CA_POLICY_PROFILE, "profile '%s' not available to this client",
+                      pname != NULL ? pname : "");
+        failbit = PKIE_CMP_FI_notAuthorized;
+        goto error;
+    }
+    switch (m->body.type) {
+    case PKIE_CMP_BODY_IR:
+    case PKIE_CMP_BODY_CR:
+    case PKIE_CMP_BODY_KUR:
+    case PKIE_CMP_BODY_P10CR:
+        rc = srv_certreq(&r, &failbit);
+        break;
+    case PKIE_CMP_BODY_POLLREQ:
+        rc = srv_pollreq(&r, &failbit);
+        break;
+    case PKIE_CMP_BODY_CERTCONF:
+        rc = srv_certconf(&r, &failbit);
+        break;
+    case PKIE_CMP_BODY_RR:
+        rc = srv_rr(&r, &failbit);
+        break;
+    case PKIE_CMP_BODY_GENM:
+        rc = srv_genm(&r, &failbit);
+        break;
+    case PKIE_CMP_BODY_ERROR:
+        rc = srv_error_msg(&r, &failbit);
+        break;
+    default:
+        rc = PKIE_ERR(PKIE_ERR_CMP_BODY_NOT_ALLOWED, "%s not served here",
+                      pkie_cmp_body_name(m->body.type));
+        failbit = PKIE_CMP_FI_badRequest;
+        break;
+    }
+    if (rc != 0)
+        goto error;
+    rc = finish(&r, out, out_len);
+    if (rc == 0)
+        goto done;
+    failbit = PKIE_CMP_FI_systemFailure;
+error:
+    snprintf(why, sizeof(why), "%s",
+             pkie_err_last()->msg[0] != '\0' ? pkie_err_last()->msg : pkie_strerror(rc));
+    pkie_log_info(COMP, "%s refused: %s (%s)", m != NULL ? pkie_cmp_body_name(m->body.type) : "?",
+                  why, pkie_cmp_failinfo_name(failbit));
+    r.implicit = 0;
+    if (r.is_mac == 0 && r.signer == NULL)
+        r.is_mac = -1;
+    if (srv_resp_error(&r, failbit, why) != 0 || finish(&r, out, out_len) != 0) {
+        rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_INTERNAL;
+        goto cleanup;
+    }
+done:
+    rc = 0;
+cleanup:
+    pkie_cmp_msg_free(r.resp);
+    pkie_cmp_msg_free(m);
+    X509_free(r.signer);
+    pkie_wipe(&r.client, sizeof(r.client));
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* Internals of the CMP server engine (src/ca/cmp_srv*.c). */
+#ifndef PKIE_CA_CMP_SRV_H
+#define PKIE_CA_CMP_SRV_H
+
+#include "ca_internal.h"
+#include "pkie/cmp_msg.h"
+#include "pkie/cmp_server.h"
+
+#include <pthread.h>
+
+struct pkie_ca_server {
+    struct pkie_ca_store *store;
+    X509 *root;
+    X509 *issuer;
+    EVP_PKEY *issuer_key;
+    X509 *signer;
+    EVP_PKEY *signer_key;
+    STACK_OF(X509) * chain; /* issuer (and root when distinct): the signer's chain */
+    X509_STORE *trusted;    /* root: anchors for signature-protected requests */
+    uint8_t *issuer_der, *root_der;
+    size_t issuer_der_len, root_der_len;
+    char *crl_url;
+    int64_t check_after, tx_timeout, max_skew;
+    pthread_mutex_t crl_mu;
+    uint8_t *crl_der; /* cached CRL */
+    size_t crl_len;
+    int64_t crl_time;
+    int crl_dirty;
+};
+
+/* One request being answered. */
+struct srv_req {
+    struct pkie_ca_server *srv;
+    const struct pkie_cmp_msg *m; /* the request */
+    int is_mac;                   /* 1 MAC, 0 signature, -1 not authenticated */
+    struct pkie_ca_client client; /* the client (MAC: by senderKID; sig: owner of signer) */
+    int have_client;
+    X509 *signer;                          /* signature: the verified signer */
+    const struct pkie_ca_profile *profile; /* issuance profile */
+    struct pkie_cmp_msg *resp;             /* the answer being built */
+    int implicit;                          /* implicitConfirm granted */
+};
+
+/* Start the answer: header mirrors the request (tid, recipNonce). */
+int srv_resp_new(struct srv_req *r, int body_type);
+/* Turn r->resp into an error message (any previous body dropped). */
+int srv_resp_error(struct srv_req *r, int failbit, const char *text);
+/* A PKIFreeText of one string, in the response's arena. */
+int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text);
+
+/* Body handlers: fill r->resp (or return a negative pkie_err for an error reply,
+ * with *failbit set). */
+int srv_certreq(struct srv_req *r, int *failbit);
+int srv_pollreq(struct srv_req *r, int *failbit);
+int srv_certconf(struct srv_req *r, int *failbit);
+int srv_rr(struct srv_req *r, int *failbit);
+int srv_genm(struct srv_req *r, int *failbit);
+int srv_error_msg(struct srv_req *r, int *failbit);
+
+/* Mark the cached CRL stale (after a revocation). */
+void srv_crl_dirty(struct pkie_ca_server *srv);
+
+#endif
