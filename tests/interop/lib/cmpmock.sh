@@ -34,7 +34,9 @@
 #                               -batch, timeouts, and every request / response
 #                               saved as $CMPCLIENT_OUT/NAME.req<N>.der and
 #                               NAME.rsp<N>.der (N = 1, 2, ...; CMPCLIENT_OUT
-#                               defaults to the current directory). Quiet; on
+#                               defaults to the current directory; the
+#                               server is $CMPCLIENT_SERVER when set, e.g. a
+#                               `pkie ca serve` address). Quiet; on
 #                               failure prints the client's output and returns
 #                               its status. Bounded by CMPCLIENT_TIMEOUT
 #                               seconds (default 30).
@@ -49,10 +51,10 @@
 #
 # What OpenSSL 3.0.19's mock server does (found by running it; see also
 # tests/data/cmp/README.md):
-# - Response protection: with -srv_secret it MACs every response with
-#   PasswordBasedMac (owf sha256, 500 iterations, hmac-sha1), senderKID from
-#   -srv_ref; only without -srv_secret does it sign, with -srv_cert/-srv_key.
-#   So MAC and signature cases need separate mock instances.
+# - Response protection: MAC (PasswordBasedMac, owf sha256, 500 iterations,
+#   hmac-sha1, senderKID from -srv_ref) with -srv_secret, signature with
+#   -srv_cert/-srv_key. Given both, it answers in kind: MAC-protected
+#   requests get MAC-protected responses, signed requests signed ones.
 #   Signed responses carry extraCerts = the signer and the chain it builds
 #   from -srv_untrusted (root excluded), plus -rsp_extracerts in ip/cp/kup.
 # - Request checking: MAC-protected requests need -srv_secret; signed
@@ -180,7 +182,7 @@ cmpclient() {
   _clog="$CMPMOCK_DIR/client.$_name.log"
   _rc=0
   timeout -k 2 "${CMPCLIENT_TIMEOUT:-30}" "$OPENSSL" cmp -config "" -batch \
-    -server "127.0.0.1:$CMPMOCK_PORT" -msg_timeout 10 -total_timeout 20 \
+    -server "${CMPCLIENT_SERVER:-127.0.0.1:$CMPMOCK_PORT}" -msg_timeout 10 -total_timeout 20 \
     -reqout "$_req" -rspout "$_rsp" -verbosity "${CMPCLIENT_VERBOSITY:-4}" "$@" \
     >"$_clog" 2>&1 || _rc=$?
   if [ "$_rc" != 0 ] && [ "${CMPCLIENT_EXPECT_FAIL:-0}" != 1 ]; then
