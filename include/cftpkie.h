@@ -114,11 +114,12 @@ extern "C" {
 #define CFTPKIE_CA_NAMES_MAX     64u        /**< CA names in a list */
 #define CFTPKIE_CA_NAMES_CAP     16384u     /**< bytes of a CA name list (all DER Names) */
 #define CFTPKIE_SIGALGS_MAX      64u        /**< entries of sigalgs */
-#define CFTPKIE_DATA_CAP         262144u    /**< data to sign (Ed25519 in TLS 1.2 signs the
-                                                 whole handshake transcript) */
-#define CFTPKIE_SIG_CAP          1024u      /**< a signature (RSA up to 8192 bits) */
-#define CFTPKIE_KEY_CAP          8192u      /**< a PKCS#8 private key (DER) */
-#define CFTPKIE_CIPHER_CAP       64u        /**< cipher name + NUL */
+#define CFTPKIE_DATA_CAP                                                                           \
+    262144u                      /**< data to sign (Ed25519 in TLS 1.2 signs the                   \
+                                      whole handshake transcript) */
+#define CFTPKIE_SIG_CAP    1024u /**< a signature (RSA up to 8192 bits) */
+#define CFTPKIE_KEY_CAP    8192u /**< a PKCS#8 private key (DER) */
+#define CFTPKIE_CIPHER_CAP 64u   /**< cipher name + NUL */
 
 /**
  * The communication structure. Text fields are NUL-terminated UTF-8 within
@@ -213,8 +214,9 @@ struct pkicom {
                                                 (HandshakeDone: the leaf only, 1) */
     uint32_t peer_len[CFTPKIE_CHAIN_MAX];  /**< in: DER length of each */
     uint8_t peer_chain[CFTPKIE_CHAIN_CAP]; /**< in: the DER certificates */
-    uint32_t accept; /**< out, CheckCertificate: 1 = accept the peer; anything else
-                          refuses it with alert_code (preset 0 = refuse: fail closed) */
+    uint32_t accept; /**< out, CheckCertificate: 1 = accept the peer, 0 = refuse it
+                          with alert_code (preset 0: fail closed); any other value is an
+                          invalid answer (refused with internal_error) */
 
     /* ---- alerts: in HandshakeAlert; out CheckCertificate on refusal ---- */
     uint32_t alert_level;     /**< in HandshakeAlert: CFTPKIE_ALERT_WARNING / FATAL */

@@ -189,6 +189,8 @@ int pkie_exit_check_verdict(const struct pkicom *z, int *accept, int *alert)
         *alert = 0;
         return 0;
     }
+    if (z->accept != 0)
+        return PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "accept is %u, not 0 or 1", z->accept);
     if (z->alert_code == 0)
         return 0;
     if (!pkie_exit_alert_allowed(z->alert_code))

@@ -82,7 +82,7 @@ sserver() {
   PORT=$SSPORT
   openssl s_server -accept "127.0.0.1:$PORT" -cert "$P/$cn.crt" -key "$P/$cn.key" \
     -cert_chain "$P/inter.crt" -CAfile "$P/root.crt" -Verify 4 -verify_return_error \
-    -naccept 1 -rev "$@" >"$W/ss.out" 2>&1 &
+    -naccept "${SSNACCEPT:-1}" -rev "$@" >"$W/ss.out" 2>&1 &
   SPID=$!
   i=0
   while ! grep -q ACCEPT "$W/ss.out" 2>/dev/null; do

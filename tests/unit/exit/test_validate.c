@@ -216,8 +216,11 @@ static void test_verdict(void **state)
     z->accept = 1;
     assert_int_equal(pkie_exit_check_verdict(z, &accept, &alert), 0);
     assert_int_equal(accept, 1);
-    z->accept = 7; /* anything but 1 refuses */
+    z->accept = 7; /* neither 0 nor 1: an invalid answer, refused */
     z->alert_code = 45;
+    assert_int_equal(pkie_exit_check_verdict(z, &accept, &alert), PKIE_ERR_EXIT_ANSWER);
+    assert_int_equal(accept, 0);
+    z->accept = 0;
     assert_int_equal(pkie_exit_check_verdict(z, &accept, &alert), 0);
     assert_int_equal(accept, 0);
     assert_int_equal(alert, 45);
