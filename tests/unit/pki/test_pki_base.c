@@ -432,6 +432,19 @@ static void test_file_permissions(void **state)
     assert_int_equal(chmod(p, 0600), 0);
     assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), 0);
     pkie_pki_close(pki);
+    /* the WAL and shared-memory files of an open handle are private too */
+    struct pkie_pki_store *wst = NULL;
+    assert_int_equal(pkie_pki_store_open(p, NULL, 0, &wst), 0);
+    assert_int_equal(pkie_pki_store_delete(wst, "future"), 0);
+    char side[600];
+    struct stat ss;
+    snprintf(side, sizeof(side), "%s-wal", p);
+    assert_int_equal(stat(side, &ss), 0);
+    assert_int_equal(ss.st_mode & 0777, 0600);
+    snprintf(side, sizeof(side), "%s-shm", p);
+    assert_int_equal(stat(side, &ss), 0);
+    assert_int_equal(ss.st_mode & 0777, 0600);
+    pkie_pki_store_close(wst);
     /* a symlink is not followed */
     const char *link = tc_path(w, 0, "link.db");
     unlink(link);

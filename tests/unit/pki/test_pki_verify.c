@@ -116,6 +116,23 @@ static void test_alert_expired_revoked_bad(void **state)
     assert_int_equal(alert, 44);
     /* without the CRL in the base the same certificate passes */
     assert_int_equal(verify(pki_nocrl, w->revoked, w->inter, root_only, 1, 4, NULL, 0, &alert), 0);
+    /* a CRL past its nextUpdate refuses the chains it covers (fail closed) */
+    struct pkie_pki_store *st = NULL;
+    const char *path = tb_make_base(w, "v3.db", 0);
+    X509_CRL *stale = tc_crl(w->inter, w->inter_key, NULL, 0, -30 * 86400L);
+    assert_int_equal(pkie_pki_store_open(path, NULL, 0, &st), 0);
+    assert_int_equal(pkie_pki_store_add_crl(st, stale), 0);
+    pkie_pki_store_close(st);
+    X509_CRL_free(stale);
+    struct pkie_pki *p3 = NULL;
+    assert_int_equal(pkie_pki_open(path, NULL, 0, &p3), 0);
+    assert_int_equal(verify(p3, w->user, w->inter, root_only, 1, 4, NULL, 0, &alert),
+                     PKIE_ERR_PKI_CERT_EXPIRED);
+    assert_int_equal(alert, 45);
+    /* ... but not chains of other CAs */
+    const char *const other_only[] = {"other"};
+    assert_int_equal(verify(p3, w->stranger, NULL, other_only, 1, 4, NULL, 0, &alert), 0);
+    pkie_pki_close(p3);
     /* not yet valid, and a forged signature */
     assert_int_equal(verify(pki, w->notyet, w->inter, root_only, 1, 4, NULL, 0, &alert),
                      PKIE_ERR_PKI_CERT_BAD);
