@@ -42,6 +42,32 @@ static int check_one(const char *what, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* Every proper prefix of a valid object is truncated, and one more byte is
+ * trailing; both are refused with that code. */
+static int check_cuts(const char *what, const uint8_t *p, size_t len)
+{
+    uint8_t *copy = malloc(len + 1);
+    int bad = 0;
+    for (size_t cut = 1; cut < len && !bad; cut++) {
+        uint8_t *prefix = malloc(cut);
+        memcpy(prefix, p, cut);
+        if (pkie_der_validate(prefix, cut) != PKIE_ERR_DER_TRUNCATED) {
+            print_error("%s: prefix of %zu bytes not refused as truncated\n", what, cut);
+            bad = 1;
+        }
+        free(prefix);
+    }
+    memcpy(copy, p, len);
+    copy[len] = 0;
+    if (pkie_der_validate(copy, len + 1) != PKIE_ERR_DER_TRAILING ||
+        pkie_err_last()->offset != len) {
+        print_error("%s: trailing byte not refused\n", what);
+        bad = 1;
+    }
+    free(copy);
+    return bad ? -1 : 0;
+}
+
 static uint8_t *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -93,7 +119,7 @@ static void test_data_dir(void **state)
         size_t len = 0;
         uint8_t *p = slurp(path, &len);
         assert_non_null(p);
-        if (check_one(e->d_name, p, len) != 0)
+        if (check_one(e->d_name, p, len) != 0 || check_cuts(e->d_name, p, len) != 0)
             bad++;
         elements += der_walk_elements;
         free(p);
