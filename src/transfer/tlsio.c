@@ -18,6 +18,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 /* Reads wait in slices so that a stop request is seen within one slice. */
@@ -30,6 +31,38 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A TLS alert received after the handshake (in TLS 1.3 the server's verdict on
+ * the client certificate comes then) shows as OpenSSL reason 1000 + alert. */
+static int alert_from_ossl(const char *text)
+{
+    for (const char *p = strstr(text, "error:"); p != NULL; p = strstr(p + 6, "error:")) {
+        char *end = NULL;
+        unsigned long e = strtoul(p + 6, &end, 16);
+        if (end == p + 14 && *end == ':') {
+            unsigned long reason = e & 0x7fffffUL;
+            if (reason >= 1000 && reason < 1256)
+                return (int)(reason - 1000);
+        }
+    }
+    return -1;
+}
+
+static int stream_error(const char *what)
+{
+    const struct pkie_error *e = pkie_err_last();
+    int code = e->code;
+    char msg[sizeof(e->msg)], ossl[sizeof(e->openssl)];
+    snprintf(msg, sizeof(msg), "%s", e->msg);
+    snprintf(ossl, sizeof(ossl), "%s", e->openssl);
+    int alert = alert_from_ossl(ossl);
+    if (alert >= 0)
+        return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: the peer sent alert %d (%s)", what, alert,
+                        SSL_alert_desc_string_long(alert << 0));
+    if (code == PKIE_ERR_EXIT_CLOSED)
+        return PKIE_ERR(PKIE_ERR_XFER_CLOSED, "TLS %s: connection closed", what);
+    return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: %s%s%s", what, msg, ossl[0] ? " " : "", ossl);
+}
+
 static ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
 {
     struct xfer_tls_stream *st = ctx;
@@ -39,7 +72,7 @@ static ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
         if (n >= 0)
             return n;
         if ((int)n != PKIE_ERR_TIMEOUT)
-            return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS read: %s", pkie_err_last()->msg);
+            return stream_error("read");
         if (st->stop != NULL && atomic_load(st->stop))
             return PKIE_ERR(PKIE_ERR_XFER_SHUTDOWN, "stopping");
         if (mono_ms() - start >= st->idle_ms)
@@ -56,7 +89,7 @@ static ssize_t tls_stream_write(void *ctx, const void *buf, size_t len)
     if (st->stop != NULL)
         pkie_tls_set_timeout(st->s, SLICE_MS);
     if (n < 0)
-        return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS write: %s", pkie_err_last()->msg);
+        return stream_error("write");
     return n;
 }
 

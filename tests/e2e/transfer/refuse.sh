@@ -1,0 +1,42 @@
+#!/bin/bash
+# e2e: a sender whose certificate comes from another CA is refused with alert 48
+# and nothing is written; hostile names and malformed frames get their errors
+# while a parallel transfer completes; the monitor keeps serving.
+. "$(dirname "$0")/lib.sh"
+RAW=$BUILD/tests/xfer_rawclient
+[ -x "$RAW" ] || xfer_fail "missing $RAW"
+xfer_setup
+xfer_recv_start
+
+mkfile ok1 1000
+if "$PKIE" send --conf "$W/rogue.conf" --to hq "$W/src/ok1" --retries 0 >"$W/rogue.out" 2>&1; then
+  xfer_fail "rogue sender accepted"
+fi
+grep -q "alert 48" "$W/rogue.out" || xfer_fail "sender not told alert 48: $(cat "$W/rogue.out")"
+grep -q "handshake with .* failed (alert 48)" "$RECV_LOG" || xfer_fail "receiver did not log alert 48"
+[ -z "$(visible)" ] || xfer_fail "something written for the rogue sender: $(visible)"
+[ ! -s "$W/audit.log" ] || xfer_fail "audit line for a refused handshake"
+echo "ok: other CA refused with alert 48, nothing written"
+
+# a parallel 128 MiB transfer while the hostile client runs
+mkfile par 134217728
+send "$W/src/par" --json >"$W/par.json" 2>"$W/par.err" &
+spid=$!
+"$RAW" "$W/send.conf" "$PORT" names type length filelength order hello truncated >"$W/raw.out" 2>&1 ||
+  { cat "$W/raw.out" >&2; xfer_fail "hostile client checks"; }
+cat "$W/raw.out"
+wait $spid || xfer_fail "parallel transfer failed: $(cat "$W/par.err")"
+cmp "$W/src/par" "$W/in/par" || xfer_fail "parallel transfer differs"
+echo "ok: parallel transfer completed during the hostile sessions"
+[ "$(visible | sort | tr '\n' ' ')" = "par raw-ok.txt " ] || xfer_fail "unexpected files: $(visible)"
+ls -A "$W/in" | grep -q '^\.\.\|/' && xfer_fail "escaped name"
+[ -z "$(find "$W" -name passwd)" ] || xfer_fail "path traversal"
+
+# still serving after all that
+mkfile after 4096
+send "$W/src/after" >/dev/null || xfer_fail "monitor stopped serving"
+cmp "$W/src/after" "$W/in/after" || xfer_fail "after differs"
+xfer_recv_stop
+n=$(grep -c '"result":"refused".*XFER_NAME' "$W/audit.log")
+[ "$n" -eq 8 ] || xfer_fail "audit: $n XFER_NAME refusals, expected 8"
+echo "transfer e2e refuse: all passed"
