@@ -36,7 +36,9 @@
 #                               NAME.rsp<N>.der (N = 1, 2, ...; CMPCLIENT_OUT
 #                               defaults to the current directory; the
 #                               server is $CMPCLIENT_SERVER when set, e.g. a
-#                               `pkie ca serve` address). Quiet; on
+#                               `pkie ca serve` address; the client is
+#                               $CMPCLIENT_CMD when set, e.g. "$PKIE_BIN cmp",
+#                               which takes the same options). Quiet; on
 #                               failure prints the client's output and returns
 #                               its status. Bounded by CMPCLIENT_TIMEOUT
 #                               seconds (default 30).
@@ -78,9 +80,15 @@
 #   needs -unprotected_errors); -send_unprotected leaves every response
 #   unprotected.
 # - genm: the 3.0 mock answers a genp that echoes the request's ITAVs.
-# - Connections: HTTP/1.0, one message per connection (the client's
-#   keep-alive is not honoured); it serves until killed, or exits after
-#   -max_msgs N messages.
+# - A long-lived mock that validated signed requests from several different
+#   signers (here: client, an RSA and an Ed25519 signer, then a kur signed by
+#   new-ec) crashed with SIGSEGV in X509_check_akid under
+#   OSSL_CMP_validate_msg (its cached sender certificate, cf. OpenSSL PR
+#   #28973): start a fresh mock per signer.
+# - Connections: one at a time. It answers "HTTP/1.0 200 OK" and keeps the
+#   connection when the request asked for keep-alive (an HTTP/1.1 POST from
+#   curl got "Connection: keep-alive"); the openssl client posts HTTP/1.0.
+#   It serves until killed, or exits after -max_msgs N messages.
 
 CMPMOCK_PIDS=${CMPMOCK_PIDS:-}
 CMPMOCK_DIR=${CMPMOCK_DIR:-}
@@ -181,7 +189,8 @@ cmpclient() {
   cmpmock__dir
   _clog="$CMPMOCK_DIR/client.$_name.log"
   _rc=0
-  timeout -k 2 "${CMPCLIENT_TIMEOUT:-30}" "$OPENSSL" cmp -config "" -batch \
+  # shellcheck disable=SC2086
+  timeout -k 2 "${CMPCLIENT_TIMEOUT:-30}" ${CMPCLIENT_CMD:-$OPENSSL cmp} -config "" -batch \
     -server "${CMPCLIENT_SERVER:-127.0.0.1:$CMPMOCK_PORT}" -msg_timeout 10 -total_timeout 20 \
     -reqout "$_req" -rspout "$_rsp" -verbosity "${CMPCLIENT_VERBOSITY:-4}" "$@" \
     >"$_clog" 2>&1 || _rc=$?
