@@ -166,6 +166,16 @@ out:
     return rc;
 }
 
+/* Every CRL of the base is handed to each verification (X509_STORE_CTX_set0_crls), so
+ * the store need not be searched: that search takes the store's lock, which threads
+ * verifying at the same time would contend for. */
+static STACK_OF(X509_CRL) * no_store_crls(const X509_STORE_CTX *ctx, const X509_NAME *nm)
+{
+    (void)ctx;
+    (void)nm;
+    return NULL;
+}
+
 static int load_crls(sqlite3 *db, struct pkie_pki *pki)
 {
     sqlite3_stmt *q = NULL;
@@ -259,6 +269,7 @@ int pkie_pki_open(const char *path, const char *password, int create, struct pki
         rc = PKIE_ERR(PKIE_ERR_NOMEM, "snapshot");
         goto err;
     }
+    X509_STORE_set_lookup_crls(pki->store, no_store_crls);
     /* one read transaction: certificates, keys and CRLs of the same moment */
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         rc = pki_db_err(db, sqlite3_errcode(db), "begin");
