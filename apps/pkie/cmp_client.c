@@ -32,7 +32,7 @@ static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) * sk, 
 {
     if (file == NULL)
         return 0;
-    if (sk_X509_num(sk) == 0) {
+    if (sk_X509_num(sk) <= 0) {
         pkie_log_info("cmp", "no certificates for %s; '%s' not written", what, file);
         return 0;
     }

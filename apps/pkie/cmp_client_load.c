@@ -381,7 +381,7 @@ err:
 int cmpc_save_bytes(const char *file, const unsigned char *p, size_t len, const char *what)
 {
     FILE *f = fopen(file, "wb");
-    if (f == NULL || fwrite(p, 1, len, f) != len) {
+    if (f == NULL || (len > 0 && fwrite(p, 1, len, f) != len)) {
         fprintf(stderr, "pkie cmp: %s: cannot write '%s': %s\n", what, file, strerror(errno));
         if (f != NULL)
             fclose(f);
