@@ -2,6 +2,7 @@
  * Minimal dispatcher created by the CMP client; the `dump` subcommand
  * belongs to the CMP message layer. */
 #include "cmp_client.h"
+#include "cmp_dump.h"
 #include "commands.h"
 
 #include <stdio.h>
@@ -9,9 +10,7 @@
 
 int pkie_cmd_cmp(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "dump") == 0) {
-        fprintf(stderr, "pkie cmp dump: not available in this build\n");
-        return 1;
-    }
+    if (argc > 1 && strcmp(argv[1], "dump") == 0)
+        return pkie_cmp_dump_main(argc - 1, argv + 1);
     return pkie_cmp_client_main(argc, argv);
 }
