@@ -43,7 +43,8 @@ struct pkie_pki {
 /* store.c */
 /** Open (and create/initialise) the SQLite file; checks mode, schema, integrity. */
 int pki_db_open(const char *path, int create, sqlite3 **out);
-/** Check @p password against the base's verifier; with @p set_if_none, create one. */
+/** Check @p password against the base's verifier; with @p set_if_none, create one
+ *  (the caller must then hold a write transaction, BEGIN IMMEDIATE). */
 int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsigned iter);
 /** Record a SQLite failure as PKIE_ERR_PKI_DB / PKI_CORRUPT and return the code. */
 int pki_db_err(sqlite3 *db, int rc, const char *what);

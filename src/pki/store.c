@@ -269,17 +269,14 @@ int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsig
         iterbuf[1] = (unsigned char)(iter >> 16);
         iterbuf[2] = (unsigned char)(iter >> 8);
         iterbuf[3] = (unsigned char)iter;
-        if ((rc = exec_sql(db, "BEGIN IMMEDIATE", "storing the password check")) != 0)
-            return rc;
-        if ((rc = meta_put(db, "pw_salt", salt, sizeof(salt))) != 0 ||
-            (rc = meta_put(db, "pw_iter", iterbuf, sizeof(iterbuf))) != 0 ||
-            (rc = meta_put(db, "pw_check", check, sizeof(check))) != 0 ||
-            (rc = exec_sql(db, "COMMIT", "storing the password check")) != 0) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return rc;
-        }
+        /* the caller holds a write transaction: no other writer can race us here */
+        rc = meta_put(db, "pw_salt", salt, sizeof(salt));
+        if (rc == 0)
+            rc = meta_put(db, "pw_iter", iterbuf, sizeof(iterbuf));
+        if (rc == 0)
+            rc = meta_put(db, "pw_check", check, sizeof(check));
         pkie_wipe(check, sizeof(check));
-        return 0;
+        return rc;
     }
     if (!f1 || !f2 || !f3 || salt_len != sizeof(salt) || check_len != sizeof(check) ||
         iter_len != sizeof(iterbuf))

@@ -77,10 +77,17 @@ int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_
         if (pub == NULL || EVP_PKEY_eq(pub, key) != 1)
             return PKIE_ERR(PKIE_ERR_PKI_KEY_MISMATCH, "%s: the key is not the certificate's", id);
     }
-    if ((rc = id_exists(st->db, id, &exists)) != 0)
+    /* one write transaction from the checks to the inserts: a concurrent import
+     * cannot take the id or set another password in between */
+    if ((rc = exec_sql(st->db, "BEGIN IMMEDIATE", "import")) != 0)
         return rc;
-    if (exists)
-        return PKIE_ERR(PKIE_ERR_PKI_DUPLICATE_ID, "id '%s' already in use", id);
+    in_tx = 1;
+    if ((rc = id_exists(st->db, id, &exists)) != 0)
+        goto err;
+    if (exists) {
+        rc = PKIE_ERR(PKIE_ERR_PKI_DUPLICATE_ID, "id '%s' already in use", id);
+        goto err;
+    }
 
     der_len = i2d_X509(cert, &der);
     if (der_len <= 0) {
@@ -105,9 +112,6 @@ int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_
             goto err;
     }
 
-    if ((rc = exec_sql(st->db, "BEGIN IMMEDIATE", "import")) != 0)
-        goto err;
-    in_tx = 1;
     int r = sqlite3_prepare_v2(st->db,
                                "INSERT INTO cert(id, type, der, subject, issuer, serial, "
                                "not_before, not_after, sha256) VALUES (?,?,?,?,?,?,?,?,?)",
