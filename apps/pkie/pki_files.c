@@ -169,6 +169,7 @@ EVP_PKEY *pki_cli_read_key(const char *path, const char *pass)
     unsigned char *buf = slurp(path, "--key", &len);
     EVP_PKEY *key = NULL;
     OSSL_DECODER_CTX *d = NULL;
+    int reported = 0;
     if (buf == NULL)
         return NULL;
     d = OSSL_DECODER_CTX_new_for_pkey(&key, NULL, NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
@@ -180,14 +181,16 @@ EVP_PKEY *pki_cli_read_key(const char *path, const char *pass)
         EVP_PKEY_free(key);
         key = NULL;
         X509 *c = NULL;
-        if (!is_pem(buf, len) && read_p12(buf, len, pass, &c, &key) == 0 && key == NULL)
+        if (!is_pem(buf, len) && read_p12(buf, len, pass, &c, &key) == 0 && key == NULL) {
             fprintf(stderr, "pkie pki: --key '%s': the PKCS#12 file holds no key\n", path);
+            reported = 1;
+        }
         X509_free(c);
     }
     OSSL_DECODER_CTX_free(d);
     pkie_wipe_free(buf, (size_t)len);
     ERR_clear_error();
-    if (key == NULL)
+    if (key == NULL && !reported)
         fprintf(stderr,
                 "pkie pki: --key '%s': cannot read a private key (encrypted? give "
                 "--key-pass)\n",

@@ -61,6 +61,7 @@ q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout carol.k
 q openssl x509 -req -in carol.csr -CA inter.pem -CAkey inter.key -CAcreateserial \
     -extfile ext.cnf -extensions user_ext -out carol.pem -days 10
 q openssl pkcs12 -export -in carol.pem -inkey carol.key -out carol.p12 -passout pass:p12pw
+q openssl pkcs12 -export -nokeys -in carol.pem -out nokey.p12 -passout pass:p12pw
 # expired and revoked certificates, and a CRL, through `openssl ca`
 mkdir -p ca && : > ca/index.txt && echo 1000 > ca/serial
 cat > ca.cnf <<'X'
@@ -126,6 +127,8 @@ expect_fail "encrypted key without --key-pass" "--key 'bob.enc.key'" \
     $PKIE pki $B --pass-file pw import --id x --cert bob.pem --key bob.enc.key $KDF
 expect_fail "PKCS#12 with wrong password" "carol.p12" \
     $PKIE pki $B --pass-file pw import --id x --cert carol.p12 --key-pass pass:nope $KDF
+expect_fail "PKCS#12 without key as --key" "holds no key" \
+    $PKIE pki $B --pass-file pw import --id x --cert carol.pem --key nokey.p12 --key-pass pass:p12pw $KDF
 expect_fail "missing cert file" "--cert 'nofile.pem'" $PKIE pki $B import --id x --cert nofile.pem
 expect_fail "not a certificate" "not a certificate" $PKIE pki $B import --id x --cert ext.cnf
 expect_fail "missing --id" "--id is required" $PKIE pki $B import --cert root.pem
