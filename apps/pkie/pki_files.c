@@ -107,6 +107,9 @@ static int read_p12(const unsigned char *buf, long len, const char *pass, X509 *
         return -1;
     ok = PKCS12_parse(p12, pass != NULL ? pass : "", key, cert, &ca);
     PKCS12_free(p12);
+    /* without a key, PKCS12_parse returns every certificate in ca: take the first */
+    if (ok == 1 && *cert == NULL && sk_X509_num(ca) > 0)
+        *cert = sk_X509_shift(ca);
     sk_X509_pop_free(ca, X509_free);
     return ok == 1 && *cert != NULL ? 0 : -2;
 }
