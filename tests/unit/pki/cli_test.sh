@@ -173,6 +173,9 @@ expect_ok "check other root" "other: ok" $PKIE pki $B check --id other
 expect_fail "check unknown id" "no certificate with id" $PKIE pki $B check --id nobody
 
 # ---- delete, permissions, corruption ---------------------------------------------
+P12PW=p12pw expect_ok "import PKCS#12 without key" "imported carol2 (user)" \
+    $PKIE pki $B import --id carol2 --cert nokey.p12 --key-pass env:P12PW
+expect_ok "delete" "deleted carol2" $PKIE pki $B delete --id carol2
 expect_ok "delete" "deleted bob" $PKIE pki $B delete --id bob
 expect_fail "delete again" "no certificate with id 'bob'" $PKIE pki $B delete --id bob
 $PKIE pki $B list | grep -q '^bob ' && ko "bob still listed" || ok "bob gone"
