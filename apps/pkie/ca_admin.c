@@ -509,3 +509,33 @@ int ca_cmd_export(int argc, char **argv)
     pkie_ca_store_close(s);
     return rc;
 }
+
+/* ---- check ---------------------------------------------------------------------- */
+
+static const char check_help[] =
+    "usage: pkie ca check --dir DIR\n"
+    "\n"
+    "Check the database (PRAGMA integrity_check) and print the number of certificates.\n";
+
+int ca_cmd_check(int argc, char **argv)
+{
+    const char *dir = NULL;
+    const struct ca_opt o[] = {
+        {"dir", 1, &dir, NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    char *pos[1];
+    int npos, rc = parse_opts("check", argc, argv, o, check_help, pos, 0, &npos);
+    if (rc >= 0)
+        return rc;
+    struct pkie_ca_store *s = NULL;
+    int64_t n = 0;
+    if ((rc = open_store("check", dir, NULL, NULL, 0, &s)) != 0)
+        return rc;
+    if (pkie_ca_store_check(s) != 0 || pkie_ca_store_cert_count(s, &n) != 0)
+        rc = ca_cli_fail("check");
+    else
+        printf("ok: %lld certificates\n", (long long)n);
+    pkie_ca_store_close(s);
+    return rc;
+}

@@ -19,5 +19,6 @@ int ca_cmd_list(int argc, char **argv);
 int ca_cmd_show(int argc, char **argv);
 int ca_cmd_export(int argc, char **argv);
 int ca_cmd_serve(int argc, char **argv);
+int ca_cmd_check(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  show      show one issued certificate\n"
     "  export    write a certificate, the CA chain or a fresh CRL\n"
     "  serve     run the CMP server\n"
+    "  check     check the database's integrity\n"
     "\n"
     "The passphrase protecting the CA keys comes from --pass-file FILE, from\n"
     "--pass env:VAR, or from the environment variable PKIE_CA_PASS; never from\n"
@@ -139,7 +140,7 @@ int pkie_cmd_ca(int argc, char **argv)
     } subs[] = {
         {"init", ca_cmd_init},     {"client", ca_cmd_client}, {"pending", ca_cmd_pending},
         {"revoke", ca_cmd_revoke}, {"list", ca_cmd_list},     {"show", ca_cmd_show},
-        {"export", ca_cmd_export}, {"serve", ca_cmd_serve},
+        {"export", ca_cmd_export}, {"serve", ca_cmd_serve},   {"check", ca_cmd_check},
     };
     if (argc < 2) {
         fputs(usage_text, stderr);

@@ -55,20 +55,38 @@ static int fail(struct creq *c, int failbit, const char *why)
 
 static int parse_exts(const struct pkie_cmp_bytes *contents, STACK_OF(X509_EXTENSION) * *out)
 {
-    struct pkie_derw w;
-    const uint8_t *p = NULL;
-    size_t n = 0;
-    pkie_derw_init(&w, contents->len + 16);
-    int rc = pkie_derw_tlv(&w, PKIE_DER_SEQUENCE, contents->p, contents->len);
-    if (rc == 0)
-        rc = pkie_derw_finish(&w, &p, &n);
-    if (rc == 0) {
-        const unsigned char *q = p;
-        *out = d2i_X509_EXTENSIONS(NULL, &q, (long)n);
-        if (*out == NULL || q != p + n)
-            rc = PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "template extensions");
+    /* The template keeps the SEQUENCE OF contents: put the SEQUENCE header back. */
+    size_t n = contents->len;
+    if (n > (1u << 20))
+        return PKIE_ERR(PKIE_ERR_LIMIT, "template extensions too large");
+    uint8_t *buf = malloc(n + 6);
+    if (buf == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "extensions");
+    size_t h = 0;
+    buf[h++] = 0x30;
+    if (n < 0x80)
+        buf[h++] = (uint8_t)n;
+    else if (n < 0x100) {
+        buf[h++] = 0x81;
+        buf[h++] = (uint8_t)n;
+    } else if (n < 0x10000) {
+        buf[h++] = 0x82;
+        buf[h++] = (uint8_t)(n >> 8);
+        buf[h++] = (uint8_t)n;
+    } else {
+        buf[h++] = 0x83;
+        buf[h++] = (uint8_t)(n >> 16);
+        buf[h++] = (uint8_t)(n >> 8);
+        buf[h++] = (uint8_t)n;
     }
-    pkie_derw_free(&w);
+    if (n > 0)
+        memcpy(buf + h, contents->p, n);
+    const unsigned char *q = buf;
+    int rc = 0;
+    *out = d2i_X509_EXTENSIONS(NULL, &q, (long)(h + n));
+    if (*out == NULL || q != buf + h + n)
+        rc = PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "template extensions");
+    free(buf);
     return rc;
 }
 

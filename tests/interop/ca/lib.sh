@@ -1,0 +1,91 @@
+# Shared helpers of the pkie ca interop/e2e tests (sourced, POSIX sh).
+# Needs PKIE_BIN; creates $WORK and removes it on exit; stops the servers it started.
+
+: "${PKIE_BIN:?PKIE_BIN must name the pkie binary}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pkie-ca-test.XXXXXX")
+SERVER_PID=
+export PKIE_CA_PASS=interop-pass
+fails=0
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT INT TERM
+
+die() {
+  echo "FATAL: $*" >&2
+  [ -f "$WORK/serve.log" ] && tail -20 "$WORK/serve.log" >&2
+  exit 1
+}
+
+ok() { echo "ok   $*"; }
+bad() {
+  echo "FAIL $*"
+  fails=$((fails + 1))
+}
+
+# check NAME CMD...: the command must succeed
+check() {
+  name=$1
+  shift
+  if "$@" >"$WORK/last.log" 2>&1; then ok "$name"; else
+    bad "$name"
+    tail -5 "$WORK/last.log"
+  fi
+}
+
+# refute NAME PATTERN CMD...: the command must fail and its output contain PATTERN
+refute() {
+  name=$1
+  pat=$2
+  shift 2
+  if "$@" >"$WORK/last.log" 2>&1; then
+    bad "$name (succeeded)"
+  elif grep -q -- "$pat" "$WORK/last.log"; then ok "$name"; else
+    bad "$name (no '$pat')"
+    tail -5 "$WORK/last.log"
+  fi
+}
+
+# ca_init [extra init options]: a CA in $WORK/ca with client "client1" (secret s3cret)
+ca_init() {
+  "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Interop Root/O=pkie" "$@" >/dev/null ||
+    die "ca init"
+  printf 's3cret\n' >"$WORK/secret"
+  "$PKIE_BIN" ca client add --dir "$WORK/ca" --ref client1 --secret-file "$WORK/secret" \
+    --subject-pattern "CN=*,O=pkie" --san-pattern "DNS:*.pkie.test" || die "client add"
+}
+
+# ca_serve [extra serve options]: start the server, set PORT and SERVER_PID
+ca_serve() {
+  "$PKIE_BIN" ca serve --dir "$WORK/ca" --listen 127.0.0.1:0 "$@" >"$WORK/serve.log" 2>&1 &
+  SERVER_PID=$!
+  i=0
+  while ! grep -q "port " "$WORK/serve.log" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -gt 100 ] && die "server did not start"
+    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited"
+    sleep 0.1
+  done
+  PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$WORK/serve.log" | head -1)
+  [ -n "$PORT" ] || die "no port"
+}
+
+ca_stop() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+# db_has_cert FILE: the certificate FILE is in the CA database with the same DER
+db_has_cert() {
+  serial=$(openssl x509 -in "$1" -noout -serial | sed 's/serial=//; s/^0*//')
+  "$PKIE_BIN" ca export --dir "$WORK/ca" --serial "$serial" --out "$WORK/db.pem" >/dev/null 2>&1 &&
+    cmp -s "$WORK/db.pem" "$(openssl x509 -in "$1" -out "$WORK/in.pem" && echo "$WORK/in.pem")"
+}
