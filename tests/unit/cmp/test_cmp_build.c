@@ -34,6 +34,22 @@ static int teardown(void **state)
     return 0;
 }
 
+/* With PKIE_CMP_WRITE_CORPUS=DIR set, the encoded samples are saved there
+ * (how tests/fuzz/cmp/corpus/own-* were made). */
+static void corpus_write(const char *body, const char *prot, const uint8_t *der, size_t len)
+{
+    const char *dir = getenv("PKIE_CMP_WRITE_CORPUS");
+    if (dir == NULL)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/own-%s-%s.der", dir, body, prot);
+    FILE *f = fopen(path, "wb");
+    if (f != NULL) {
+        fwrite(der, 1, len, f);
+        fclose(f);
+    }
+}
+
 static void check_content(const struct pkie_cmp_msg *d, int type)
 {
     assert_int_equal(d->body.type, type);
@@ -164,6 +180,7 @@ static void mac_roundtrip(int type, const struct pkie_cmp_mac_params *p)
     uint8_t *der;
     size_t len;
     struct pkie_cmp_msg *d = tu_roundtrip(m, &der, &len);
+    corpus_write(pkie_cmp_body_name(type), p->alg ? "pbmac1" : "pbm", der, len);
     check_content(d, type);
     assert_int_equal(pkie_cmp_protection_is_mac(d), 1);
     assert_int_equal(pkie_cmp_verify_mac(d, SECRET, 6, NULL), 0);
@@ -292,6 +309,12 @@ static void test_all_signatures(void **state)
             uint8_t *der;
             size_t len;
             struct pkie_cmp_msg *d = tu_roundtrip(m, &der, &len);
+            if (t == 0) {
+                char prot[64];
+                snprintf(prot, sizeof(prot), "sig-%s-%s%s", cases[i].key,
+                         cases[i].digest ? cases[i].digest : "none", cases[i].pss ? "-pss" : "");
+                corpus_write(pkie_cmp_body_name(types[t]), prot, der, len);
+            }
             assert_int_equal(pkie_cmp_protection_is_mac(d), 0);
             struct pkie_cmp_vctx v;
             memset(&v, 0, sizeof(v));
