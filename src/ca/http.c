@@ -119,13 +119,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (st->kind == REQ_TOO_BIG)
+            return MHD_NO; /* more of an oversized body: drop the connection */
         if (st->kind == REQ_CMP &&
             pkie_buf_append(&st->body, upload_data, *upload_data_size) != 0) {
-            /* Chunked body over the limit: answer now, the rest is not read. */
+            /* A body without Content-Length grew over the limit: drop the connection
+             * at once rather than read the rest (a declared length over the limit
+             * got its 413 before any byte of the body was read). */
             st->kind = REQ_TOO_BIG;
             pkie_buf_free(&st->body);
-            *upload_data_size = 0;
-            return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL, 0);
+            return MHD_NO;
         }
         *upload_data_size = 0;
         return MHD_YES;
