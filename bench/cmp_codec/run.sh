@@ -5,7 +5,7 @@
 # verification, in one run. Builds bench_cmp_codec in build/ (or
 # $PKIE_BENCH_BUILD), the normal RelWithDebInfo build, and runs it over the
 # fixtures in tests/data/cmp. Rounds / seconds per measurement:
-# PKIE_BENCH_ROUNDS (7), PKIE_BENCH_SECONDS (0.2).
+# PKIE_BENCH_ROUNDS (15), PKIE_BENCH_SECONDS (0.1).
 set -eu
 cd "$(dirname "$0")/../.."
 b=${PKIE_BENCH_BUILD:-build}
