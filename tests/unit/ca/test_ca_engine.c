@@ -1,0 +1,387 @@
+/* Unit tests: the CMP server engine in-process, with requests built by cmp_msg.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ca_test_util.h"
+#include "pkie/cmp_msg.h"
+#include "pkie/cmp_server.h"
+
+#include <openssl/x509.h>
+
+#define PASS "engine-pass"
+
+struct fx {
+    char *dir;
+    char cadir[600];
+    struct pkie_ca_server *srv;
+    EVP_PKEY *key;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = ca_test_mkdtemp();
+    snprintf(f->cadir, sizeof(f->cadir), "%s/ca", f->dir);
+    struct pkie_ca_init_params p = {
+        .dir = f->cadir, .subject = "/CN=Engine Root", .pass = PASS, .intermediate = 1};
+    assert_int_equal(pkie_ca_dir_init(&p), 0);
+    struct pkie_ca_store *s = NULL;
+    assert_int_equal(pkie_ca_dir_open(f->cadir, PASS, &s), 0);
+    struct pkie_ca_client c;
+    ca_test_client(&c, "auto1", "CN=*", "DNS:*.test");
+    assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
+    ca_test_client(&c, "manual1", "CN=*", "");
+    c.manual = 1;
+    assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
+    pkie_ca_store_close(s);
+    struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
+    f->key = pkie_ca_key_generate("ec:P-256");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    pkie_ca_server_close(f->srv);
+    EVP_PKEY_free(f->key);
+    ca_test_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A request of @p body type with @p n certificate requests (CN=cn0.., key @p key). */
+static struct pkie_cmp_msg *cert_request(int body, size_t n, EVP_PKEY *key, const char *cn,
+                                         const uint8_t *tid)
+{
+    struct pkie_cmp_msg *m = pkie_cmp_msg_new();
+    assert_non_null(m);
+    X509_NAME *sender = pkie_ca_name_parse("/CN=client");
+    struct pkie_cmp_bytes t = {tid, 16};
+    assert_int_equal(pkie_cmp_header_init(m, 2, sender, NULL, tid != NULL ? &t : NULL, NULL), 0);
+    X509_NAME_free(sender);
+    m->body.type = body;
+    if (body == PKIE_CMP_BODY_GENM || body == PKIE_CMP_BODY_POLLREQ ||
+        body == PKIE_CMP_BODY_CERTCONF || body == PKIE_CMP_BODY_RR)
+        return m;
+    struct pkie_crmf_reqs *r = &m->body.u.certReqs;
+    r->msgs = pkie_cmp_alloc_array(m, n, sizeof(*r->msgs));
+    r->count = n;
+    unsigned char *spki = NULL;
+    int spki_len = i2d_PUBKEY(key, &spki);
+    assert_true(spki_len > 2);
+    size_t hl = (spki[1] & 0x80) ? 2 + (size_t)(spki[1] & 0x7f) : 2;
+    for (size_t i = 0; i < n; i++) {
+        struct pkie_crmf_msg *cm = &r->msgs[i];
+        char subj[64];
+        snprintf(subj, sizeof(subj), "/CN=%s%zu", cn, i);
+        X509_NAME *nm = pkie_ca_name_parse(subj);
+        unsigned char *der = NULL;
+        int dl = i2d_X509_NAME(nm, &der);
+        X509_NAME_free(nm);
+        cm->certReq.certReqId = (int64_t)i;
+        cm->certReq.certTemplate.present = PKIE_CRMF_T_SUBJECT | PKIE_CRMF_T_PUBLICKEY;
+        assert_int_equal(pkie_cmp_dup(m, &cm->certReq.certTemplate.subject, der, (size_t)dl), 0);
+        assert_int_equal(
+            pkie_cmp_dup(m, &cm->certReq.certTemplate.publicKey, spki + hl, (size_t)spki_len - hl),
+            0);
+        OPENSSL_free(der);
+        assert_int_equal(pkie_crmf_popo_sign(m, cm, key, "SHA256"), 0);
+    }
+    OPENSSL_free(spki);
+    return m;
+}
+
+/* Protect with a MAC as @p ref/@p secret, send, decode the answer. */
+static struct pkie_cmp_msg *exchange(struct fx *f, struct pkie_cmp_msg *m, const char *ref,
+                                     const char *secret, int alg, uint8_t **raw)
+{
+    struct pkie_cmp_mac_params mp;
+    pkie_cmp_mac_params_default(&mp, alg);
+    struct pkie_cmp_bytes kid = {(const uint8_t *)ref, strlen(ref)};
+    assert_int_equal(pkie_cmp_protect_mac(m, (const uint8_t *)secret, strlen(secret), &mp, &kid),
+                     0);
+    uint8_t *der = NULL, *out = NULL;
+    size_t len = 0, out_len = 0;
+    assert_int_equal(pkie_cmp_msg_encode(m, &der, &len), 0);
+    assert_int_equal(pkie_ca_server_handle(f->srv, NULL, der, len, &out, &out_len), 0);
+    free(der);
+    struct pkie_cmp_msg *resp = NULL;
+    assert_int_equal(pkie_cmp_msg_decode(out, out_len, NULL, &resp), 0);
+    *raw = out; /* the response points into it */
+    return resp;
+}
+
+static uint32_t error_bits(const struct pkie_cmp_msg *r)
+{
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_ERROR);
+    return r->body.u.error.pKIStatusInfo.failInfo;
+}
+
+static void test_pbmac1_multi_request_implicit(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 3, f->key, "multi", NULL);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    uint8_t *raw = NULL;
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBMAC1, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response_count, 3);
+    assert_true(r->header.implicitConfirm);
+    /* the answer is protected with PBMAC1 and the same secret */
+    assert_int_equal(pkie_cmp_protection_is_mac(r), 1);
+    assert_int_equal(pkie_cmp_verify_mac(r, (const uint8_t *)"secret", 6, NULL), 0);
+    assert_int_not_equal(pkie_cmp_verify_mac(r, (const uint8_t *)"other", 5, NULL), 0);
+    for (size_t i = 0; i < 3; i++) {
+        const struct pkie_cmp_certresp *cr = &r->body.u.certRep.response[i];
+        assert_int_equal(cr->certReqId, (int64_t)i);
+        assert_int_equal(cr->status.status, PKIE_CMP_ACCEPTED);
+        const unsigned char *p = cr->certifiedKeyPair.certOrEncCert.p;
+        X509 *x = d2i_X509(NULL, &p, (long)cr->certifiedKeyPair.certOrEncCert.len);
+        assert_non_null(x);
+        char hex[48];
+        struct pkie_ca_cert rec;
+        pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex));
+        assert_int_equal(pkie_ca_store_cert_get(pkie_ca_server_store(f->srv), hex, 0, &rec), 0);
+        assert_int_equal(rec.status, PKIE_CA_CERT_CONFIRMED);
+        X509_free(x);
+    }
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
+static void test_certconf_reject_revokes(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t tid[16] = {0x11, 1, 2, 3};
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_CR, 1, f->key, "conf", tid);
+    uint8_t *raw = NULL, *raw2 = NULL;
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_CP);
+    assert_false(r->header.implicitConfirm);
+    const struct pkie_cmp_certresp *cr = &r->body.u.certRep.response[0];
+    assert_int_equal(cr->status.status, PKIE_CMP_ACCEPTED);
+    const unsigned char *p = cr->certifiedKeyPair.certOrEncCert.p;
+    X509 *x = d2i_X509(NULL, &p, (long)cr->certifiedKeyPair.certOrEncCert.len);
+    char hex[48];
+    pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex));
+    struct pkie_ca_cert rec;
+    assert_int_equal(pkie_ca_store_cert_get(pkie_ca_server_store(f->srv), hex, 0, &rec), 0);
+    assert_int_equal(rec.status, PKIE_CA_CERT_ISSUED); /* not valid before certConf */
+
+    /* certConf with a wrong hash is refused */
+    struct pkie_cmp_msg *cc = cert_request(PKIE_CMP_BODY_CERTCONF, 0, f->key, "", tid);
+    struct pkie_cmp_certconf *conf = &cc->body.u.certConf;
+    conf->status = pkie_cmp_alloc_array(cc, 1, sizeof(*conf->status));
+    conf->count = 1;
+    ASN1_OCTET_STRING *h = X509_digest_sig(x, NULL, NULL);
+    uint8_t badhash[64];
+    memcpy(badhash, ASN1_STRING_get0_data(h), (size_t)ASN1_STRING_length(h));
+    badhash[0] ^= 1;
+    pkie_cmp_dup(cc, &conf->status[0].certHash, badhash, (size_t)ASN1_STRING_length(h));
+    conf->status[0].certReqId = 0;
+    struct pkie_cmp_msg *r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_true(error_bits(r2) & (1u << PKIE_CMP_FI_badCertId));
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(cc);
+    free(raw2);
+
+    /* a rejecting certConf revokes the certificate */
+    cc = cert_request(PKIE_CMP_BODY_CERTCONF, 0, f->key, "", tid);
+    conf = &cc->body.u.certConf;
+    conf->status = pkie_cmp_alloc_array(cc, 1, sizeof(*conf->status));
+    conf->count = 1;
+    pkie_cmp_dup(cc, &conf->status[0].certHash, ASN1_STRING_get0_data(h),
+                 (size_t)ASN1_STRING_length(h));
+    conf->status[0].has_statusInfo = 1;
+    conf->status[0].statusInfo.status = PKIE_CMP_REJECTION;
+    r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(r2->body.type, PKIE_CMP_BODY_PKICONF);
+    assert_int_equal(pkie_ca_store_cert_get(pkie_ca_server_store(f->srv), hex, 0, &rec), 0);
+    assert_int_equal(rec.status, PKIE_CA_CERT_REVOKED);
+    /* and the CRL lists it */
+    uint8_t *crl = NULL;
+    size_t crl_len = 0;
+    assert_int_equal(pkie_ca_server_crl(f->srv, &crl, &crl_len), 0);
+    const unsigned char *q = crl;
+    X509_CRL *c = d2i_X509_CRL(NULL, &q, (long)crl_len);
+    X509_REVOKED *rv = NULL;
+    assert_int_equal(X509_CRL_get0_by_serial(c, &rv, X509_get0_serialNumber(x)), 1);
+    X509_CRL_free(c);
+    free(crl);
+    ASN1_OCTET_STRING_free(h);
+    X509_free(x);
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(cc);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    free(raw2);
+}
+
+static void test_bad_input(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *out = NULL, *raw = NULL;
+    size_t out_len = 0;
+    /* malformed DER: a signed error with badDataFormat */
+    const uint8_t junk[] = {0x30, 0x82, 0xff, 0xff, 0x01};
+    assert_int_equal(pkie_ca_server_handle(f->srv, NULL, junk, sizeof(junk), &out, &out_len), 0);
+    struct pkie_cmp_msg *r = NULL;
+    assert_int_equal(pkie_cmp_msg_decode(out, out_len, NULL, &r), 0);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_badDataFormat));
+    assert_int_equal(pkie_cmp_protection_is_mac(r), 0);
+    X509 *signer = NULL;
+    assert_int_equal(
+        pkie_ca_store_get_ca(pkie_ca_server_store(f->srv), PKIE_CA_SIGNER, NULL, &signer, NULL), 0);
+    assert_int_equal(pkie_cmp_verify_sig(r, X509_get0_pubkey(signer)), 0);
+    X509_free(signer);
+    pkie_cmp_msg_free(r);
+    free(out);
+    assert_int_equal(pkie_ca_server_handle(f->srv, NULL, NULL, 0, &out, &out_len), 0);
+    free(out);
+
+    /* unknown reference, bad MAC */
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "x", NULL);
+    r = exchange(f, m, "nobody", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_signerNotTrusted));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "x", NULL);
+    r = exchange(f, m, "auto1", "wrong", PKIE_CMP_MAC_PBMAC1, &raw);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_badMessageCheck));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+
+    /* a broken POPO is refused per request */
+    m = cert_request(PKIE_CMP_BODY_IR, 2, f->key, "pop", NULL);
+    struct pkie_crmf_popo *popo = &m->body.u.certReqs.msgs[1].popo;
+    uint8_t *sig = pkie_cmp_alloc(m, popo->signature.len);
+    memcpy(sig, popo->signature.p, popo->signature.len);
+    sig[popo->signature.len - 1] ^= 0x55;
+    popo->signature.p = sig;
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_ACCEPTED);
+    assert_int_equal(r->body.u.certRep.response[1].status.status, PKIE_CMP_REJECTION);
+    assert_true(r->body.u.certRep.response[1].status.failInfo & (1u << PKIE_CMP_FI_badPOP));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+
+    /* a kur with a MAC is refused (it must be signed with the old key) */
+    m = cert_request(PKIE_CMP_BODY_KUR, 1, f->key, "k", NULL);
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_wrongIntegrity));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
+static void test_manual_poll(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t tid[16] = {0x22, 9};
+    uint8_t *raw = NULL;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "wait", tid);
+    struct pkie_cmp_msg *r = exchange(f, m, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_WAITING);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    /* the same transactionID cannot start another request */
+    m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "wait", tid);
+    r = exchange(f, m, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_transactionIdInUse));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+
+    struct pkie_cmp_msg *p = cert_request(PKIE_CMP_BODY_POLLREQ, 0, f->key, "", tid);
+    p->body.u.pollReq.certReqId = pkie_cmp_alloc(p, sizeof(int64_t));
+    p->body.u.pollReq.count = 1;
+    r = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_POLLREP);
+    assert_true(r->body.u.pollRep.entries[0].checkAfter >= 1);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    /* another client cannot poll this transaction */
+    r = exchange(f, p, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_true(error_bits(r) & (1u << PKIE_CMP_FI_notAuthorized));
+    pkie_cmp_msg_free(r);
+    free(raw);
+
+    struct pkie_ca_tx t;
+    struct pkie_ca_store *s = pkie_ca_server_store(f->srv);
+    assert_int_equal(pkie_ca_store_tx_get(s, 0, tid, 16, &t), 0);
+    assert_int_equal(t.state, PKIE_CA_TX_WAITING);
+    assert_int_equal(
+        pkie_ca_store_tx_set_state(s, t.id, PKIE_CA_TX_WAITING, PKIE_CA_TX_APPROVED, NULL), 0);
+    pkie_ca_tx_clear(&t);
+    r = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_ACCEPTED);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(p);
+    free(raw);
+}
+
+static int itav_is(const struct pkie_cmp_itav *it, const char *oid)
+{
+    uint8_t o[32];
+    size_t n = 0;
+    pkie_der_oid_from_text(oid, o, sizeof(o), &n);
+    return pkie_der_oid_equal(it->type.p, it->type.len, o, n);
+}
+
+static void test_genm(void **state)
+{
+    struct fx *f = *state;
+    uint8_t *raw = NULL;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_GENM, 0, f->key, "", NULL);
+    const char *ask[] = {"1.3.6.1.5.5.7.4.17", "1.3.6.1.5.5.7.4.20", "1.3.6.1.5.5.7.4.19",
+                         "1.3.6.1.5.5.7.4.2",  "1.3.6.1.5.5.7.4.22", "1.2.3.4"};
+    const char *want[] = {"1.3.6.1.5.5.7.4.17", "1.3.6.1.5.5.7.4.18", "1.3.6.1.5.5.7.4.19",
+                          "1.3.6.1.5.5.7.4.2", "1.3.6.1.5.5.7.4.23"};
+    struct pkie_cmp_itavs *g = &m->body.u.genm;
+    g->itav = pkie_cmp_alloc_array(m, 6, sizeof(*g->itav));
+    g->count = 6;
+    for (size_t i = 0; i < 6; i++) {
+        uint8_t o[32];
+        size_t n = 0;
+        pkie_der_oid_from_text(ask[i], o, sizeof(o), &n);
+        pkie_cmp_dup(m, &g->itav[i].type, o, n);
+    }
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_GENP);
+    assert_int_equal(r->body.u.genm.count, 5); /* the unknown infoType is not answered */
+    for (size_t i = 0; i < 5; i++)
+        assert_true(itav_is(&r->body.u.genm.itav[i], want[i]));
+    assert_null(r->body.u.genm.itav[1].value.p); /* no root CA update */
+    assert_non_null(r->body.u.genm.itav[0].value.p);
+    assert_non_null(r->body.u.genm.itav[4].value.p);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pbmac1_multi_request_implicit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certconf_reject_revokes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manual_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_genm, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
