@@ -1,0 +1,272 @@
+/* Unit tests of the CMP client's HTTP transfer (src/cmp/client/http.c)
+ * against a tiny HTTP server thread on 127.0.0.1 that answers with canned
+ * responses: success, keep-alive reuse, HTTP status, Content-Type, size
+ * bound (streamed and announced), message and total timeouts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "pkie/cmp.h"
+#include "pkie/error.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mode { OK, NOT_FOUND, HTML, HUGE_STREAM, HUGE_DECLARED, SLOW };
+
+struct srv {
+    int lfd, port;
+    enum mode mode;
+    int max_requests; /* handled before the thread ends */
+    int connections, requests;
+    char last_request[2048];
+    pthread_t th;
+};
+
+static int read_request(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    long clen = -1;
+    char *body = NULL;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (body == NULL && (body = strstr(buf, "\r\n\r\n")) != NULL) {
+            body += 4;
+            char *cl = strcasestr(buf, "Content-Length:");
+            clen = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
+        }
+        if (body != NULL && (long)(n - (size_t)(body - buf)) >= clen)
+            return 0;
+    }
+    return -1;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w <= 0)
+            return;
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *serve(void *arg)
+{
+    struct srv *s = arg;
+    while (s->requests < s->max_requests) {
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        s->connections++;
+        while (s->requests < s->max_requests &&
+               read_request(fd, s->last_request, sizeof(s->last_request)) == 0) {
+            s->requests++;
+            char hdr[256];
+            static const char body[] = "\x30\x03\x02\x01\x05"; /* some DER */
+            switch (s->mode) {
+            case OK:
+                snprintf(hdr, sizeof(hdr),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                         "Content-Length: 5\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                write_all(fd, body, 5);
+                break;
+            case NOT_FOUND:
+                snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                break;
+            case HTML:
+                snprintf(hdr, sizeof(hdr),
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                write_all(fd, body, 5);
+                break;
+            case HUGE_DECLARED:
+                snprintf(hdr, sizeof(hdr),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                         "Content-Length: 100000000\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                break;
+            case HUGE_STREAM: {
+                snprintf(hdr, sizeof(hdr),
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                         "Connection: close\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                char chunk[4096];
+                memset(chunk, 0x30, sizeof(chunk));
+                for (int i = 0; i < 64; i++) /* 256 KiB, until the client hangs up */
+                    if (write(fd, chunk, sizeof(chunk)) <= 0)
+                        break;
+                break;
+            }
+            case SLOW: { /* never answer: wait until the client gives up */
+                char b;
+                while (read(fd, &b, 1) > 0)
+                    ;
+                break;
+            }
+            }
+            if (s->mode == HUGE_STREAM || s->mode == SLOW)
+                break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void srv_start(struct srv *s, enum mode mode, int max_requests)
+{
+    memset(s, 0, sizeof(*s));
+    s->mode = mode;
+    s->max_requests = max_requests;
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(s->lfd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(listen(s->lfd, 4), 0);
+    pthread_create(&s->th, NULL, serve, s);
+}
+
+static void srv_stop(struct srv *s)
+{
+    shutdown(s->lfd, SHUT_RDWR);
+    close(s->lfd);
+    pthread_join(s->th, NULL);
+}
+
+static struct pkie_cmp_ctx *client(const struct srv *s, const char *path)
+{
+    struct pkie_cmp_ctx *c = pkie_cmp_ctx_new();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+    assert_int_equal(pkie_cmp_ctx_set_server(c, url), 0);
+    pkie_cmp_ctx_set_proxy(c, ""); /* never a proxy from the environment */
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 5);
+    return c;
+}
+
+static const uint8_t req[] = {0x30, 0x00};
+
+static void test_ok_and_keep_alive(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, OK, 3);
+    struct pkie_cmp_ctx *c = client(&s, "/pkix/alias");
+    for (int i = 0; i < 3; i++) {
+        uint8_t *rsp = NULL;
+        size_t len = 0;
+        assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
+        assert_int_equal(len, 5);
+        assert_memory_equal(rsp, "\x30\x03\x02\x01\x05", 5);
+        free(rsp);
+    }
+    srv_stop(&s);
+    assert_int_equal(s.requests, 3);
+    assert_int_equal(s.connections, 1); /* one kept-alive connection */
+    assert_non_null(strstr(s.last_request, "POST /pkix/alias HTTP/1.1"));
+    assert_non_null(strcasestr(s.last_request, "Content-Type: application/pkixcmp"));
+    assert_null(strcasestr(s.last_request, "Expect:"));
+    pkie_cmp_ctx_free(c);
+}
+
+static void test_keep_alive_off(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, OK, 2);
+    struct pkie_cmp_ctx *c = client(&s, "");
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_KEEP_ALIVE, 0);
+    for (int i = 0; i < 2; i++) {
+        uint8_t *rsp = NULL;
+        size_t len = 0;
+        assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
+        free(rsp);
+    }
+    srv_stop(&s);
+    assert_int_equal(s.connections, 2);
+    assert_non_null(strcasestr(s.last_request, "Connection: close"));
+    pkie_cmp_ctx_free(c);
+}
+
+static void expect_error(enum mode mode, int code, int max_resp)
+{
+    struct srv s;
+    srv_start(&s, mode, 1);
+    struct pkie_cmp_ctx *c = client(&s, "");
+    if (max_resp > 0)
+        pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MAX_RESP_SIZE, max_resp);
+    if (mode == SLOW)
+        pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 1);
+    uint8_t *rsp = NULL;
+    size_t len = 0;
+    time_t t0 = time(NULL);
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), code);
+    assert_null(rsp);
+    if (mode == SLOW)
+        assert_true(time(NULL) - t0 <= 2);
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+}
+
+static void test_http_errors(void **state)
+{
+    (void)state;
+    expect_error(NOT_FOUND, PKIE_ERR_CMP_CLIENT_HTTP_STATUS, 0);
+    expect_error(HTML, PKIE_ERR_CMP_CLIENT_CONTENT_TYPE, 0);
+    expect_error(HUGE_DECLARED, PKIE_ERR_LIMIT, 0);
+    expect_error(HUGE_STREAM, PKIE_ERR_LIMIT, 65536);
+    expect_error(SLOW, PKIE_ERR_TIMEOUT, 0);
+}
+
+static void test_total_timeout_cuts_message(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, SLOW, 1);
+    struct pkie_cmp_ctx *c = client(&s, "");
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 0); /* unlimited per message */
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_TOTAL_TIMEOUT, 1);
+    pkie_cmp_ctx_set_ref(c, (const uint8_t *)"r", 1);
+    pkie_cmp_ctx_set_secret(c, (const uint8_t *)"s", 1);
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    pkie_cmp_ctx_set_newkey(c, k);
+    time_t t0 = time(NULL);
+    assert_null(pkie_cmp_exec_ir(c));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_TIMEOUT);
+    assert_true(time(NULL) - t0 <= 2);
+    EVP_PKEY_free(k);
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok_and_keep_alive),
+        cmocka_unit_test(test_keep_alive_off),
+        cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_total_timeout_cuts_message),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
