@@ -21,6 +21,7 @@ struct pkie_pki_store {
     sqlite3 *db;       /**< open connection */
     char *password;    /**< copy of the password, NULL when none (wiped on close) */
     unsigned kdf_iter; /**< PBKDF2 iterations for keys added */
+    int pw_checked;    /**< password already matched the base's verifier */
 };
 
 /** One certificate of a snapshot. */
@@ -44,8 +45,10 @@ struct pkie_pki {
 /** Open (and create/initialise) the SQLite file; checks mode, schema, integrity. */
 int pki_db_open(const char *path, int create, sqlite3 **out);
 /** Check @p password against the base's verifier; with @p set_if_none, create one
- *  (the caller must then hold a write transaction, BEGIN IMMEDIATE). */
-int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsigned iter);
+ *  (the caller must then hold a write transaction, BEGIN IMMEDIATE). *@p checked
+ *  (may be NULL) = 1 when a verifier exists now and the password matched it. */
+int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsigned iter,
+                       int *checked);
 /** Record a SQLite failure as PKIE_ERR_PKI_DB / PKI_CORRUPT and return the code. */
 int pki_db_err(sqlite3 *db, int rc, const char *what);
 

@@ -275,7 +275,7 @@ int pkie_pki_open(const char *path, const char *password, int create, struct pki
         rc = pki_db_err(db, sqlite3_errcode(db), "begin");
         goto err;
     }
-    if (password != NULL && (rc = pki_password_check(db, password, 0, 0)) != 0)
+    if (password != NULL && (rc = pki_password_check(db, password, 0, 0, NULL)) != 0)
         goto err;
     if ((rc = load_certs(db, pki)) != 0 || (rc = load_keys(db, pki, password)) != 0)
         goto err;

@@ -246,8 +246,13 @@ static int meta_put(sqlite3 *db, const char *name, const void *val, size_t len)
     return rc == SQLITE_DONE ? 0 : pki_db_err(db, rc, "writing meta");
 }
 
-int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsigned iter)
+int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsigned iter,
+                       int *checked)
 {
+    int dummy;
+    if (checked == NULL)
+        checked = &dummy;
+    *checked = 0;
     unsigned char salt[PKI_PWCHECK_SALT], check[PKI_PWCHECK_LEN], got[PKI_PWCHECK_LEN];
     unsigned char iterbuf[4];
     size_t salt_len = 0, check_len = 0, iter_len = 0;
@@ -276,6 +281,7 @@ int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsig
         if (rc == 0)
             rc = meta_put(db, "pw_check", check, sizeof(check));
         pkie_wipe(check, sizeof(check));
+        *checked = rc == 0;
         return rc;
     }
     if (!f1 || !f2 || !f3 || salt_len != sizeof(salt) || check_len != sizeof(check) ||
@@ -291,6 +297,7 @@ int pki_password_check(sqlite3 *db, const char *password, int set_if_none, unsig
     pkie_wipe(got, sizeof(got));
     if (!same)
         return PKIE_ERR(PKIE_ERR_PKI_PASSWORD, "the password does not open this PKI base");
+    *checked = 1;
     return 0;
 }
 
@@ -310,7 +317,7 @@ int pkie_pki_store_open(const char *path, const char *password, int create,
         goto err;
     if (password != NULL) {
         /* the verifier is created with the first key (pkie_pki_store_add) */
-        if ((rc = pki_password_check(st->db, password, 0, 0)) != 0)
+        if ((rc = pki_password_check(st->db, password, 0, 0, &st->pw_checked)) != 0)
             goto err;
         st->password = strdup(password);
         if (st->password == NULL) {

@@ -53,10 +53,11 @@ int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_
     size_t kder_len = 0;
     char *subject = NULL, *issuer = NULL, *serial = NULL, *nb = NULL, *na = NULL, *fp = NULL;
     sqlite3_stmt *ins = NULL;
-    int rc, der_len, exists = 0, in_tx = 0;
+    int rc, der_len, exists = 0, in_tx = 0, was_checked;
 
     if (st == NULL || cert == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "pkie_pki_store_add: NULL argument");
+    was_checked = st->pw_checked;
     if ((rc = pkie_pki_id_check(id)) != 0)
         return rc;
     if (type == PKIE_PKI_TYPE_DETECT)
@@ -106,7 +107,8 @@ int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_
     }
     if (key != NULL) {
         /* the first key sets the base's password check; later ones must match it */
-        if ((rc = pki_password_check(st->db, st->password, 1, st->kdf_iter)) != 0)
+        if (!st->pw_checked &&
+            (rc = pki_password_check(st->db, st->password, 1, st->kdf_iter, &st->pw_checked)) != 0)
             goto err;
         if ((rc = pki_key_encrypt(key, st->password, st->kdf_iter, &kder, &kder_len)) != 0)
             goto err;
@@ -169,8 +171,10 @@ int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_
         *type_out = type;
     rc = 0;
 err:
-    if (in_tx)
+    if (in_tx) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->pw_checked = was_checked; /* a verifier created here was rolled back too */
+    }
     OPENSSL_free(der);
     OPENSSL_free(kder);
     free(subject);

@@ -144,6 +144,35 @@ static void test_wrong_password(void **state)
     assert_int_equal(pkie_pki_store_open(path, TB_PASSWORD "x", 0, &st), PKIE_ERR_PKI_PASSWORD);
 }
 
+/* Two writers opened before any key existed, with different passwords: the
+ * second key stored must meet the first one's password check. */
+static void test_password_race(void **state)
+{
+    (void)state;
+    const char *path = tc_path(w, 0, "race.db");
+    char p[512];
+    snprintf(p, sizeof(p), "%s", path);
+    unlink(p);
+    struct pkie_pki_store *a = NULL, *b = NULL;
+    assert_int_equal(pkie_pki_store_open(p, "password A", 1, &a), 0);
+    assert_int_equal(pkie_pki_store_open(p, "password B", 0, &b), 0);
+    assert_int_equal(pkie_pki_store_set_kdf_iter(a, PKIE_PKI_KDF_ITER_MIN), 0);
+    assert_int_equal(pkie_pki_store_set_kdf_iter(b, PKIE_PKI_KDF_ITER_MIN), 0);
+    /* certificates alone set no password */
+    assert_int_equal(pkie_pki_store_add(b, "root", PKIE_PKI_TYPE_DETECT, w->root, NULL, NULL), 0);
+    assert_int_equal(pkie_pki_store_add(a, "bob", PKIE_PKI_USER, w->user_ec, w->ec_key, NULL), 0);
+    assert_int_equal(pkie_pki_store_add(b, "carol", PKIE_PKI_USER, w->user_ed, w->ed_key, NULL),
+                     PKIE_ERR_PKI_PASSWORD);
+    assert_int_equal(pkie_pki_store_add(a, "carol", PKIE_PKI_USER, w->user_ed, w->ed_key, NULL), 0);
+    pkie_pki_store_close(a);
+    pkie_pki_store_close(b);
+    struct pkie_pki *pki = NULL;
+    assert_int_equal(pkie_pki_open(p, "password B", 0, &pki), PKIE_ERR_PKI_PASSWORD);
+    assert_int_equal(pkie_pki_open(p, "password A", 0, &pki), 0);
+    assert_int_equal(pkie_pki_count(pki), 3);
+    pkie_pki_close(pki);
+}
+
 static void test_no_password_no_key(void **state)
 {
     (void)state;
@@ -513,17 +542,12 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_list_reopen),
-        cmocka_unit_test(test_wal_and_foreign_keys),
-        cmocka_unit_test(test_wrong_password),
-        cmocka_unit_test(test_no_password_no_key),
-        cmocka_unit_test(test_import_errors),
-        cmocka_unit_test(test_unknown_ids),
-        cmocka_unit_test(test_keys_encrypted_at_rest),
-        cmocka_unit_test(test_corrupt_files),
-        cmocka_unit_test(test_file_permissions),
-        cmocka_unit_test(test_crl_import),
-        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_create_list_reopen), cmocka_unit_test(test_wal_and_foreign_keys),
+        cmocka_unit_test(test_wrong_password),     cmocka_unit_test(test_password_race),
+        cmocka_unit_test(test_no_password_no_key), cmocka_unit_test(test_import_errors),
+        cmocka_unit_test(test_unknown_ids),        cmocka_unit_test(test_keys_encrypted_at_rest),
+        cmocka_unit_test(test_corrupt_files),      cmocka_unit_test(test_file_permissions),
+        cmocka_unit_test(test_crl_import),         cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
