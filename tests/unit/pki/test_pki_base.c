@@ -96,6 +96,43 @@ static void test_create_list_reopen(void **state)
     pkie_pki_close(pki);
 }
 
+static void test_chain_gaps(void **state)
+{
+    (void)state;
+    const char *path = tb_make_base(w, "gaps.db", 0);
+    struct pkie_pki *pki = NULL;
+    STACK_OF(X509) *chain = NULL;
+    assert_int_equal(pkie_pki_open(path, NULL, 0, &pki), 0);
+    /* no CA asked for: an empty list */
+    STACK_OF(X509_NAME) *names = NULL;
+    assert_int_equal(pkie_pki_get_ca_names(pki, NULL, 0, &names), 0);
+    assert_int_equal(sk_X509_NAME_num(names), 0);
+    sk_X509_NAME_free(names);
+    /* mallory's CA is a root of the base: chain = leaf only */
+    assert_int_equal(pkie_pki_get_chain(pki, "mallory", &chain, NULL), 0);
+    assert_int_equal(sk_X509_num(chain), 1);
+    sk_X509_pop_free(chain, X509_free);
+    pkie_pki_close(pki);
+
+    /* without its intermediate, a leaf's chain is the leaf alone */
+    struct pkie_pki_store *st = NULL;
+    assert_int_equal(pkie_pki_store_open(path, NULL, 0, &st), 0);
+    assert_int_equal(pkie_pki_store_delete(st, "inter"), 0);
+    pkie_pki_store_close(st);
+    assert_int_equal(pkie_pki_open(path, NULL, 0, &pki), 0);
+    assert_int_equal(pkie_pki_get_chain(pki, "alice", &chain, NULL), 0);
+    assert_int_equal(sk_X509_num(chain), 1);
+    sk_X509_pop_free(chain, X509_free);
+    int alert = 0;
+    assert_int_equal(pkie_pki_check(pki, "alice", &alert, NULL, 0), PKIE_ERR_PKI_CERT_UNKNOWN_CA);
+    assert_int_equal(alert, 48);
+    /* deep -> inter2, then the gap */
+    assert_int_equal(pkie_pki_get_chain(pki, "deep", &chain, NULL), 0);
+    assert_int_equal(sk_X509_num(chain), 2);
+    sk_X509_pop_free(chain, X509_free);
+    pkie_pki_close(pki);
+}
+
 static void test_wal_and_foreign_keys(void **state)
 {
     (void)state;
@@ -542,12 +579,19 @@ static void test_check(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_list_reopen), cmocka_unit_test(test_wal_and_foreign_keys),
-        cmocka_unit_test(test_wrong_password),     cmocka_unit_test(test_password_race),
-        cmocka_unit_test(test_no_password_no_key), cmocka_unit_test(test_import_errors),
-        cmocka_unit_test(test_unknown_ids),        cmocka_unit_test(test_keys_encrypted_at_rest),
-        cmocka_unit_test(test_corrupt_files),      cmocka_unit_test(test_file_permissions),
-        cmocka_unit_test(test_crl_import),         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_create_list_reopen),
+        cmocka_unit_test(test_chain_gaps),
+        cmocka_unit_test(test_wal_and_foreign_keys),
+        cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_password_race),
+        cmocka_unit_test(test_no_password_no_key),
+        cmocka_unit_test(test_import_errors),
+        cmocka_unit_test(test_unknown_ids),
+        cmocka_unit_test(test_keys_encrypted_at_rest),
+        cmocka_unit_test(test_corrupt_files),
+        cmocka_unit_test(test_file_permissions),
+        cmocka_unit_test(test_crl_import),
+        cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

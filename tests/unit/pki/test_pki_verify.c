@@ -73,6 +73,18 @@ static void test_accept(void **state)
     /* ids the base does not know are skipped */
     const char *const mixed[] = {"gone", "alice", "root"};
     assert_int_equal(verify(pki, w->user, w->inter, mixed, 3, 4, NULL, 0, &alert), 0);
+    /* the peer sends its root along: still anchored in the profile's root */
+    STACK_OF(X509) *full = sk_X509_new_null();
+    sk_X509_push(full, w->user);
+    sk_X509_push(full, w->inter);
+    sk_X509_push(full, w->root);
+    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0};
+    assert_int_equal(pkie_pki_verify_chain(pki, &prof, full, &alert), 0);
+    /* a chain in the wrong order still finds its path */
+    sk_X509_set(full, 1, w->root);
+    sk_X509_set(full, 2, w->inter);
+    assert_int_equal(pkie_pki_verify_chain(pki, &prof, full, &alert), 0);
+    sk_X509_free(full);
     /* a negative depth means the default (4) */
     assert_int_equal(verify(pki, w->deep, NULL, root_only, 1, -1, NULL, 0, &alert), 0);
 }
