@@ -214,6 +214,17 @@ cmpmock_start $CMPMOCK_MAC -send_error -send_unprot_err || { echo "FAIL: mock se
 ko error_msg "server error|PKIStatus" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -unprotected_errors
 cmpmock_stop
 
+# ---- proxy: the request goes to the proxy in absolute form (the mock, used
+# as the proxy, refuses that form with 400, which proves where it went);
+# -no_proxy bypasses it (and cmp.invalid does not resolve)
+cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
+proxy=$CMPMOCK_URL
+CMPMOCK_URL=cmp.invalid/pkix/
+ko proxy "HTTP status 400" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -proxy "$proxy"
+cmpmock_log | grep -q "POST http://cmp.invalid/pkix/" || fail "proxy: the request did not reach the proxy"
+ko no_proxy "resolve" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -proxy "$proxy" -no_proxy cmp.invalid
+cmpmock_stop
+
 # ---- a server that never answers: error within -msg_timeout ----
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
 kill -STOP "$CMPMOCK_PID"
