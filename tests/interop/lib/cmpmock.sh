@@ -115,13 +115,13 @@ cmpmock_log() {
 
 cmpmock_start() {
   cmpmock__dir
-  _log="$CMPMOCK_DIR/mock.start.$$.log"
-  : >"$_log"
-  "$OPENSSL" cmp -config "" -port "${CMPMOCK_LISTEN:-0}" "$@" >"$_log" 2>&1 &
+  # The log is named before the fork and never renamed: the child may open
+  # its redirection after the parent has gone on (a rename raced with it).
+  CMPMOCK_LOG=$(mktemp "$CMPMOCK_DIR/mock.XXXXXX") || return 1
+  "$OPENSSL" cmp -config "" -port "${CMPMOCK_LISTEN:-0}" "$@" >"$CMPMOCK_LOG" 2>&1 &
   CMPMOCK_PID=$!
   CMPMOCK_PIDS="$CMPMOCK_PIDS $CMPMOCK_PID"
-  CMPMOCK_LOG="$CMPMOCK_DIR/mock.$CMPMOCK_PID.log"
-  mv "$_log" "$CMPMOCK_LOG"
+  ln -sf "$CMPMOCK_LOG" "$CMPMOCK_DIR/mock.$CMPMOCK_PID.log"
   CMPMOCK_PORT=
   _tries=$(( ${CMPMOCK_WAIT:-10} * 20 ))
   while [ "$_tries" -gt 0 ]; do
