@@ -144,6 +144,10 @@ const char *cmp_oid_hmac(const uint8_t *oid, size_t len);
 const struct cmp_oid *cmp_oid_for_digest(const char *md);
 const struct cmp_oid *cmp_oid_for_hmac(const char *md);
 
+/** The digest named @p name (canonical names of the tables above), fetched
+ *  once per process (faster than an implicit fetch per use). */
+const EVP_MD *cmp_md(const char *name);
+
 /** Signature algorithm kinds. */
 enum cmp_sig_kind { CMP_SIG_RSA, CMP_SIG_RSA_PSS, CMP_SIG_ECDSA, CMP_SIG_ED25519, CMP_SIG_ED448 };
 /** Signature algorithm from an OID: kind and digest name (NULL for EdDSA, PSS). */

@@ -2,6 +2,7 @@
  * algorithm tables of protection (digests, HMACs, signatures). */
 #include "cmp_local.h"
 
+#include <openssl/crypto.h>
 #include <strings.h>
 
 #define OID(name, ...)                                                                             \
@@ -174,4 +175,25 @@ int cmp_algid_split(const struct pkie_cmp_bytes *algid, struct pkie_cmp_bytes *o
         params->len = t.tlv_len;
     }
     return pkie_der_finish(&in);
+}
+
+/* ---- fetched digests --------------------------------------------------------- */
+
+static EVP_MD *fetched[sizeof(digests) / sizeof(digests[0])];
+static CRYPTO_ONCE fetch_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void fetch_digests(void)
+{
+    for (size_t i = 0; i < N(digests); i++)
+        fetched[i] = EVP_MD_fetch(NULL, digests[i].md, NULL);
+}
+
+const EVP_MD *cmp_md(const char *name)
+{
+    if (name == NULL || !CRYPTO_THREAD_run_once(&fetch_once, fetch_digests))
+        return NULL;
+    for (size_t i = 0; i < N(digests); i++)
+        if (strcmp(digests[i].md, name) == 0 && fetched[i] != NULL)
+            return fetched[i];
+    return EVP_get_digestbyname(name);
 }

@@ -156,8 +156,8 @@ static int derive_key(const struct mac_alg *m, const uint8_t *secret, size_t sec
                       uint8_t *key, size_t *key_len)
 {
     if (m->alg == PKIE_CMP_MAC_PBMAC1) {
-        const EVP_MD *prf = EVP_get_digestbyname(m->prf);
-        const EVP_MD *mac = EVP_get_digestbyname(m->mac);
+        const EVP_MD *prf = cmp_md(m->prf);
+        const EVP_MD *mac = cmp_md(m->mac);
         if (prf == NULL || mac == NULL)
             return PKIE_ERR(PKIE_ERR_CMP_PROT_ALG, "digest unavailable");
         *key_len = m->key_len ? (size_t)m->key_len : (size_t)EVP_MD_get_size(mac);
@@ -167,16 +167,16 @@ static int derive_key(const struct mac_alg *m, const uint8_t *secret, size_t sec
         return 0;
     }
     /* PBM: K = owf^iterationCount(secret || salt) */
-    const EVP_MD *owf = EVP_get_digestbyname(m->owf);
+    const EVP_MD *owf = cmp_md(m->owf);
     if (owf == NULL)
         return PKIE_ERR(PKIE_ERR_CMP_PROT_ALG, "owf unavailable");
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int n = 0;
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, owf, NULL) &&
+    int ok = ctx != NULL && EVP_DigestInit_ex2(ctx, owf, NULL) &&
              EVP_DigestUpdate(ctx, secret, secret_len) &&
              EVP_DigestUpdate(ctx, m->salt.p, m->salt.len) && EVP_DigestFinal_ex(ctx, key, &n);
     for (int64_t i = 1; ok && i < m->iter; i++)
-        ok = EVP_DigestInit_ex(ctx, owf, NULL) && EVP_DigestUpdate(ctx, key, n) &&
+        ok = EVP_DigestInit_ex2(ctx, owf, NULL) && EVP_DigestUpdate(ctx, key, n) &&
              EVP_DigestFinal_ex(ctx, key, &n);
     EVP_MD_CTX_free(ctx);
     if (!ok)
@@ -343,8 +343,7 @@ static int build_algid(struct pkie_cmp_msg *msg, const struct pkie_cmp_mac_param
         }
         m->prf = cmp_oid_hmac(prf->p, prf->len);
         m->mac = cmp_oid_hmac(mac->p, mac->len);
-        m->key_len = p->key_len ? (int64_t)p->key_len
-                                : (int64_t)EVP_MD_get_size(EVP_get_digestbyname(m->mac));
+        m->key_len = p->key_len ? (int64_t)p->key_len : (int64_t)EVP_MD_get_size(cmp_md(m->mac));
         pkie_derw_oid(&w, PKIE_DER_OID, cmp_oid_pbmac1.p, cmp_oid_pbmac1.len);
         pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
         pkie_derw_begin(&w, PKIE_DER_SEQUENCE);

@@ -32,6 +32,8 @@ void cmp_http_free(struct pkie_cmp_ctx *ctx)
     ctx->curl = NULL;
     curl_slist_free_all((struct curl_slist *)ctx->curl_headers);
     ctx->curl_headers = NULL;
+    curl_slist_free_all((struct curl_slist *)ctx->curl_connect_to);
+    ctx->curl_connect_to = NULL;
 }
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
@@ -100,13 +102,30 @@ static int setup_handle(struct pkie_cmp_ctx *ctx)
 
     int tls = ctx->server_tls || ctx->opt[PKIE_CMP_OPT_TLS_USED] || ctx->tls_trusted != NULL ||
               ctx->tls_cert != NULL;
-    int v6 = strchr(ctx->server_host, ':') != NULL;
+    /* with tls_host, the URL names that host (so TLS checks the server
+     * certificate against it) and CONNECT_TO sends the connection to the server */
+    const char *host = tls && ctx->tls_host != NULL ? ctx->tls_host : ctx->server_host;
+    int v6 = strchr(host, ':') != NULL;
     char url[4200];
     int port = ctx->server_port != 0 ? ctx->server_port : (tls ? 443 : 80);
     int n = snprintf(url, sizeof(url), "%s://%s%s%s:%d/%s", tls ? "https" : "http", v6 ? "[" : "",
-                     ctx->server_host, v6 ? "]" : "", port, ctx->path != NULL ? ctx->path : "");
+                     host, v6 ? "]" : "", port, ctx->path != NULL ? ctx->path : "");
     if (n < 0 || (size_t)n >= sizeof(url))
         return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "URL too long");
+    if (host != ctx->server_host) {
+        char to[2200];
+        int sv6 = strchr(ctx->server_host, ':') != NULL;
+        n = snprintf(to, sizeof(to), "%s:%d:%s%s%s:%d", host, port, sv6 ? "[" : "",
+                     ctx->server_host, sv6 ? "]" : "", port);
+        if (n < 0 || (size_t)n >= sizeof(to))
+            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "tls_host too long");
+        struct curl_slist *ct = curl_slist_append(NULL, to);
+        if (ct == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "CONNECT_TO");
+        ctx->curl_connect_to = ct;
+        if (curl_easy_setopt(c, CURLOPT_CONNECT_TO, ct) != CURLE_OK)
+            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP, "CURLOPT_CONNECT_TO");
+    }
 
     struct curl_slist *h = NULL, *t;
     static const char *const hdrs[] = {
