@@ -283,6 +283,7 @@ static char *get_secret(const char *src)
 {
     char buf[MAX_SECRET_SIZE + 1];
     const char *v = NULL;
+    char *dup;
 
     if (strncmp(src, "pass:", 5) == 0) {
         v = src + 5;
@@ -308,7 +309,9 @@ static char *get_secret(const char *src)
         fprintf(stderr, "cmp_oracle: --secret: expected pass:, env: or file:, got '%s'\n", src);
         return NULL;
     }
-    return OPENSSL_strdup(v);
+    dup = OPENSSL_strdup(v);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return dup;
 }
 
 /* Every certificate in a PEM file (or one DER certificate) appended to sk. */
@@ -415,10 +418,16 @@ static int validate_one(const struct validate_opts *o, const char *path)
     /* The untrusted certificates given, plus the message's extraCerts. */
     if ((untrusted = sk_X509_new_null()) == NULL)
         goto ossl_err;
-    for (int i = 0; o->untrusted != NULL && i < sk_X509_num(o->untrusted); i++)
-        if (!X509_up_ref(sk_X509_value(o->untrusted, i)) ||
-            !sk_X509_push(untrusted, sk_X509_value(o->untrusted, i)))
+    for (int i = 0; o->untrusted != NULL && i < sk_X509_num(o->untrusted); i++) {
+        X509 *x = sk_X509_value(o->untrusted, i);
+
+        if (!sk_X509_push(untrusted, x))
             goto ossl_err;
+        if (!X509_up_ref(x)) {
+            (void)sk_X509_pop(untrusted); /* pushed but not referenced */
+            goto ossl_err;
+        }
+    }
     if (add_extra_certs(der, len, untrusted) < 0) {
         printf("%s: FAIL undecodable extraCerts\n", path);
         goto err;
