@@ -91,7 +91,9 @@ struct pkie_tls_runtime;
  * check it (a missing file, a missing `cftpkie` symbol, or an ABI version the
  * host does not know — found by a probe StartTask/EndTask with task id 0 —
  * fail with PKIE_ERR_EXIT_LOAD / PKIE_ERR_EXIT_SYMBOL / PKIE_ERR_EXIT_ABI and a
- * message naming the library). Call at startup, before serving.
+ * message naming the library). Call at startup, before serving. If SIGPIPE has
+ * its default action, it is set to ignored (a peer closing early must not end
+ * the process).
  */
 int pkie_tls_runtime_open(const struct pkie_tls_conf *c, struct pkie_tls_runtime **out);
 /** Release the runtime (after every task ended). The exit library stays mapped

@@ -78,6 +78,19 @@ struct pkie_exit_sign_req {
  */
 int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
                               const struct pkie_exit_sign_req *req, uint8_t *sig, size_t *sig_len);
+/** A PKCS#8 key an exit returned, kept parsed by its task (the same bytes
+ *  are not parsed again). */
+struct pkie_exit_keycache {
+    uint8_t *der;  /**< the DER bytes (wiped on change and free) */
+    size_t len;    /**< their length */
+    EVP_PKEY *key; /**< the parsed key */
+};
+/** As pkie_exit_check_signature, with a key cache (NULL: none). */
+int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
+                                     const struct pkie_exit_sign_req *req, uint8_t *sig,
+                                     size_t *sig_len, struct pkie_exit_keycache *kc);
+/** Free the cached key and wipe its bytes. */
+void pkie_exit_keycache_clear(struct pkie_exit_keycache *kc);
 /** Sign @p req with @p key (host side, for a PKCS#8 answer or a fallback key). */
 int pkie_exit_sign_with_key(EVP_PKEY *key, const struct pkie_exit_sign_req *req, uint8_t *sig,
                             size_t *sig_len);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,11 @@ int pkie_tls_runtime_open(const struct pkie_tls_conf *c, struct pkie_tls_runtime
     if (out == NULL || c == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "runtime: NULL argument");
     *out = NULL;
+    /* A peer that closes early must not kill the process: writes to its
+     * socket fail with EPIPE instead of raising SIGPIPE. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
     struct pkie_tls_runtime *rt = calloc(1, sizeof(*rt));
     if (rt == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "runtime");
@@ -215,5 +221,10 @@ void pkie_tls_task_end(struct pkie_tls_task *t)
         pkie_wipe(t->z->key, sizeof(t->z->key));
         free(t->z);
     }
+    pkie_exit_keycache_clear(&t->keycache);
+    free(t->chain_der);
+    sk_X509_pop_free(t->chain, X509_free);
+    EVP_PKEY_free(t->opq_key);
+    EVP_PKEY_free(t->opq_pub);
     free(t);
 }

@@ -181,8 +181,11 @@ static uint32_t md_code(const EVP_MD *md)
 static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t *sig,
                         size_t *sig_len)
 {
-    struct pkie_tls_session *s = arg;
-    struct pkicom *z = s->t->z;
+    struct pkie_tls_task *t = arg;
+    struct pkie_tls_session *s = t->cur;
+    if (s == NULL)
+        return PKIE_ERR(PKIE_ERR_STATE, "opaque key used outside a handshake");
+    struct pkicom *z = t->z;
     if (s->failed)
         return PKIE_ERR_STATE;
     if (req->tbs_len > sizeof(z->data)) {
@@ -206,7 +209,8 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
             return PKIE_ERR_EXIT_PHASE;
         }
         if (rc == CFTPKIE_HANDLED) {
-            if (pkie_exit_check_signature(z, s->leaf_pub, req, sig, sig_len) != 0) {
+            if (pkie_exit_check_signature_cached(z, s->leaf_pub, req, sig, sig_len, &t->keycache) !=
+                0) {
                 pkie_tls_session_fail(s, CFTPKIE_CRYPT_DATA, "invalid answer: %s",
                                       pkie_err_last()->msg);
                 return PKIE_ERR_EXIT_ANSWER;
@@ -238,6 +242,61 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
 
 /* ---- GetCertificate (certificate callback) -------------------------------- */
 
+/* The exit's chain: the task's cached parse when the bytes are the same as
+ * last time, else validated (pkie_exit_check_chain) and cached. */
+static int exit_chain(struct pkie_tls_task *t, STACK_OF(X509) * *chain)
+{
+    struct pkicom *z = t->z;
+    *chain = NULL;
+    if (t->chain != NULL && z->chain_count == t->chain_count &&
+        memcmp(z->chain_len, t->chain_lens, sizeof(t->chain_lens[0]) * t->chain_count) == 0 &&
+        memcmp(z->chain, t->chain_der, t->chain_der_len) == 0) {
+        *chain = X509_chain_up_ref(t->chain);
+        return *chain != NULL ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "chain");
+    }
+    int rc = pkie_exit_check_chain(z, chain);
+    if (rc != 0)
+        return rc;
+    size_t total = 0;
+    for (uint32_t i = 0; i < z->chain_count; i++)
+        total += z->chain_len[i];
+    uint8_t *der = malloc(total);
+    STACK_OF(X509) *copy = X509_chain_up_ref(*chain);
+    if (der == NULL || copy == NULL) { /* no cache this time */
+        free(der);
+        sk_X509_pop_free(copy, X509_free);
+        return 0;
+    }
+    memcpy(der, z->chain, total);
+    free(t->chain_der);
+    sk_X509_pop_free(t->chain, X509_free);
+    t->chain_der = der;
+    t->chain_der_len = total;
+    t->chain_count = z->chain_count;
+    memset(t->chain_lens, 0, sizeof(t->chain_lens));
+    memcpy(t->chain_lens, z->chain_len, sizeof(t->chain_lens[0]) * z->chain_count);
+    t->chain = copy;
+    return 0;
+}
+
+/* An opaque key for @p pub signing through the task's current session; the
+ * task keeps the last one and reuses it for the same public key. */
+static EVP_PKEY *task_opaque_key(struct pkie_tls_task *t, EVP_PKEY *pub)
+{
+    if (t->opq_key == NULL || (t->opq_pub != pub && EVP_PKEY_eq(t->opq_pub, pub) != 1)) {
+        EVP_PKEY *k = pkie_opaque_key_new(pub, session_sign, t);
+        if (k == NULL)
+            return NULL;
+        EVP_PKEY_free(t->opq_key);
+        EVP_PKEY_free(t->opq_pub);
+        t->opq_key = k;
+        t->opq_pub = pub;
+        EVP_PKEY_up_ref(pub);
+    }
+    EVP_PKEY_up_ref(t->opq_key);
+    return t->opq_key;
+}
+
 static int cert_cb(SSL *ssl, void *arg)
 {
     (void)arg;
@@ -262,7 +321,7 @@ static int cert_cb(SSL *ssl, void *arg)
             pkie_tls_session_fail(s, CFTPKIE_GET_CERTIFICATE, "error: %s", z->error_text);
             goto fail;
         }
-        if (rc == CFTPKIE_HANDLED && pkie_exit_check_chain(z, &chain) != 0) {
+        if (rc == CFTPKIE_HANDLED && exit_chain(s->t, &chain) != 0) {
             pkie_tls_session_fail(s, CFTPKIE_GET_CERTIFICATE, "invalid answer: %s",
                                   pkie_err_last()->msg);
             goto fail;
@@ -295,12 +354,14 @@ static int cert_cb(SSL *ssl, void *arg)
     s->leaf_pub = pub;
     EVP_PKEY_up_ref(pub);
     if (want_sign) {
-        key = pkie_opaque_key_new(pub, session_sign, s);
+        key = task_opaque_key(s->t, pub);
         if (key == NULL) {
             pkie_tls_session_fail(s, CFTPKIE_CRYPT_DATA, "%s", pkie_err_last()->msg);
             goto fail;
         }
-    } else if (EVP_PKEY_eq(pub, key) != 1) {
+    } else if (rc == CFTPKIE_HANDLED && EVP_PKEY_eq(pub, key) != 1) {
+        /* (a chain and key both from the base match: the base checks it at
+         * import, and SSL_use_cert_and_key checks again) */
         pkie_tls_session_fail(s, CFTPKIE_GET_CERTIFICATE,
                               "the leaf of the chain does not match the key of %s",
                               s->prof.cert_id);
@@ -587,6 +648,7 @@ int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
     s->is_server = p->is_server ? 1 : 0;
     s->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
     s->ref = ++t->next_session;
+    t->cur = s;
     int rc = copy_profile(s, &p->profile);
     if (rc != 0)
         return rc;
@@ -643,6 +705,8 @@ void pkie_tls_session_end(struct pkie_tls_session *s)
         t->z->session_area = NULL;
     }
     SSL_free(s->ssl);
+    if (t != NULL && t->cur == s)
+        t->cur = NULL;
     EVP_PKEY_free(s->leaf_pub);
     if (s->area != NULL)
         pkie_wipe_free(s->area, t->area_size);

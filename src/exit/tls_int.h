@@ -20,7 +20,17 @@ struct pkie_tls_task {
     uint32_t mask;      /* phases the exit wants (0 without exit) */
     uint32_t area_size; /* per-session private area */
     uint64_t next_session;
-    struct pkicom *z; /* NULL without exit */
+    struct pkicom *z;             /* NULL without exit */
+    struct pkie_tls_session *cur; /* the session in its handshake (opaque key's signer) */
+    /* Caches of validated exit answers (the same bytes are not parsed again). */
+    struct pkie_exit_keycache keycache; /* last PKCS#8 key of CryptData */
+    uint8_t *chain_der;                 /* last chain of GetCertificate */
+    size_t chain_der_len;
+    uint32_t chain_lens[CFTPKIE_CHAIN_MAX];
+    uint32_t chain_count;
+    STACK_OF(X509) * chain;
+    EVP_PKEY *opq_pub; /* public key of the cached opaque key */
+    EVP_PKEY *opq_key; /* opaque key signing through t->cur */
 };
 
 struct pkie_tls_session {

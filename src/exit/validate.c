@@ -5,6 +5,7 @@
  * public key, PKCS#8 keys that match it. Each function is pure over the
  * struct (the fuzz target drives them with arbitrary content).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/rsa.h>
@@ -272,8 +273,51 @@ int pkie_exit_sign_with_key(EVP_PKEY *key, const struct pkie_exit_sign_req *req,
     return 0;
 }
 
-int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
-                              const struct pkie_exit_sign_req *req, uint8_t *sig, size_t *sig_len)
+void pkie_exit_keycache_clear(struct pkie_exit_keycache *kc)
+{
+    if (kc == NULL)
+        return;
+    pkie_wipe_free(kc->der, kc->len);
+    EVP_PKEY_free(kc->key);
+    kc->der = NULL;
+    kc->len = 0;
+    kc->key = NULL;
+}
+
+/* The key of z->key: from the cache when the bytes are the same, else parsed
+ * (and cached). Returns a new reference or NULL (error recorded). */
+static EVP_PKEY *returned_key(struct pkicom *z, struct pkie_exit_keycache *kc)
+{
+    if (kc != NULL && kc->key != NULL && kc->len == z->key_len &&
+        pkie_memeq_ct(kc->der, z->key, z->key_len) == 0) {
+        EVP_PKEY_up_ref(kc->key);
+        return kc->key;
+    }
+    const unsigned char *p = z->key;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, z->key_len);
+    EVP_PKEY *k = NULL;
+    if (p8 == NULL || p != z->key + z->key_len || (k = EVP_PKCS82PKEY(p8)) == NULL) {
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        PKIE_ERR_OSSL(PKIE_ERR_EXIT_ANSWER, "key is not one DER PKCS#8 key");
+        return NULL;
+    }
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (kc != NULL) {
+        pkie_exit_keycache_clear(kc);
+        kc->der = malloc(z->key_len);
+        if (kc->der != NULL) {
+            memcpy(kc->der, z->key, z->key_len);
+            kc->len = z->key_len;
+            kc->key = k;
+            EVP_PKEY_up_ref(k);
+        }
+    }
+    return k;
+}
+
+int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
+                                     const struct pkie_exit_sign_req *req, uint8_t *sig,
+                                     size_t *sig_len, struct pkie_exit_keycache *kc)
 {
     int rc;
     if (z->key_len != 0) {
@@ -285,15 +329,11 @@ int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
             rc = PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "key length %u over capacity", z->key_len);
             goto out;
         }
-        const unsigned char *p = z->key;
-        PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, z->key_len);
-        EVP_PKEY *k = NULL;
-        if (p8 == NULL || p != z->key + z->key_len || (k = EVP_PKCS82PKEY(p8)) == NULL) {
-            PKCS8_PRIV_KEY_INFO_free(p8);
-            rc = PKIE_ERR_OSSL(PKIE_ERR_EXIT_ANSWER, "key is not one DER PKCS#8 key");
+        EVP_PKEY *k = returned_key(z, kc);
+        if (k == NULL) {
+            rc = PKIE_ERR_EXIT_ANSWER;
             goto out;
         }
-        PKCS8_PRIV_KEY_INFO_free(p8);
         if (EVP_PKEY_eq(k, leaf_pub) != 1) {
             EVP_PKEY_free(k);
             rc = PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "returned key does not match the leaf");
@@ -323,6 +363,12 @@ out:
         pkie_wipe(z->key, z->key_len <= sizeof(z->key) ? z->key_len : sizeof(z->key));
     z->key_len = 0;
     return rc;
+}
+
+int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
+                              const struct pkie_exit_sign_req *req, uint8_t *sig, size_t *sig_len)
+{
+    return pkie_exit_check_signature_cached(z, leaf_pub, req, sig, sig_len, NULL);
 }
 
 int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) * chain, int leaf_only)

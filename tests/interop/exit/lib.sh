@@ -46,7 +46,7 @@ server() {
   i=0
   while [ ! -s "$W/port" ]; do
     i=$((i + 1))
-    if [ $i -gt 100 ] || ! kill -0 "$SPID" 2>/dev/null; then
+    if [ $i -gt 400 ] || ! kill -0 "$SPID" 2>/dev/null; then
       echo "server did not start:"
       cat "$W/srv.out"
       PORT=0
@@ -68,7 +68,7 @@ server_wait() {
 sclient() {
   v=$1 cn=$2
   shift 2
-  echo ping | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" "-$v" \
+  echo ping | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" "-$v" \
     -cert "$P/$cn.crt" -key "$P/$cn.key" -CAfile "$P/root.crt" -verify_return_error \
     -cert_chain "$P/inter.crt" -ign_eof -quiet "$@" >"$W/sc.out" 2>&1 || true
 }
@@ -87,7 +87,7 @@ sserver() {
   i=0
   while ! grep -q ACCEPT "$W/ss.out" 2>/dev/null; do
     i=$((i + 1))
-    [ $i -gt 100 ] && break
+    [ $i -gt 400 ] && break
     sleep 0.05
   done
 }

@@ -10,7 +10,7 @@
 #   other-root.crt/key, cli-other.crt/key, cli-other.chain.pem: an unrelated PKI
 #   pki.db, pki.pw          an internal PKI base with all of the above
 #     ids: root inter srv-ec srv-rsa srv-ed cli-ec cli-rsa cli-ed other-root
-#          (password in pki.pw)
+#          (password in pki.pw) and the CRL, unless MKPKI_NO_CRL is set
 set -eu
 dir=$1
 mkdir -p "$dir"
@@ -102,7 +102,12 @@ set -- --add "root:root:$dir/root.crt" --add "inter:inter:$dir/inter.crt" \
 for l in srv-ec srv-rsa srv-ed cli-ec cli-rsa cli-ed; do
   set -- "$@" --add "$l:user:$dir/$l.crt:$dir/$l.key"
 done
+crl="--crl $dir/crl.pem"
+# MKPKI_NO_CRL=1: the base holds no CRL (benchmarks compare with s_server,
+# which checks none)
+[ -n "${MKPKI_NO_CRL:-}" ] && crl=
+# shellcheck disable=SC2086
 "${TLSDRV:?TLSDRV must name the tlsdrv binary}" mkbase --base "$dir/pki.db" \
-  --password-file "$dir/pki.pw" "$@" --crl "$dir/crl.pem"
+  --password-file "$dir/pki.pw" "$@" $crl
 rm -f "$err"
 chmod 600 "$dir"/*.key

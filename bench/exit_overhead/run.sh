@@ -1,0 +1,100 @@
+#!/bin/sh
+# bench/exit_overhead: mutual-TLS handshakes per second, server side, with
+#   (a) pkie with the internal PKI base (pki.type = internal)
+#   (b) pkie with an exit that handles every phase itself
+#       (tests/unit/exit/exit_handles_all.c): b-key, CryptData answered with the
+#       PKCS#8 key; b-sig, answered with a signature (the host verifies it
+#       against the leaf before sending it: one more ECDSA verification)
+#   (c) openssl s_server (baseline)
+# all driven by the same client, `openssl s_time -new` with a client
+# certificate, EC P-256 keys, TLS 1.3, in the same run, interleaved.
+# Env: PKIE_BENCH_BUILD (default build), PKIE_BENCH_SECONDS per measure (4),
+#      PKIE_BENCH_RUNS (5). Prints RESULT lines (see bench/README.md).
+set -eu
+cd "$(dirname "$0")/../.."
+B=${PKIE_BENCH_BUILD:-build}
+SECS=${PKIE_BENCH_SECONDS:-4}
+RUNS=${PKIE_BENCH_RUNS:-5}
+DRV=$B/tests/tlsdrv
+HA=$B/tests/exits/exit_handles_all.so
+for f in "$DRV" "$HA"; do
+  [ -e "$f" ] || { echo "exit_overhead: $f missing (build the tree first)" >&2; exit 1; }
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/pkie-bench-exit-XXXXXX")
+SPID=
+trap 'if [ -n "$SPID" ]; then kill $SPID 2>/dev/null || true; fi; rm -rf "$W"' EXIT
+P=$W/pki
+# no CRL in the base: s_server checks none either
+MKPKI_NO_CRL=1 TLSDRV=$DRV sh tests/interop/exit/mkpki.sh "$P" >/dev/null
+TCK=$(getconf CLK_TCK)
+
+printf 'pki.type = internal\npki.base = %s\npki.password = %s\n' "$P/pki.db" "$P/pki.pw" \
+  >"$W/a.conf"
+for m in key sig; do
+  s=$([ $m = key ] && echo pkcs8 || echo sig)
+  printf 'pki.type = exit\npki.exit.libpath = %s\npki.exit.conf = %s\n' "$HA" \
+    "chain=$P/srv-ec.chain.pem key=$P/srv-ec.key ca=$P/root.crt sign=$s" >"$W/b-$m.conf"
+done
+
+PORT=
+start_pkie() { # conf
+  rm -f "$W/port"
+  "$DRV" server --conf "$1" --port-file "$W/port" --count 100000000 --quiet \
+    --cert-id srv-ec --ca-id root >"$W/srv.log" 2>&1 &
+  SPID=$!
+  i=0
+  while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+  PORT=$(cat "$W/port")
+}
+start_openssl() {
+  PORT=$((30000 + $$ % 20000))
+  openssl s_server -accept "127.0.0.1:$PORT" -cert "$P/srv-ec.crt" -key "$P/srv-ec.key" \
+    -cert_chain "$P/inter.crt" -CAfile "$P/root.crt" -Verify 4 -verify_return_error \
+    -rev -quiet >"$W/srv.log" 2>&1 &
+  SPID=$!
+  i=0
+  while ! grep -q ACCEPT "$W/srv.log" 2>/dev/null && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+}
+# one measure: handshakes per second of the server started last
+measure() {
+  t0=$(date +%s.%N)
+  out=$(openssl s_time -connect "127.0.0.1:$PORT" -new -time "$SECS" -cert "$P/cli-ec.crt" \
+    -key "$P/cli-ec.key" -CAfile "$P/root.crt" 2>&1 || true)
+  t1=$(date +%s.%N)
+  # server CPU (user + system ticks) spent over the measure
+  cpu=$(awk '{ print $14 + $15 }' "/proc/$SPID/stat" 2>/dev/null || echo 0)
+  kill "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=
+  n=$(echo "$out" | sed -n 's/^\([0-9][0-9]*\) connections in [0-9.]*s;.*/\1/p' | head -n 1)
+  [ -n "$n" ] || n=0
+  echo "$n $t0 $t1 $cpu $TCK" | awk '{ printf "%.1f %.1f\n", $1 / ($3 - $2), ($4 > 0) ? $1 * $5 / $4 : 0 }'
+}
+: >"$W/m"
+r=1
+while [ $r -le "$RUNS" ]; do
+  start_openssl && echo "c $(measure)" >>"$W/m"
+  start_pkie "$W/a.conf" && echo "a $(measure)" >>"$W/m"
+  start_pkie "$W/b-key.conf" && echo "bk $(measure)" >>"$W/m"
+  start_pkie "$W/b-sig.conf" && echo "bs $(measure)" >>"$W/m"
+  echo "run $r (handshakes/s, handshakes per server CPU second):" $(tail -n 4 "$W/m" | tr '\n' ' ')
+  r=$((r + 1))
+done
+col() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/m"; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "min=%s max=%s", lo, hi }'; }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.3f", x / y; else print "nan" }'; }
+for k in c a bk bs; do
+  eval "r_$k=\$(col $k 2 | median)"
+  eval "e_$k=\$(col $k 3 | median)"
+  echo "spread $k: rate $(col $k 2 | spread); per CPU s $(col $k 3 | spread)"
+done
+# shellcheck disable=SC2154
+{
+  echo "RESULT exit_overhead_internal_handshakes_per_s ours=$r_a baseline=$r_c ratio=$(ratio "$r_a" "$r_c") target=1.0"
+  echo "RESULT exit_overhead_exit_key_vs_internal_handshakes_per_s ours=$r_bk baseline=$r_a ratio=$(ratio "$r_bk" "$r_a") target=0.97"
+  echo "RESULT exit_overhead_exit_sig_vs_internal_handshakes_per_s ours=$r_bs baseline=$r_a ratio=$(ratio "$r_bs" "$r_a") target=0.97"
+  echo "RESULT exit_overhead_internal_handshakes_per_server_cpu_s ours=$e_a baseline=$e_c ratio=$(ratio "$e_a" "$e_c") target=1.0"
+  echo "RESULT exit_overhead_exit_key_vs_internal_handshakes_per_server_cpu_s ours=$e_bk baseline=$e_a ratio=$(ratio "$e_bk" "$e_a") target=0.97"
+  echo "RESULT exit_overhead_exit_sig_vs_internal_handshakes_per_server_cpu_s ours=$e_bs baseline=$e_a ratio=$(ratio "$e_bs" "$e_a") target=0.97"
+}
