@@ -11,12 +11,19 @@
 
 #define DEK_LEN 32
 
+struct ca_insert; /* a certificate waiting for the group commit (store_certs.c) */
+
 /** The open database; every use holds mu. */
 struct pkie_ca_store {
     sqlite3 *db;          /**< the connection */
     pthread_mutex_t mu;   /**< serialises all use of db */
     int unlocked;         /**< dek is valid */
     uint8_t dek[DEK_LEN]; /**< data key for client secrets */
+    /* group commit of issued certificates: one fsync for all waiting inserts */
+    pthread_mutex_t gc_mu;     /**< protects the fields below */
+    pthread_cond_t gc_cond;    /**< signalled when a batch is committed */
+    struct ca_insert *gc_head; /**< inserts waiting for the next batch */
+    int gc_busy;               /**< a thread is committing a batch */
 };
 
 /** Record sqlite's last error as PKIE_ERR_CA_DB with @p what. */

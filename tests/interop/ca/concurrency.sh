@@ -15,13 +15,10 @@ while [ $i -lt $N ]; do
   openssl cmp -cmd ir -server 127.0.0.1:$PORT -path pkix/ -ref client1 -secret pass:s3cret \
     -newkey "$WORK/k.pem" -subject "/CN=c$i/O=pkie" $ic -certout "$WORK/c$i.pem" \
     >"$WORK/c$i.log" 2>&1 &
+  pids="${pids:-} $!"
   i=$((i + 1))
 done
-wait_clients() {
-  # wait for the openssl children only (the server keeps running)
-  for p in $(jobs -p); do [ "$p" = "$SERVER_PID" ] || wait "$p"; done
-}
-wait_clients
+for p in $pids; do wait "$p"; done
 got=0
 i=0
 while [ $i -lt $N ]; do
