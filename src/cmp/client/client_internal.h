@@ -41,10 +41,11 @@ struct pkie_cmp_ctx {
     void *transfer_arg;
     pkie_cmp_msg_hook_fn msg_hook;
     void *msg_hook_arg;
-    void *curl;           /* CURL *, kept between messages for keep-alive */
-    void *curl_headers;   /* struct curl_slist * */
-    int http_conn_closed; /* server said Connection: close */
-    char http_ctype[128]; /* Content-Type of the last response */
+    void *curl;            /* CURL *, kept between messages for keep-alive */
+    void *curl_headers;    /* struct curl_slist * */
+    void *curl_connect_to; /* struct curl_slist * (tls_host) */
+    int http_conn_closed;  /* server said Connection: close */
+    char http_ctype[128];  /* Content-Type of the last response */
     struct pkie_buf http_rsp;
 
     /* options */

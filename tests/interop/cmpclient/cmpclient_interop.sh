@@ -225,6 +225,43 @@ cmpmock_log | grep -q "POST http://cmp.invalid/pkix/" || fail "proxy: the reques
 ko no_proxy "resolve" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -proxy "$proxy" -no_proxy cmp.invalid
 cmpmock_stop
 
+# ---- HTTPS with its own trust store (-tls_trusted) and -tls_host: an
+# openssl s_server answers one request with a canned HTTP response whose
+# Content-Type is wrong, which proves the whole round trip over TLS
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls.key" \
+  -subj "/CN=tls" -addext "subjectAltName=IP:127.0.0.1,DNS:cmp.test" -CA "$P/root.crt" \
+  -CAkey "$P/root.key" -days 2 -out "$work/tls.crt" >/dev/null 2>&1 || fail "TLS certificate"
+tls_srv() {
+  (printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok'; sleep 8) |
+    openssl s_server -accept 127.0.0.1:4433 -cert "$work/tls.crt" -key "$work/tls.key" \
+      -naccept 1 >"$work/s_server.log" 2>&1 &
+  tls_pid=$!
+  _n=0
+  while ! grep -q ACCEPT "$work/s_server.log" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+}
+tls_end() { # s_server exits after its one connection; give it a moment to say so
+  _n=0
+  while kill -0 "$tls_pid" 2>/dev/null && [ $_n -lt 20 ]; do sleep 0.1; _n=$((_n + 1)); done
+  kill "$tls_pid" 2>/dev/null
+  wait "$tls_pid" 2>/dev/null
+}
+CMPMOCK_URL=https://127.0.0.1:4433/pkix
+tls_srv
+ko https "Content-Type 'text/plain'" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -tls_trusted "$P/root.crt"
+tls_end
+tls_srv
+ko https_untrusted "CMP_CLIENT_TLS" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -tls_trusted "$P/other-root.crt"
+tls_end
+CMPMOCK_URL=127.0.0.1:4433/pkix
+tls_srv
+ko tls_host "Content-Type 'text/plain'" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -tls_used \
+  -tls_trusted "$P/root.crt" -tls_host cmp.test
+tls_end
+tls_srv
+ko tls_host_wrong "CMP_CLIENT_TLS" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -tls_used \
+  -tls_trusted "$P/root.crt" -tls_host other.test
+tls_end
+
 # ---- a server that never answers: error within -msg_timeout ----
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
 kill -STOP "$CMPMOCK_PID"
