@@ -16,7 +16,8 @@ struct chunk {
 struct pkie_cmp_arena {
     struct chunk *head; /* current chunk; older chunks follow through next */
     size_t total;       /* bytes of all chunks */
-    size_t max;         /* bound on total */
+    size_t handed;      /* bytes handed out */
+    size_t max;         /* bound on handed */
 };
 
 #define ALIGN       (alignof(max_align_t))
@@ -49,7 +50,10 @@ struct pkie_cmp_arena *cmp_arena_new(size_t first, size_t max)
     c->used = self;
     a->head = c;
     a->total = c->cap;
+    a->handed = self;
     a->max = max ? max : SIZE_MAX;
+    if (a->max < self)
+        a->max = self;
     return a;
 }
 
@@ -73,18 +77,20 @@ void *cmp_arena_alloc(struct pkie_cmp_arena *a, size_t n)
         return NULL;
     }
     size_t need = ROUND_UP(n ? n : 1);
+    /* The bound applies to the bytes handed out; chunks may hold up to about
+     * as much again in slack. */
+    if (need > a->max - a->handed) {
+        PKIE_ERR(PKIE_ERR_LIMIT, "message arena exceeds %zu bytes", a->max);
+        return NULL;
+    }
     struct chunk *c = a->head;
     if (c->cap - c->used < need) {
         size_t cap = c->cap * 2;
+        size_t room = a->max - a->handed;
+        if (cap > room)
+            cap = room;
         if (cap < need)
             cap = need;
-        size_t room = a->total >= a->max ? 0 : a->max - a->total;
-        if (cap > room)
-            cap = need;
-        if (cap > room) {
-            PKIE_ERR(PKIE_ERR_LIMIT, "message arena exceeds %zu bytes", a->max);
-            return NULL;
-        }
         struct chunk *nc = chunk_new(cap);
         if (nc == NULL) {
             PKIE_ERR(PKIE_ERR_NOMEM, "arena chunk of %zu bytes", cap);
@@ -96,6 +102,7 @@ void *cmp_arena_alloc(struct pkie_cmp_arena *a, size_t n)
         a->total += cap;
         c = nc;
     }
+    a->handed += need;
     void *p = c->data + c->used;
     c->used += need;
     memset(p, 0, n);

@@ -172,6 +172,51 @@ static void test_limits(void **state)
     tb_free(m);
 }
 
+/* Densest legal content: 1024 minimal RevDetails ("30 02 30 00") must decode
+ * within the arena bound (a few bytes of input per large struct). */
+static void test_dense_items_fit_arena(void **state)
+{
+    (void)state;
+    static const uint8_t hdr[] = {0x30, 0x0B, 0x02, 0x01, 0x02, 0xA4, 0x02,
+                                  0x30, 0x00, 0xA4, 0x02, 0x30, 0x00};
+    size_t n = 1024, inner = 4 * n, len = 0;
+    uint8_t *der = malloc(inner + 64);
+    der[len++] = 0x30;
+    der[len++] = 0x82;
+    size_t total = sizeof(hdr) + 4 + 4 + inner;
+    der[len++] = (uint8_t)(total >> 8);
+    der[len++] = (uint8_t)total;
+    memcpy(der + len, hdr, sizeof(hdr));
+    len += sizeof(hdr);
+    der[len++] = 0xAB; /* rr [11] */
+    der[len++] = 0x82;
+    der[len++] = (uint8_t)((inner + 4) >> 8);
+    der[len++] = (uint8_t)(inner + 4);
+    der[len++] = 0x30;
+    der[len++] = 0x82;
+    der[len++] = (uint8_t)(inner >> 8);
+    der[len++] = (uint8_t)inner;
+    for (size_t i = 0; i < n; i++) {
+        der[len++] = 0x30;
+        der[len++] = 0x02;
+        der[len++] = 0x30;
+        der[len++] = 0x00;
+    }
+    struct pkie_cmp_msg *d = NULL;
+    int r = pkie_cmp_msg_decode(der, len, NULL, &d);
+    if (r != 0)
+        fail_msg("dense rr: %s", pkie_err_last()->msg);
+    assert_int_equal(d->body.u.rr.count, n);
+    uint8_t *re;
+    size_t re_len;
+    assert_int_equal(pkie_cmp_msg_encode(d, &re, &re_len), 0);
+    assert_int_equal(re_len, len);
+    assert_memory_equal(re, der, len);
+    free(re);
+    pkie_cmp_msg_free(d);
+    free(der);
+}
+
 static void test_nesting_limit(void **state)
 {
     (void)state;
@@ -554,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation_fails),
         cmocka_unit_test(test_every_bit_flip_detected),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_dense_items_fit_arena),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_malformed_structures),
         cmocka_unit_test(test_validation_failures),
