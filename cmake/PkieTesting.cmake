@@ -1,6 +1,6 @@
 # Test helpers. Every test carries one of the labels unit, interop, e2e, fuzz.
 #
-#   pkie_unit_test(NAME n SOURCES a.c ... LIBS pkie_x ...)
+#   pkie_unit_test(NAME n SOURCES a.c ... LIBS pkie_x ... [INCLUDES dir ...])
 #   pkie_interop_test(NAME n COMMAND prog args...)   runs in a private network
 #                                                    namespace (loopback only)
 #   pkie_e2e_test(NAME n COMMAND prog args...)
@@ -20,13 +20,13 @@ set(PKIE_TEST_ENV
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
 function(pkie_unit_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;INCLUDES" ${ARGN})
   if(PKIE_FUZZ)
     return()
   endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
-  target_include_directories(${T_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
+  target_include_directories(${T_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit ${T_INCLUDES})
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   if(NOT T_TIMEOUT)
