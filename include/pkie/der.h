@@ -131,7 +131,9 @@ int pkie_der_enter_optional(struct pkie_der *d, uint32_t tag, struct pkie_der *i
 /** Enter a SET OF and check its elements are in DER order (X.690 11.6). */
 int pkie_der_enter_set_of(struct pkie_der *d, uint32_t tag, struct pkie_der *inner);
 
-/** A whole element kept opaque (certificates, names, extensions...). */
+/** A whole element kept opaque (certificates, names, extensions...): its
+ *  structure is checked all through (tags, lengths, depth), the content rules
+ *  only when the element itself is a universal primitive (e.g. an INTEGER). */
 int pkie_der_read_raw(struct pkie_der *d, uint32_t tag, const uint8_t **tlv, size_t *len);
 
 /** INTEGER into int64 (PKIE_ERR_DER_INTEGER_RANGE if it does not fit). */
@@ -181,7 +183,10 @@ int pkie_der_oid_from_text(const char *text, uint8_t *out, size_t cap, size_t *l
 int pkie_der_oid_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 /** Validate a complete DER encoding as a tree (every element, recursively
- *  into constructed ones) with no trailing bytes. */
+ *  into constructed ones) with no trailing bytes, including the content rules
+ *  of every universal primitive element (INTEGER, BOOLEAN, BIT STRING, NULL,
+ *  OID, ENUMERATED, UTF8/Printable/IA5String, UTCTime, GeneralizedTime).
+ *  SET order is not checked (a SET need not be a SET OF). */
 int pkie_der_validate(const uint8_t *p, size_t len);
 
 /* ---- writer -------------------------------------------------------------- */
@@ -207,7 +212,8 @@ int pkie_derw_begin_set_of(struct pkie_derw *w, uint32_t tag);
 /** Close the innermost open element and patch its length. */
 int pkie_derw_end(struct pkie_derw *w);
 
-/** A complete pre-encoded element (validated as one DER element). */
+/** A complete pre-encoded element, checked like pkie_der_read_raw: exactly
+ *  one element, well-formed all through, within the depth limit. */
 int pkie_derw_raw(struct pkie_derw *w, const uint8_t *tlv, size_t len);
 /** A primitive element with the given contents. */
 int pkie_derw_tlv(struct pkie_derw *w, uint32_t tag, const void *val, size_t len);
