@@ -15,7 +15,8 @@
 
 static const char send_usage[] =
     "usage: pkie send FILE... --to PARTNER|HOST:PORT [--conf FILE] [--json]\n"
-    "                 [--state-dir DIR] [--retries N] [--log-level LEVEL]\n"
+    "                 [--state-dir DIR] [--retries N] [--session-per-file]\n"
+    "                 [--log-level LEVEL]\n"
     "\n"
     "Send files to a pkie recv monitor over mutually authenticated TLS. Each file\n"
     "is confirmed by the receiver only once it is durable, verified (SHA-256) and\n"
@@ -31,6 +32,7 @@ static const char send_usage[] =
     "  --state-dir DIR    transfer ids kept for resume (default: state_dir, else\n"
     "                     $PKIE_SEND_STATE, $XDG_STATE_HOME/pkie/send, ~/.local/state/pkie/send)\n"
     "  --retries N        reconnections after a broken connection (default 3)\n"
+    "  --session-per-file a new TLS session (full handshake) for every file\n"
     "  --log-level LEVEL  error|warn|info|debug|trace (default warn)\n"
     "  --help             this help\n"
     "\n"
@@ -87,7 +89,7 @@ int pkie_cmd_send(int argc, char **argv)
 {
     const char *to = NULL, *conf_path = getenv("PKIE_SEND_CONF"), *level = "warn";
     const char *state_dir = NULL;
-    int json = 0, retries = 3;
+    int json = 0, retries = 3, per_file = 0;
     const char **files = calloc((size_t)argc, sizeof(*files));
     size_t nfiles = 0;
     if (files == NULL)
@@ -117,6 +119,8 @@ int pkie_cmd_send(int argc, char **argv)
             retries = (int)v;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--session-per-file") == 0) {
+            per_file = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "pkie send: unknown option or missing value '%s' (see --help)\n", a);
             free(files);
@@ -162,7 +166,8 @@ int pkie_cmd_send(int argc, char **argv)
                                     .port = port,
                                     .state_dir = state_dir,
                                     .retries = retries,
-                                    .retry_delay_ms = 1000};
+                                    .retry_delay_ms = 1000,
+                                    .session_per_file = per_file};
     const struct pkie_xfer_partner *p = pkie_xfer_conf_partner(&c, to);
     const char *addr = to;
     if (p != NULL) {

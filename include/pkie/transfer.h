@@ -447,6 +447,7 @@ struct pkie_xfer_send_opts {
     const char *tls_version;        /**< out: version of the last session (static string) */
     const char *tls_cipher;         /**< out: cipher of the last session */
     size_t current;                 /**< out: index of the item being sent (for progress) */
+    int session_per_file; /**< non-zero: a new TLS session (full handshake) for every file */
 };
 
 /**

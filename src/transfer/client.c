@@ -183,6 +183,8 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
             if (rc != 0 && snd.broken)
                 break; /* reconnect and resume this file */
             next++;
+            if (o->session_per_file)
+                break;
         }
         int broken = snd.broken;
         pkie_xfer_sender_finish(&snd);

@@ -10,6 +10,7 @@
  *   hello      HELLO with a bad magic -> ERROR XFER_MALFORMED
  *   order      END before FILE -> ERROR XFER_UNEXPECTED
  *   truncated  half a frame, then close: the receiver logs it and goes on
+ *   idle=N:S   open N sessions (HELLO each), keep them idle S seconds (bench)
  * usage: xfer_rawclient CONF PORT SCENARIO...   exit 0 when every check held
  */
 #include "pkie/error.h"
@@ -223,6 +224,22 @@ int main(int argc, char **argv)
             pkie_xfer_put_header(b, PKIE_XFER_END, 32);
             memset(b + 5, 0, 32);
             scenario_raw(port, s, b, 37, PKIE_ERR_XFER_UNEXPECTED);
+        } else if (strncmp(s, "idle=", 5) == 0) {
+            int n = atoi(s + 5), secs = strchr(s, ':') ? atoi(strchr(s, ':') + 1) : 5, ok = 0;
+            struct conn *cs = calloc((size_t)n, sizeof(*cs));
+            for (int k = 0; k < n; k++)
+                if (conn_open(&cs[k], port) == 0 && hello(&cs[k]) == 0)
+                    ok++;
+            printf("idle: %d of %d sessions open\n", ok, n);
+            fflush(stdout);
+            sleep((unsigned)secs);
+            for (int k = 0; k < n; k++) {
+                if (cs[k].s != NULL)
+                    pkie_xfer_send_frame(&cs[k].io, PKIE_XFER_BYE, NULL, 0);
+                conn_close(&cs[k]);
+            }
+            free(cs);
+            check(ok == n, "idle: every session opened");
         } else if (strcmp(s, "hello") == 0) {
             struct conn c;
             uint8_t type;

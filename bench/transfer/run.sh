@@ -1,0 +1,164 @@
+#!/bin/bash
+# bench/transfer (issue 7): pkie send -> pkie recv against OpenSSL, in one run.
+#   1. 1 GiB (BENCH_SIZE) file: pkie send/recv (TLS 1.3, AES-128-GCM, SHA-256
+#      verified, written, fsynced and renamed) vs `openssl s_client < file` into
+#      `openssl s_server > /dev/null`; medians of BENCH_RUNS interleaved runs.
+#   2. The ceiling from `openssl speed -evp aes-128-gcm` and `-evp sha256` taken
+#      in the same run: each side of a transfer encrypts or decrypts and hashes
+#      every byte, the two sides run on their own cores, so the ceiling is
+#      1 / (1/aes + 1/sha256).
+#   3. 1-KiB transfers per second, each on a new mutually authenticated session
+#      (pkie send --session-per-file) vs `openssl s_time -new` with a client
+#      certificate against `openssl s_server -www`.
+#   4. Peak RSS of pkie send and pkie recv for the big file, and of pkie recv
+#      holding 100 idle sessions.
+# Received files land in BENCH_DEST (default /dev/shm, a tmpfs: the figure is
+# the monitor's, not the disk's; set BENCH_DEST to a disk directory to include
+# the disk). Loopback only, bounded loops. Uses build/ (PKIE_BIN to override).
+set -eu
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+export PKIE_BIN=${PKIE_BIN:-$ROOT/build/pkie}
+export PKIE_BUILD_DIR=${PKIE_BUILD_DIR:-$(dirname "$PKIE_BIN")}
+RAW=${PKIE_RAWCLIENT:-$PKIE_BUILD_DIR/tests/xfer_rawclient}
+RUNS=${BENCH_RUNS:-5}
+SIZE=${BENCH_SIZE:-1073741824}
+SMALL=${BENCH_SMALL_FILES:-200}
+DEST_PARENT=${BENCH_DEST:-/dev/shm}
+export XFER_PORT=${BENCH_PORT:-19443}
+SPORT=$((XFER_PORT + 1))
+for f in "$PKIE_BIN" "$RAW"; do
+  [ -x "$f" ] || { echo "bench/transfer: missing $f (make build)" >&2; exit 1; }
+done
+command -v /usr/bin/time >/dev/null || { echo "bench/transfer: needs /usr/bin/time" >&2; exit 1; }
+
+. "$ROOT/tests/e2e/transfer/lib.sh" # W, xfer_setup, mkfile, xfer_recv_start/stop
+DEST=$(mktemp -d "$DEST_PARENT/pkie-bench.XXXXXX")
+SPID=
+bench_cleanup() {
+  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null || true
+  pkill -f "s_server -accept $SPORT" 2>/dev/null || true
+  rm -rf "$DEST"
+  cleanup
+}
+trap bench_cleanup EXIT
+
+XFER_TASKS=2
+xfer_setup
+# The bench measures the internal PKI (no trace exit) at log level info.
+sed -i -e '/^pki.type/d' -e '/^pki.exit/d' -e "s|^dir = .*|dir = $DEST|" \
+  -e 's|^log_level = .*|log_level = info|' "$W/recv.conf"
+P=$W/pki
+mkfile big "$SIZE"
+# s_server ends at the end of its standard input: give it one that stays open
+mkfifo "$W/hold"
+exec 3<>"$W/hold"
+
+median() { sort -g | awk '{a[NR] = $1} END {m = a[int((NR + 1) / 2)]; print m; if (a[1] > 0 && (a[NR] - a[1]) / a[1] > 0.1) printf "  (min %s max %s)\n", a[1], a[NR] > "/dev/stderr"}'; }
+now() { date +%s.%N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+result() { echo "RESULT $1 ours=$2 baseline=$3 ratio=$(ratio "$2" "$3") target=$4"; }
+
+# ---- 1. big file --------------------------------------------------------------
+xfer_recv_start
+: >"$W/ours.txt"; : >"$W/pipe.txt"; : >"$W/send_rss.txt"
+for i in $(seq 1 "$RUNS"); do
+  rm -f "$DEST/big"
+  rm -rf "$W/state/send"
+  t0=$(now)
+  /usr/bin/time -f "%M" -o "$W/send.time" "$PKIE" send --conf "$W/send.conf" --to hq "$W/src/big" \
+    >/dev/null || xfer_fail "pkie send failed"
+  t1=$(now)
+  awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", s / (b - a) / 1e6 }' >>"$W/ours.txt"
+  tail -1 "$W/send.time" >>"$W/send_rss.txt"
+
+  (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
+     -CAfile "$P/root.crt" -Verify 1 -naccept 1 -quiet -tls1_3 \
+     -ciphersuites TLS_AES_128_GCM_SHA256 <"$W/hold" 2>/dev/null | wc -c >"$W/pipe.count") &
+  SPID=$!
+  sleep 0.5
+  rm -f "$W/pipe.count.done"
+  t0=$(now)
+  openssl s_client -connect "127.0.0.1:$SPORT" -cert "$P/sender1.crt" -key "$P/sender1.key" \
+    -CAfile "$P/root.crt" -quiet -no_ign_eof -nocommands -tls1_3 \
+    -ciphersuites TLS_AES_128_GCM_SHA256 <"$W/src/big" >/dev/null 2>&1 || true
+  n=0
+  while [ "$(cat "$W/pipe.count" 2>/dev/null || echo 0)" -lt "$SIZE" ] && [ $n -lt 6000 ]; do
+    sleep 0.01; n=$((n + 1))
+  done
+  t1=$(now)
+  got=$(cat "$W/pipe.count" 2>/dev/null || echo 0)
+  [ "$got" -eq "$SIZE" ] || echo "  warning: s_server received $got of $SIZE bytes" >&2
+  awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", s / (b - a) / 1e6 }' >>"$W/pipe.txt"
+  pkill -f "s_server -accept $SPORT" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=
+  echo "  run $i: pkie $(tail -1 "$W/ours.txt") MB/s, openssl pipe $(tail -1 "$W/pipe.txt") MB/s"
+done
+cmp "$W/src/big" "$DEST/big" || xfer_fail "received file differs"
+recv_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$RECV_PID/status")
+xfer_recv_stop
+ours=$(median <"$W/ours.txt")
+pipe=$(median <"$W/pipe.txt")
+send_rss=$(median <"$W/send_rss.txt")
+
+# ---- 2. ceiling ------------------------------------------------------------------
+speed() { openssl speed -evp "$1" -bytes 16384 -seconds 3 2>/dev/null | tail -1 | awk '{sub("k", "", $NF); print $NF * 1000 / 1e6}'; }
+aes=$(speed aes-128-gcm)
+sha=$(speed sha256)
+ceiling=$(awk -v a="$aes" -v s="$sha" 'BEGIN { printf "%.1f", 1 / (1 / a + 1 / s) }')
+echo "  openssl speed: aes-128-gcm $aes MB/s, sha256 $sha MB/s, ceiling $ceiling MB/s"
+
+# ---- 3. 1-KiB transfers on new sessions ---------------------------------------------
+mkdir -p "$W/small"
+for i in $(seq 1 "$SMALL"); do head -c 1024 "$W/src/big" >"$W/small/k$i"; done
+xfer_recv_start
+: >"$W/small_ours.txt"; : >"$W/small_base.txt"
+for i in $(seq 1 "$RUNS"); do
+  rm -f "$DEST"/k*
+  rm -rf "$W/state/send"
+  t0=$(now)
+  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$W"/small/k* >/dev/null ||
+    xfer_fail "small files"
+  t1=$(now)
+  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/small_ours.txt"
+
+  (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
+     -CAfile "$P/root.crt" -Verify 1 -www -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 \
+     <"$W/hold" >/dev/null 2>&1) &
+  SPID=$!
+  sleep 0.5
+  openssl s_time -connect "127.0.0.1:$SPORT" -new -time 5 -cert "$P/sender1.crt" \
+    -key "$P/sender1.key" -CAfile "$P/root.crt" 2>/dev/null >"$W/s_time.out" || true
+  awk '/connections in .* real seconds/ { printf "%.1f\n", $1 / $4 }' "$W/s_time.out" | tail -1 \
+    >>"$W/small_base.txt"
+  pkill -f "s_server -accept $SPORT" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=
+  echo "  run $i: pkie $(tail -1 "$W/small_ours.txt") transfers/s, s_time -new $(tail -1 "$W/small_base.txt") connections/s"
+done
+xfer_recv_stop
+small_ours=$(median <"$W/small_ours.txt")
+small_base=$(median <"$W/small_base.txt")
+
+# ---- 4. 100 idle sessions ----------------------------------------------------------
+sed -i 's/^tasks = .*/tasks = 110/' "$W/recv.conf"
+xfer_recv_start
+"$RAW" "$W/send.conf" "$XFER_PORT" idle=100:8 >"$W/idle.out" 2>&1 &
+rpid=$!
+n=0
+while ! grep -q "sessions open" "$W/idle.out" && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 1
+idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$RECV_PID/status")
+grep "sessions open" "$W/idle.out" | sed 's/^/  /'
+wait $rpid || true
+xfer_recv_stop
+
+kib2mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+echo
+result "transfer_1GiB_MBps" "$ours" "$pipe" ">=2.0"
+result "transfer_1GiB_vs_ceiling_MBps" "$ours" "$ceiling" ">=0.75"
+result "transfer_1KiB_new_session_per_s" "$small_ours" "$small_base" ">=0.9"
+result "send_peak_rss_MiB_1GiB" "$(kib2mib "$send_rss")" 32 "<=1.0"
+result "recv_peak_rss_MiB_1GiB" "$(kib2mib "$recv_hwm")" 32 "<=1.0"
+result "recv_rss_MiB_100_idle_sessions" "$(kib2mib "$idle_rss")" 64 "<=1.0"
