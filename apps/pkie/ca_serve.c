@@ -6,6 +6,7 @@
 #include "pkie/wipe.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,12 +165,13 @@ int ca_cmd_serve(int argc, char **argv)
     pkie_log_info("ca", "serving on port %u, %d stale transaction(s) expired",
                   (unsigned)pkie_ca_http_port(http), n);
     for (;;) {
-        struct timespec ts = {10, 0};
+        struct timespec ts = {5, 0};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM)
             break;
         if (pkie_ca_server_expire(srv, &n) == 0 && n > 0)
             pkie_log_info("ca", "%d idle transaction(s) expired", n);
+        malloc_trim(0); /* give memory freed after a burst back to the system */
     }
     pkie_log_info("ca", "stopping");
     pkie_ca_http_stop(http);
