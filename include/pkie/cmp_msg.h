@@ -522,7 +522,7 @@ const char *pkie_cmp_failinfo_name(int bit);
 /** If @p gn is a directoryName [4] GeneralName, point @p name at its Name TLV
  *  and return 0; PKIE_ERR_CMP_NAME otherwise. */
 int pkie_cmp_gn_dirname(const struct pkie_cmp_bytes *gn, struct pkie_cmp_bytes *name);
-/** Build a directoryName GeneralName from a Name TLV (copied into the arena;
+/** Build a directoryName GeneralName from @p name (encoded into the arena;
  *  NULL @p name means the empty Name, as for an unknown sender). */
 int pkie_cmp_gn_from_name(struct pkie_cmp_msg *m, const X509_NAME *name, struct pkie_cmp_bytes *gn);
 
