@@ -32,14 +32,14 @@ static int fail(struct pkie_derw *w, int rc)
     return rc;
 }
 
-/* Append the identifier octets of @p tag. */
-static int put_tag(struct pkie_derw *w, uint32_t tag)
+/* Encode the identifier octets of @p tag into b (6 bytes); returns the
+ * count, or 0 for universal tag 0 (end-of-contents), which DER never writes. */
+static size_t tag_octets(uint32_t tag, uint8_t *b)
 {
     uint32_t cls = PKIE_DER_TAG_CLASS(tag), num = PKIE_DER_TAG_NUMBER(tag);
     uint32_t cons = PKIE_DER_TAG_CONSTRUCTED(tag);
     if (cls == PKIE_DER_CLASS_UNIVERSAL && num == 0)
-        return PKIE_ERR(PKIE_ERR_DER_TAG, "universal tag 0 cannot be written");
-    uint8_t b[6];
+        return 0;
     size_t n = 0;
     uint8_t id = (uint8_t)((cls << 6) | (cons << 5));
     if (num < 31) {
@@ -53,7 +53,7 @@ static int put_tag(struct pkie_derw *w, uint32_t tag)
             b[n++] = (uint8_t)(0x80 | ((num >> shift) & 0x7F));
         b[n++] = (uint8_t)(num & 0x7F);
     }
-    return pkie_buf_append(&w->out, b, n);
+    return n;
 }
 
 /* Encode a definite length into b (5 bytes); returns the count. */
@@ -84,28 +84,53 @@ static int check_form(uint32_t tag)
     return 0;
 }
 
-/* Append a whole primitive element. */
-static int put_prim(struct pkie_derw *w, uint32_t tag, const void *val, size_t len)
+/* Append a whole primitive element: tag, length, the optional prefix octet
+ * @p pre (when @p has_pre: the sign octet of an INTEGER, the unused-bits
+ * octet of a BIT STRING) and @p len bytes of @p val. @p val may point into
+ * the writer's own buffer (copying an element already written): room is
+ * reserved first and the source found again after the buffer moved. */
+static int put_elem(struct pkie_derw *w, uint32_t tag, int has_pre, uint8_t pre, const void *val,
+                    size_t len)
 {
     if (w->err != 0)
         return w->err;
-    if (len > 0xFFFFFFFFu)
+    size_t clen = len + (has_pre ? 1 : 0);
+    if (len >= 0xFFFFFFFFu)
         return fail(w, PKIE_ERR(PKIE_ERR_DER_LENGTH_OVERFLOW, "element of %zu bytes", len));
-    uint8_t lb[9];
-    size_t ln = len_octets(len, lb);
-    size_t mark = w->out.len;
     int rc = check_form(tag);
-    if (rc == 0)
-        rc = put_tag(w, tag);
-    if (rc == 0)
-        rc = pkie_buf_append(&w->out, lb, ln);
-    if (rc == 0)
-        rc = pkie_buf_append(&w->out, val, len);
-    if (rc != 0) {
-        w->out.len = mark;
+    if (rc != 0)
         return fail(w, rc);
+    uint8_t tb[6];
+    size_t tn = tag_octets(tag, tb);
+    if (tn == 0)
+        return fail(w, PKIE_ERR(PKIE_ERR_DER_TAG, "universal tag 0 cannot be written"));
+    const uint8_t *src = val, *data = w->out.data;
+    int alias = len > 0 && data != NULL && src >= data && src < data + w->out.len;
+    size_t off = alias ? (size_t)(src - data) : 0;
+    uint8_t lb[9];
+    size_t ln = len_octets(clen, lb);
+    if (clen > SIZE_MAX - 16)
+        return fail(w, PKIE_ERR(PKIE_ERR_LIMIT, "element too large"));
+    rc = pkie_buf_reserve(&w->out, tn + ln + clen);
+    if (rc != 0)
+        return fail(w, rc);
+    if (alias)
+        src = w->out.data + off;
+    /* Nothing below allocates: the room is reserved. */
+    (void)pkie_buf_append(&w->out, tb, tn);
+    (void)pkie_buf_append(&w->out, lb, ln);
+    if (has_pre)
+        (void)pkie_buf_append_byte(&w->out, pre);
+    if (len > 0) {
+        memmove(w->out.data + w->out.len, src, len);
+        w->out.len += len;
     }
     return 0;
+}
+
+static int put_prim(struct pkie_derw *w, uint32_t tag, const void *val, size_t len)
+{
+    return put_elem(w, tag, 0, 0, val, len);
 }
 
 static int begin(struct pkie_derw *w, uint32_t tag, int set_of)
@@ -117,10 +142,14 @@ static int begin(struct pkie_derw *w, uint32_t tag, int set_of)
     if (w->depth >= PKIE_DER_MAX_DEPTH)
         return fail(w, PKIE_ERR(PKIE_ERR_DER_DEPTH, "nesting deeper than %d", PKIE_DER_MAX_DEPTH));
     int rc = check_form(tag);
-    if (rc == 0)
-        rc = put_tag(w, tag);
-    if (rc == 0)
-        rc = pkie_buf_append_byte(&w->out, 0);
+    if (rc != 0)
+        return fail(w, rc);
+    uint8_t tb[7];
+    size_t tn = tag_octets(tag, tb);
+    if (tn == 0)
+        return fail(w, PKIE_ERR(PKIE_ERR_DER_TAG, "universal tag 0 cannot be written"));
+    tb[tn++] = 0; /* the length octet, patched by pkie_derw_end */
+    rc = pkie_buf_append(&w->out, tb, tn);
     if (rc != 0)
         return fail(w, rc);
     w->open[w->depth] = w->out.len - 1;
@@ -259,8 +288,20 @@ int pkie_derw_raw(struct pkie_derw *w, const uint8_t *tlv, size_t len)
         rc = pkie_der_finish(&d);
     if (rc == 0)
         rc = der_check_element(tlv, &t, w->depth);
-    if (rc == 0)
-        rc = pkie_buf_append(&w->out, tlv, len);
+    if (rc != 0)
+        return fail(w, rc);
+    const uint8_t *data = w->out.data;
+    if (data != NULL && tlv >= data && tlv < data + w->out.len) {
+        /* copying an element already written: the buffer may move */
+        size_t off = (size_t)(tlv - data);
+        rc = pkie_buf_reserve(&w->out, len);
+        if (rc != 0)
+            return fail(w, rc);
+        memmove(w->out.data + w->out.len, w->out.data + off, len);
+        w->out.len += len;
+        return 0;
+    }
+    rc = pkie_buf_append(&w->out, tlv, len);
     if (rc != 0)
         return fail(w, rc);
     return 0;
@@ -321,28 +362,10 @@ int pkie_derw_uint_bytes(struct pkie_derw *w, uint32_t tag, const uint8_t *mag, 
         len--;
     }
     if (len == 0 || (mag[0] & 0x80)) {
-        /* Prepend the sign octet: write the element by hand. */
+        /* prepend the sign octet */
         if (PKIE_DER_TAG_CONSTRUCTED(tag))
             return fail(w, PKIE_ERR(PKIE_ERR_ARG, "INTEGER written with a constructed tag"));
-        if (len >= 0xFFFFFFFFu)
-            return fail(w, PKIE_ERR(PKIE_ERR_DER_LENGTH_OVERFLOW, "INTEGER too long"));
-        size_t mark = w->out.len;
-        uint8_t lb[9];
-        size_t ln = len_octets(len + 1, lb);
-        int rc = check_form(tag);
-        if (rc == 0)
-            rc = put_tag(w, tag);
-        if (rc == 0)
-            rc = pkie_buf_append(&w->out, lb, ln);
-        if (rc == 0)
-            rc = pkie_buf_append_byte(&w->out, 0);
-        if (rc == 0)
-            rc = pkie_buf_append(&w->out, mag, len);
-        if (rc != 0) {
-            w->out.len = mark;
-            return fail(w, rc);
-        }
-        return 0;
+        return put_elem(w, tag, 1, 0x00, mag, len);
     }
     return put_typed(w, tag, PKIE_DER_INTEGER, mag, len);
 }
@@ -390,25 +413,7 @@ int pkie_derw_bit_string(struct pkie_derw *w, uint32_t tag, const uint8_t *bits,
     if (unused > 7 || (len == 0 && unused != 0) ||
         (len > 0 && (bits[len - 1] & ((1u << unused) - 1u)) != 0))
         return fail(w, PKIE_ERR(PKIE_ERR_DER_BITSTRING, "bad unused bits %u", unused));
-    if (len >= 0xFFFFFFFFu)
-        return fail(w, PKIE_ERR(PKIE_ERR_DER_LENGTH_OVERFLOW, "BIT STRING too long"));
-    size_t mark = w->out.len;
-    uint8_t lb[9];
-    size_t ln = len_octets(len + 1, lb);
-    int rc = check_form(tag);
-    if (rc == 0)
-        rc = put_tag(w, tag);
-    if (rc == 0)
-        rc = pkie_buf_append(&w->out, lb, ln);
-    if (rc == 0)
-        rc = pkie_buf_append_byte(&w->out, (uint8_t)unused);
-    if (rc == 0)
-        rc = pkie_buf_append(&w->out, bits, len);
-    if (rc != 0) {
-        w->out.len = mark;
-        return fail(w, rc);
-    }
-    return 0;
+    return put_elem(w, tag, 1, (uint8_t)unused, bits, len);
 }
 
 int pkie_derw_named_bits(struct pkie_derw *w, uint32_t tag, uint32_t bits)

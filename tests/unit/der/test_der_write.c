@@ -368,6 +368,27 @@ static void test_raw_and_steal(void **state)
     assert_int_equal(pkie_derw_raw(&w, el, n), 0);
     pkie_derw_free(&w);
     free(el);
+    /* copying an element already written, while the buffer grows */
+    pkie_derw_init(&w, 1 << 20);
+    uint8_t big[100] = {1};
+    pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, big, sizeof(big));
+    static const uint8_t mag[4] = {0x80, 1, 2, 3};
+    for (int i = 0; i < 12; i++) {
+        size_t cur_len = w.out.len;
+        assert_int_equal(pkie_derw_raw(&w, w.out.data, 102), 0);
+        assert_int_equal(pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, w.out.data + 2, 100), 0);
+        assert_memory_equal(w.out.data + cur_len, w.out.data, 102);
+        assert_memory_equal(w.out.data + cur_len + 102, w.out.data, 102);
+        /* the same with a prefix octet (sign, unused bits) */
+        pkie_derw_uint_bytes(&w, PKIE_DER_INTEGER, mag, 4);
+        assert_int_equal(pkie_derw_uint_bytes(&w, PKIE_DER_INTEGER, w.out.data + w.out.len - 4, 4),
+                         0);
+        assert_int_equal(pkie_derw_bit_string(&w, PKIE_DER_BIT_STRING, w.out.data + 2, 100, 0), 0);
+    }
+    const uint8_t *fin;
+    size_t fin_len;
+    assert_int_equal(pkie_derw_finish(&w, &fin, &fin_len), 0);
+    pkie_derw_free(&w);
     /* an empty encoding can be stolen */
     pkie_derw_init(&w, 16);
     assert_int_equal(pkie_derw_steal(&w, &out, &len), 0);
