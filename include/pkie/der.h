@@ -18,7 +18,8 @@
  * which patches the length in place (contents move only when the length
  * needs more than one byte, so the cost is linear in size times depth). The
  * first error is sticky: later calls do nothing and pkie_derw_finish returns
- * it, so an encoder can write a whole structure and check once.
+ * it, so an encoder can write a whole structure and check once. Contents may
+ * come from the writer's own buffer (e.g. copying an element written before).
  */
 #ifndef PKIE_DER_H
 #define PKIE_DER_H
