@@ -44,7 +44,7 @@ export PKIE_CA_PASS=bench-pass
 printf 'benchsecret\n' >"$work/secret"
 "$PKIE" ca client add --dir "$work/ca" --ref bench --secret-file "$work/secret" \
   --subject-pattern "CN=*"
-"$PKIE" ca serve --dir "$work/ca" --listen 127.0.0.1:0 --threads 4 --log-level warn \
+"$PKIE" ca serve --dir "$work/ca" --listen 127.0.0.1:0 --threads 16 --log-level warn \
   >"$work/serve.log" 2>&1 &
 SRV=$!
 i=0
@@ -95,7 +95,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
   procs "$CMPMOCK_URL" test test >>"$work/oss_mock"
   r=$((r + 1))
 done
-sleep 1
+sleep 6 # serve trims its heap every 5 s when idle
 rss_after=$(rss)
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -15,8 +15,11 @@ struct ca_insert; /* a certificate waiting for the group commit (store_certs.c) 
 
 /** The open database; every use holds mu. */
 struct pkie_ca_store {
-    sqlite3 *db;          /**< the connection */
+    sqlite3 *db;          /**< the connection for writes */
     pthread_mutex_t mu;   /**< serialises all use of db */
+    sqlite3 *rdb;         /**< a second connection for reads: with WAL they never wait for
+                               a commit (and its fsync) in progress on db */
+    pthread_mutex_t rmu;  /**< serialises all use of rdb */
     int unlocked;         /**< dek is valid */
     uint8_t dek[DEK_LEN]; /**< data key for client secrets */
     /* group commit of issued certificates: one fsync for all waiting inserts */
@@ -32,6 +35,8 @@ int pkie_ca_db_err(struct pkie_ca_store *s, const char *what);
 int pkie_ca_db_exec(struct pkie_ca_store *s, const char *sql);
 /** Prepare one statement. */
 int pkie_ca_db_prepare(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st);
+/** Prepare one statement on the read connection (hold rmu). */
+int pkie_ca_db_prepare_r(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st);
 /** Copy a possibly NULL column text into a bounded buffer. */
 void pkie_ca_copy_text(char *dst, size_t cap, const unsigned char *src);
 

@@ -105,6 +105,13 @@ int pkie_ca_db_exec(struct pkie_ca_store *s, const char *sql)
     return 0;
 }
 
+int pkie_ca_db_prepare_r(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(s->rdb, sql, -1, st, NULL) != SQLITE_OK)
+        return PKIE_ERR(PKIE_ERR_CA_DB, "prepare: %s", sqlite3_errmsg(s->rdb));
+    return 0;
+}
+
 int pkie_ca_db_prepare(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -160,6 +167,7 @@ int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out)
     if (s == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "store");
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
     pthread_cond_init(&s->gc_cond, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
@@ -205,6 +213,12 @@ int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out)
                       PKIE_CA_SCHEMA_VERSION);
         goto err;
     }
+    if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = PKIE_ERR(PKIE_ERR_CA_DB, "cannot open %s for reading", path);
+        goto err;
+    }
+    sqlite3_busy_timeout(s->rdb, 10000);
     *out = s;
     return 0;
 err:
@@ -216,8 +230,10 @@ void pkie_ca_store_close(struct pkie_ca_store *s)
 {
     if (s == NULL)
         return;
+    sqlite3_close_v2(s->rdb);
     sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->rmu);
     pthread_mutex_destroy(&s->gc_mu);
     pthread_cond_destroy(&s->gc_cond);
     pkie_wipe(s->dek, sizeof(s->dek));
@@ -451,8 +467,8 @@ int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pk
 {
     sqlite3_stmt *st = NULL;
     memset(c, 0, sizeof(*c));
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s, "SELECT " CLIENT_COLS " FROM clients WHERE ref=?", &st);
+    pthread_mutex_lock(&s->rmu);
+    int rc = pkie_ca_db_prepare_r(s, "SELECT " CLIENT_COLS " FROM clients WHERE ref=?", &st);
     if (rc != 0)
         goto out;
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
@@ -481,7 +497,7 @@ int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pk
     }
 out:
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
     if (rc != 0)
         pkie_wipe(c, sizeof(*c));
     return rc;

@@ -252,8 +252,8 @@ int pkie_ca_store_cert_get(struct pkie_ca_store *s, const char *serial, int with
     int rc = pkie_ca_serial_canon(serial, canon, sizeof(canon));
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&s->mu);
-    rc = pkie_ca_db_prepare(s, "SELECT " CERT_COLS " FROM certs WHERE serial=?", &st);
+    pthread_mutex_lock(&s->rmu);
+    rc = pkie_ca_db_prepare_r(s, "SELECT " CERT_COLS " FROM certs WHERE serial=?", &st);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
@@ -262,7 +262,7 @@ int pkie_ca_store_cert_get(struct pkie_ca_store *s, const char *serial, int with
             rc = PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CERT, "no certificate with serial %s", canon);
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
     return rc;
 }
 
@@ -272,8 +272,8 @@ static int cert_iter(struct pkie_ca_store *s, const char *sql, int64_t bind, int
     sqlite3_stmt *st = NULL;
     struct pkie_ca_cert c;
     int r;
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s, sql, &st);
+    pthread_mutex_lock(&s->rmu);
+    int rc = pkie_ca_db_prepare_r(s, sql, &st);
     if (rc == 0 && bind >= 0)
         sqlite3_bind_int64(st, 1, bind);
     while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -283,7 +283,7 @@ static int cert_iter(struct pkie_ca_store *s, const char *sql, int64_t bind, int
         pkie_ca_cert_clear(&c);
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
     return rc;
 }
 
@@ -306,16 +306,16 @@ int pkie_ca_store_tx_certs(struct pkie_ca_store *s, int64_t tx_id,
 int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s, "SELECT count(*) FROM certs", &st);
+    pthread_mutex_lock(&s->rmu);
+    int rc = pkie_ca_db_prepare_r(s, "SELECT count(*) FROM certs", &st);
     if (rc == 0) {
         if (sqlite3_step(st) == SQLITE_ROW)
             *n = sqlite3_column_int64(st, 0);
         else
-            rc = pkie_ca_db_err(s, "count");
+            rc = PKIE_ERR(PKIE_ERR_CA_DB, "count");
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
     return rc;
 }
 
@@ -397,12 +397,12 @@ int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txi
 {
     sqlite3_stmt *st = NULL;
     memset(t, 0, sizeof(*t));
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s,
-                                id > 0 ? "SELECT " TX_COLS " FROM txs WHERE id=?"
-                                       : "SELECT " TX_COLS
-                                         " FROM txs WHERE txid=? ORDER BY id DESC LIMIT 1",
-                                &st);
+    pthread_mutex_lock(&s->rmu);
+    int rc = pkie_ca_db_prepare_r(s,
+                                  id > 0 ? "SELECT " TX_COLS " FROM txs WHERE id=?"
+                                         : "SELECT " TX_COLS
+                                           " FROM txs WHERE txid=? ORDER BY id DESC LIMIT 1",
+                                  &st);
     if (rc == 0) {
         if (id > 0)
             sqlite3_bind_int64(st, 1, id);
@@ -414,7 +414,7 @@ int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txi
             rc = PKIE_ERR(PKIE_ERR_CA_UNKNOWN_TX, "no such transaction");
     }
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->rmu);
     return rc;
 }
 
