@@ -48,6 +48,8 @@ static int read_reply(struct pkie_xfer_sender *s, uint8_t want, struct pkie_xfer
     return 0;
 }
 
+static int explain_write_failure(struct pkie_xfer_sender *s, int rc);
+
 int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io *io)
 {
     memset(s, 0, sizeof(*s));
@@ -64,7 +66,9 @@ int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io
     struct pkie_xfer_hello ours = {1, PKIE_XFER_VERSION, 0}, theirs;
     struct pkie_xfer_frame f;
     rc = pkie_xfer_send_hello(io, &ours);
-    if (rc == 0)
+    if (rc != 0)
+        rc = explain_write_failure(s, rc);
+    else
         rc = read_reply(s, PKIE_XFER_HELLO, &f);
     if (rc == 0)
         rc = pkie_xfer_parse_hello(&f, &theirs);
@@ -80,8 +84,11 @@ static int explain_write_failure(struct pkie_xfer_sender *s, int rc)
 {
     struct pkie_xfer_frame f;
     struct pkie_error keep = *pkie_err_last();
-    if (pkie_xfer_read_frame(&s->reader, &f) == 0 && f.type == PKIE_XFER_ERROR)
+    int rrc = pkie_xfer_read_frame(&s->reader, &f);
+    if (rrc == 0 && f.type == PKIE_XFER_ERROR)
         return peer_error(&f);
+    if (rrc != 0 && strstr(pkie_err_last()->msg, "alert") != NULL)
+        return rrc; /* the TLS alert that ended the connection says more */
     pkie_err_set(keep.code, keep.file ? keep.file : __FILE__, keep.line, keep.offset, "%s",
                  keep.msg);
     return rc;

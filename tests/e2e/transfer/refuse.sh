@@ -12,7 +12,11 @@ mkfile ok1 1000
 if "$PKIE" send --conf "$W/rogue.conf" --to hq "$W/src/ok1" --retries 0 >"$W/rogue.out" 2>&1; then
   xfer_fail "rogue sender accepted"
 fi
-grep -q "alert 48" "$W/rogue.out" || xfer_fail "sender not told alert 48: $(cat "$W/rogue.out")"
+# In TLS 1.3 the verdict on the client certificate arrives after the client's
+# Finished: the sender reads the alert unless a reset wins the race.
+grep -q "alert 48" "$W/rogue.out" || grep -q "XFER_TLS" "$W/rogue.out" ||
+  xfer_fail "sender not told of the TLS failure: $(cat "$W/rogue.out")"
+grep -q "alert 48" "$W/rogue.out" || echo "note: sender saw: $(cat "$W/rogue.out")"
 grep -q "handshake with .* failed (alert 48)" "$RECV_LOG" || xfer_fail "receiver did not log alert 48"
 [ -z "$(visible)" ] || xfer_fail "something written for the rogue sender: $(visible)"
 [ ! -s "$W/audit.log" ] || xfer_fail "audit line for a refused handshake"
