@@ -60,11 +60,35 @@ static int file_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t re
             return PKIE_ERR(PKIE_ERR_IO, "-reqin file");
         req = alt;
         req_len = alt_len;
+        /* the answer will belong to the request read, not to ours */
+        struct pkie_cmp_msg *m = NULL;
+        if (pkie_cmp_msg_decode(req, req_len, NULL, &m) == 0) {
+            if (m->header.transactionID.p != NULL)
+                pkie_cmp_ctx_set1_transactionID(ctx, m->header.transactionID.p,
+                                                m->header.transactionID.len);
+            if (m->header.senderNonce.p != NULL)
+                pkie_cmp_ctx_set1_senderNonce(ctx, m->header.senderNonce.p,
+                                              m->header.senderNonce.len);
+        }
+        pkie_cmp_msg_free(m);
     }
     int rc;
     if (r->rspin.next < r->rspin.n) {
         *rsp = cmpc_read_file(r->rspin.names[r->rspin.next++], 1u << 20, rsp_len, "-rspin");
         rc = *rsp != NULL ? 0 : PKIE_ERR(PKIE_ERR_IO, "-rspin file");
+        /* as openssl cmp: the transaction takes the response's transactionID
+         * and nonce, so that a captured exchange replays (the protection is
+         * still checked) */
+        struct pkie_cmp_msg *m = NULL;
+        if (rc == 0 && pkie_cmp_msg_decode(*rsp, *rsp_len, NULL, &m) == 0) {
+            if (m->header.transactionID.p != NULL)
+                pkie_cmp_ctx_set1_transactionID(ctx, m->header.transactionID.p,
+                                                m->header.transactionID.len);
+            if (m->header.recipNonce.p != NULL)
+                pkie_cmp_ctx_set1_senderNonce(ctx, m->header.recipNonce.p,
+                                              m->header.recipNonce.len);
+        }
+        pkie_cmp_msg_free(m);
     } else if (r->opt->val[CMPC_server] != NULL) {
         rc = pkie_cmp_http_transfer(ctx, req, req_len, rsp, rsp_len, NULL);
     } else {

@@ -229,6 +229,17 @@ void *pkie_cmp_ctx_get_transfer_arg(const struct pkie_cmp_ctx *ctx);
 int pkie_cmp_http_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_len,
                            uint8_t **rsp, size_t *rsp_len, void *arg);
 
+/**
+ * Take over the transactionID of the transaction in progress (1..64 bytes);
+ * the following requests carry it and responses must match it. For a
+ * transfer callback that replays captured responses, as openssl cmp -rspin
+ * does with OSSL_CMP_CTX_set1_transactionID.
+ */
+int pkie_cmp_ctx_set1_transactionID(struct pkie_cmp_ctx *ctx, const uint8_t *tid, size_t len);
+/** Replace the senderNonce of the request just sent, i.e. what the response
+ *  must carry as recipNonce (1..64 bytes); for replays as above. */
+int pkie_cmp_ctx_set1_senderNonce(struct pkie_cmp_ctx *ctx, const uint8_t *nonce, size_t len);
+
 /* ---- options ------------------------------------------------------------- */
 
 /** Set an integer option. PKIE_ERR_ARG for an unknown option or a value out

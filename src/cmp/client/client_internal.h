@@ -84,7 +84,8 @@ struct pkie_cmp_ctx {
     int pending;     /* a 'waiting' certificate request is in progress */
     int pending_type;
     int have_tid;
-    uint8_t transaction_id[16];
+    uint8_t transaction_id[64];
+    size_t transaction_id_len;
     uint8_t sender_nonce[64];
     size_t sender_nonce_len;
     uint8_t recip_nonce[64];

@@ -749,3 +749,22 @@ int cmp_ctx_exchange(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_le
         ctx->msg_hook(ctx, PKIE_CMP_MSG_RECEIVED, *rsp, *rsp_len, ctx->msg_hook_arg);
     return 0;
 }
+
+int pkie_cmp_ctx_set1_transactionID(struct pkie_cmp_ctx *ctx, const uint8_t *tid, size_t len)
+{
+    if (ctx == NULL || tid == NULL || len == 0 || len > sizeof(ctx->transaction_id))
+        return PKIE_ERR(PKIE_ERR_ARG, "transactionID of 1..%zu bytes", sizeof(ctx->transaction_id));
+    memcpy(ctx->transaction_id, tid, len);
+    ctx->transaction_id_len = len;
+    ctx->have_tid = 1;
+    return 0;
+}
+
+int pkie_cmp_ctx_set1_senderNonce(struct pkie_cmp_ctx *ctx, const uint8_t *nonce, size_t len)
+{
+    if (ctx == NULL || nonce == NULL || len == 0 || len > sizeof(ctx->sender_nonce))
+        return PKIE_ERR(PKIE_ERR_ARG, "senderNonce of 1..%zu bytes", sizeof(ctx->sender_nonce));
+    memcpy(ctx->sender_nonce, nonce, len);
+    ctx->sender_nonce_len = len;
+    return 0;
+}

@@ -92,17 +92,19 @@ struct pkie_cmp_msg *cmp_req_new(struct pkie_cmp_ctx *ctx, int body_type)
         PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no sender name and no reference for MAC protection");
         goto err;
     }
-    struct pkie_cmp_bytes tid = {ctx->transaction_id, sizeof(ctx->transaction_id)};
+    struct pkie_cmp_bytes tid = {ctx->transaction_id, ctx->transaction_id_len};
     struct pkie_cmp_bytes rn = {ctx->recip_nonce, ctx->recip_nonce_len};
     if (pkie_cmp_header_init(m, PKIE_CMP_PVNO_2000, cmp_sender_name(ctx), recipient_name(ctx),
                              ctx->have_tid ? &tid : NULL, ctx->have_recip_nonce ? &rn : NULL) < 0)
         goto err;
     if (!ctx->have_tid) {
-        if (m->header.transactionID.len != sizeof(ctx->transaction_id)) {
+        if (m->header.transactionID.len == 0 ||
+            m->header.transactionID.len > sizeof(ctx->transaction_id)) {
             PKIE_ERR(PKIE_ERR_INTERNAL, "transactionID length");
             goto err;
         }
-        memcpy(ctx->transaction_id, m->header.transactionID.p, sizeof(ctx->transaction_id));
+        memcpy(ctx->transaction_id, m->header.transactionID.p, m->header.transactionID.len);
+        ctx->transaction_id_len = m->header.transactionID.len;
         ctx->have_tid = 1;
     }
     if (m->header.senderNonce.len > sizeof(ctx->sender_nonce)) {

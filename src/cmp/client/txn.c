@@ -135,7 +135,7 @@ static int validate(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, uint
     if (v.expected_sender == NULL && ctx->srvcert != NULL)
         v.expected_sender = X509_get_subject_name(ctx->srvcert);
     v.expected_transactionID.p = ctx->transaction_id;
-    v.expected_transactionID.len = sizeof(ctx->transaction_id);
+    v.expected_transactionID.len = ctx->transaction_id_len;
     v.expected_recipNonce.p = ctx->sender_nonce;
     v.expected_recipNonce.len = ctx->sender_nonce_len;
     v.allowed_bodies = allowed | BIT(PKIE_CMP_BODY_ERROR);

@@ -97,6 +97,13 @@ ok ir_mac -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=pkie ir" \
 # the requests are real CMP: openssl asn1parse reads them, ir is body [0]
 openssl asn1parse -inform DER -in "$work/ir_mac.req1.der" >/dev/null 2>&1 ||
   fail "ir_mac: saved request is not DER"
+# replays as openssl cmp does them: a captured request sent again (-reqin),
+# captured responses instead of the server (-rspin; protection still checked)
+ok reqin -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -reqin "$work/ir_mac.req1.der"
+ok rspin -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -certout "$work/rspin.pem" \
+  -rspin "$work/ir_mac.rsp1.der,$work/ir_mac.rsp2.der" && same_cert rspin "$work/rspin.pem" "$P/new-ec.crt"
+ko rspin_wrong_secret "MAC" -cmd ir -ref test -secret pass:wrong -newkey "$P/new-ec.key" -subject "/CN=x" \
+  -rspin "$work/ir_mac.rsp1.der,$work/ir_mac.rsp2.der"
 ok ir_not_granted -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -implicit_confirm $(reqs ir_not_granted)
 [ "$(count ir_not_granted)" = 2 ] || fail "implicit confirm not granted: expected certConf, got $(count ir_not_granted) requests"
 ok ir_repeat -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -repeat 3

@@ -545,6 +545,11 @@ static void test_ctx_settings(void **state)
     assert_int_equal(pkie_cmp_ctx_set_secret(c, big, sizeof(big)), PKIE_ERR_ARG);
     assert_int_equal(pkie_cmp_ctx_add_policy(c, "not an oid"), PKIE_ERR_ARG);
     assert_int_equal(pkie_cmp_ctx_add_policy(c, "1.2.3.4"), 0);
+    assert_int_equal(pkie_cmp_ctx_set1_transactionID(c, big, 0), PKIE_ERR_ARG);
+    assert_int_equal(pkie_cmp_ctx_set1_transactionID(c, big, 65), PKIE_ERR_ARG);
+    assert_int_equal(pkie_cmp_ctx_set1_transactionID(c, big, 16), 0);
+    assert_int_equal(pkie_cmp_ctx_set1_senderNonce(c, NULL, 16), PKIE_ERR_ARG);
+    assert_int_equal(pkie_cmp_ctx_set1_senderNonce(c, big, 64), 0);
     pkie_cmp_ctx_free(c);
 }
 
