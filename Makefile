@@ -1,6 +1,7 @@
 # pkie: the user-facing commands. The build itself is CMake + CTest.
 #   make deps    install the Debian packages that are missing
 #   make build   build into build/ (build/pkie, build/exits/<name>.so)
+#   make demo    build, then CA + two monitors with the CMP exit on 127.0.0.1
 #   make check   deps, then format check, normal and sanitizer builds with
 #                every test, and a short burst of every fuzz target
 #   make bench   run the benchmarks in bench/ (each beside its baseline)
@@ -9,7 +10,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
-.PHONY: all deps build check bench format install clean
+.PHONY: all deps build check bench format install clean demo
 
 all: build
 
@@ -21,6 +22,9 @@ build/CMakeCache.txt:
 
 build: build/CMakeCache.txt
 	cmake --build build -j$(JOBS)
+
+demo: deps build
+	@sh scripts/demo.sh
 
 check: deps
 	@sh scripts/check.sh

@@ -388,7 +388,11 @@ static int ident_install(struct pkie_cmp_ctx *ctx, EVP_PKEY *key, X509 *cert, co
     id->older = G.id;
     G.id = id;
     G.renew_fails = 0;
-    atomic_store(&G.renew_try_at, (long long)cmpx_renew_at(&G.conf, id->not_before, id->not_after));
+    /* never renew a fresh certificate again before retry_max (a window
+     * wider than the validity would otherwise renew in a loop) */
+    long long at = (long long)cmpx_renew_at(&G.conf, id->not_before, id->not_after);
+    long long floor = (long long)time(NULL) + G.conf.retry_max;
+    atomic_store(&G.renew_try_at, at > floor ? at : floor);
     char serial[80];
     serial_hex(cert, serial, sizeof(serial));
     char na[32];
