@@ -40,7 +40,9 @@ struct state {
     int refuse;
     uint32_t error_phase;
     uint32_t skip, nothandled;
-    char bad[64];
+    char bad[1024];     /* kind[@phase],kind[@phase],... */
+    char cur[64];       /* kind of the current odd session ("" = behave) */
+    uint32_t cur_phase; /* its @phase (0: error=PHASE) */
     uint8_t chain_der[CFTPKIE_CHAIN_CAP];
     uint32_t chain_len[CFTPKIE_CHAIN_MAX];
     uint32_t chain_count;
@@ -313,15 +315,46 @@ static int check_peer(struct pkicom *z, struct state *s)
 #ifdef MALICIOUS
 static int bad_is(const struct state *s, const char *k)
 {
-    return strcmp(s->bad, k) == 0;
+    return strcmp(s->cur, k) == 0;
+}
+
+/* The kind for session @p ref: sessions 2i-1 get the i-th item of bad=,
+ * even sessions (and those past the list) behave. */
+static void pick_kind(struct state *s, uint64_t ref)
+{
+    s->cur[0] = '\0';
+    s->cur_phase = 0;
+    if (ref == 0 || ref % 2 == 0)
+        return;
+    uint64_t idx = (ref - 1) / 2;
+    const char *p = s->bad;
+    for (uint64_t i = 0; i < idx && p != NULL; i++) {
+        p = strchr(p, ',');
+        if (p != NULL)
+            p++;
+    }
+    if (p == NULL || *p == '\0')
+        return;
+    size_t n = strcspn(p, ",");
+    if (n >= sizeof(s->cur))
+        n = sizeof(s->cur) - 1;
+    memcpy(s->cur, p, n);
+    s->cur[n] = '\0';
+    char *at = strchr(s->cur, '@');
+    if (at != NULL) {
+        *at = '\0';
+        s->cur_phase = (uint32_t)atoi(at + 1);
+    }
 }
 
 /* Spoil the answer of phase ph in odd sessions. Returns the code to answer. */
 static int misbehave(struct pkicom *z, struct state *s, int rc)
 {
     uint32_t ph = z->phase;
-    if (z->host_session_ref % 2 == 0 && ph != CFTPKIE_START_TASK)
+    pick_kind(s, z->host_session_ref);
+    if (s->cur[0] == '\0')
         return rc;
+    uint32_t eph = s->cur_phase ? s->cur_phase : s->error_phase;
     switch (ph) {
     case CFTPKIE_START_HANDSHAKE:
         if (bad_is(s, "profile_depth"))
@@ -394,16 +427,16 @@ static int misbehave(struct pkicom *z, struct state *s, int rc)
         break;
     }
     if (bad_is(s, "error_notext")) {
-        if (ph == (uint32_t)s->error_phase) {
+        if (ph == eph) {
             z->error_text[0] = '\0';
             return CFTPKIE_ERROR;
         }
     }
-    if (bad_is(s, "error_unterminated") && ph == (uint32_t)s->error_phase) {
+    if (bad_is(s, "error_unterminated") && ph == eph) {
         memset(z->error_text, 'E', sizeof(z->error_text));
         return CFTPKIE_ERROR;
     }
-    if (bad_is(s, "rc_weird") && ph == (uint32_t)s->error_phase)
+    if (bad_is(s, "rc_weird") && ph == eph)
         return 42;
     return rc;
 }
