@@ -37,6 +37,7 @@ struct cmpx_conf {
     char *refresh_txt;       /**< refresh as written */
     char *retry_min_txt;     /**< retry_min as written */
     char *retry_max_txt;     /**< retry_max as written */
+    char *key_file;          /**< optional PEM key for the first IR (default: a new key) */
     long long validity_days; /**< requested validity, 0 = the CA chooses */
     int crl_check;           /**< refuse peers when no CRL is known (default 1) */
     long long timeout;       /**< seconds per CMP round trip (default 10) */

@@ -27,6 +27,7 @@ static const struct pkie_conf_key keys[] = {
     STR("refresh", refresh_txt, 0, "interval of CA certificate and CRL refreshes (default 1h)"),
     STR("retry_min", retry_min_txt, 0, "first retry delay after a failure (default 5s)"),
     STR("retry_max", retry_max_txt, 0, "largest retry delay (default 1h)"),
+    STR("key_file", key_file, 0, "PEM private key for the first IR (default: a new key)"),
     {.name = "validity_days",
      .type = PKIE_CONF_INT,
      .offset = offsetof(struct cmpx_conf, validity_days),

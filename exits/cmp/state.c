@@ -360,6 +360,16 @@ static EVP_PKEY *keygen(void)
     }
 }
 
+static EVP_PKEY *key_load(const char *path)
+{
+    BIO *b = BIO_new_file(path, "r");
+    EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (k == NULL)
+        PKIE_ERR_OSSL(PKIE_ERR_CONF_VALUE, "key_file: no private key in %s", path);
+    return k;
+}
+
 static int add_san(void *arg, const GENERAL_NAME *gn)
 {
     return pkie_cmp_ctx_add_san((struct pkie_cmp_ctx *)arg, gn);
@@ -375,6 +385,10 @@ static const char *status_text(struct pkie_cmp_ctx *ctx, char *buf, size_t cap)
 /* Install a new identity (saved first) and log it. Called with mu held. */
 static int ident_install(struct pkie_cmp_ctx *ctx, EVP_PKEY *key, X509 *cert, const char *how)
 {
+    if (X509_check_private_key(cert, key) != 1) {
+        ERR_clear_error();
+        return PKIE_ERR(PKIE_ERR_CRYPTO, "%s: the CA returned a certificate for another key", how);
+    }
     STACK_OF(X509) *chain = pkie_cmp_ctx_get_new_chain(ctx);
     struct cmpx_ident *id = ident_new(key, cert, chain);
     if (id == NULL)
@@ -416,10 +430,11 @@ static int enroll_ir(void)
     if (rc != 0)
         return rc;
     struct pkie_cmp_ctx *ctx = ctx_new(G.trust);
-    EVP_PKEY *key = keygen();
+    EVP_PKEY *key = G.conf.key_file != NULL ? key_load(G.conf.key_file) : keygen();
     X509_NAME *subj = cmpx_name_parse(G.conf.subject);
     if (ctx == NULL || key == NULL || subj == NULL) {
-        rc = subj == NULL ? pkie_err_last()->code : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "IR setup");
+        rc = subj == NULL || key == NULL ? pkie_err_last()->code
+                                         : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "IR setup");
         goto out;
     }
     if ((rc = pkie_cmp_ctx_set_ref(ctx, (const uint8_t *)G.conf.ref, strlen(G.conf.ref))) != 0 ||
