@@ -444,8 +444,8 @@ struct pkie_xfer_send_opts {
     int retry_delay_ms;    /**< pause before reconnecting */
     pkie_xfer_progress_fn progress; /**< progress callback or NULL */
     void *progress_arg;             /**< its argument */
-    const char *tls_version;        /**< out: version of the last session (static string) */
-    const char *tls_cipher;         /**< out: cipher of the last session */
+    char tls_version[32];           /**< out: TLS version of the last session */
+    char tls_cipher[96];            /**< out: cipher of the last session */
     size_t current;                 /**< out: index of the item being sent (for progress) */
     int session_per_file; /**< non-zero: a new TLS session (full handshake) for every file */
 };

@@ -81,8 +81,8 @@ static int open_session(const struct pkie_xfer_conf *c, struct pkie_xfer_send_op
         return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS handshake with %s:%s failed (alert %d): %s",
                         o->host, o->port, alert, msg);
     }
-    o->tls_version = pkie_tls_version(*s);
-    o->tls_cipher = pkie_tls_cipher(*s);
+    snprintf(o->tls_version, sizeof(o->tls_version), "%s", pkie_tls_version(*s));
+    snprintf(o->tls_cipher, sizeof(o->tls_cipher), "%s", pkie_tls_cipher(*s));
     return 0;
 }
 
