@@ -12,6 +12,8 @@
  *   error=PHASE    answer CFTPKIE_ERROR (text "forced error") at phase number
  *   skip=MASK      phases (bit mask) left out of the StartTask mask
  *   nothandled=MASK phases answered CFTPKIE_NOT_HANDLED
+ *   per=S1,S2,...  per session i (1-based), S_i overrides the two above:
+ *                  eN = error at phase N, nM = not handled mask M, - = none
  * malicious only:
  *   bad=KIND       the malformed answer (see the switch in misbehave()); it is
  *                  given in odd sessions only, so the host must refuse session
@@ -40,6 +42,7 @@ struct state {
     int refuse;
     uint32_t error_phase;
     uint32_t skip, nothandled;
+    char per[512];
     char bad[1024];     /* kind[@phase],kind[@phase],... */
     char cur[64];       /* kind of the current odd session ("" = behave) */
     uint32_t cur_phase; /* its @phase (0: error=PHASE) */
@@ -152,6 +155,8 @@ static struct state *st_load(struct pkicom *z)
             s->error_phase = (uint32_t)atoi(v);
         } else if (strcmp(k, "skip") == 0) {
             s->skip = (uint32_t)strtoul(v, NULL, 0);
+        } else if (strcmp(k, "per") == 0) {
+            snprintf(s->per, sizeof(s->per), "%s", v);
         } else if (strcmp(k, "nothandled") == 0) {
             s->nothandled = (uint32_t)strtoul(v, NULL, 0);
         } else if (strcmp(k, "bad") == 0) {
@@ -486,13 +491,33 @@ __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
         memset(z->task_area, 0, sizeof(s));
         return CFTPKIE_HANDLED;
     }
-    if (z->phase == s->error_phase
+    uint32_t error_phase = s->error_phase, nothandled = s->nothandled;
+    if (s->per[0] != '\0' && z->host_session_ref > 0) {
+        /* the spec of this session in per= */
+        const char *p = s->per;
+        for (uint64_t i = 1; i < z->host_session_ref && p != NULL; i++) {
+            p = strchr(p, ',');
+            if (p != NULL)
+                p++;
+        }
+        if (p != NULL && *p == 'e') {
+            error_phase = (uint32_t)strtoul(p + 1, NULL, 0);
+            nothandled = 0;
+        } else if (p != NULL && *p == 'n') {
+            nothandled = (uint32_t)strtoul(p + 1, NULL, 0);
+            error_phase = 0;
+        } else if (p != NULL) {
+            error_phase = 0;
+            nothandled = 0;
+        }
+    }
+    if (z->phase == error_phase
 #ifdef MALICIOUS
         && s->bad[0] == '\0'
 #endif
     )
         return fail(z, "forced error");
-    if (s->nothandled & CFTPKIE_PHASE_BIT(z->phase))
+    if (nothandled & CFTPKIE_PHASE_BIT(z->phase))
         return CFTPKIE_NOT_HANDLED;
     switch (z->phase) {
     case CFTPKIE_START_HANDSHAKE:
