@@ -246,6 +246,9 @@ struct pkie_ca_request {
     int64_t not_before;                    /**< requested start, 0 = now */
     int64_t not_after;                     /**< requested end, 0 = profile default */
     X509 *old_cert;                        /**< kur: the certificate being updated, else NULL */
+    const uint8_t *spki; /**< optional: the SubjectPublicKeyInfo SEQUENCE *contents* that
+                              pubkey came from, copied into the certificate as received */
+    size_t spki_len;     /**< bytes at spki */
 };
 
 /** The issuing side: CA certificate and key, and the CRL URL to embed. */

@@ -37,6 +37,11 @@ int pkie_ca_db_exec(struct pkie_ca_store *s, const char *sql);
 int pkie_ca_db_prepare(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st);
 /** Prepare one statement on the read connection (hold rmu). */
 int pkie_ca_db_prepare_r(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st);
+/** Public key from SubjectPublicKeyInfo *contents* for EC named curves and
+ *  Ed25519 without OpenSSL's decoders; NULL otherwise (caller falls back). */
+EVP_PKEY *pkie_ca_spki_to_pkey(const uint8_t *contents, size_t len);
+/** Put SubjectPublicKeyInfo *contents* into @p x as they are (no re-encoding). */
+int pkie_ca_x509_set_spki(X509 *x, const uint8_t *contents, size_t len);
 /** Copy a possibly NULL column text into a bounded buffer. */
 void pkie_ca_copy_text(char *dst, size_t cap, const unsigned char *src);
 

@@ -16,6 +16,8 @@ struct creq {
     EVP_PKEY *pubkey;
     STACK_OF(X509_EXTENSION) * exts;
     int64_t not_before, not_after;
+    const uint8_t *spki; /* SPKI contents, when pubkey came from them */
+    size_t spki_len;
     int failbit; /* >= 0: refused before issuance */
     char why[256];
 };
@@ -113,7 +115,15 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
         if (c->subject == NULL)
             return fail(c, PKIE_CMP_FI_badCertTemplate, "template subject unreadable");
     }
-    c->pubkey = pkie_crmf_template_pubkey(t);
+    if (t->present & PKIE_CRMF_T_PUBLICKEY) {
+        c->pubkey = pkie_ca_spki_to_pkey(t->publicKey.p, t->publicKey.len);
+        if (c->pubkey != NULL) {
+            c->spki = t->publicKey.p;
+            c->spki_len = t->publicKey.len;
+        }
+    }
+    if (c->pubkey == NULL)
+        c->pubkey = pkie_crmf_template_pubkey(t);
     if (c->pubkey == NULL)
         return fail(c, PKIE_CMP_FI_badCertTemplate,
                     "template without a usable publicKey (central key generation is not offered)");
@@ -217,7 +227,9 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
                                           .exts = c->exts,
                                           .not_before = c->not_before,
                                           .not_after = c->not_after,
-                                          .old_cert = r->signer};
+                                          .old_cert = r->signer,
+                                          .spki = c->spki,
+                                          .spki_len = c->spki_len};
             x = pkie_ca_enroll(r->srv->store, &iss, r->have_client ? &r->client : NULL, r->profile,
                                &req, implicit ? PKIE_CA_CERT_CONFIRMED : PKIE_CA_CERT_ISSUED, tx_id,
                                c->certReqId, implicit ? PKIE_CA_TX_CLOSED : PKIE_CA_TX_ISSUED);

@@ -213,7 +213,9 @@ X509 *pkie_ca_issue_cert(const struct pkie_ca_issuer *iss, const struct pkie_ca_
     }
     if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
         X509_set_issuer_name(x, X509_get_subject_name(iss->cert)) != 1 ||
-        X509_set_subject_name(x, req->subject) != 1 || X509_set_pubkey(x, req->pubkey) != 1 ||
+        X509_set_subject_name(x, req->subject) != 1 ||
+        (req->spki != NULL ? pkie_ca_x509_set_spki(x, req->spki, req->spki_len) != 0
+                           : X509_set_pubkey(x, req->pubkey) != 1) ||
         ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL)
         goto err;
