@@ -58,6 +58,9 @@ int cmpx_conf_load(const char *path, struct cmpx_conf *c);
 /** Free what cmpx_conf_parse stored. */
 void cmpx_conf_free(struct cmpx_conf *c);
 
+/** Record error @p rc with "@p prefix: <the current error message>". */
+int cmpx_err_wrap(int rc, const char *prefix);
+
 /** Parse a duration "N", "Ns", "Nm", "Nh", "Nd" into seconds (0..10 years).
  *  0 or a negative pkie_err. */
 int cmpx_duration_parse(const char *text, long long *out);

@@ -1,6 +1,7 @@
 /* The CMP exit's configuration file and its renewal-window arithmetic. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,13 @@ static const struct pkie_conf_key keys[] = {
      .help = "seconds per CMP round trip (default 10)"},
     {.name = NULL},
 };
+
+int cmpx_err_wrap(int rc, const char *prefix)
+{
+    char m[sizeof(pkie_err_last()->msg)];
+    snprintf(m, sizeof(m), "%s", pkie_err_last()->msg);
+    return PKIE_ERR(rc, "%s: %s", prefix, m);
+}
 
 int cmpx_duration_parse(const char *text, long long *out)
 {
@@ -114,7 +122,7 @@ static int parse_window(struct cmpx_conf *c)
     }
     int rc = cmpx_duration_parse(t, &c->renew_before);
     if (rc != 0)
-        return PKIE_ERR(rc, "renew_before: %s", pkie_err_last()->msg);
+        return cmpx_err_wrap(rc, "renew_before");
     return 0;
 }
 
@@ -128,13 +136,13 @@ static int finish(struct cmpx_conf *c)
     c->retry_max = 3600;
     if (rc == 0 && c->refresh_txt != NULL &&
         (rc = cmpx_duration_parse(c->refresh_txt, &c->refresh)) != 0)
-        rc = PKIE_ERR(rc, "refresh: %s", pkie_err_last()->msg);
+        rc = cmpx_err_wrap(rc, "refresh");
     if (rc == 0 && c->retry_min_txt != NULL &&
         (rc = cmpx_duration_parse(c->retry_min_txt, &c->retry_min)) != 0)
-        rc = PKIE_ERR(rc, "retry_min: %s", pkie_err_last()->msg);
+        rc = cmpx_err_wrap(rc, "retry_min");
     if (rc == 0 && c->retry_max_txt != NULL &&
         (rc = cmpx_duration_parse(c->retry_max_txt, &c->retry_max)) != 0)
-        rc = PKIE_ERR(rc, "retry_max: %s", pkie_err_last()->msg);
+        rc = cmpx_err_wrap(rc, "retry_max");
     if (rc == 0 && c->refresh < 1)
         rc = PKIE_ERR(PKIE_ERR_CONF_VALUE, "refresh: at least 1s");
     if (rc == 0 && (c->retry_min < 1 || c->retry_max < c->retry_min))

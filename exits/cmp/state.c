@@ -375,11 +375,16 @@ static int add_san(void *arg, const GENERAL_NAME *gn)
     return pkie_cmp_ctx_add_san((struct pkie_cmp_ctx *)arg, gn);
 }
 
+/* The client's error and, when the server answered, its status (into buf). */
 static const char *status_text(struct pkie_cmp_ctx *ctx, char *buf, size_t cap)
 {
+    char st[256];
     if (pkie_cmp_ctx_get_status(ctx) == PKIE_CMP_STATUS_NONE)
-        return pkie_err_last()->msg;
-    return pkie_cmp_ctx_snprint_status(ctx, buf, cap);
+        snprintf(buf, cap, "%s", pkie_err_last()->msg);
+    else
+        snprintf(buf, cap, "%s (server: %s)", pkie_err_last()->msg,
+                 pkie_cmp_ctx_snprint_status(ctx, st, sizeof(st)));
+    return buf;
 }
 
 /* Install a new identity (saved first) and log it. Called with mu held. */
@@ -521,7 +526,7 @@ static int refresh_trust(void)
         goto out;
     rc = pkie_cmp_get1_caCerts(ctx, &got);
     if (rc != 0) {
-        rc = PKIE_ERR(rc, "genm caCerts: %s", pkie_err_last()->msg);
+        rc = cmpx_err_wrap(rc, "genm caCerts");
         goto out;
     }
     cas = verified_cas(got);
@@ -532,7 +537,7 @@ static int refresh_trust(void)
     pkie_cmp_ctx_reinit(ctx);
     rc = pkie_cmp_get1_crlUpdate(ctx, cur->leaf, NULL, &crl);
     if (rc != 0) {
-        rc = PKIE_ERR(rc, "genm crlStatusList: %s", pkie_err_last()->msg);
+        rc = cmpx_err_wrap(rc, "genm crlStatusList");
         goto out;
     }
     if (crl != NULL && !crl_ok(crl, cas)) {
@@ -714,8 +719,7 @@ static int init_locked(const char *conf_path)
         rc = renew_kur();
         if (rc != 0) {
             if (now >= G.id->not_after)
-                return PKIE_ERR(rc, "certificate expired and renewal failed: %s",
-                                pkie_err_last()->msg);
+                return cmpx_err_wrap(rc, "certificate expired and renewal failed");
             long long d = cmpx_backoff(&G.conf, ++G.renew_fails);
             cmpx_log("renewal failed (%s): the current certificate keeps serving, retry %u in "
                      "%lld s",
