@@ -54,7 +54,8 @@ mkfile big "$SIZE"
 mkfifo "$W/hold"
 exec 3<>"$W/hold"
 
-median() { sort -g | awk '{a[NR] = $1} END {m = a[int((NR + 1) / 2)]; print m; if (a[1] > 0 && (a[NR] - a[1]) / a[1] > 0.1) printf "  (min %s max %s)\n", a[1], a[NR] > "/dev/stderr"}'; }
+# median of the values on stdin; min and max go to stderr when they differ by more than 10%
+median() { sort -g | awk -v what="$1" '{a[NR] = $1} END {m = a[int((NR + 1) / 2)]; print m; if (a[1] > 0 && (a[NR] - a[1]) / a[1] > 0.1) printf "  %s: median %s, min %s, max %s\n", what, m, a[1], a[NR] > "/dev/stderr"}'; }
 now() { date +%s.%N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 result() { echo "RESULT $1 ours=$2 baseline=$3 ratio=$(ratio "$2" "$3") target=$4"; }
@@ -98,9 +99,9 @@ done
 cmp "$W/src/big" "$DEST/big" || xfer_fail "received file differs"
 recv_hwm=$(awk '/VmHWM/ {print $2}' "/proc/$RECV_PID/status")
 xfer_recv_stop
-ours=$(median <"$W/ours.txt")
-pipe=$(median <"$W/pipe.txt")
-send_rss=$(median <"$W/send_rss.txt")
+ours=$(median "pkie MB/s" <"$W/ours.txt")
+pipe=$(median "pipe MB/s" <"$W/pipe.txt")
+send_rss=$(median "send RSS KiB" <"$W/send_rss.txt")
 
 # ---- 2. ceiling ------------------------------------------------------------------
 speed() { openssl speed -evp "$1" -bytes 16384 -seconds 3 2>/dev/null | tail -1 | awk '{sub("k", "", $NF); print $NF * 1000 / 1e6}'; }
@@ -138,8 +139,8 @@ for i in $(seq 1 "$RUNS"); do
   echo "  run $i: pkie $(tail -1 "$W/small_ours.txt") transfers/s, s_time -new $(tail -1 "$W/small_base.txt") connections/s"
 done
 xfer_recv_stop
-small_ours=$(median <"$W/small_ours.txt")
-small_base=$(median <"$W/small_base.txt")
+small_ours=$(median "pkie transfers/s" <"$W/small_ours.txt")
+small_base=$(median "s_time connections/s" <"$W/small_base.txt")
 
 # ---- 4. 100 idle sessions ----------------------------------------------------------
 sed -i 's/^tasks = .*/tasks = 110/' "$W/recv.conf"

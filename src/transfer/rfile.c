@@ -217,12 +217,10 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     if (roff > 0 && (rc = rehash_prefix(rf, roff)) != 0)
         goto err;
     rf->off = rf->durable = rf->resumed_from = roff;
-    if ((rc = state_store(rf, roff)) != 0)
+    /* A new transfer records nothing yet: an empty or lost state file means
+     * "start at 0", which is always safe. The first checkpoint writes it. */
+    if (roff > 0 && (rc = state_store(rf, roff)) != 0)
         goto err;
-    if (roff == 0 && fsync(c->dirfd) != 0) { /* the new names are durable */
-        rc = file_err("fsync", "destination directory", errno);
-        goto err;
-    }
     *offset = roff;
     *out = rf;
     return 0;
