@@ -4,6 +4,8 @@
 #include "pkie/error.h"
 #include "pkie/log.h"
 
+#include <openssl/x509v3.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -159,6 +161,12 @@ static int validate(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, uint
                           pkie_cmp_body_name(m->body.type), why);
     }
     X509_STORE_free(pinned);
+    if (rc == 0 && v.signer != NULL && !ctx->opt[PKIE_CMP_OPT_IGNORE_KEYUSAGE]) {
+        uint32_t ku = X509_get_key_usage(v.signer); /* UINT32_MAX: no extension */
+        if (ku != UINT32_MAX && !(ku & KU_DIGITAL_SIGNATURE))
+            rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_UNTRUSTED,
+                          "server signer certificate does not allow digitalSignature");
+    }
     if (rc == 0 && v.signer != NULL) {
         X509_free(ctx->validated_srvcert);
         ctx->validated_srvcert = v.signer;

@@ -289,8 +289,10 @@ int responder_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_
         tid = (struct pkie_cmp_bytes){bogus, sizeof(bogus)};
     if (r->bad_recip)
         rn = (struct pkie_cmp_bytes){bogus, sizeof(bogus)};
-    if ((rc = pkie_cmp_header_init(out, PKIE_CMP_PVNO_2000, X509_get_subject_name(r->pki->srv),
-                                   peer, &tid, &rn)) < 0)
+    if ((rc = pkie_cmp_header_init(
+             out, PKIE_CMP_PVNO_2000,
+             X509_get_subject_name(r->signer != NULL ? r->signer : r->pki->srv), peer, &tid, &rn)) <
+        0)
         goto out;
     int negative = 0;
     int type = m->body.type;
@@ -408,7 +410,8 @@ int responder_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_
             rc = pkie_cmp_protect_mac(out, (const uint8_t *)r->secret, strlen(r->secret), &p, NULL);
         } else {
             struct pkie_cmp_sig_params sp = {"SHA256", 0};
-            rc = pkie_cmp_protect_sig(out, r->pki->srv_key, r->pki->srv, NULL, &sp);
+            rc = pkie_cmp_protect_sig(out, r->signer_key != NULL ? r->signer_key : r->pki->srv_key,
+                                      r->signer != NULL ? r->signer : r->pki->srv, NULL, &sp);
         }
         if (rc < 0)
             goto out;

@@ -41,6 +41,8 @@ struct responder {
     int wrong_cert;  /**< issue a certificate for another key */
     int echo_genm;   /**< genp echoes the genm (as the 3.0 mock) */
     int skip_verify; /**< do not check the client's protection */
+    X509 *signer;    /**< sign with this certificate and signer_key instead of srv */
+    EVP_PKEY *signer_key;
     /* record */
     int n_msgs;             /**< messages received */
     int bodies[32];         /**< their body types */

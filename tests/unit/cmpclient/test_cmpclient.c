@@ -352,6 +352,20 @@ static void test_untrusted_server(void **state)
     assert_int_equal(f->r.n_msgs, 1);
 }
 
+static void test_signer_keyusage(void **state)
+{
+    struct fx *f = *state;
+    use_sig(f, pki.root);
+    pkie_cmp_ctx_set_newkey(f->ctx, pki.new_key);
+    /* the root CA as signer: keyCertSign and cRLSign only */
+    f->r.signer = pki.root;
+    f->r.signer_key = pki.root_key;
+    assert_null(pkie_cmp_exec_cr(f->ctx));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_CMP_CLIENT_UNTRUSTED);
+    pkie_cmp_ctx_set_option(f->ctx, PKIE_CMP_OPT_IGNORE_KEYUSAGE, 1);
+    assert_non_null(pkie_cmp_exec_cr(f->ctx));
+}
+
 static void test_no_answer(void **state)
 {
     struct fx *f = *state;
@@ -639,6 +653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_keyusage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certconf, setup, teardown),
