@@ -106,6 +106,8 @@ ko rspin_wrong_secret "MAC" -cmd ir -ref test -secret pass:wrong -newkey "$P/new
   -rspin "$work/ir_mac.rsp1.der,$work/ir_mac.rsp2.der"
 ok ir_not_granted -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -implicit_confirm $(reqs ir_not_granted)
 [ "$(count ir_not_granted)" = 2 ] || fail "implicit confirm not granted: expected certConf, got $(count ir_not_granted) requests"
+ok keep_alive_0 -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -keep_alive 0
+ok keep_alive_2 -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -keep_alive 2
 ok ir_repeat -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -repeat 3
 ok ir_pbmac_sha256 -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" -mac hmac-sha256
 cat >"$work/cmp.cnf" <<CNF
