@@ -2,7 +2,8 @@
 # e2e: kill -9 of the receiver in the middle of a 256 MiB transfer: no file
 # appears; after a restart the sender (still retrying) resumes from the durable
 # offset and the result is identical. Then kill -9 of a sender: a rerun resumes
-# with the transfer id kept in its state directory.
+# with the transfer id kept in its state directory. SIGTERM in the middle of a
+# transfer: clean stop, partial kept, resume after the restart.
 . "$(dirname "$0")/lib.sh"
 XFER_CHECKPOINT=8388608
 xfer_setup
@@ -58,6 +59,25 @@ off=$(sed -n 's/.*"resume_offset":\([0-9]*\).*/\1/p' "$W/big2.json")
 [ "${off:-0}" -gt 0 ] || xfer_fail "rerun did not resume: $(cat "$W/big2.json")"
 cmp "$W/src/big2" "$W/in/big2" || xfer_fail "big2 differs"
 echo "ok: rerun after kill -9 of the sender resumed at $off"
+
+# SIGTERM in the middle of a transfer: the monitor stops within seconds with
+# status 0, the session is cut at a checkpoint, the sender resumes after the
+# restart
+mkfile big3 $((SIZE / 2))
+send "$W/src/big3" --json --retries 30 >"$W/big3.json" 2>"$W/big3.err" &  # waited for
+spid=$!
+wait_partial big3 16777216
+t0=$(date +%s)
+xfer_recv_stop
+[ $(($(date +%s) - t0)) -le 5 ] || xfer_fail "SIGTERM took more than 5 s"
+[ -z "$(visible | grep big3)" ] || xfer_fail "big3 appeared although cut"
+grep -q "big3 interrupted: XFER_SHUTDOWN" "$RECV_LOG" || xfer_fail "no checkpointed cut in the log"
+xfer_recv_start
+wait $spid || xfer_fail "sender failed after SIGTERM + restart: $(cat "$W/big3.err")"
+cmp "$W/src/big3" "$W/in/big3" || xfer_fail "big3 differs"
+off=$(sed -n 's/.*"resume_offset":\([0-9]*\).*/\1/p' "$W/big3.json")
+[ "${off:-0}" -gt 0 ] || xfer_fail "no resume after SIGTERM: $(cat "$W/big3.json")"
+echo "ok: SIGTERM cut the session at a checkpoint; the sender resumed at $off"
 xfer_recv_stop
 grep -q '"file":"big".*"result":"ok"' "$W/audit.log" || xfer_fail "audit lacks big"
 echo "transfer e2e resume: all passed"
