@@ -247,7 +247,8 @@ struct pkie_ca_request {
     int64_t not_after;                     /**< requested end, 0 = profile default */
     X509 *old_cert;                        /**< kur: the certificate being updated, else NULL */
     const uint8_t *spki; /**< optional: the SubjectPublicKeyInfo SEQUENCE *contents* that
-                              pubkey came from, copied into the certificate as received */
+                              pubkey came from, copied into the certificate as received
+                              (the returned X509 then has no cached key: encode it) */
     size_t spki_len;     /**< bytes at spki */
 };
 

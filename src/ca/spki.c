@@ -91,16 +91,17 @@ int pkie_ca_x509_set_spki(X509 *x, const uint8_t *c, size_t len)
         return PKIE_ERR_OSSL(PKIE_ERR_ARG, "SubjectPublicKeyInfo algorithm");
     X509_ALGOR_get0(&obj, &ptype, &pval, alg);
     void *param = NULL;
+    int known = 1; /* parameters absent (V_ASN1_UNDEF), NULL, an OID or a SEQUENCE */
     if (ptype == V_ASN1_OBJECT)
         param = OBJ_dup(pval);
     else if (ptype == V_ASN1_SEQUENCE)
         param = ASN1_STRING_dup(pval);
     else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
-        ptype = -1;
+        known = 0;
     unsigned char *enc = OPENSSL_malloc(bits_len > 0 ? bits_len : 1);
     ASN1_OBJECT *o = OBJ_dup(obj);
     X509_ALGOR_free(alg);
-    int ok = ptype >= 0 && enc != NULL && o != NULL &&
+    int ok = known && enc != NULL && o != NULL &&
              (param != NULL || ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF);
     if (ok) {
         memcpy(enc, bits, bits_len);

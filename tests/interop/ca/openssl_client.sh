@@ -30,6 +30,18 @@ check "caPubs is the root" cmp -s "$C/capubs.pem" "$WORK/ca/root.crt"
 check "SAN issued" sh -c "openssl x509 -in '$C/c2.pem' -noout -ext subjectAltName | grep -q a.pkie.test"
 check "db holds exactly what the client got" db_has_cert "$C/c2.pem"
 
+# --- other key types (Ed25519, RSA) and a refused one (RSA 1024)
+openssl genpkey -algorithm ED25519 -out "$C/ked.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$C/krsa.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$C/kweak.pem" 2>/dev/null
+check "ir Ed25519 key" openssl cmp -cmd ir $S $MAC -newkey "$C/ked.pem" -subject "/CN=ed/O=pkie" \
+  -implicit_confirm -certout "$C/ced.pem"
+check "  certificate carries the Ed25519 key" sh -c "openssl x509 -in '$C/ced.pem' -noout -text | grep -q ED25519"
+check "ir RSA 2048 key" openssl cmp -cmd ir $S $MAC -newkey "$C/krsa.pem" -subject "/CN=rsa/O=pkie" \
+  -implicit_confirm -certout "$C/crsa.pem"
+refute "ir RSA 1024 key -> badAlg" "badAlg" openssl cmp -cmd ir $S $MAC -newkey "$C/kweak.pem" \
+  -subject "/CN=weak/O=pkie" -certout "$C/x.pem"
+
 # --- signature-protected cr, kur, rr
 check "cr signed by an issued cert" openssl cmp -cmd cr $S -cert "$C/c2.pem" -key "$C/k1.pem" \
   $TRUST -newkey "$C/k2.pem" -subject "/CN=dev3/O=pkie" -certout "$C/c3.pem"

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "ca_test_util.h"
+#include "../../../src/ca/ca_internal.h"
 
 #include <openssl/x509v3.h>
 
@@ -291,6 +292,86 @@ static void test_serials_random(void **state)
         ASN1_INTEGER_free(s[i]);
 }
 
+/* SPKI contents (without the outer SEQUENCE header) of @p k, in @p buf. */
+static size_t spki_contents(EVP_PKEY *k, unsigned char *buf, size_t cap, size_t *hl)
+{
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    assert_true(n > 2 && (size_t)n <= cap);
+    memcpy(buf, der, (size_t)n);
+    OPENSSL_free(der);
+    *hl = (buf[1] & 0x80) ? 2 + (size_t)(buf[1] & 0x7f) : 2;
+    return (size_t)n;
+}
+
+/* The key set by pkie_ca_x509_set_spki is not cached in the X509: sign the
+ * certificate with a throwaway key and parse its encoding back. */
+static X509 *reparse(X509 *x)
+{
+    EVP_PKEY *k = pkie_ca_key_generate("ec:P-256");
+    X509_NAME *n = pkie_ca_name_parse("/CN=t");
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, n);
+    ASN1_TIME_set(X509_getm_notBefore(x), 0);
+    ASN1_TIME_set(X509_getm_notAfter(x), 86400);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    int len = i2d_X509(x, &der);
+    const unsigned char *p = der;
+    X509 *y = d2i_X509(NULL, &p, len);
+    assert_non_null(y);
+    OPENSSL_free(der);
+    X509_NAME_free(n);
+    EVP_PKEY_free(k);
+    return y;
+}
+
+static void test_spki_fast_path(void **state)
+{
+    (void)state;
+    const char *types[] = {"ec:P-256", "ec:P-384", "ed25519"};
+    unsigned char buf[1024];
+    size_t hl;
+    for (size_t i = 0; i < 3; i++) {
+        EVP_PKEY *k = pkie_ca_key_generate(types[i]);
+        size_t n = spki_contents(k, buf, sizeof(buf), &hl);
+        EVP_PKEY *back = pkie_ca_spki_to_pkey(buf + hl, n - hl);
+        assert_non_null(back);
+        assert_int_equal(EVP_PKEY_eq(k, back), 1);
+        /* copied into a certificate as is */
+        X509 *x = X509_new();
+        assert_int_equal(pkie_ca_x509_set_spki(x, buf + hl, n - hl), 0);
+        X509 *y = reparse(x);
+        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(y), k), 1);
+        X509_free(x);
+        X509_free(y);
+        EVP_PKEY_free(back);
+        /* a point off the curve / a wrong length is not imported */
+        buf[n - 1] ^= 0x01;
+        back = pkie_ca_spki_to_pkey(buf + hl, n - hl);
+        if (i < 2)
+            assert_null(back);
+        EVP_PKEY_free(back);
+        assert_null(pkie_ca_spki_to_pkey(buf + hl, n - hl - 1));
+        EVP_PKEY_free(k);
+    }
+    /* RSA is left to the generic decoder */
+    EVP_PKEY *rsa = pkie_ca_key_generate("rsa:2048");
+    size_t n = spki_contents(rsa, buf, sizeof(buf), &hl);
+    assert_null(pkie_ca_spki_to_pkey(buf + hl, n - hl));
+    X509 *x = X509_new();
+    assert_int_equal(pkie_ca_x509_set_spki(x, buf + hl, n - hl), 0);
+    X509 *y = reparse(x);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(y), rsa), 1);
+    X509_free(x);
+    X509_free(y);
+    EVP_PKEY_free(rsa);
+    assert_null(pkie_ca_spki_to_pkey((const uint8_t *)"\x30\x00", 2));
+    x = X509_new();
+    assert_int_equal(pkie_ca_x509_set_spki(x, (const uint8_t *)"\x05\x00", 2), PKIE_ERR_ARG);
+    X509_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +381,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_cert, setup, teardown),
         cmocka_unit_test(test_serials_random),
+        cmocka_unit_test(test_spki_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
