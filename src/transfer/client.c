@@ -182,6 +182,13 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
             close(ffd);
             if (rc != 0 && snd.broken)
                 break; /* reconnect and resume this file */
+            if (rc == PKIE_ERR_XFER_BUSY && retries_left-- > 0) {
+                /* the receiver still holds this id from a connection that
+                 * died: wait for it to notice, then ask again */
+                pkie_log_warn(LOG_COMP, "%s: %s; retrying", it->name, it->res.error);
+                usleep((useconds_t)o->retry_delay_ms * 1000u);
+                continue;
+            }
             next++;
             if (o->session_per_file)
                 break;
