@@ -161,7 +161,9 @@ static int check_certificate(struct pkicom *z)
         X509_STORE_CTX_set_purpose(xs, (z->flags & CFTPKIE_F_SERVER) ? X509_PURPOSE_SSL_CLIENT
                                                                      : X509_PURPOSE_SSL_SERVER);
         X509_STORE_CTX_set_depth(xs, z->verify_depth > 0 ? z->verify_depth : 4);
-        if (crl_check || (t != NULL && t->crl != NULL))
+        if (crl_check ||
+            (t != NULL && t->crl != NULL &&
+             X509_NAME_cmp(X509_CRL_get_issuer(t->crl), X509_get_issuer_name(leaf)) == 0))
             X509_STORE_CTX_set_flags(xs, X509_V_FLAG_CRL_CHECK);
         ok = X509_verify_cert(xs) == 1;
         err = X509_STORE_CTX_get_error(xs);
