@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the CMP exit e2e tests (sourced by bash). TEST KEYS ONLY.
 #   cx_ca_start [NAME PORT]   pkie ca init (once per NAME) + serve; CA_URL_<NAME>
 #   cx_ca_stop [NAME]         SIGTERM the CA and wait

@@ -5,7 +5,7 @@
 # MAC at their own mock, then a file goes from one to the other over TLS with
 # certificates, chains and signatures from the exit (RSA-PSS and ECDSA).
 . "$(dirname "$0")/lib.sh"
-CMPMOCK_NO_TRAP=1
+export CMPMOCK_NO_TRAP=1
 . "$PKIE_SRC_DIR/tests/interop/lib/cmpmock.sh"
 trap 'cmpmock_cleanup; cleanup' EXIT
 T=$W/tpki

@@ -11,9 +11,13 @@ cx_exit_conf receiver ca "renew_before = 2d" "retry_min = 1s" "retry_max = 2s" "
 cx_exit_conf sender
 cx_recv_start
 grep -q "enrolled (IR, MAC)" "$W/recv.log" || cx_fail "receiver did not enroll"
-s1=$(cx_serial receiver)
-nb=$(openssl x509 -noout -startdate -in "$W/receiver-private/identity.pem" | cut -d= -f2)
-na=$(openssl x509 -noout -enddate -in "$W/receiver-private/identity.pem" | cut -d= -f2)
+# the enrolled serial from the log (the file may already hold a renewed one)
+s1=$(sed -n 's/.*enrolled (IR, MAC): certificate serial \([0-9a-f]*\) .*/\1/p' "$W/recv.log")
+[ -n "$s1" ] || cx_fail "no serial in the enrollment line"
+# both dates from one read: the background renewal may replace the file
+dates=$(openssl x509 -noout -startdate -enddate -in "$W/receiver-private/identity.pem")
+nb=$(echo "$dates" | sed -n 's/^notBefore=//p')
+na=$(echo "$dates" | sed -n 's/^notAfter=//p')
 [ $(($(date -d "$na" +%s) - $(date -d "$nb" +%s))) -le 86400 ] || cx_fail "validity longer than a day"
 [ "$(stat -c %a "$W/receiver-private")" = 700 ] || cx_fail "private dir not 0700"
 [ "$(stat -c %a "$W/receiver-private/identity.pem")" = 600 ] || cx_fail "identity not 0600"
