@@ -670,8 +670,14 @@ int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
         SSL_set_accept_state(s->ssl);
     } else {
         SSL_set_connect_state(s->ssl);
-        if (p->sni != NULL && p->sni[0] != '\0' && !SSL_set_tlsext_host_name(s->ssl, p->sni))
-            return PKIE_ERR_OSSL(PKIE_ERR_ARG, "SNI %s", p->sni);
+        char sni[256];
+        if (p->sni != NULL && p->sni[0] != '\0') {
+            if (strlen(p->sni) >= sizeof(sni))
+                return PKIE_ERR(PKIE_ERR_ARG, "SNI longer than %zu", sizeof(sni) - 1);
+            snprintf(sni, sizeof(sni), "%s", p->sni);
+            if (!SSL_set_tlsext_host_name(s->ssl, sni))
+                return PKIE_ERR_OSSL(PKIE_ERR_ARG, "SNI %s", sni);
+        }
     }
     long long deadline = pkie_tls_now_ms() + s->timeout_ms;
     for (;;) {
