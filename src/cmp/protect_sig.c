@@ -190,7 +190,7 @@ int cmp_sig_verify_parts(EVP_PKEY *pub, const struct pkie_cmp_bytes *algid,
     } else {
         ok = EVP_DigestVerifyUpdate(ctx, prefix, prefix_len) == 1 &&
              EVP_DigestVerifyUpdate(ctx, data, data_len) == 1 &&
-             EVP_DigestVerifyFinal(ctx, sig->p, sig->len);
+             EVP_DigestVerifyFinal(ctx, sig->p, sig->len) == 1; /* -1: unparsable (ECDSA) */
     }
     if (ok != 1)
         r = PKIE_ERR_OSSL(PKIE_ERR_CMP_SIG_INVALID, "signature does not verify");

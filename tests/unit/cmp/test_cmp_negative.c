@@ -516,6 +516,38 @@ static void test_signature_failures(void **state)
     tb_free(m);
 }
 
+/* An ECDSA signature that is not a DER ECDSA-Sig-Value makes OpenSSL's
+ * EVP_DigestVerifyFinal return -1 (not 0): that must be a failure. */
+static void test_unparsable_ecdsa_signature(void **state)
+{
+    (void)state;
+    struct pkie_cmp_vctx v;
+    memset(&v, 0, sizeof(v));
+    v.max_skew = 300;
+    v.trusted = store;
+    static const uint8_t junk[][4] = {{'x', 'x'}, {0x30, 0x00}, {0x30, 0x02, 0x02, 0x00}};
+    static const size_t junk_len[] = {2, 2, 4};
+    for (size_t i = 0; i < 3; i++) {
+        struct pkie_cmp_msg *m = tb_sample(PKIE_CMP_BODY_IP, eckey);
+        pkie_cmp_gn_from_name(m, NULL, &m->header.sender);
+        assert_int_equal(pkie_cmp_protect_sig(m, eckey, eccert, NULL, NULL), 0);
+        pkie_cmp_dup(m, &m->protection, junk[i], junk_len[i]);
+        uint8_t *der;
+        size_t len;
+        assert_int_equal(pkie_cmp_msg_encode(m, &der, &len), 0);
+        assert_int_equal(decode_validate(der, len, &v), PKIE_ERR_CMP_SIG_INVALID);
+        free(der);
+        tb_free(m);
+    }
+    /* the same through the POP check */
+    struct pkie_cmp_msg *m = tb_sample(PKIE_CMP_BODY_IR, eckey);
+    static const uint8_t popjunk[] = {0x00, 'x', 'x'};
+    assert_int_equal(pkie_crmf_popo_verify(&m->body.u.certReqs.msgs[0]), 0);
+    pkie_cmp_dup(m, &m->body.u.certReqs.msgs[0].popo.signature, popjunk, sizeof(popjunk));
+    assert_int_equal(pkie_crmf_popo_verify(&m->body.u.certReqs.msgs[0]), PKIE_ERR_CMP_POP);
+    tb_free(m);
+}
+
 static void test_unknown_critical_extension(void **state)
 {
     (void)state;
@@ -606,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_replay_and_tid),
         cmocka_unit_test(test_sender_checks),
         cmocka_unit_test(test_signature_failures),
+        cmocka_unit_test(test_unparsable_ecdsa_signature),
         cmocka_unit_test(test_unknown_critical_extension),
         cmocka_unit_test(test_pop_mutation),
         cmocka_unit_test(test_failinfo_mapping),
