@@ -66,4 +66,17 @@ check "client StartHandshake inputs (role, partner, sni)" \
   grep -q "StartHandshake .* role=client partner=bank1 .* sni=localhost" "$W/client.trace"
 check "client GetCertificate sees the server's CA names" \
   grep -q "GetCertificate .* role=client ca_names=1" "$W/client.trace"
+
+# client refused by the server: the alert it receives is traced
+rm -f "$T"
+sserver srv-ec -tls1_2 -CAfile "$P/other-root.crt" # (in TLS 1.3 the alert comes after the handshake)
+"$DRV" client --conf "$W/tr.conf" --port "$PORT" --cert-id cli-ec --ca-id root \
+  >"$W/cl.out" 2>&1 || true
+sserver_wait
+check "client refused by the server" has cl.out "session 1 refused"
+cp "$T" "$W/client2.trace"
+check "client trace: the received alert (48 unknown_ca)" \
+  grep -q "HandshakeAlert .* level=2 code=48 direction=received" "$W/client2.trace"
+got=$(phases client2.trace 1)
+check "client refused: EndSession after the alert ($got)" test "${got##*HandshakeAlert }" = "EndSession "
 finish
