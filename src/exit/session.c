@@ -89,6 +89,9 @@ void pkie_tls_fill_session(struct pkie_tls_session *s)
 
 void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *p)
 {
+    memset(p, 0, sizeof(*p));
+    /* the peer's chain must fit its side of TLS */
+    p->peer_role = s->is_server ? PKIE_PKI_PEER_CLIENT : PKIE_PKI_PEER_SERVER;
     for (uint32_t i = 0; i < s->prof.n_ca_ids; i++)
         s->ca_ptrs[i] = s->prof.ca_ids[i];
     for (uint32_t i = 0; i < s->prof.n_dn_filters; i++)
@@ -99,6 +102,7 @@ void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *
     p->verify_depth = s->prof.verify_depth;
     p->dn_filters = s->dn_ptrs;
     p->n_dn_filters = s->prof.n_dn_filters;
+    p->peer_role = s->is_server ? PKIE_PKI_PEER_CLIENT : PKIE_PKI_PEER_SERVER;
 }
 
 /* Call the exit for a session phase: refs and area set, outputs reset by the
