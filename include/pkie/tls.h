@@ -125,7 +125,9 @@ struct pkie_tls_session_params {
     const char *sni;                 /**< client: server name to send (NULL: none);
                                           server: ignored */
     struct pkie_pki_profile profile; /**< cert id, CA ids, verify depth, DN filters;
-                                          the exit may change them at StartHandshake */
+                                          the exit may change them at StartHandshake
+                                          (peer_role is ignored: the runtime sets it
+                                          from is_server) */
 };
 
 /** One connection of a task. */
