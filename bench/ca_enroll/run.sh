@@ -48,7 +48,7 @@ printf 'benchsecret\n' >"$work/secret"
   >"$work/serve.log" 2>&1 &
 SRV=$!
 i=0
-while ! grep -q "port " "$work/serve.log"; do
+while ! grep -q "port " "$work/serve.log" 2>/dev/null; do
   i=$((i + 1)); [ $i -gt 100 ] && { cat "$work/serve.log"; exit 1; }; sleep 0.1
 done
 PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log")
@@ -93,6 +93,7 @@ while [ "$r" -lt "$ROUNDS" ]; do
   procs "127.0.0.1:$PORT/pkix/" bench benchsecret >>"$work/oss_ours"
   sample
   procs "$CMPMOCK_URL" test test >>"$work/oss_mock"
+  rounds_rss="${rounds_rss:-}$(rss) "
   r=$((r + 1))
 done
 sleep 6 # serve trims its heap every 5 s when idle
@@ -109,5 +110,6 @@ printf 'RESULT ca_enroll_openssl_cmp_procs_per_s ours=%.1f baseline=%.1f ratio=%
   "$ours" "$mock" "$(echo "$ours / $mock" | bc -l)" "$(minmax <"$work/oss_ours")"
 printf 'RESULT ca_enroll_server_rss_kib idle=%s peak=%s after=%s target=peak<65536,after~idle\n' \
   "$rss_idle" "$rss_peak" "$rss_after"
+echo "server RSS (KiB) after each round of $TOTAL + $PROCS enrollments: $rounds_rss"
 n=$("$PKIE" ca list --dir "$work/ca" | wc -l)
 echo "certificates in the CA database: $n (cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
