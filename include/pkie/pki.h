@@ -77,6 +77,19 @@ struct pkie_pki_profile {
                                         text, '*' wildcard per attribute value);
                                         none = any */
     size_t n_dn_filters;           /**< number of entries of dn_filters */
+    int peer_role;                 /**< what the peer is in the TLS session, for the
+                                        purpose check (keyUsage, extendedKeyUsage) of
+                                        its chain: PKIE_PKI_PEER_CLIENT (we are the
+                                        server), PKIE_PKI_PEER_SERVER, or
+                                        PKIE_PKI_PEER_ANY (0): the leaf must be fit for
+                                        one of the two */
+};
+
+/** Values of pkie_pki_profile.peer_role. */
+enum pkie_pki_peer_role {
+    PKIE_PKI_PEER_ANY = 0,    /**< TLS client or server authentication */
+    PKIE_PKI_PEER_CLIENT = 1, /**< TLS client authentication (OpenSSL's "sslclient") */
+    PKIE_PKI_PEER_SERVER = 2, /**< TLS server authentication (OpenSSL's "sslserver") */
 };
 
 /**

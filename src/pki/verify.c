@@ -99,7 +99,8 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
  * allowed) or NULL to use the snapshot's store (roots only end a chain).
  */
 static int run_verify(struct pkie_pki *pki, X509 *leaf, STACK_OF(X509) * untrusted,
-                      STACK_OF(X509) * anchors, int depth, int *alert, char *detail, size_t cap)
+                      STACK_OF(X509) * anchors, int depth, int purpose, int *alert, char *detail,
+                      size_t cap)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     int rc;
@@ -121,6 +122,12 @@ static int run_verify(struct pkie_pki *pki, X509 *leaf, STACK_OF(X509) * untrust
     }
     X509_VERIFY_PARAM_set_flags(param, flags);
     X509_VERIFY_PARAM_set_depth(param, depth);
+    /* the whole chain is checked for the purpose, as OpenSSL's TLS does */
+    if (purpose != 0 && !X509_STORE_CTX_set_purpose(ctx, purpose)) {
+        X509_STORE_CTX_free(ctx);
+        *alert = ALERT_INTERNAL_ERROR;
+        return PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "X509_STORE_CTX_set_purpose");
+    }
     int ok = X509_verify_cert(ctx);
     if (ok == 1) {
         rc = 0;
@@ -173,7 +180,8 @@ int pkie_pki_verify_chain(struct pkie_pki *pki, const struct pkie_pki_profile *p
         alert = &dummy;
     *alert = ALERT_INTERNAL_ERROR;
     if (pki == NULL || prof == NULL || peer_chain == NULL || sk_X509_num(peer_chain) < 1 ||
-        sk_X509_value(peer_chain, 0) == NULL || (prof->n_ca_ids > 0 && prof->ca_ids == NULL))
+        sk_X509_value(peer_chain, 0) == NULL || (prof->n_ca_ids > 0 && prof->ca_ids == NULL) ||
+        prof->peer_role < PKIE_PKI_PEER_ANY || prof->peer_role > PKIE_PKI_PEER_SERVER)
         return PKIE_ERR(PKIE_ERR_ARG, "pkie_pki_verify_chain: missing pki, profile or chain");
     int n_peer = sk_X509_num(peer_chain);
     if (n_peer > PKIE_PKI_CHAIN_MAX + 1) {
@@ -198,9 +206,20 @@ int pkie_pki_verify_chain(struct pkie_pki *pki, const struct pkie_pki_profile *p
     int depth = prof->verify_depth < 0 ? DEFAULT_DEPTH : prof->verify_depth;
     if (depth > PKIE_PKI_CHAIN_MAX)
         depth = PKIE_PKI_CHAIN_MAX;
+    int purpose = prof->peer_role == PKIE_PKI_PEER_CLIENT   ? X509_PURPOSE_SSL_CLIENT
+                  : prof->peer_role == PKIE_PKI_PEER_SERVER ? X509_PURPOSE_SSL_SERVER
+                                                            : 0;
     X509 *leaf = sk_X509_value(peer_chain, 0);
-    if ((rc = run_verify(pki, leaf, untrusted, anchors, depth, alert, NULL, 0)) != 0)
+    if ((rc = run_verify(pki, leaf, untrusted, anchors, depth, purpose, alert, NULL, 0)) != 0)
         goto out;
+    /* role unknown: the leaf must at least be fit for one side of TLS */
+    if (purpose == 0 && X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1 &&
+        X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0) != 1) {
+        *alert = ALERT_BAD_CERTIFICATE;
+        rc = PKIE_ERR(PKIE_ERR_PKI_CERT_BAD,
+                      "peer certificate not usable for TLS client or server authentication");
+        goto out;
+    }
     rc = dn_filters_accept(prof, leaf, alert);
 out:
     sk_X509_free(anchors);
@@ -221,5 +240,6 @@ int pkie_pki_check(struct pkie_pki *pki, const char *id, int *alert, char *detai
     const struct pki_ent *e = pki_find(pki, id);
     if (e == NULL)
         return PKIE_ERR(PKIE_ERR_PKI_UNKNOWN_ID, "no certificate with id '%s'", id);
-    return run_verify(pki, e->pub.cert, pki->inters, NULL, PKIE_PKI_CHAIN_MAX, alert, detail, cap);
+    return run_verify(pki, e->pub.cert, pki->inters, NULL, PKIE_PKI_CHAIN_MAX, 0, alert, detail,
+                      cap);
 }

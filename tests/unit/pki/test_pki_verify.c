@@ -14,6 +14,7 @@
 #include "pkie/pki.h"
 
 #include <openssl/rsa.h>
+#include <openssl/x509v3.h>
 
 #include <pthread.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static int verify(struct pkie_pki *p, X509 *leaf, X509 *inter, const char *const
     sk_X509_push(chain, leaf);
     if (inter != NULL)
         sk_X509_push(chain, inter);
-    struct pkie_pki_profile prof = {"alice", ids, n, depth, filters, nf};
+    struct pkie_pki_profile prof = {"alice", ids, n, depth, filters, nf, PKIE_PKI_PEER_ANY};
     *alert = -1;
     int rc = pkie_pki_verify_chain(p, &prof, chain, alert);
     sk_X509_free(chain);
@@ -78,7 +79,7 @@ static void test_accept(void **state)
     sk_X509_push(full, w->user);
     sk_X509_push(full, w->inter);
     sk_X509_push(full, w->root);
-    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0};
+    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0, PKIE_PKI_PEER_ANY};
     assert_int_equal(pkie_pki_verify_chain(pki, &prof, full, &alert), 0);
     /* a chain in the wrong order still finds its path */
     sk_X509_set(full, 1, w->root);
@@ -228,11 +229,74 @@ static void test_dn_match_syntax(void **state)
     assert_true(pki_dn_match("CN=J\\C3\\BCrgen", "CN=J\xc3\xbcrgen"));
 }
 
+/* A leaf under inter (in the base) with extendedKeyUsage @p eku (NULL: none). */
+static X509 *eku_leaf(const char *cn, const char *eku)
+{
+    struct tc_opts o = {cn, NULL, 0, -1, 30, 7000};
+    X509 *c = tc_cert(&o, w->ec_key, w->inter, w->inter_key);
+    if (eku != NULL) {
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, w->inter, c, NULL, NULL, 0);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, eku);
+        assert_non_null(ext);
+        assert_true(X509_add_ext(c, ext, -1));
+        X509_EXTENSION_free(ext);
+        assert_true(X509_sign(c, w->inter_key, EVP_sha256()) > 0);
+    }
+    return c;
+}
+
+static int verify_role(X509 *leaf, int role, int *alert)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    sk_X509_push(chain, leaf);
+    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0, PKIE_PKI_PEER_ANY};
+    prof.peer_role = role;
+    *alert = -1;
+    int rc = pkie_pki_verify_chain(pki, &prof, chain, alert);
+    sk_X509_free(chain);
+    return rc;
+}
+
+/* A certificate whose extendedKeyUsage excludes TLS (e.g. codeSigning only)
+ * is no TLS peer; a clientAuth-only certificate is no TLS server and a
+ * serverAuth-only one no TLS client (as OpenSSL's own TLS checks). */
+static void test_tls_purpose(void **state)
+{
+    (void)state;
+    int alert;
+    X509 *code = eku_leaf("coder", "codeSigning");
+    X509 *cli = eku_leaf("client", "clientAuth");
+    X509 *srv = eku_leaf("server", "serverAuth");
+    X509 *both = eku_leaf("both", "serverAuth,clientAuth");
+    X509 *none = eku_leaf("none", NULL);
+    const int roles[] = {PKIE_PKI_PEER_ANY, PKIE_PKI_PEER_CLIENT, PKIE_PKI_PEER_SERVER};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(verify_role(code, roles[i], &alert), PKIE_ERR_PKI_CERT_BAD);
+        assert_int_equal(alert, 42);
+        assert_int_equal(verify_role(both, roles[i], &alert), 0);
+        assert_int_equal(verify_role(none, roles[i], &alert), 0);
+    }
+    assert_int_equal(verify_role(cli, PKIE_PKI_PEER_ANY, &alert), 0);
+    assert_int_equal(verify_role(cli, PKIE_PKI_PEER_CLIENT, &alert), 0);
+    assert_int_equal(verify_role(cli, PKIE_PKI_PEER_SERVER, &alert), PKIE_ERR_PKI_CERT_BAD);
+    assert_int_equal(alert, 42);
+    assert_int_equal(verify_role(srv, PKIE_PKI_PEER_SERVER, &alert), 0);
+    assert_int_equal(verify_role(srv, PKIE_PKI_PEER_CLIENT, &alert), PKIE_ERR_PKI_CERT_BAD);
+    assert_int_equal(verify_role(srv, 7, &alert), PKIE_ERR_ARG);
+    X509_free(code);
+    X509_free(cli);
+    X509_free(srv);
+    X509_free(both);
+    X509_free(none);
+}
+
 static void test_verify_args(void **state)
 {
     (void)state;
     int alert = 0;
-    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0};
+    struct pkie_pki_profile prof = {"alice", root_only, 1, 4, NULL, 0, PKIE_PKI_PEER_ANY};
     STACK_OF(X509) *empty = sk_X509_new_null();
     assert_int_equal(pkie_pki_verify_chain(pki, &prof, empty, &alert), PKIE_ERR_ARG);
     assert_int_equal(alert, 80);
@@ -394,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_dn_filters),
         cmocka_unit_test(test_dn_match_syntax),
         cmocka_unit_test(test_verify_args),
+        cmocka_unit_test(test_tls_purpose),
         cmocka_unit_test(test_sign),
         cmocka_unit_test(test_sign_errors),
         cmocka_unit_test(test_alert_table),
