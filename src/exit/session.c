@@ -102,7 +102,6 @@ void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *
     p->verify_depth = s->prof.verify_depth;
     p->dn_filters = s->dn_ptrs;
     p->n_dn_filters = s->prof.n_dn_filters;
-    p->peer_role = s->is_server ? PKIE_PKI_PEER_CLIENT : PKIE_PKI_PEER_SERVER;
 }
 
 /* Call the exit for a session phase: refs and area set, outputs reset by the
