@@ -63,6 +63,12 @@ int pkie_crmf_popo_verify(const struct pkie_crmf_msg *req)
     if (p->signature.len < 1 || p->signature.p[0] != 0)
         return PKIE_ERR(PKIE_ERR_CMP_POP, "POP signature with unused bits");
     struct pkie_cmp_bytes sig = {p->signature.p + 1, p->signature.len - 1};
+    /* RFC 4211 4.1: with poposkInput, subject and publicKey come from it and
+     * the template must not carry them; else the key proven here need not be
+     * the key that gets certified. */
+    if (p->has_poposkInput &&
+        (req->certReq.certTemplate.present & (PKIE_CRMF_T_PUBLICKEY | PKIE_CRMF_T_SUBJECT)))
+        return PKIE_ERR(PKIE_ERR_CMP_POP, "poposkInput with a template subject or publicKey");
     if (p->has_poposkInput) {
         const unsigned char *q = p->poposkInput_publicKey.p;
         pub = d2i_PUBKEY(NULL, &q, (long)p->poposkInput_publicKey.len);

@@ -548,6 +548,75 @@ static void test_unparsable_ecdsa_signature(void **state)
     tb_free(m);
 }
 
+/* Give msgs[0] a POPOSigningKey with poposkInput {sender, publicKey of @p k}
+ * signed by @p k (ECDSA with SHA-256). */
+static void set_poposkinput(struct pkie_cmp_msg *m, EVP_PKEY *k)
+{
+    struct pkie_crmf_popo *p = &m->body.u.certReqs.msgs[0].popo;
+    uint8_t in[512], *spki = NULL;
+    int spki_len = i2d_PUBKEY(k, &spki);
+    assert_true(spki_len > 0 && spki_len < 400);
+    /* SEQUENCE { sender [0] rfc822Name "a@b.c", SubjectPublicKeyInfo } */
+    static const uint8_t sender[] = {0xA0, 0x07, 0x81, 0x05, 'a', '@', 'b', '.', 'c'};
+    size_t clen = sizeof(sender) + (size_t)spki_len, n = 0;
+    in[n++] = 0x30;
+    if (clen >= 0x80)
+        in[n++] = 0x81;
+    in[n++] = (uint8_t)clen;
+    size_t hdr = n;
+    memcpy(in + n, sender, sizeof(sender));
+    n += sizeof(sender);
+    memcpy(in + n, spki, (size_t)spki_len);
+    n += (size_t)spki_len;
+    static const uint8_t algid[] = {0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86,
+                                    0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02};
+    uint8_t sig[160];
+    size_t sig_len = sizeof(sig) - 1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, k, NULL), 1);
+    assert_int_equal(EVP_DigestSign(ctx, sig + 1, &sig_len, in, n), 1);
+    EVP_MD_CTX_free(ctx);
+    sig[0] = 0;
+    p->type = PKIE_CRMF_POPO_SIGNATURE;
+    p->has_poposkInput = 1;
+    p->poposkInput_sender = 1;
+    assert_int_equal(pkie_cmp_dup(m, &p->poposkInput, in + hdr, n - hdr), 0);
+    assert_int_equal(pkie_cmp_dup(m, &p->authInfo_sender, sender + 2, sizeof(sender) - 2), 0);
+    assert_int_equal(pkie_cmp_dup(m, &p->poposkInput_publicKey, spki, (size_t)spki_len), 0);
+    assert_int_equal(pkie_cmp_dup(m, &p->algorithmIdentifier, algid, sizeof(algid)), 0);
+    assert_int_equal(pkie_cmp_dup(m, &p->signature, sig, sig_len + 1), 0);
+    OPENSSL_free(spki);
+}
+
+/* RFC 4211 4.1: with poposkInput the template carries no publicKey (nor
+ * subject). Otherwise a requester proves possession of its own key in
+ * poposkInput and gets a certificate for any public key of the template. */
+static void test_poposkinput_with_template_key(void **state)
+{
+    (void)state;
+    EVP_PKEY *mine = tu_genkey("P-256");
+    struct pkie_cmp_msg *m = tb_sample(PKIE_CMP_BODY_IR, eckey);
+    struct pkie_crmf_msg *rq = &m->body.u.certReqs.msgs[0];
+    assert_true(rq->certReq.certTemplate.present & PKIE_CRMF_T_PUBLICKEY);
+    set_poposkinput(m, mine);
+    assert_int_equal(pkie_crmf_popo_verify(rq), PKIE_ERR_CMP_POP);
+    /* a subject in the template is refused as well */
+    rq->certReq.certTemplate.present &= ~(unsigned)PKIE_CRMF_T_PUBLICKEY;
+    if (rq->certReq.certTemplate.present & PKIE_CRMF_T_SUBJECT) {
+        assert_int_equal(pkie_crmf_popo_verify(rq), PKIE_ERR_CMP_POP);
+        rq->certReq.certTemplate.present &= ~(unsigned)PKIE_CRMF_T_SUBJECT;
+    }
+    /* without them, the poposkInput signature is what is checked */
+    assert_int_equal(pkie_crmf_popo_verify(rq), 0);
+    uint8_t bad[160];
+    memcpy(bad, rq->popo.signature.p, rq->popo.signature.len);
+    bad[5] ^= 1;
+    rq->popo.signature.p = bad;
+    assert_int_equal(pkie_crmf_popo_verify(rq), PKIE_ERR_CMP_POP);
+    tb_free(m);
+    EVP_PKEY_free(mine);
+}
+
 static void test_unknown_critical_extension(void **state)
 {
     (void)state;
@@ -639,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_sender_checks),
         cmocka_unit_test(test_signature_failures),
         cmocka_unit_test(test_unparsable_ecdsa_signature),
+        cmocka_unit_test(test_poposkinput_with_template_key),
         cmocka_unit_test(test_unknown_critical_extension),
         cmocka_unit_test(test_pop_mutation),
         cmocka_unit_test(test_failinfo_mapping),
