@@ -76,6 +76,25 @@ grep -q '"peer_subject":"CN=pkie Test New RSA,O=pkie test PKI"' "$W/audit.log" |
   cx_fail "audit does not name the RSA sender"
 echo "ok: sender (RSA) enrolled at the second mock and sent to the receiver (EC)"
 
+# TLS 1.2 (CryptData signs digests: ECDSA on the receiver, RSA on the sender);
+# both restart from their stored identities, without asking the mocks again
+kill -TERM "$RECV_PID"
+wait "$RECV_PID" 2>/dev/null || true
+for c in "$W/recv.conf" "$W/send.conf"; do
+  printf 'tls.min_version = TLS1.2\ntls.max_version = TLS1.2\n' >>"$c"
+done
+"$PKIE" recv --conf "$W/recv.conf" >"$W/recv12.log" 2>&1 &
+RECV_PID=$!
+CX_PIDS="$CX_PIDS $RECV_PID"
+cx_wait "$W/recv12.log" "listening on" 30 "$RECV_PID" || cx_fail "pkie recv (TLS 1.2) did not start"
+grep -q "enrolled" "$W/recv12.log" && cx_fail "receiver enrolled again instead of reusing identity.pem"
+cp "$W/f.bin" "$W/f12.bin"
+"$PKIE" send --conf "$W/send.conf" --to hq --retries 0 "$W/f12.bin" >"$W/send12.log" 2>&1 ||
+  cx_fail "TLS 1.2 transfer: $(cat "$W/send12.log")"
+cmp -s "$W/f.bin" "$W/in/f12.bin" || cx_fail "f12.bin differs"
+grep -q '"tls_version":"TLSv1.2"' "$W/audit.log" || cx_fail "no TLS 1.2 transfer in the audit"
+echo "ok: TLS 1.2 transfer with the stored identities (ECDSA and RSA signatures by the exit)"
+
 # negative: a mock that answers with a certificate for another key is refused
 # shellcheck disable=SC2086
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$T/new-ec.crt" -rsp_extracerts "$T/inter.crt" ||
