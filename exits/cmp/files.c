@@ -38,11 +38,17 @@ int cmpx_write_atomic(const char *dir, const char *name, const void *data, size_
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     int rc = cmpx_path(path, sizeof(path), dir, name);
+    /* a temporary per file and process: processes sharing the directory
+     * (parallel pkie send runs) never write into each other's temporary */
+    char tname[NAME_MAX + 1];
+    int n = snprintf(tname, sizeof(tname), ".tmp-%s.%ld", name, (long)getpid());
+    if (rc == 0 && (n < 0 || (size_t)n >= sizeof(tname)))
+        rc = PKIE_ERR(PKIE_ERR_LIMIT, "file name %s too long", name);
     if (rc == 0)
-        rc = cmpx_path(tmp, sizeof(tmp), dir, ".tmp-write");
+        rc = cmpx_path(tmp, sizeof(tmp), dir, tname);
     if (rc != 0)
         return rc;
-    unlink(tmp);
+    unlink(tmp); /* left by a crashed process that had our pid */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return PKIE_ERR(PKIE_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));

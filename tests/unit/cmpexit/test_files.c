@@ -80,9 +80,10 @@ static void test_atomic(void **state)
     assert_non_null(fgets(buf, sizeof(buf), f));
     fclose(f);
     assert_string_equal(buf, "second");
-    snprintf(p, sizeof(p), "%s/.tmp-write", base);
+    snprintf(p, sizeof(p), "%s/.tmp-identity.pem.%ld", base, (long)getpid());
     assert_int_equal(access(p, F_OK), -1); /* no temporary left */
-    /* a stale temporary (e.g. after a crash) is replaced */
+    /* a stale temporary (a crashed process with our pid) is replaced */
+    snprintf(p, sizeof(p), "%s/.tmp-x.%ld", base, (long)getpid());
     put(p, "stale");
     assert_int_equal(cmpx_write_atomic(base, "x", "y", 1), 0);
     assert_int_equal(access(p, F_OK), -1);
