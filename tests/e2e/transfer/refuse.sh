@@ -26,6 +26,13 @@ echo "ok: other CA refused with alert 48, nothing written"
 mkfile par 134217728
 send "$W/src/par" --json >"$W/par.json" 2>"$W/par.err" &
 spid=$!
+# start the hostile sessions once the parallel transfer is under way
+i=0
+while [ -z "$(ls -A "$W/in" | grep '^\.par\..*\.part$')" ]; do
+  i=$((i + 1))
+  [ $i -lt 1000 ] || xfer_fail "parallel transfer did not start"
+  sleep 0.01
+done
 "$RAW" "$W/send.conf" "$PORT" names type length filelength order hello truncated >"$W/raw.out" 2>&1 ||
   { cat "$W/raw.out" >&2; xfer_fail "hostile client checks"; }
 cat "$W/raw.out"
