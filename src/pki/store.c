@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,20 @@ static int exec_sql(sqlite3 *db, const char *sql, const char *what)
     return rc == SQLITE_OK ? 0 : pki_db_err(db, rc, what);
 }
 
+/* A regular file of ours (or root's) that group and others cannot access. */
+static int private_file(const char *path, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return PKIE_ERR(PKIE_ERR_PKI_PERM, "%s: not a regular file", path);
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return PKIE_ERR(PKIE_ERR_PKI_PERM, "%s: owned by uid %u, not by this user", path,
+                        (unsigned)st->st_uid);
+    if ((st->st_mode & 077) != 0)
+        return PKIE_ERR(PKIE_ERR_PKI_PERM, "%s: mode %03o, must not be accessible to group/others",
+                        path, (unsigned)(st->st_mode & 0777));
+    return 0;
+}
+
 /* Create the file 0600 if missing; refuse anything but a private regular file. */
 static int prepare_file(const char *path, int create)
 {
@@ -80,12 +95,21 @@ static int prepare_file(const char *path, int create)
         close(fd);
         return 0;
     }
-    if (!S_ISREG(st.st_mode))
-        return PKIE_ERR(PKIE_ERR_PKI_PERM, "%s: not a regular file", path);
-    if ((st.st_mode & 077) != 0)
-        return PKIE_ERR(PKIE_ERR_PKI_PERM, "%s: mode %03o, must not be accessible to group/others",
-                        path, (unsigned)(st.st_mode & 0777));
-    return 0;
+    int rc = private_file(path, &st);
+    /* SQLite replays a WAL it finds at open: its side files must be ours too */
+    static const char *const side[] = {"-wal", "-shm"};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        char sp[PATH_MAX];
+        if (snprintf(sp, sizeof(sp), "%s%s", path, side[i]) >= (int)sizeof(sp))
+            return PKIE_ERR(PKIE_ERR_ARG, "%s: path too long", path);
+        if (lstat(sp, &st) != 0) {
+            if (errno != ENOENT)
+                return PKIE_ERR(PKIE_ERR_IO, "%s: %s", sp, strerror(errno));
+            continue;
+        }
+        rc = private_file(sp, &st);
+    }
+    return rc;
 }
 
 static int table_exists(sqlite3 *db, const char *name, int *exists)

@@ -529,6 +529,47 @@ static void test_file_permissions(void **state)
     pkie_pki_close(pki);
 }
 
+/* A base file (or a WAL / shared-memory file beside it) owned by another
+ * user is refused like one that others may read: its owner can rewrite it
+ * (new trust anchors, a planted WAL replayed at open). Needs root to chown. */
+static void test_file_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    const char *path = tb_make_base(w, "owner.db", 0);
+    char p[512], side[600];
+    snprintf(p, sizeof(p), "%s", path);
+    struct pkie_pki *pki = NULL;
+    struct pkie_pki_store *st = NULL;
+    assert_int_equal(chown(p, 4242, 4242), 0);
+    assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), PKIE_ERR_PKI_PERM);
+    assert_int_equal(pkie_pki_store_open(p, NULL, 0, &st), PKIE_ERR_PKI_PERM);
+    assert_int_equal(chown(p, 0, 0), 0);
+    assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), 0);
+    pkie_pki_close(pki);
+    pki = NULL;
+    const char *sfx[] = {"-wal", "-shm"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof(side), "%s%s", p, sfx[i]);
+        unlink(side);
+        int fd = open(side, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(chown(side, 4242, 4242), 0);
+        assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), PKIE_ERR_PKI_PERM);
+        assert_int_equal(chown(side, 0, 0), 0);
+        assert_int_equal(chmod(side, 0644), 0);
+        assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), PKIE_ERR_PKI_PERM);
+        unlink(side);
+        assert_int_equal(symlink(p, side), 0);
+        assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), PKIE_ERR_PKI_PERM);
+        unlink(side);
+    }
+    assert_int_equal(pkie_pki_open(p, NULL, 0, &pki), 0);
+    pkie_pki_close(pki);
+}
+
 static void test_crl_import(void **state)
 {
     (void)state;
@@ -590,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_keys_encrypted_at_rest),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_file_permissions),
+        cmocka_unit_test(test_file_owner),
         cmocka_unit_test(test_crl_import),
         cmocka_unit_test(test_check),
     };
