@@ -631,7 +631,7 @@ struct pkie_cmp_vctx {
                                                        no check) */
     uint32_t allowed_bodies;                      /**< PKIE_CMP_BODY_BIT mask (0: any) */
     int64_t max_skew;        /**< allowed |messageTime - now| in seconds (< 0: no check) */
-    int require_messageTime; /**< messageTime must be present (when max_skew >= 0) */
+    int require_messageTime; /**< messageTime must be present (whatever max_skew) */
     int64_t now;             /**< the current time (0: time(NULL)) */
     int check_critical_ext;  /**< reject unknown critical extensions in cert templates */
     /** Optional: return non-zero if this senderNonce was seen before (replay). */

@@ -306,19 +306,16 @@ int pkie_cmp_msg_validate(const struct pkie_cmp_msg *m, struct pkie_cmp_vctx *v)
         r = PKIE_ERR(PKIE_ERR_CMP_RECIPNONCE, "recipNonce is not our senderNonce");
         goto err;
     }
-    if (v->max_skew >= 0) {
-        if (!h->has_messageTime) {
-            if (v->require_messageTime) {
-                r = PKIE_ERR(PKIE_ERR_CMP_MSGTIME_MISSING, "no messageTime");
-                goto err;
-            }
-        } else {
-            int64_t diff = h->messageTime.secs - now;
-            if (diff > v->max_skew || -diff > v->max_skew) {
-                r = PKIE_ERR(PKIE_ERR_CMP_MSGTIME_SKEW, "messageTime off by %lld s (max %lld)",
-                             (long long)diff, (long long)v->max_skew);
-                goto err;
-            }
+    if (!h->has_messageTime && v->require_messageTime) {
+        r = PKIE_ERR(PKIE_ERR_CMP_MSGTIME_MISSING, "no messageTime");
+        goto err;
+    }
+    if (v->max_skew >= 0 && h->has_messageTime) {
+        int64_t diff = h->messageTime.secs - now;
+        if (diff > v->max_skew || -diff > v->max_skew) {
+            r = PKIE_ERR(PKIE_ERR_CMP_MSGTIME_SKEW, "messageTime off by %lld s (max %lld)",
+                         (long long)diff, (long long)v->max_skew);
+            goto err;
         }
     }
     if (v->check_critical_ext && (r = check_body_extensions(&m->body)) != 0)
