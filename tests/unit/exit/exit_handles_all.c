@@ -50,12 +50,6 @@ struct state {
     uint32_t chain_len[CFTPKIE_CHAIN_MAX];
     uint32_t chain_count;
     size_t chain_total;
-    /* last peer chain verified (an exit may cache as it likes: the
-     * benchmark's client presents the same chain every time) */
-    uint8_t *peer_der;
-    size_t peer_der_len;
-    int peer_accept;
-    uint32_t peer_alert;
     uint8_t names_der[CFTPKIE_CA_NAMES_CAP];
     uint32_t names_len[CFTPKIE_CA_NAMES_MAX];
     uint32_t names_count;
@@ -70,7 +64,6 @@ static void st_free(struct state *s)
     EVP_PKEY_free(s->other_key);
     X509_free(s->other_cert);
     X509_STORE_free(s->store);
-    free(s->peer_der);
     free(s);
 }
 
@@ -264,15 +257,6 @@ static int put_key(struct pkicom *z, EVP_PKEY *key)
 
 static int check_peer(struct pkicom *z, struct state *s)
 {
-    size_t total = 0;
-    for (uint32_t i = 0; i < z->peer_count && i < CFTPKIE_CHAIN_MAX; i++)
-        total += z->peer_len[i];
-    if (s->peer_der != NULL && !s->refuse && total == s->peer_der_len &&
-        memcmp(s->peer_der, z->peer_chain, total) == 0) {
-        z->accept = (uint32_t)s->peer_accept;
-        z->alert_code = s->peer_alert;
-        return CFTPKIE_HANDLED;
-    }
     STACK_OF(X509) *sk = sk_X509_new_null();
     size_t off = 0;
     for (uint32_t i = 0; i < z->peer_count; i++) {
@@ -300,16 +284,6 @@ static int check_peer(struct pkicom *z, struct state *s)
         X509_STORE_CTX_free(ctx);
     }
     sk_X509_pop_free(sk, X509_free);
-    /* Cache the verdict of these bytes. A verdict on validity could change
-     * with time; a test exit keeps it for its task's life. */
-    free(s->peer_der);
-    s->peer_der = malloc(total ? total : 1);
-    if (s->peer_der != NULL) {
-        memcpy(s->peer_der, z->peer_chain, total);
-        s->peer_der_len = total;
-        s->peer_accept = (int)z->accept;
-        s->peer_alert = z->alert_code;
-    }
     if (s->refuse) {
         z->accept = 0;
         z->alert_code = (uint32_t)s->refuse;
