@@ -279,8 +279,8 @@ int pkie_cmp_msg_validate(const struct pkie_cmp_msg *m, struct pkie_cmp_vctx *v)
                      pkie_cmp_body_name(m->body.type));
         goto err;
     }
-    if (h->transactionID.p == NULL) {
-        r = PKIE_ERR(PKIE_ERR_CMP_TID_MISSING, "no transactionID");
+    if (h->transactionID.p == NULL || h->transactionID.len == 0) {
+        r = PKIE_ERR(PKIE_ERR_CMP_TID_MISSING, "no transactionID (or an empty one)");
         goto err;
     }
     if (v->expected_transactionID.p != NULL &&

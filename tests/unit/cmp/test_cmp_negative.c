@@ -384,11 +384,14 @@ static void test_replay_and_tid(void **state)
     struct pkie_cmp_mac_params p;
     pkie_cmp_mac_params_default(&p, PKIE_CMP_MAC_PBM);
     p.iterationCount = 100;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 4; c++) {
         m = tb_sample(PKIE_CMP_BODY_PKICONF, NULL);
         int want;
         if (c == 0) {
             m->header.transactionID.p = NULL;
+            want = PKIE_ERR_CMP_TID_MISSING;
+        } else if (c == 3) {
+            m->header.transactionID.len = 0; /* present but empty */
             want = PKIE_ERR_CMP_TID_MISSING;
         } else if (c == 1) {
             m->header.senderNonce.len = 8;
