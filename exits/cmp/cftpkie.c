@@ -21,10 +21,7 @@
 
 #include "cmpx_state.h"
 #include "pkie/error.h"
-
-/* DN filters: the internal PKI base's matcher (src/pki/dnfilter.c, text.c). */
-int pki_dn_match(const char *pattern, const char *subject);
-char *pki_name_text(const X509_NAME *name);
+#include "pkie/pki.h"
 
 #define WANTED                                                                                     \
     (CFTPKIE_PHASE_BIT(CFTPKIE_START_HANDSHAKE) | CFTPKIE_PHASE_BIT(CFTPKIE_GET_CERTIFICATE) |     \
@@ -142,7 +139,7 @@ static int check_certificate(struct pkicom *z)
         off += z->peer_len[i];
     }
     leaf = sk_X509_value(peer, 0);
-    subject = pki_name_text(X509_get_subject_name(leaf));
+    subject = pkie_pki_name_text(X509_get_subject_name(leaf));
     const struct cmpx_trust *t;
     X509_STORE *anchors;
     int crl_check;
@@ -185,7 +182,7 @@ static int check_certificate(struct pkicom *z)
         int match = 0;
         for (uint32_t i = 0; i < z->n_dn_filters && i < CFTPKIE_DN_FILTERS_MAX && !match; i++)
             if (memchr(z->dn_filters[i], '\0', CFTPKIE_NAME_CAP) != NULL && subject != NULL)
-                match = pki_dn_match(z->dn_filters[i], subject);
+                match = pkie_pki_dn_match(z->dn_filters[i], subject);
         if (!match) {
             refuse(z, 42, "subject matches no DN filter", subject);
             goto out;

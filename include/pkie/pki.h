@@ -227,6 +227,15 @@ enum pkie_pki_type pkie_pki_type_detect(X509 *cert);
 /** 0 when @p id is a valid id, PKIE_ERR_PKI_BAD_ID otherwise. */
 int pkie_pki_id_check(const char *id);
 
+/* ---- DN filters, for exits that apply the host's profile themselves ---- */
+
+/** RFC 4514 text of @p name, as DN filters are matched against (UTF-8,
+ *  malloc'd: free()), NULL on failure. */
+char *pkie_pki_name_text(const X509_NAME *name);
+/** 1 when the RFC 4514 text @p subject matches the DN filter @p pattern
+ *  ('*' matches one attribute value), else 0. */
+int pkie_pki_dn_match(const char *pattern, const char *subject);
+
 #ifdef __cplusplus
 }
 #endif

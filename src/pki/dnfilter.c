@@ -156,3 +156,8 @@ out:
     free(p);
     return ok;
 }
+
+int pkie_pki_dn_match(const char *pattern, const char *subject)
+{
+    return pki_dn_match(pattern, subject);
+}

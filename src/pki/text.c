@@ -129,3 +129,8 @@ int pkie_pki_id_check(const char *id)
     }
     return 0;
 }
+
+char *pkie_pki_name_text(const X509_NAME *name)
+{
+    return pki_name_text(name);
+}
