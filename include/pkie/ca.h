@@ -198,6 +198,20 @@ int pkie_ca_store_tx_list(struct pkie_ca_store *s, int state,
  * unconfirmed certificate must not be used. Returns the count in @p n.
  */
 int pkie_ca_store_tx_expire(struct pkie_ca_store *s, int64_t max_age, int *n);
+
+/** Create the nonces table if missing (called by pkie_ca_store_open). */
+int pkie_ca_store_nonce_init(struct pkie_ca_store *s);
+/**
+ * Remember the senderNonce of an accepted request, with its transactionID and
+ * the time @p now (committed before returning). PKIE_ERR_CMP_NONCE_REPLAY if
+ * the nonce was seen before; when @p new_tx (ir, cr, kur, p10cr),
+ * PKIE_ERR_CMP_TID_IN_USE if a remembered request carried the same
+ * transactionID; PKIE_ERR_CMP_SENDER_NONCE for an empty or over-long nonce.
+ */
+int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
+                                 const uint8_t *txid, size_t txid_len, int new_tx, int64_t now);
+/** Forget the nonces remembered before @p before (seconds); count in @p n (may be NULL). */
+int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n);
 /** Allocate the next CRL number (durably incremented). */
 int pkie_ca_store_next_crl_number(struct pkie_ca_store *s, int64_t *n);
 

@@ -57,7 +57,8 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
 /** The current CRL (DER, malloc'd), rebuilt when a revocation happened or it got old. */
 int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len);
 
-/** Expire idle transactions (see pkie_ca_store_tx_expire); @p n gets the count. */
+/** Expire idle transactions (see pkie_ca_store_tx_expire), @p n gets the count; and forget
+ *  the senderNonces older than 2 x max_skew + tx_timeout (see docs/ca.md, replay). */
 int pkie_ca_server_expire(struct pkie_ca_server *srv, int *n);
 
 /** The server's store (for tests and the serve command). */

@@ -93,6 +93,12 @@ int pkie_ca_server_expire(struct pkie_ca_server *srv, int *n)
     int rc = pkie_ca_store_tx_expire(srv->store, srv->tx_timeout, n);
     if (rc == 0 && *n > 0)
         srv_crl_dirty(srv);
+    /* A replay older than this is refused by the messageTime check (when the
+     * request carries one) or belongs to a transaction that has expired. */
+    int64_t skew = srv->max_skew > 0 ? srv->max_skew : 600;
+    if (rc == 0)
+        rc =
+            pkie_ca_store_nonce_purge(srv->store, pkie_ca_now() - 2 * skew - srv->tx_timeout, NULL);
     return rc;
 }
 
@@ -305,6 +311,20 @@ static int authenticate(struct srv_req *r)
     return 0;
 }
 
+/* Replay protection: the senderNonce of every authenticated request is kept
+ * (durably) for nonce_retention(); a request repeating one is refused, and so is
+ * a new transaction (ir, cr, kur, p10cr) whose transactionID was already used. */
+static int remember_nonce(struct srv_req *r)
+{
+    const struct pkie_cmp_header *h = &r->m->header;
+    int t = r->m->body.type;
+    int new_tx = t == PKIE_CMP_BODY_IR || t == PKIE_CMP_BODY_CR || t == PKIE_CMP_BODY_KUR ||
+                 t == PKIE_CMP_BODY_P10CR;
+    return pkie_ca_store_nonce_remember(r->srv->store, h->senderNonce.p, h->senderNonce.len,
+                                        h->transactionID.p, h->transactionID.len, new_tx,
+                                        pkie_ca_now());
+}
+
 static int failbit_for(int err)
 {
     switch (err) {
@@ -345,6 +365,10 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
     if ((rc = authenticate(&r)) != 0) {
         failbit = failbit_for(rc);
         r.is_mac = -1; /* cannot answer with a MAC we could not verify */
+        goto error;
+    }
+    if ((rc = remember_nonce(&r)) != 0) {
+        failbit = pkie_cmp_err_failinfo(rc);
         goto error;
     }
     const char *pname = profile != NULL ? profile : (r.have_client ? r.client.profile : NULL);

@@ -213,6 +213,9 @@ int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out)
                       PKIE_CA_SCHEMA_VERSION);
         goto err;
     }
+    /* Added after schema 1 without changing it: older databases get the table here. */
+    if ((rc = pkie_ca_store_nonce_init(s)) != 0)
+        goto err;
     if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         rc = PKIE_ERR(PKIE_ERR_CA_DB, "cannot open %s for reading", path);

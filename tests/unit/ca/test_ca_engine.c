@@ -10,6 +10,7 @@
 #include "pkie/cmp_msg.h"
 #include "pkie/cmp_server.h"
 
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #define PASS "engine-pass"
@@ -97,6 +98,21 @@ static struct pkie_cmp_msg *cert_request(int body, size_t n, EVP_PKEY *key, cons
     return m;
 }
 
+/* With PKIE_CA_SEED_DIR set, keep every request sent (seeds of tests/fuzz/ca). */
+static void seed_dump(const uint8_t *der, size_t len)
+{
+    static int count;
+    const char *dir = getenv("PKIE_CA_SEED_DIR");
+    char path[600];
+    if (dir == NULL)
+        return;
+    snprintf(path, sizeof(path), "%s/engine-%d.der", dir, count++);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(der, 1, len, fp), len);
+    fclose(fp);
+}
+
 /* Protect with a MAC as @p ref/@p secret, send, decode the answer. */
 static struct pkie_cmp_msg *exchange(struct fx *f, struct pkie_cmp_msg *m, const char *ref,
                                      const char *secret, int alg, uint8_t **raw)
@@ -109,11 +125,43 @@ static struct pkie_cmp_msg *exchange(struct fx *f, struct pkie_cmp_msg *m, const
     uint8_t *der = NULL, *out = NULL;
     size_t len = 0, out_len = 0;
     assert_int_equal(pkie_cmp_msg_encode(m, &der, &len), 0);
+    seed_dump(der, len);
     assert_int_equal(pkie_ca_server_handle(f->srv, NULL, der, len, &out, &out_len), 0);
     free(der);
     struct pkie_cmp_msg *resp = NULL;
     assert_int_equal(pkie_cmp_msg_decode(out, out_len, NULL, &resp), 0);
     *raw = out; /* the response points into it */
+    return resp;
+}
+
+/* A new random senderNonce, so that the message can be sent again legitimately. */
+static void fresh_nonce(struct pkie_cmp_msg *m)
+{
+    uint8_t n[16];
+    assert_int_equal(RAND_bytes(n, sizeof(n)), 1);
+    assert_int_equal(pkie_cmp_dup(m, &m->header.senderNonce, n, sizeof(n)), 0);
+}
+
+/* Protect @p m with "secret" as @p ref and encode it (no sending). */
+static void encode_mac(struct pkie_cmp_msg *m, const char *ref, uint8_t **der, size_t *len)
+{
+    struct pkie_cmp_mac_params mp;
+    pkie_cmp_mac_params_default(&mp, PKIE_CMP_MAC_PBM);
+    struct pkie_cmp_bytes kid = {(const uint8_t *)ref, strlen(ref)};
+    assert_int_equal(pkie_cmp_protect_mac(m, (const uint8_t *)"secret", 6, &mp, &kid), 0);
+    assert_int_equal(pkie_cmp_msg_encode(m, der, len), 0);
+    seed_dump(*der, *len);
+}
+
+/* Send encoded bytes as they are; the answer must decode. */
+static struct pkie_cmp_msg *send_raw(struct pkie_ca_server *srv, const uint8_t *der, size_t len,
+                                     uint8_t **raw)
+{
+    size_t out_len = 0;
+    *raw = NULL;
+    assert_int_equal(pkie_ca_server_handle(srv, NULL, der, len, raw, &out_len), 0);
+    struct pkie_cmp_msg *resp = NULL;
+    assert_int_equal(pkie_cmp_msg_decode(*raw, out_len, NULL, &resp), 0);
     return resp;
 }
 
@@ -298,7 +346,7 @@ static void test_manual_poll(void **state)
     pkie_cmp_msg_free(r);
     pkie_cmp_msg_free(m);
     free(raw);
-    /* the same transactionID cannot start another request */
+    /* the same transactionID cannot start another request (fresh senderNonce) */
     m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "wait", tid);
     r = exchange(f, m, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
     assert_true(error_bits(r) & (1u << PKIE_CMP_FI_transactionIdInUse));
@@ -315,6 +363,7 @@ static void test_manual_poll(void **state)
     pkie_cmp_msg_free(r);
     free(raw);
     /* another client cannot poll this transaction */
+    fresh_nonce(p);
     r = exchange(f, p, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
     assert_true(error_bits(r) & (1u << PKIE_CMP_FI_notAuthorized));
     pkie_cmp_msg_free(r);
@@ -327,6 +376,7 @@ static void test_manual_poll(void **state)
     assert_int_equal(
         pkie_ca_store_tx_set_state(s, t.id, PKIE_CA_TX_WAITING, PKIE_CA_TX_APPROVED, NULL), 0);
     pkie_ca_tx_clear(&t);
+    fresh_nonce(p);
     r = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
     assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
     assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_ACCEPTED);
@@ -374,6 +424,130 @@ static void test_genm(void **state)
     free(raw);
 }
 
+/* A replayed ir (same bytes) is refused with badSenderNonce, protected, and issues nothing. */
+static void test_replay_refused(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_ca_store *s = pkie_ca_server_store(f->srv);
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "replay", NULL);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    uint8_t *der = NULL, *raw = NULL;
+    size_t len = 0;
+    int64_t n0 = 0, n1 = 0;
+    encode_mac(m, "auto1", &der, &len);
+    struct pkie_cmp_msg *r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_ACCEPTED);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    assert_int_equal(pkie_ca_store_cert_count(s, &n0), 0);
+    r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(error_bits(r), 1u << PKIE_CMP_FI_badSenderNonce);
+    assert_int_equal(pkie_cmp_verify_mac(r, (const uint8_t *)"secret", 6, NULL), 0);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    assert_int_equal(pkie_ca_store_cert_count(s, &n1), 0);
+    assert_int_equal(n1, n0);
+    /* the same request with a fresh nonce and a new transactionID is served */
+    fresh_nonce(m);
+    const uint8_t tid[16] = {0x33, 1};
+    assert_int_equal(pkie_cmp_dup(m, &m->header.transactionID, tid, sizeof(tid)), 0);
+    free(der);
+    encode_mac(m, "auto1", &der, &len);
+    r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    free(der);
+    pkie_cmp_msg_free(m);
+}
+
+/* A new ir reusing the transactionID of a finished implicit-confirm transaction
+ * (no transaction row) gets transactionIdInUse. */
+static void test_tid_reuse(void **state)
+{
+    struct fx *f = *state;
+    const uint8_t tid[16] = {0x44, 2};
+    uint8_t *raw = NULL;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "tid", tid);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    m = cert_request(PKIE_CMP_BODY_CR, 1, f->key, "tid", tid);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(error_bits(r), 1u << PKIE_CMP_FI_transactionIdInUse);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    /* a genm with that transactionID does not open a transaction: served */
+    m = cert_request(PKIE_CMP_BODY_GENM, 0, f->key, "", tid);
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_GENP);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
+/* The remembered nonces survive a restart of the server (and its store). */
+static void test_replay_after_restart(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "restart", NULL);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    uint8_t *der = NULL, *raw = NULL;
+    size_t len = 0;
+    encode_mac(m, "auto1", &der, &len);
+    struct pkie_cmp_msg *r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    pkie_ca_server_close(f->srv);
+    f->srv = NULL;
+    struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
+    int n = -1;
+    assert_int_equal(pkie_ca_server_expire(f->srv, &n), 0); /* purge keeps recent nonces */
+    r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(error_bits(r), 1u << PKIE_CMP_FI_badSenderNonce);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    free(der);
+    pkie_cmp_msg_free(m);
+}
+
+/* Store level: replay, transactionID reuse, bounds, purge by age. */
+static void test_nonce_store(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_ca_store *s = pkie_ca_server_store(f->srv);
+    const uint8_t n1[16] = {1}, n2[16] = {2}, n3[16] = {3}, n4[16] = {4}, big[65] = {5};
+    const uint8_t t1[4] = {9, 9, 9, 1}, t2[4] = {9, 9, 9, 2};
+    int n = -1;
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n1, 16, t1, 4, 1, 1000), 0);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n1, 16, t2, 4, 1, 1001),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n2, 16, t1, 4, 1, 1002),
+                     PKIE_ERR_CMP_TID_IN_USE);
+    /* the refused request's nonce is kept; a request within the transaction is fine */
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n2, 16, t1, 4, 0, 1003),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n4, 16, t1, 4, 0, 1003), 0);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, NULL, 0, t2, 4, 0, 1004),
+                     PKIE_ERR_CMP_SENDER_NONCE);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, big, sizeof(big), t2, 4, 0, 1004),
+                     PKIE_ERR_CMP_SENDER_NONCE);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n3, 16, NULL, 0, 0, 5000), 0);
+    assert_int_equal(pkie_ca_store_nonce_purge(s, 2000, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n1, 16, t1, 4, 1, 6000), 0);
+    assert_int_equal(pkie_ca_store_nonce_remember(s, n3, 16, t2, 4, 0, 6001),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +556,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tid_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonce_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,80 @@
+/* CA store: senderNonces of accepted requests, for replay and transactionID reuse detection. */
+#include "ca_internal.h"
+#include "pkie/error.h"
+
+#include <stdio.h>
+
+#define NONCE_MAX 64 /* longer nonces are refused (RFC 9810 asks for 128 bits) */
+
+int pkie_ca_store_nonce_init(struct pkie_ca_store *s)
+{
+    return pkie_ca_db_exec(s, "CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY,"
+                              " txid BLOB NOT NULL, seen INTEGER NOT NULL);"
+                              "CREATE INDEX IF NOT EXISTS nonces_txid ON nonces(txid);"
+                              "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen);");
+}
+
+int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
+                                 const uint8_t *txid, size_t txid_len, int new_tx, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step;
+    if (nonce == NULL || nonce_len == 0 || nonce_len > NONCE_MAX)
+        return PKIE_ERR(PKIE_ERR_CMP_SENDER_NONCE, "senderNonce of %zu bytes", nonce_len);
+    if (txid_len > NONCE_MAX)
+        return PKIE_ERR(PKIE_ERR_CMP_TID_MISSING, "transactionID of %zu bytes", txid_len);
+    if (txid == NULL)
+        txid = (const uint8_t *)"";
+    pthread_mutex_lock(&s->mu);
+    if ((rc = pkie_ca_db_prepare(s, "INSERT INTO nonces(nonce,txid,seen) VALUES(?,?,?)", &st)) != 0)
+        goto out;
+    sqlite3_bind_blob(st, 1, nonce, (int)nonce_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, txid, (int)txid_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((step & 0xff) == SQLITE_CONSTRAINT) {
+        rc = PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
+        goto out;
+    }
+    if (step != SQLITE_DONE) {
+        rc = pkie_ca_db_err(s, "nonce insert");
+        goto out;
+    }
+    if (new_tx) {
+        /* A request that opens a transaction must bring a transactionID not seen yet
+         * (the nonce is kept even so: the request was authenticated). */
+        if ((rc = pkie_ca_db_prepare(s, "SELECT 1 FROM nonces WHERE txid=? AND nonce<>? LIMIT 1",
+                                     &st)) != 0)
+            goto out;
+        sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, nonce, (int)nonce_len, SQLITE_STATIC);
+        step = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (step == SQLITE_ROW) {
+            rc = PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already used");
+            goto out;
+        }
+        if (step != SQLITE_DONE) {
+            rc = pkie_ca_db_err(s, "nonce lookup");
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DELETE FROM nonces WHERE seen<%lld", (long long)before);
+    pthread_mutex_lock(&s->mu);
+    int rc = pkie_ca_db_exec(s, sql);
+    if (n != NULL)
+        *n = rc == 0 ? sqlite3_changes(s->db) : 0;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
