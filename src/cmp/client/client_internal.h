@@ -148,6 +148,10 @@ int cmp_send_receive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *req, uint32_
                      struct pkie_cmp_msg **rsp, uint8_t **buf);
 /** Record a PKIStatusInfo as the context's status results. */
 void cmp_ctx_record_status(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_statusinfo *si);
+/** The certificates after the signer in the extraCerts of a signed request:
+ *  the signer's chain through ctx->untrusted (no self-signed roots), then
+ *  ctx->extracerts, without duplicates; *out is a new stack owned by the caller. */
+int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out);
 /** Build the chain of the new certificate into ctx->new_chain (best effort). */
 void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Drop the state of a transaction (certificates received, tid, nonces). */

@@ -152,6 +152,55 @@ static const char *md_name(int nid)
     }
 }
 
+/* 1 when @p x is (by identity or content) already in @p sk. */
+static int in_stack(STACK_OF(X509) * sk, X509 *x)
+{
+    for (int i = 0; i < sk_X509_num(sk); i++)
+        if (X509_cmp(sk_X509_value(sk, i), x) == 0)
+            return 1;
+    return 0;
+}
+
+/* What follows the signer certificate in the extraCerts of a signed request
+ * (RFC 9483 section 3.3, as openssl cmp does): the chain of the signer built
+ * through the untrusted certificates (no trust store needed, self-signed
+ * roots left out), then the -extracerts certificates, without duplicates. */
+int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out)
+{
+    STACK_OF(X509) *res = sk_X509_new_null(), *built = NULL;
+    *out = NULL;
+    if (res == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "signer chain");
+    if (sk_X509_num(ctx->untrusted) > 0) {
+        built = X509_build_chain(ctx->cert, ctx->untrusted, NULL, 0, NULL, NULL);
+        if (built == NULL) {
+            sk_X509_free(res);
+            return PKIE_ERR_OSSL(PKIE_ERR_CMP_CLIENT_CONFIG, "building the signer chain");
+        }
+    }
+    STACK_OF(X509) * lists[] = {built, ctx->extracerts};
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        for (int i = 0; i < sk_X509_num(lists[l]); i++) {
+            X509 *x = sk_X509_value(lists[l], i);
+            if (X509_cmp(x, ctx->cert) == 0 || in_stack(res, x))
+                continue;
+            if (!X509_up_ref(x))
+                goto nomem;
+            if (!sk_X509_push(res, x)) {
+                X509_free(x);
+                goto nomem;
+            }
+        }
+    }
+    sk_X509_pop_free(built, X509_free);
+    *out = res;
+    return 0;
+nomem:
+    sk_X509_pop_free(built, X509_free);
+    sk_X509_pop_free(res, X509_free);
+    return PKIE_ERR(PKIE_ERR_NOMEM, "signer chain");
+}
+
 int cmp_req_protect_encode(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t **der,
                            size_t *len)
 {
@@ -195,7 +244,11 @@ int cmp_req_protect_encode(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uin
         struct pkie_cmp_sig_params sp = {md_name(ctx->opt[PKIE_CMP_OPT_DIGEST]), 0};
         if (sp.digest == NULL)
             sp.digest = "SHA256";
-        rc = pkie_cmp_protect_sig(m, ctx->key, ctx->cert, ctx->extracerts, &sp);
+        STACK_OF(X509) *chain = NULL;
+        if ((rc = cmp_signer_chain(ctx, &chain)) < 0)
+            return rc;
+        rc = pkie_cmp_protect_sig(m, ctx->key, ctx->cert, chain, &sp);
+        sk_X509_pop_free(chain, X509_free);
         if (rc < 0)
             return rc;
     } else {

@@ -178,6 +178,30 @@ ko untrusted_srv "trust|signer|verify" -cmd cr -cert "$P/client.crt" -key "$P/cl
   -untrusted "$P/inter.crt" -trusted "$P/other-root.crt" -newkey "$P/new-ec.key" -subject "/CN=x"
 cmpmock_stop
 
+# ---- the signer's chain travels in extraCerts (RFC 9483 section 3.3) ----
+# The mock knows only the root (no -srv_untrusted): it can verify a signed
+# request only with the intermediate from the request's extraCerts, which
+# pkie cmp builds from -untrusted. With a pinned -srvcert and no -untrusted the
+# request carries only the signer and the mock rejects it ("no suitable
+# sender cert").
+cmpmock_start -srv_cert "$P/server.crt" -srv_key "$P/server.key" -srv_trusted "$P/root.crt" \
+  -rsp_cert "$P/new-ec.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
+# (the mock caches the signer it validated last: the negative case first)
+ko kur_nochain "no suitable sender cert" -cmd kur -cert "$P/client.crt" -key "$P/client.key" \
+  -srvcert "$P/server.crt" -oldcert "$P/new-ec.crt" -newkey "$P/new-ec.key"
+ok rr_chain -cmd rr $SIG -oldcert "$P/new-ec.crt" -revreason 1
+ok kur_chain -cmd kur $SIG -oldcert "$P/new-ec.crt" -newkey "$P/new-ec.key" -certout "$work/kurc.pem" \
+  -reqout "$work/kur_chain.req1.der,$work/kur_chain.req2.der" &&
+  same_cert kur_chain "$work/kurc.pem" "$P/new-ec.crt"
+# the kur carries the intermediate certificate itself, not the root
+hexof() { od -An -tx1 -v | tr -d ' \n'; }
+reqhex=$(hexof <"$work/kur_chain.req1.der")
+interhex=$(openssl x509 -in "$P/inter.crt" -outform DER | hexof)
+roothex=$(openssl x509 -in "$P/root.crt" -outform DER | hexof)
+case $reqhex in *"$interhex"*) ;; *) fail "kur_chain: the intermediate is not in extraCerts" ;; esac
+case $reqhex in *"$roothex"*) fail "kur_chain: the root is in extraCerts" ;; esac
+cmpmock_stop
+
 # rr status rules: revocationWarning/Notification are warnings, the others errors
 for st in 1 4 5; do
   cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus $st || { echo "FAIL: mock server did not start" >&2; exit 1; }

@@ -261,6 +261,16 @@ int responder_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_
         r->bodies[r->n_msgs] = m->body.type;
     r->n_msgs++;
     r->last_prot_mac = m->protection.p == NULL ? -1 : pkie_cmp_protection_is_mac(m);
+    r->last_n_extracerts = (int)m->extraCerts_count;
+    memset(r->last_extracerts, 0, sizeof(r->last_extracerts));
+    for (size_t i = 0; i < m->extraCerts_count && i < 4; i++) {
+        const unsigned char *p = m->extraCerts[i].p;
+        X509 *x = d2i_X509(NULL, &p, (long)m->extraCerts[i].len);
+        if (x != NULL)
+            X509_NAME_oneline(X509_get_subject_name(x), r->last_extracerts[i],
+                              (int)sizeof(r->last_extracerts[i]));
+        X509_free(x);
+    }
     /* the client's protection must verify */
     struct pkie_cmp_vctx v;
     memset(&v, 0, sizeof(v));

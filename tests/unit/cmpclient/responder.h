@@ -44,14 +44,16 @@ struct responder {
     X509 *signer;    /**< sign with this certificate and signer_key instead of srv */
     EVP_PKEY *signer_key;
     /* record */
-    int n_msgs;             /**< messages received */
-    int bodies[32];         /**< their body types */
-    int implicit_asked;     /**< last certificate request asked implicitConfirm */
-    int rev_reason;         /**< CRLReason of the last rr, -1 none */
-    int n_certreqs;         /**< CertReqMsgs in the last ir/cr/kur */
-    char last_subject[256]; /**< subject of the first template (oneline), "" none */
-    int last_oldcertid;     /**< the first template had an oldCertID control */
-    int last_prot_mac;      /**< last request was MAC protected (1), signed (0), none (-1) */
+    int n_msgs;                   /**< messages received */
+    int bodies[32];               /**< their body types */
+    int implicit_asked;           /**< last certificate request asked implicitConfirm */
+    int rev_reason;               /**< CRLReason of the last rr, -1 none */
+    int n_certreqs;               /**< CertReqMsgs in the last ir/cr/kur */
+    char last_subject[256];       /**< subject of the first template (oneline), "" none */
+    int last_oldcertid;           /**< the first template had an oldCertID control */
+    int last_prot_mac;            /**< last request was MAC protected (1), signed (0), none (-1) */
+    int last_n_extracerts;        /**< extraCerts of the last request */
+    char last_extracerts[4][128]; /**< subjects (oneline) of its first four extraCerts */
     /* state */
     int polls_left;
     STACK_OF(X509) * pending; /**< certificates held back while polling */

@@ -139,6 +139,56 @@ static void test_kur(void **state)
     assert_int_equal(f->r.last_oldcertid, 1);
 }
 
+/* A client certificate issued by an intermediate CA: the request's extraCerts
+ * carry the signer, then its chain built through the untrusted certificates
+ * (root left out), then the extra certificates; the responder trusts only
+ * the root and has no untrusted certificates, so it needs the intermediate. */
+static void test_signer_chain(void **state)
+{
+    struct fx *f = *state;
+    EVP_PKEY *ikey = tpki_key(), *ckey = tpki_key();
+    X509 *inter = tpki_cert("unit inter", ikey, pki.root, pki.root_key, 1);
+    X509 *cli = tpki_cert("unit chained client", ckey, inter, ikey, 0);
+    pkie_cmp_ctx_set_cert(f->ctx, cli);
+    pkie_cmp_ctx_set_key(f->ctx, ckey);
+    X509_STORE *st = store_of(pki.root);
+    pkie_cmp_ctx_set_trusted(f->ctx, st);
+    X509_STORE_free(st);
+    pkie_cmp_ctx_set_newkey(f->ctx, pki.new_key);
+    pkie_cmp_ctx_set_oldcert(f->ctx, cli);
+
+    /* without the intermediate the responder cannot verify the request */
+    assert_null(pkie_cmp_exec_kur(f->ctx));
+    assert_int_equal(f->r.n_msgs, 1);
+    assert_int_equal(f->r.last_n_extracerts, 1);
+
+    /* with it (and the root, and an unrelated certificate) as untrusted */
+    pkie_cmp_ctx_add_untrusted(f->ctx, pki.other_root);
+    pkie_cmp_ctx_add_untrusted(f->ctx, pki.root);
+    pkie_cmp_ctx_add_untrusted(f->ctx, inter);
+    pkie_cmp_ctx_add_extracert(f->ctx, pki.other_root);
+    pkie_cmp_ctx_add_extracert(f->ctx, inter); /* no duplicate */
+    responder_reset(&f->r);
+    assert_non_null(pkie_cmp_exec_kur(f->ctx));
+    assert_int_equal(f->r.bodies[0], PKIE_CMP_BODY_KUR);
+    assert_int_equal(f->r.bodies[1], PKIE_CMP_BODY_CERTCONF);
+    assert_int_equal(f->r.last_n_extracerts, 3); /* of the certConf */
+    assert_non_null(strstr(f->r.last_extracerts[0], "CN=unit chained client"));
+    assert_non_null(strstr(f->r.last_extracerts[1], "CN=unit inter"));
+    assert_non_null(strstr(f->r.last_extracerts[2], "CN=unit other root"));
+
+    /* rr is signed the same way */
+    responder_reset(&f->r);
+    pkie_cmp_ctx_set_oldcert(f->ctx, pkie_cmp_ctx_get_new_cert(f->ctx));
+    assert_non_null(pkie_cmp_exec_rr(f->ctx));
+    assert_int_equal(f->r.last_n_extracerts, 3);
+    assert_non_null(strstr(f->r.last_extracerts[1], "CN=unit inter"));
+    X509_free(cli);
+    X509_free(inter);
+    EVP_PKEY_free(ckey);
+    EVP_PKEY_free(ikey);
+}
+
 static void test_p10cr(void **state)
 {
     struct fx *f = *state;
@@ -641,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cr_sig, setup, teardown),
         cmocka_unit_test_setup_teardown(test_srvcert_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kur, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_p10cr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_templates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_implicit_confirm, setup, teardown),
