@@ -31,9 +31,10 @@ static int kid_matches(X509 *c, const struct pkie_cmp_bytes *kid)
 /* ---- signature protection -------------------------------------------------------- */
 
 struct sigctx {
-    STACK_OF(X509) * extra; /* parsed extraCerts */
-    STACK_OF(X509) * chain; /* untrusted: extraCerts + vctx untrusted */
-    X509_NAME *sender;      /* sender as a Name (NULL when not a directoryName) */
+    STACK_OF(X509) * extra;   /* parsed extraCerts */
+    STACK_OF(X509) * chain;   /* untrusted: extraCerts + vctx untrusted */
+    STACK_OF(X509) * anchors; /* up-ref'd copy of the trust store's certificates */
+    X509_NAME *sender;        /* sender as a Name (NULL when not a directoryName) */
 };
 
 static int try_signer(const struct pkie_cmp_msg *m, X509 *c)
@@ -62,19 +63,20 @@ static X509 *find_signer(struct sigctx *s, const struct pkie_cmp_msg *m,
         if (try_signer(m, c) == 0)
             return c;
     }
-    STACK_OF(X509) * lists[2] = {s->chain, NULL};
-    STACK_OF(X509_OBJECT) *objs = v->trusted ? X509_STORE_get0_objects(v->trusted) : NULL;
+    /* The store's certificates are copied (up-ref'd) under the store's
+     * lock, so a store shared with other threads may change meanwhile. */
+    if (v->trusted != NULL && s->anchors == NULL &&
+        (s->anchors = X509_STORE_get1_all_certs(v->trusted)) == NULL) {
+        *err = PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "trust store certificates");
+        return NULL;
+    }
+    STACK_OF(X509) * lists[2] = {s->chain, s->anchors};
     for (int l = 0; l < 2; l++) {
         for (int i = 0; lists[l] != NULL && i < sk_X509_num(lists[l]); i++) {
             X509 *c = sk_X509_value(lists[l], i);
             if (candidate(s, m, c) && try_signer(m, c) == 0)
                 return c;
         }
-    }
-    for (int i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
-        X509 *c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
-        if (c != NULL && candidate(s, m, c) && try_signer(m, c) == 0)
-            return c;
     }
     *err = sk_X509_num(s->extra) > 0
                ? PKIE_ERR(PKIE_ERR_CMP_SIG_INVALID, "signature does not verify")
@@ -104,7 +106,7 @@ static int verify_chain(X509 *signer, STACK_OF(X509) * untrusted, const struct p
 
 static int check_signature(const struct pkie_cmp_msg *m, struct pkie_cmp_vctx *v, int64_t now)
 {
-    struct sigctx s = {NULL, NULL, NULL};
+    struct sigctx s = {NULL, NULL, NULL, NULL};
     int r = 0;
     s.extra = sk_X509_new_null();
     s.chain = sk_X509_new_null();
@@ -155,6 +157,7 @@ err:
     X509_NAME_free(s.sender);
     sk_X509_pop_free(s.extra, X509_free);
     sk_X509_pop_free(s.chain, X509_free);
+    sk_X509_pop_free(s.anchors, X509_free);
     return r;
 }
 

@@ -199,7 +199,9 @@ static int load_crls(sqlite3 *db, struct pkie_pki *pki)
         if (zero != NULL)
             X509_CRL_get0_by_serial(crl, &rev, zero);
         ASN1_INTEGER_free(zero);
-        if (!sk_X509_CRL_push(pki->crls, crl) || !X509_STORE_add_crl(pki->store, crl)) {
+        /* The store takes its own reference; the list takes ours last, so
+         * a failure frees the CRL exactly once. */
+        if (!X509_STORE_add_crl(pki->store, crl) || !sk_X509_CRL_push(pki->crls, crl)) {
             X509_CRL_free(crl);
             rc = PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "CRL list");
             goto out;
