@@ -261,7 +261,8 @@ int pkie_cmp_ctx_set_secret(struct pkie_cmp_ctx *ctx, const uint8_t *secret, siz
 int pkie_cmp_ctx_set_cert(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Client signer private key, matching the certificate. */
 int pkie_cmp_ctx_set_key(struct pkie_cmp_ctx *ctx, EVP_PKEY *key);
-/** Add a certificate to extraCerts of every request (e.g. the signer chain). */
+/** Add a certificate to extraCerts of every protected request (after the
+ *  signer and its chain, duplicates left out; e.g. a root to send along). */
 int pkie_cmp_ctx_add_extracert(struct pkie_cmp_ctx *ctx, X509 *cert);
 
 /* ---- server authentication ----------------------------------------------- */
@@ -272,7 +273,9 @@ int pkie_cmp_ctx_set_trusted(struct pkie_cmp_ctx *ctx, X509_STORE *store);
 /** Pin the server's signer certificate: responses must be signed by it,
  *  without chain validation. */
 int pkie_cmp_ctx_set_srvcert(struct pkie_cmp_ctx *ctx, X509 *cert);
-/** Add an untrusted intermediate for chain building (responses, new certs). */
+/** Add an untrusted intermediate for chain building: of responses, of new
+ *  certificates, and of the client certificate, whose chain (without a
+ *  self-signed root) follows it in the extraCerts of signed requests. */
 int pkie_cmp_ctx_add_untrusted(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Expected sender of responses; default the subject of the srvcert. */
 int pkie_cmp_ctx_set_expected_sender(struct pkie_cmp_ctx *ctx, const X509_NAME *name);
