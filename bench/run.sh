@@ -8,7 +8,7 @@ for b in bench/*/run.sh; do
   [ -f "$b" ] || continue
   name=$(basename "$(dirname "$b")")
   printf '\n==== bench/%s ====\n' "$name"
-  sh "$b"
+  bash "$b"
   n=$((n + 1))
 done
 printf '\n%d benchmark(s) run\n' "$n"
