@@ -210,8 +210,17 @@ int pkie_ca_store_nonce_init(struct pkie_ca_store *s);
  */
 int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
                                  const uint8_t *txid, size_t txid_len, int new_tx, int64_t now);
-/** Forget the nonces remembered before @p before (seconds); count in @p n (may be NULL). */
+/** Forget the nonces (and transaction nonces) remembered before @p before (seconds);
+ *  count of request nonces in @p n (may be NULL). */
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n);
+/** Record @p nonce, the senderNonce of our answer in transaction @p txid that
+ *  expects a follow-up (certConf or pollReq), replacing the previous one. */
+int pkie_ca_store_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                              const uint8_t *nonce, size_t nonce_len, int64_t now);
+/** 0 when no answer nonce is recorded for @p txid or @p recip equals it;
+ *  PKIE_ERR_CMP_RECIPNONCE otherwise. */
+int pkie_ca_store_txnonce_check(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                                const uint8_t *recip, size_t recip_len);
 /** Allocate the next CRL number (durably incremented). */
 int pkie_ca_store_next_crl_number(struct pkie_ca_store *s, int64_t *n);
 

@@ -325,6 +325,22 @@ static int remember_nonce(struct srv_req *r)
                                         pkie_ca_now());
 }
 
+/* An answer that the client follows up in the same transaction (certConf after
+ * ip/cp/kup without implicit confirmation, pollReq after waiting or pollRep):
+ * its senderNonce must come back as the follow-up's recipNonce. */
+static int remember_answer_nonce(struct srv_req *r)
+{
+    int t = r->resp->body.type;
+    if (r->implicit || (t != PKIE_CMP_BODY_IP && t != PKIE_CMP_BODY_CP && t != PKIE_CMP_BODY_KUP &&
+                        t != PKIE_CMP_BODY_POLLREP))
+        return 0;
+    const struct pkie_cmp_header *h = &r->resp->header;
+    if (h->transactionID.len == 0 || h->senderNonce.len == 0)
+        return 0;
+    return pkie_ca_store_txnonce_set(r->srv->store, h->transactionID.p, h->transactionID.len,
+                                     h->senderNonce.p, h->senderNonce.len, pkie_ca_now());
+}
+
 static int failbit_for(int err)
 {
     switch (err) {
@@ -367,7 +383,11 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         r.is_mac = -1; /* cannot answer with a MAC we could not verify */
         goto error;
     }
-    if ((rc = remember_nonce(&r)) != 0) {
+    if ((rc = remember_nonce(&r)) != 0 ||
+        ((m->body.type == PKIE_CMP_BODY_CERTCONF || m->body.type == PKIE_CMP_BODY_POLLREQ) &&
+         (rc = pkie_ca_store_txnonce_check(srv->store, m->header.transactionID.p,
+                                           m->header.transactionID.len, m->header.recipNonce.p,
+                                           m->header.recipNonce.len)) != 0)) {
         failbit = pkie_cmp_err_failinfo(rc);
         goto error;
     }
@@ -410,6 +430,10 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
     }
     if (rc != 0)
         goto error;
+    if ((rc = remember_answer_nonce(&r)) != 0) {
+        failbit = PKIE_CMP_FI_systemUnavail;
+        goto error;
+    }
     rc = finish(&r, out, out_len);
     if (rc == 0)
         goto done;

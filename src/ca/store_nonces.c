@@ -3,6 +3,7 @@
 #include "pkie/error.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define NONCE_MAX 64 /* longer nonces are refused (RFC 9810 asks for 128 bits) */
 
@@ -11,7 +12,9 @@ int pkie_ca_store_nonce_init(struct pkie_ca_store *s)
     return pkie_ca_db_exec(s, "CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY,"
                               " txid BLOB NOT NULL, seen INTEGER NOT NULL);"
                               "CREATE INDEX IF NOT EXISTS nonces_txid ON nonces(txid);"
-                              "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen);");
+                              "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen);"
+                              "CREATE TABLE IF NOT EXISTS tx_nonces(txid BLOB PRIMARY KEY,"
+                              " nonce BLOB NOT NULL, seen INTEGER NOT NULL);");
 }
 
 int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
@@ -70,11 +73,65 @@ out:
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)
 {
     char sql[128];
+    int count = 0;
     snprintf(sql, sizeof(sql), "DELETE FROM nonces WHERE seen<%lld", (long long)before);
     pthread_mutex_lock(&s->mu);
     int rc = pkie_ca_db_exec(s, sql);
+    if (rc == 0) {
+        count = sqlite3_changes(s->db);
+        snprintf(sql, sizeof(sql), "DELETE FROM tx_nonces WHERE seen<%lld", (long long)before);
+        rc = pkie_ca_db_exec(s, sql);
+    }
+    pthread_mutex_unlock(&s->mu);
     if (n != NULL)
-        *n = rc == 0 ? sqlite3_changes(s->db) : 0;
+        *n = count;
+    return rc;
+}
+
+int pkie_ca_store_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                              const uint8_t *nonce, size_t nonce_len, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    if (txid == NULL || txid_len == 0 || txid_len > NONCE_MAX || nonce == NULL || nonce_len == 0 ||
+        nonce_len > NONCE_MAX)
+        return PKIE_ERR(PKIE_ERR_ARG, "transactionID or nonce");
+    pthread_mutex_lock(&s->mu);
+    int rc = pkie_ca_db_prepare(
+        s, "INSERT OR REPLACE INTO tx_nonces(txid,nonce,seen) VALUES(?,?,?)", &st);
+    if (rc == 0) {
+        sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, nonce, (int)nonce_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = pkie_ca_db_err(s, "tx nonce");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int pkie_ca_store_txnonce_check(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                                const uint8_t *recip, size_t recip_len)
+{
+    sqlite3_stmt *st = NULL;
+    if (txid == NULL || txid_len == 0 || txid_len > NONCE_MAX)
+        return 0; /* no transaction to speak of: the body handler refuses it */
+    pthread_mutex_lock(&s->mu);
+    int rc = pkie_ca_db_prepare(s, "SELECT nonce FROM tx_nonces WHERE txid=?", &st);
+    if (rc == 0) {
+        sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const void *n = sqlite3_column_blob(st, 0);
+            size_t nl = (size_t)sqlite3_column_bytes(st, 0);
+            if (recip == NULL || recip_len != nl || n == NULL || memcmp(recip, n, nl) != 0)
+                rc = PKIE_ERR(PKIE_ERR_CMP_RECIPNONCE,
+                              "recipNonce is not the senderNonce of our last answer");
+        } else if (step != SQLITE_DONE) {
+            rc = pkie_ca_db_err(s, "tx nonce lookup");
+        }
+    }
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -165,6 +165,14 @@ static struct pkie_cmp_msg *send_raw(struct pkie_ca_server *srv, const uint8_t *
     return resp;
 }
 
+/* recipNonce of @p m := senderNonce of the answer @p r. */
+static void set_recip(struct pkie_cmp_msg *m, const struct pkie_cmp_msg *r)
+{
+    assert_int_equal(
+        pkie_cmp_dup(m, &m->header.recipNonce, r->header.senderNonce.p, r->header.senderNonce.len),
+        0);
+}
+
 static uint32_t error_bits(const struct pkie_cmp_msg *r)
 {
     assert_int_equal(r->body.type, PKIE_CMP_BODY_ERROR);
@@ -234,6 +242,7 @@ static void test_certconf_reject_revokes(void **state)
     badhash[0] ^= 1;
     pkie_cmp_dup(cc, &conf->status[0].certHash, badhash, (size_t)ASN1_STRING_length(h));
     conf->status[0].certReqId = 0;
+    set_recip(cc, r);
     struct pkie_cmp_msg *r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
     assert_true(error_bits(r2) & (1u << PKIE_CMP_FI_badCertId));
     pkie_cmp_msg_free(r2);
@@ -249,6 +258,13 @@ static void test_certconf_reject_revokes(void **state)
                  (size_t)ASN1_STRING_length(h));
     conf->status[0].has_statusInfo = 1;
     conf->status[0].statusInfo.status = PKIE_CMP_REJECTION;
+    /* without the recipNonce of our cp it is refused (badRecipientNonce) */
+    r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(error_bits(r2), 1u << PKIE_CMP_FI_badRecipientNonce);
+    pkie_cmp_msg_free(r2);
+    free(raw2);
+    fresh_nonce(cc);
+    set_recip(cc, r);
     r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
     assert_int_equal(r2->body.type, PKIE_CMP_BODY_PKICONF);
     assert_int_equal(pkie_ca_store_cert_get(pkie_ca_server_store(f->srv), hex, 0, &rec), 0);
@@ -343,6 +359,10 @@ static void test_manual_poll(void **state)
     struct pkie_cmp_msg *r = exchange(f, m, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
     assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
     assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_WAITING);
+    struct pkie_cmp_msg *p = cert_request(PKIE_CMP_BODY_POLLREQ, 0, f->key, "", tid);
+    p->body.u.pollReq.certReqId = pkie_cmp_alloc(p, sizeof(int64_t));
+    p->body.u.pollReq.count = 1;
+    set_recip(p, r); /* the pollReq answers our ip */
     pkie_cmp_msg_free(r);
     pkie_cmp_msg_free(m);
     free(raw);
@@ -354,12 +374,17 @@ static void test_manual_poll(void **state)
     pkie_cmp_msg_free(m);
     free(raw);
 
-    struct pkie_cmp_msg *p = cert_request(PKIE_CMP_BODY_POLLREQ, 0, f->key, "", tid);
-    p->body.u.pollReq.certReqId = pkie_cmp_alloc(p, sizeof(int64_t));
-    p->body.u.pollReq.count = 1;
     r = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
     assert_int_equal(r->body.type, PKIE_CMP_BODY_POLLREP);
     assert_true(r->body.u.pollRep.entries[0].checkAfter >= 1);
+    /* the next pollReq must carry the pollRep's nonce, not the ip's any more */
+    fresh_nonce(p);
+    uint8_t *raw2 = NULL;
+    struct pkie_cmp_msg *r2 = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(error_bits(r2), 1u << PKIE_CMP_FI_badRecipientNonce);
+    pkie_cmp_msg_free(r2);
+    free(raw2);
+    set_recip(p, r);
     pkie_cmp_msg_free(r);
     free(raw);
     /* another client cannot poll this transaction */
