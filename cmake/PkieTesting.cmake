@@ -36,30 +36,26 @@ function(pkie_unit_test)
                        ENVIRONMENT "${PKIE_TEST_ENV}")
 endfunction()
 
-function(pkie_interop_test)
+# A test run through tests/netns-run (private network namespace, loopback only).
+function(pkie_netns_test label default_timeout)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "COMMAND" ${ARGN})
   if(PKIE_FUZZ)
     return()
   endif()
   add_test(NAME ${T_NAME} COMMAND ${PKIE_NETNS_RUN} ${T_COMMAND})
   if(NOT T_TIMEOUT)
-    set(T_TIMEOUT 300)
+    set(T_TIMEOUT ${default_timeout})
   endif()
-  set_tests_properties(${T_NAME} PROPERTIES LABELS interop TIMEOUT ${T_TIMEOUT}
+  set_tests_properties(${T_NAME} PROPERTIES LABELS ${label} TIMEOUT ${T_TIMEOUT}
                        ENVIRONMENT "${PKIE_TEST_ENV}")
 endfunction()
 
+function(pkie_interop_test)
+  pkie_netns_test(interop 300 ${ARGN})
+endfunction()
+
 function(pkie_e2e_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "COMMAND" ${ARGN})
-  if(PKIE_FUZZ)
-    return()
-  endif()
-  add_test(NAME ${T_NAME} COMMAND ${PKIE_NETNS_RUN} ${T_COMMAND})
-  if(NOT T_TIMEOUT)
-    set(T_TIMEOUT 600)
-  endif()
-  set_tests_properties(${T_NAME} PROPERTIES LABELS e2e TIMEOUT ${T_TIMEOUT}
-                       ENVIRONMENT "${PKIE_TEST_ENV}")
+  pkie_netns_test(e2e 600 ${ARGN})
 endfunction()
 
 # A fuzz target is one LLVMFuzzerTestOneInput. In the fuzz build (clang) it is a
