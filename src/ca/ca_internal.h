@@ -11,7 +11,8 @@
 
 #define DEK_LEN 32
 
-struct ca_insert; /* a certificate waiting for the group commit (store_certs.c) */
+struct ca_insert;  /* a certificate waiting for the group commit (store_certs.c) */
+struct nonce_item; /* a nonce waiting for its group commit (store_nonces.c) */
 
 /** The open database; every use holds mu. */
 struct pkie_ca_store {
@@ -27,6 +28,11 @@ struct pkie_ca_store {
     pthread_cond_t gc_cond;    /**< signalled when a batch is committed */
     struct ca_insert *gc_head; /**< inserts waiting for the next batch */
     int gc_busy;               /**< a thread is committing a batch */
+    /* group commit of remembered nonces (store_nonces.c), same scheme */
+    pthread_mutex_t nc_mu;      /**< protects the fields below */
+    pthread_cond_t nc_cond;     /**< signalled when a batch is committed */
+    struct nonce_item *nc_head; /**< nonces waiting for the next batch */
+    int nc_busy;                /**< a thread is committing a batch */
 };
 
 /** Record sqlite's last error as PKIE_ERR_CA_DB with @p what. */

@@ -11,6 +11,7 @@
 #include "pkie/cmp_server.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <openssl/x509.h>
 
 #define PASS "engine-pass"
@@ -573,6 +574,47 @@ static void test_nonce_store(void **state)
                      PKIE_ERR_CMP_NONCE_REPLAY);
 }
 
+struct nonce_job {
+    struct pkie_ca_store *s;
+    uint8_t nonce[16];
+    int rc;
+};
+
+static void *nonce_thread(void *arg)
+{
+    struct nonce_job *j = arg;
+    j->rc = pkie_ca_store_nonce_remember(j->s, j->nonce, 16, j->nonce, 16, 1, pkie_ca_now());
+    return NULL;
+}
+
+/* Concurrent nonces share group commits: 16 distinct ones are all kept, and
+ * of 4 threads sending the same nonce at once exactly one gets through. */
+static void test_nonce_concurrent(void **state)
+{
+    struct fx *f = *state;
+    struct nonce_job jobs[20];
+    pthread_t th[20];
+    int ok = 0, replay = 0;
+    for (int i = 0; i < 20; i++) {
+        memset(&jobs[i], 0, sizeof(jobs[i]));
+        jobs[i].s = pkie_ca_server_store(f->srv);
+        jobs[i].nonce[0] = 0x77;
+        jobs[i].nonce[1] = (uint8_t)(i < 16 ? i : 100);
+        assert_int_equal(pthread_create(&th[i], NULL, nonce_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (i < 16)
+            assert_int_equal(jobs[i].rc, 0);
+        else if (jobs[i].rc == 0)
+            ok++;
+        else if (jobs[i].rc == PKIE_ERR_CMP_NONCE_REPLAY)
+            replay++;
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(replay, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tid_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonce_concurrent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
