@@ -28,7 +28,7 @@ static void report_failure(struct pkie_cmp_ctx *ctx, const char *what)
                 pkie_cmp_ctx_snprint_status(ctx, buf, sizeof(buf)));
 }
 
-static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) * sk, const char *what)
+static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) *sk, const char *what)
 {
     if (file == NULL)
         return 0;

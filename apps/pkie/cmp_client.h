@@ -42,7 +42,7 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx);
 char *cmpc_get_pass(const char *src, const char *what);
 /** Load certificates from comma-separated PEM/DER files (every certificate of
  *  every file). NULL after a one-line error. */
-STACK_OF(X509) * cmpc_load_certs(const char *files, const char *pass, const char *what);
+STACK_OF(X509) *cmpc_load_certs(const char *files, const char *pass, const char *what);
 /** Load exactly one certificate (the first of the file). */
 X509 *cmpc_load_cert(const char *file, const char *pass, const char *what);
 /** Load a private key (PEM, encrypted PEM, DER), or a public key when
@@ -58,7 +58,7 @@ X509_STORE *cmpc_load_store(const char *files, const char *what);
  *  escapes). NULL after a one-line error naming @p what. */
 X509_NAME *cmpc_parse_name(const char *text, const char *what);
 /** Write certificates to @p file as PEM (or DER: only the first). */
-int cmpc_save_certs(const char *file, STACK_OF(X509) * certs, int der, const char *what);
+int cmpc_save_certs(const char *file, STACK_OF(X509) *certs, int der, const char *what);
 /** Write bytes to a file. */
 int cmpc_save_bytes(const char *file, const unsigned char *p, size_t len, const char *what);
 /** Read a whole file (at most @p max bytes). */

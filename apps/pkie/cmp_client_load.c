@@ -144,8 +144,7 @@ static int is_pem(const unsigned char *p, size_t n)
     return 0;
 }
 
-static int load_certs_file(const char *file, STACK_OF(X509) * sk, const char *pass,
-                           const char *what)
+static int load_certs_file(const char *file, STACK_OF(X509) *sk, const char *pass, const char *what)
 {
     size_t n;
     unsigned char *data = cmpc_read_file(file, MAX_FILE, &n, what);
@@ -182,7 +181,7 @@ static int load_certs_file(const char *file, STACK_OF(X509) * sk, const char *pa
     return 0;
 }
 
-STACK_OF(X509) * cmpc_load_certs(const char *files, const char *pass, const char *what)
+STACK_OF(X509) *cmpc_load_certs(const char *files, const char *pass, const char *what)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
     char *copy = strdup(files);
@@ -394,7 +393,7 @@ int cmpc_save_bytes(const char *file, const unsigned char *p, size_t len, const 
     return 0;
 }
 
-int cmpc_save_certs(const char *file, STACK_OF(X509) * certs, int der, const char *what)
+int cmpc_save_certs(const char *file, STACK_OF(X509) *certs, int der, const char *what)
 {
     BIO *b = BIO_new(BIO_s_mem());
     int ok = b != NULL;

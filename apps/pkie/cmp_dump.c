@@ -69,7 +69,7 @@ static uint8_t *load_secret(const char *spec, size_t *len)
     return out;
 }
 
-static STACK_OF(X509) * load_certs(const char *path)
+static STACK_OF(X509) *load_certs(const char *path)
 {
     BIO *b = BIO_new_file(path, "r");
     if (b == NULL)
@@ -108,7 +108,7 @@ struct opts {
     const uint8_t *secret;
     size_t secret_len;
     X509_STORE *trusted;
-    STACK_OF(X509) * untrusted;
+    STACK_OF(X509) *untrusted;
 };
 
 /* Report a failure for @p label. */

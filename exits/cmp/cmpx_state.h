@@ -29,7 +29,7 @@ struct cmpx_ident {
 
 /** CA certificates and CRL; swapped as a whole under the trust lock. */
 struct cmpx_trust {
-    STACK_OF(X509) * cas;                     /**< CA certificates (verified to an anchor) */
+    STACK_OF(X509) *cas;                      /**< CA certificates (verified to an anchor) */
     X509_CRL *crl;                            /**< current CRL of the issuing CA, or NULL */
     uint32_t names_count;                     /**< CA names for GetCAList */
     uint32_t names_len[CFTPKIE_CA_NAMES_MAX]; /**< DER length of each */
@@ -61,7 +61,7 @@ int cmpx_dir_prepare(const char *dir);
 int cmpx_path(char *out, size_t cap, const char *dir, const char *name);
 int cmpx_write_atomic(const char *dir, const char *name, const void *data, size_t len);
 int cmpx_write_bio(const char *dir, const char *name, BIO *b);
-STACK_OF(X509) * cmpx_load_certs(const char *path);
+STACK_OF(X509) *cmpx_load_certs(const char *path);
 int cmpx_read_secret(const char *path, char *buf, size_t cap);
 
 /* names.c */

@@ -91,7 +91,7 @@ int cmpx_write_bio(const char *dir, const char *name, BIO *b)
     return cmpx_write_atomic(dir, name, data, (size_t)n);
 }
 
-STACK_OF(X509) * cmpx_load_certs(const char *path)
+STACK_OF(X509) *cmpx_load_certs(const char *path)
 {
     BIO *b = BIO_new_file(path, "r");
     if (b == NULL) {

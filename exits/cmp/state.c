@@ -37,7 +37,7 @@ static struct {
     int inited;
     struct cmpx_conf conf;
     X509_STORE *anchors;
-    STACK_OF(X509) * anchor_certs;
+    STACK_OF(X509) *anchor_certs;
     struct cmpx_ident *id;
     struct cmpx_trust *trust;
     uint64_t gens;
@@ -99,7 +99,7 @@ static void ident_free(struct cmpx_ident *id)
 
 /* An identity from @p key, @p leaf and the CA certificates of @p chain that
  * are not self-signed (the peer has the root). Takes references. */
-static struct cmpx_ident *ident_new(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) * chain)
+static struct cmpx_ident *ident_new(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain)
 {
     struct cmpx_ident *id = calloc(1, sizeof(*id));
     if (id == NULL)
@@ -145,7 +145,7 @@ err:
 }
 
 /* identity.pem: the key (PKCS#8) then the chain, written atomically (0600). */
-static int ident_save(const struct cmpx_ident *id, STACK_OF(X509) * chain)
+static int ident_save(const struct cmpx_ident *id, STACK_OF(X509) *chain)
 {
     BIO *b = BIO_new(BIO_s_mem());
     int rc = 0;
@@ -211,7 +211,7 @@ static void trust_free(struct cmpx_trust *t)
 }
 
 /* CA certificates that chain to an anchor (the others are dropped, logged). */
-static STACK_OF(X509) * verified_cas(STACK_OF(X509) * in)
+static STACK_OF(X509) *verified_cas(STACK_OF(X509) *in)
 {
     STACK_OF(X509) *out = sk_X509_new_null();
     for (int i = 0; out != NULL && in != NULL && i < sk_X509_num(in); i++) {
@@ -233,7 +233,7 @@ static STACK_OF(X509) * verified_cas(STACK_OF(X509) * in)
 }
 
 /* A trust from @p cas (references taken) and @p crl (reference taken). */
-static struct cmpx_trust *trust_new(STACK_OF(X509) * cas, X509_CRL *crl)
+static struct cmpx_trust *trust_new(STACK_OF(X509) *cas, X509_CRL *crl)
 {
     struct cmpx_trust *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -243,7 +243,7 @@ static struct cmpx_trust *trust_new(STACK_OF(X509) * cas, X509_CRL *crl)
     if (t->cas == NULL || t->names == NULL)
         goto err;
     /* names: the anchors, then CA certificates with other subjects */
-    STACK_OF(X509) * all[2] = {G.anchor_certs, cas};
+    STACK_OF(X509) *all[2] = {G.anchor_certs, cas};
     for (int k = 0; k < 2; k++)
         for (int i = 0; all[k] != NULL && i < sk_X509_num(all[k]); i++) {
             X509 *c = sk_X509_value(all[k], i);
@@ -304,9 +304,9 @@ void cmpx_trust_unlock(void)
 
 /* The CRL is accepted when an anchor or CA certificate with its issuer name
  * verifies its signature. */
-static int crl_ok(X509_CRL *crl, STACK_OF(X509) * cas)
+static int crl_ok(X509_CRL *crl, STACK_OF(X509) *cas)
 {
-    STACK_OF(X509) * all[2] = {cas, G.anchor_certs};
+    STACK_OF(X509) *all[2] = {cas, G.anchor_certs};
     for (int k = 0; k < 2; k++)
         for (int i = 0; all[k] != NULL && i < sk_X509_num(all[k]); i++) {
             X509 *c = sk_X509_value(all[k], i);

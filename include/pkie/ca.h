@@ -263,12 +263,12 @@ const struct pkie_ca_profile *pkie_ca_profile_find(const char *name);
 
 /** A certificate request, independent of how it arrived. */
 struct pkie_ca_request {
-    const X509_NAME *subject;              /**< requested subject (required) */
-    EVP_PKEY *pubkey;                      /**< public key (required) */
-    const STACK_OF(X509_EXTENSION) * exts; /**< requested extensions, may be NULL */
-    int64_t not_before;                    /**< requested start, 0 = now */
-    int64_t not_after;                     /**< requested end, 0 = profile default */
-    X509 *old_cert;                        /**< kur: the certificate being updated, else NULL */
+    const X509_NAME *subject;             /**< requested subject (required) */
+    EVP_PKEY *pubkey;                     /**< public key (required) */
+    const STACK_OF(X509_EXTENSION) *exts; /**< requested extensions, may be NULL */
+    int64_t not_before;                   /**< requested start, 0 = now */
+    int64_t not_after;                    /**< requested end, 0 = profile default */
+    X509 *old_cert;                       /**< kur: the certificate being updated, else NULL */
     const uint8_t *spki; /**< optional: the SubjectPublicKeyInfo SEQUENCE *contents* that
                               pubkey came from, copied into the certificate as received
                               (the returned X509 then has no cached key: encode it) */

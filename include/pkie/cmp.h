@@ -343,15 +343,15 @@ char *pkie_cmp_ctx_snprint_status(const struct pkie_cmp_ctx *ctx, char *buf, siz
 X509 *pkie_cmp_ctx_get_new_cert(const struct pkie_cmp_ctx *ctx);
 /** All certificates enrolled by the last ir/cr, in certReqId order
  *  (NULL entries are impossible: a rejected request fails the call). */
-STACK_OF(X509) * pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx);
+STACK_OF(X509) *pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx);
 /** caPubs of the last ip, NULL if none. */
-STACK_OF(X509) * pkie_cmp_ctx_get_capubs(const struct pkie_cmp_ctx *ctx);
+STACK_OF(X509) *pkie_cmp_ctx_get_capubs(const struct pkie_cmp_ctx *ctx);
 /** extraCerts of the last response, NULL if none. */
-STACK_OF(X509) * pkie_cmp_ctx_get_extracerts_in(const struct pkie_cmp_ctx *ctx);
+STACK_OF(X509) *pkie_cmp_ctx_get_extracerts_in(const struct pkie_cmp_ctx *ctx);
 /** Chain of the new certificate (without it, up to and including the trust
  *  anchor) when it could be built from the trusted store, the untrusted
  *  certificates, extraCerts and caPubs; NULL otherwise. */
-STACK_OF(X509) * pkie_cmp_ctx_get_new_chain(const struct pkie_cmp_ctx *ctx);
+STACK_OF(X509) *pkie_cmp_ctx_get_new_chain(const struct pkie_cmp_ctx *ctx);
 /** The server's signer certificate of the last protected response, or NULL. */
 X509 *pkie_cmp_ctx_get_validated_srvcert(const struct pkie_cmp_ctx *ctx);
 
@@ -404,7 +404,7 @@ int pkie_cmp_certconf_cb(struct pkie_cmp_ctx *ctx, X509 *cert, int fail_info, co
 
 /** genm caCerts: @p *out gets the CA certificates (caller frees; NULL when the
  *  server has none). Returns 0 or a negative pkie_err. */
-int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out);
+int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out);
 
 /**
  * genm rootCaCert with the current root @p old_with_old (may be NULL). On
@@ -435,7 +435,7 @@ int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL
 /** genm signKeyPairTypes: the algorithm identifiers the CA accepts for
  *  signing keys (caller frees with sk_X509_ALGOR_pop_free(.., X509_ALGOR_free);
  *  NULL with 0 returned when the server lists none). */
-int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) * *out);
+int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) **out);
 
 #ifdef __cplusplus
 }

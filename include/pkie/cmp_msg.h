@@ -601,7 +601,7 @@ struct pkie_cmp_sig_params {
  * @p chain (may be NULL) and the message's previous extraCerts, then sign
  * ProtectedPart into m->protection.
  */
-int pkie_cmp_protect_sig(struct pkie_cmp_msg *m, EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain,
+int pkie_cmp_protect_sig(struct pkie_cmp_msg *m, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
                          const struct pkie_cmp_sig_params *p);
 
 /** Verify MAC protection with the shared secret (PKIE_ERR_CMP_* on failure). */
@@ -621,7 +621,7 @@ struct pkie_cmp_vctx {
     const uint8_t *secret;          /**< shared secret for MAC protection (NULL: none) */
     size_t secret_len;              /**< its length */
     X509_STORE *trusted;            /**< trust anchors for signatures (NULL: none) */
-    STACK_OF(X509) * untrusted;     /**< intermediate certificates (extraCerts are added) */
+    STACK_OF(X509) *untrusted;      /**< intermediate certificates (extraCerts are added) */
     struct pkie_cmp_mac_limits mac; /**< iteration bounds (zeros: defaults) */
     int allow_unprotected;          /**< accept a message without protection */
     /* header */

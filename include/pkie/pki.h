@@ -100,7 +100,7 @@ enum pkie_pki_peer_role {
  * PKIE_ERR_PKI_NO_KEY when the certificate has none or the base was opened
  * without password. Unknown id: PKIE_ERR_PKI_UNKNOWN_ID.
  */
-int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509) * *chain,
+int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509) **chain,
                        EVP_PKEY **key);
 
 /**
@@ -109,7 +109,7 @@ int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509)
  * not a root/inter fails (PKIE_ERR_PKI_UNKNOWN_ID / PKIE_ERR_PKI_TYPE).
  */
 int pkie_pki_get_ca_names(struct pkie_pki *pki, const char *const *ids, size_t n,
-                          STACK_OF(X509_NAME) * *names);
+                          STACK_OF(X509_NAME) **names);
 
 /**
  * CheckCertificate: verify a peer chain (leaf first) against the profile's CA
@@ -131,7 +131,7 @@ int pkie_pki_get_ca_names(struct pkie_pki *pki, const char *const *ids, size_t n
  * Thread-safe; touches no file.
  */
 int pkie_pki_verify_chain(struct pkie_pki *pki, const struct pkie_pki_profile *prof,
-                          STACK_OF(X509) * peer_chain, int *alert);
+                          STACK_OF(X509) *peer_chain, int *alert);
 
 /**
  * CryptData: sign @p tbs with the key of @p cert_id (EVP_PKEY_sign semantics:

@@ -15,8 +15,8 @@ struct pkie_ca_server {
     EVP_PKEY *issuer_key;
     X509 *signer;
     EVP_PKEY *signer_key;
-    STACK_OF(X509) * chain; /* issuer (and root when distinct): the signer's chain */
-    X509_STORE *trusted;    /* root: anchors for signature-protected requests */
+    STACK_OF(X509) *chain; /* issuer (and root when distinct): the signer's chain */
+    X509_STORE *trusted;   /* root: anchors for signature-protected requests */
     uint8_t *issuer_der, *root_der;
     size_t issuer_der_len, root_der_len;
     char *crl_url;

@@ -14,7 +14,7 @@ struct creq {
     int64_t certReqId;
     X509_NAME *subject;
     EVP_PKEY *pubkey;
-    STACK_OF(X509_EXTENSION) * exts;
+    STACK_OF(X509_EXTENSION) *exts;
     int64_t not_before, not_after;
     const uint8_t *spki; /* SPKI contents, when pubkey came from them */
     size_t spki_len;
@@ -55,7 +55,7 @@ static int fail(struct creq *c, int failbit, const char *why)
     return -1;
 }
 
-static int parse_exts(const struct pkie_cmp_bytes *contents, STACK_OF(X509_EXTENSION) * *out)
+static int parse_exts(const struct pkie_cmp_bytes *contents, STACK_OF(X509_EXTENSION) **out)
 {
     /* The template keeps the SEQUENCE OF contents: put the SEQUENCE header back. */
     size_t n = contents->len;

@@ -375,7 +375,7 @@ static int add_cert(struct pkie_cmp_msg *m, X509 *c, struct pkie_cmp_bytes *dst)
     return r;
 }
 
-int pkie_cmp_protect_sig(struct pkie_cmp_msg *m, EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain,
+int pkie_cmp_protect_sig(struct pkie_cmp_msg *m, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
                          const struct pkie_cmp_sig_params *p)
 {
     uint8_t *pp = NULL;

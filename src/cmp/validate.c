@@ -31,10 +31,10 @@ static int kid_matches(X509 *c, const struct pkie_cmp_bytes *kid)
 /* ---- signature protection -------------------------------------------------------- */
 
 struct sigctx {
-    STACK_OF(X509) * extra;   /* parsed extraCerts */
-    STACK_OF(X509) * chain;   /* untrusted: extraCerts + vctx untrusted */
-    STACK_OF(X509) * anchors; /* up-ref'd copy of the trust store's certificates */
-    X509_NAME *sender;        /* sender as a Name (NULL when not a directoryName) */
+    STACK_OF(X509) *extra;   /* parsed extraCerts */
+    STACK_OF(X509) *chain;   /* untrusted: extraCerts + vctx untrusted */
+    STACK_OF(X509) *anchors; /* up-ref'd copy of the trust store's certificates */
+    X509_NAME *sender;       /* sender as a Name (NULL when not a directoryName) */
 };
 
 static int try_signer(const struct pkie_cmp_msg *m, X509 *c)
@@ -70,7 +70,7 @@ static X509 *find_signer(struct sigctx *s, const struct pkie_cmp_msg *m,
         *err = PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "trust store certificates");
         return NULL;
     }
-    STACK_OF(X509) * lists[2] = {s->chain, s->anchors};
+    STACK_OF(X509) *lists[2] = {s->chain, s->anchors};
     for (int l = 0; l < 2; l++) {
         for (int i = 0; lists[l] != NULL && i < sk_X509_num(lists[l]); i++) {
             X509 *c = sk_X509_value(lists[l], i);
@@ -84,7 +84,7 @@ static X509 *find_signer(struct sigctx *s, const struct pkie_cmp_msg *m,
     return NULL;
 }
 
-static int verify_chain(X509 *signer, STACK_OF(X509) * untrusted, const struct pkie_cmp_vctx *v,
+static int verify_chain(X509 *signer, STACK_OF(X509) *untrusted, const struct pkie_cmp_vctx *v,
                         int64_t now)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();

@@ -56,9 +56,9 @@ struct pkie_exit_profile {
 int pkie_exit_check_profile(const struct pkicom *z, struct pkie_exit_profile *out);
 /** GetCertificate outputs: 1..CHAIN_MAX certificates, lengths within capacity,
  *  each exactly one DER certificate. *@p chain: leaf first. */
-int pkie_exit_check_chain(const struct pkicom *z, STACK_OF(X509) * *chain);
+int pkie_exit_check_chain(const struct pkicom *z, STACK_OF(X509) **chain);
 /** GetCAList outputs: 0..CA_NAMES_MAX DER Names within capacity. */
-int pkie_exit_check_ca_names(const struct pkicom *z, STACK_OF(X509_NAME) * *names);
+int pkie_exit_check_ca_names(const struct pkicom *z, STACK_OF(X509_NAME) **names);
 /** CheckCertificate outputs: *@p accept 1 or 0; on refusal *@p alert from the
  *  allowed list (0 becomes 42). An unknown alert code is an invalid answer. */
 int pkie_exit_check_verdict(const struct pkicom *z, int *accept, int *alert);
@@ -99,9 +99,9 @@ int pkie_exit_verify_sig(EVP_PKEY *pub, const struct pkie_exit_sign_req *req, co
                          size_t sig_len);
 
 /** Encode @p chain into the peer_* fields (count, lengths, DER). */
-int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) * chain, int leaf_only);
+int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) *chain, int leaf_only);
 /** Encode @p names into the ca_names fields (client GetCertificate input). */
-int pkie_exit_put_ca_names(struct pkicom *z, const STACK_OF(X509_NAME) * names);
+int pkie_exit_put_ca_names(struct pkicom *z, const STACK_OF(X509_NAME) *names);
 
 /* ---- opaque keys: a built-in OpenSSL provider (opaque.c) ------------------ */
 

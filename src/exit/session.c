@@ -247,7 +247,7 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
 
 /* The exit's chain: the task's cached parse when the bytes are the same as
  * last time, else validated (pkie_exit_check_chain) and cached. */
-static int exit_chain(struct pkie_tls_task *t, STACK_OF(X509) * *chain)
+static int exit_chain(struct pkie_tls_task *t, STACK_OF(X509) **chain)
 {
     struct pkicom *z = t->z;
     *chain = NULL;

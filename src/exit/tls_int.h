@@ -28,7 +28,7 @@ struct pkie_tls_task {
     size_t chain_der_len;
     uint32_t chain_lens[CFTPKIE_CHAIN_MAX];
     uint32_t chain_count;
-    STACK_OF(X509) * chain;
+    STACK_OF(X509) *chain;
     EVP_PKEY *opq_pub; /* public key of the cached opaque key */
     EVP_PKEY *opq_key; /* opaque key signing through t->cur */
 };

@@ -118,7 +118,7 @@ static int check_lengths(uint32_t count, uint32_t max, const uint32_t *lens, siz
     return 0;
 }
 
-int pkie_exit_check_chain(const struct pkicom *z, STACK_OF(X509) * *chain)
+int pkie_exit_check_chain(const struct pkicom *z, STACK_OF(X509) **chain)
 {
     *chain = NULL;
     if (z->chain_count == 0)
@@ -152,7 +152,7 @@ int pkie_exit_check_chain(const struct pkicom *z, STACK_OF(X509) * *chain)
     return 0;
 }
 
-int pkie_exit_check_ca_names(const struct pkicom *z, STACK_OF(X509_NAME) * *names)
+int pkie_exit_check_ca_names(const struct pkicom *z, STACK_OF(X509_NAME) **names)
 {
     *names = NULL;
     if (check_lengths(z->ca_names_count, CFTPKIE_CA_NAMES_MAX, z->ca_names_len, sizeof(z->ca_names),
@@ -371,7 +371,7 @@ int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
     return pkie_exit_check_signature_cached(z, leaf_pub, req, sig, sig_len, NULL);
 }
 
-int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) * chain, int leaf_only)
+int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) *chain, int leaf_only)
 {
     int n = chain != NULL ? sk_X509_num(chain) : 0;
     if (leaf_only && n > 1)
@@ -394,7 +394,7 @@ int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) * chain, int leaf_
     return 0;
 }
 
-int pkie_exit_put_ca_names(struct pkicom *z, const STACK_OF(X509_NAME) * names)
+int pkie_exit_put_ca_names(struct pkicom *z, const STACK_OF(X509_NAME) *names)
 {
     int n = names != NULL ? sk_X509_NAME_num(names) : 0;
     size_t off = 0;

@@ -28,17 +28,17 @@ struct pkie_pki_store {
 struct pki_ent {
     struct pkie_pki_entry pub; /**< public view; strings are owned here */
     EVP_PKEY *key;             /**< decrypted key, NULL when none / no password */
-    STACK_OF(X509) * chain;    /**< leaf first, intermediates up to (excl.) the root */
+    STACK_OF(X509) *chain;     /**< leaf first, intermediates up to (excl.) the root */
 };
 
 /** The immutable snapshot. */
 struct pkie_pki {
-    struct pki_ent *ents;      /**< sorted by id */
-    size_t n;                  /**< number of ents */
-    STACK_OF(X509) * roots;    /**< root certificates (refs owned by ents) */
-    STACK_OF(X509) * inters;   /**< intermediate certificates (refs owned by ents) */
-    STACK_OF(X509_CRL) * crls; /**< CRLs (owned) */
-    X509_STORE *store;         /**< roots + intermediates + CRLs */
+    struct pki_ent *ents;     /**< sorted by id */
+    size_t n;                 /**< number of ents */
+    STACK_OF(X509) *roots;    /**< root certificates (refs owned by ents) */
+    STACK_OF(X509) *inters;   /**< intermediate certificates (refs owned by ents) */
+    STACK_OF(X509_CRL) *crls; /**< CRLs (owned) */
+    X509_STORE *store;        /**< roots + intermediates + CRLs */
 };
 
 /* store.c */

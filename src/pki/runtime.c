@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509) * *chain,
+int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509) **chain,
                        EVP_PKEY **key)
 {
     STACK_OF(X509) *out = NULL;
@@ -40,7 +40,7 @@ int pkie_pki_get_chain(struct pkie_pki *pki, const char *cert_id, STACK_OF(X509)
 }
 
 int pkie_pki_get_ca_names(struct pkie_pki *pki, const char *const *ids, size_t n,
-                          STACK_OF(X509_NAME) * *names)
+                          STACK_OF(X509_NAME) **names)
 {
     STACK_OF(X509_NAME) *out = NULL;
     int rc;

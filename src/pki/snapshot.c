@@ -169,7 +169,7 @@ out:
 /* Every CRL of the base is handed to each verification (X509_STORE_CTX_set0_crls), so
  * the store need not be searched: that search takes the store's lock, which threads
  * verifying at the same time would contend for. */
-static STACK_OF(X509_CRL) * no_store_crls(const X509_STORE_CTX *ctx, const X509_NAME *nm)
+static STACK_OF(X509_CRL) *no_store_crls(const X509_STORE_CTX *ctx, const X509_NAME *nm)
 {
     (void)ctx;
     (void)nm;

@@ -98,8 +98,8 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
  * Verify @leaf with @untrusted helpers. @anchors: trusted stack (partial chains
  * allowed) or NULL to use the snapshot's store (roots only end a chain).
  */
-static int run_verify(struct pkie_pki *pki, X509 *leaf, STACK_OF(X509) * untrusted,
-                      STACK_OF(X509) * anchors, int depth, int purpose, int *alert, char *detail,
+static int run_verify(struct pkie_pki *pki, X509 *leaf, STACK_OF(X509) *untrusted,
+                      STACK_OF(X509) *anchors, int depth, int purpose, int *alert, char *detail,
                       size_t cap)
 {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -172,7 +172,7 @@ static int dn_filters_accept(const struct pkie_pki_profile *prof, X509 *leaf, in
 }
 
 int pkie_pki_verify_chain(struct pkie_pki *pki, const struct pkie_pki_profile *prof,
-                          STACK_OF(X509) * peer_chain, int *alert)
+                          STACK_OF(X509) *peer_chain, int *alert)
 {
     STACK_OF(X509) *anchors = NULL, *untrusted = NULL;
     int rc, dummy;

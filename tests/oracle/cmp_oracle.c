@@ -240,7 +240,7 @@ static int next_tlv(const unsigned char **p, const unsigned char *end, struct tl
  * client and server do before validating (ossl_cmp_msg_check_update adds them
  * to the untrusted certificates). Returns the count, or -1 when malformed.
  */
-static int add_extra_certs(const unsigned char *der, long len, STACK_OF(X509) * sk)
+static int add_extra_certs(const unsigned char *der, long len, STACK_OF(X509) *sk)
 {
     const unsigned char *p = der, *end = der + len;
     struct tlv top, t, seq, c;
@@ -315,7 +315,7 @@ static char *get_secret(const char *src)
 }
 
 /* Every certificate in a PEM file (or one DER certificate) appended to sk. */
-static int load_certs(const char *path, STACK_OF(X509) * sk)
+static int load_certs(const char *path, STACK_OF(X509) *sk)
 {
     BIO *bio = BIO_new_file(path, "rb");
     X509 *x;
@@ -352,12 +352,12 @@ static int load_certs(const char *path, STACK_OF(X509) * sk)
 }
 
 struct validate_opts {
-    char *secret;               /* MAC secret, or NULL */
-    STACK_OF(X509) * trusted;   /* trust anchors, or NULL */
-    STACK_OF(X509) * untrusted; /* intermediates */
-    X509 *srvcert;              /* pinned signer, or NULL */
-    int allow_unprotected;      /* an unprotected message passes as UNPROTECTED */
-    int ignore_keyusage;        /* OSSL_CMP_OPT_IGNORE_KEYUSAGE */
+    char *secret;              /* MAC secret, or NULL */
+    STACK_OF(X509) *trusted;   /* trust anchors, or NULL */
+    STACK_OF(X509) *untrusted; /* intermediates */
+    X509 *srvcert;             /* pinned signer, or NULL */
+    int allow_unprotected;     /* an unprotected message passes as UNPROTECTED */
+    int ignore_keyusage;       /* OSSL_CMP_OPT_IGNORE_KEYUSAGE */
 };
 
 /* OpenSSL's CMP log lines go to stderr (only at the verbosity set). */

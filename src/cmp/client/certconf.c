@@ -14,7 +14,7 @@ static X509_STORE_CTX *verify_new(struct pkie_cmp_ctx *ctx, X509_STORE *store, X
     X509_STORE_CTX *vc = NULL;
     if (inter == NULL || store == NULL)
         goto fail;
-    STACK_OF(X509) * lists[] = {ctx->untrusted, ctx->extracerts_in, ctx->capubs};
+    STACK_OF(X509) *lists[] = {ctx->untrusted, ctx->extracerts_in, ctx->capubs};
     for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
         for (int i = 0; i < sk_X509_num(lists[l]); i++)
             if (!sk_X509_push(inter, sk_X509_value(lists[l], i)))

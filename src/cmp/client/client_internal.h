@@ -19,9 +19,9 @@
 struct cmp_template {
     X509_NAME *subject;
     X509_NAME *issuer;
-    STACK_OF(GENERAL_NAME) * sans;
-    STACK_OF(X509_EXTENSION) * exts;
-    STACK_OF(ASN1_OBJECT) * policies;
+    STACK_OF(GENERAL_NAME) *sans;
+    STACK_OF(X509_EXTENSION) *exts;
+    STACK_OF(ASN1_OBJECT) *policies;
     EVP_PKEY *newkey;
     int days;
 };
@@ -58,12 +58,12 @@ struct pkie_cmp_ctx {
     size_t secret_len;
     X509 *cert;
     EVP_PKEY *key;
-    STACK_OF(X509) * extracerts;
+    STACK_OF(X509) *extracerts;
 
     /* server authentication */
     X509_STORE *trusted;
     X509 *srvcert;
-    STACK_OF(X509) * untrusted;
+    STACK_OF(X509) *untrusted;
     X509_NAME *expected_sender;
     X509_NAME *recipient;
     X509_STORE *out_trusted;
@@ -101,10 +101,10 @@ struct pkie_cmp_ctx {
     int status;
     int failinfo;
     char *status_string;
-    STACK_OF(X509) * new_certs;
-    STACK_OF(X509) * capubs;
-    STACK_OF(X509) * extracerts_in;
-    STACK_OF(X509) * new_chain;
+    STACK_OF(X509) *new_certs;
+    STACK_OF(X509) *capubs;
+    STACK_OF(X509) *extracerts_in;
+    STACK_OF(X509) *new_chain;
     X509 *validated_srvcert;
 };
 
@@ -151,7 +151,7 @@ void cmp_ctx_record_status(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_statu
 /** The certificates after the signer in the extraCerts of a signed request:
  *  the signer's chain through ctx->untrusted (no self-signed roots), then
  *  ctx->extracerts, without duplicates; *out is a new stack owned by the caller. */
-int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out);
+int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out);
 /** Build the chain of the new certificate into ctx->new_chain (best effort). */
 void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Drop the state of a transaction (certificates received, tid, nonces). */

@@ -453,7 +453,7 @@ int pkie_cmp_ctx_set_p10csr(struct pkie_cmp_ctx *ctx, X509_REQ *csr)
     return 0;
 }
 
-static int add_cert(STACK_OF(X509) * *sk, X509 *cert)
+static int add_cert(STACK_OF(X509) **sk, X509 *cert)
 {
     if (cert == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL certificate");
@@ -649,22 +649,22 @@ X509 *pkie_cmp_ctx_get_new_cert(const struct pkie_cmp_ctx *ctx)
     return ctx != NULL && sk_X509_num(ctx->new_certs) > 0 ? sk_X509_value(ctx->new_certs, 0) : NULL;
 }
 
-STACK_OF(X509) * pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx)
+STACK_OF(X509) *pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx)
 {
     return ctx != NULL ? ctx->new_certs : NULL;
 }
 
-STACK_OF(X509) * pkie_cmp_ctx_get_capubs(const struct pkie_cmp_ctx *ctx)
+STACK_OF(X509) *pkie_cmp_ctx_get_capubs(const struct pkie_cmp_ctx *ctx)
 {
     return ctx != NULL ? ctx->capubs : NULL;
 }
 
-STACK_OF(X509) * pkie_cmp_ctx_get_extracerts_in(const struct pkie_cmp_ctx *ctx)
+STACK_OF(X509) *pkie_cmp_ctx_get_extracerts_in(const struct pkie_cmp_ctx *ctx)
 {
     return ctx != NULL ? ctx->extracerts_in : NULL;
 }
 
-STACK_OF(X509) * pkie_cmp_ctx_get_new_chain(const struct pkie_cmp_ctx *ctx)
+STACK_OF(X509) *pkie_cmp_ctx_get_new_chain(const struct pkie_cmp_ctx *ctx)
 {
     return ctx != NULL ? ctx->new_chain : NULL;
 }

@@ -55,7 +55,7 @@ static X509 *cert_from_tlv(const uint8_t *p, size_t len)
     return x;
 }
 
-int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out)
+int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out)
 {
     if (ctx == NULL || out == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
@@ -345,7 +345,7 @@ out:
     return rc;
 }
 
-int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) * *out)
+int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) **out)
 {
     if (ctx == NULL || out == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");

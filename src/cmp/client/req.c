@@ -153,7 +153,7 @@ static const char *md_name(int nid)
 }
 
 /* 1 when @p x is (by identity or content) already in @p sk. */
-static int in_stack(STACK_OF(X509) * sk, X509 *x)
+static int in_stack(STACK_OF(X509) *sk, X509 *x)
 {
     for (int i = 0; i < sk_X509_num(sk); i++)
         if (X509_cmp(sk_X509_value(sk, i), x) == 0)
@@ -165,7 +165,7 @@ static int in_stack(STACK_OF(X509) * sk, X509 *x)
  * (RFC 9483 section 3.3, as openssl cmp does): the chain of the signer built
  * through the untrusted certificates (no trust store needed, self-signed
  * roots left out), then the -extracerts certificates, without duplicates. */
-int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out)
+int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out)
 {
     STACK_OF(X509) *res = sk_X509_new_null(), *built = NULL;
     *out = NULL;
@@ -178,7 +178,7 @@ int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) * *out)
             return PKIE_ERR_OSSL(PKIE_ERR_CMP_CLIENT_CONFIG, "building the signer chain");
         }
     }
-    STACK_OF(X509) * lists[] = {built, ctx->extracerts};
+    STACK_OF(X509) *lists[] = {built, ctx->extracerts};
     for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
         for (int i = 0; i < sk_X509_num(lists[l]); i++) {
             X509 *x = sk_X509_value(lists[l], i);
@@ -288,8 +288,8 @@ static int set_time(struct pkie_cmp_time *t, time_t when)
 
 /* Extensions for the template: reqexts, SANs (given or from the reference
  * certificate), policies, and those of the CSR. Caller frees. */
-static STACK_OF(X509_EXTENSION) *
-    template_exts(const struct pkie_cmp_ctx *ctx, const struct cmp_template *t, int body_type)
+static STACK_OF(X509_EXTENSION) *template_exts(const struct pkie_cmp_ctx *ctx,
+                                               const struct cmp_template *t, int body_type)
 {
     STACK_OF(X509_EXTENSION) *exts = NULL;
     X509_EXTENSION *ext = NULL;

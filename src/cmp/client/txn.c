@@ -92,7 +92,7 @@ static int is_protection_error(int rc)
     return rc <= -240 && rc >= -279; /* the protection range of cmp.def */
 }
 
-static int certs_from(STACK_OF(X509) * *dst, const struct pkie_cmp_bytes *certs, size_t n)
+static int certs_from(STACK_OF(X509) **dst, const struct pkie_cmp_bytes *certs, size_t n)
 {
     sk_X509_pop_free(*dst, X509_free);
     *dst = NULL;

@@ -152,8 +152,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static STACK_OF(X509_EXTENSION) *
-    exts(const char *ku, const char *eku, const char *san, const char *bc)
+static STACK_OF(X509_EXTENSION) *exts(const char *ku, const char *eku, const char *san,
+                                      const char *bc)
 {
     STACK_OF(X509_EXTENSION) *sk = sk_X509_EXTENSION_new_null();
     X509V3_CTX ctx;
@@ -203,7 +203,7 @@ static void test_policy(void **state)
     EVP_PKEY_free(k1);
     req.pubkey = f->key;
 
-    STACK_OF(X509_EXTENSION) * e;
+    STACK_OF(X509_EXTENSION) *e;
     e = exts("digitalSignature", "clientAuth", "DNS:x.pkie.test", "CA:FALSE");
     req.exts = e;
     assert_int_equal(pkie_ca_policy_check(&f->client, prof, &req), 0);

@@ -124,7 +124,7 @@ static X509 *issue(struct responder *r, EVP_PKEY *pub, const char *cn)
 }
 
 /* Fill a CertRepMessage from the certificates (NULL = per status). */
-static void certrep(struct responder *r, struct pkie_cmp_msg *out, STACK_OF(X509) * certs,
+static void certrep(struct responder *r, struct pkie_cmp_msg *out, STACK_OF(X509) *certs,
                     const int64_t *ids, int status)
 {
     size_t n = (size_t)sk_X509_num(certs);

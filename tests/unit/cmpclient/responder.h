@@ -56,7 +56,7 @@ struct responder {
     char last_extracerts[4][128]; /**< subjects (oneline) of its first four extraCerts */
     /* state */
     int polls_left;
-    STACK_OF(X509) * pending; /**< certificates held back while polling */
+    STACK_OF(X509) *pending; /**< certificates held back while polling */
 };
 
 /** The pkie_cmp_transfer_fn: @p arg is a struct responder. */

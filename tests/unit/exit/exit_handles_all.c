@@ -33,7 +33,7 @@
 #include "cftpkie.h"
 
 struct state {
-    STACK_OF(X509) * chain;
+    STACK_OF(X509) *chain;
     EVP_PKEY *key;
     X509_STORE *store;
     EVP_PKEY *other_key;
@@ -76,7 +76,7 @@ static EVP_PKEY *read_key(const char *path)
     return k;
 }
 
-static STACK_OF(X509) * read_certs(const char *path)
+static STACK_OF(X509) *read_certs(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
