@@ -89,21 +89,12 @@ static int certresp_decode(const struct cmp_dec *dc, struct pkie_der *d,
 
 int cmp_certrep_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_cmp_certrep *rep)
 {
-    struct pkie_der s, in, seq;
-    int present;
+    struct pkie_der s, seq;
     void *arr;
     int r = pkie_der_enter(d, PKIE_DER_SEQUENCE, &s);
     if (r == 0)
-        r = pkie_der_enter_optional(&s, PKIE_DER_CTX_C(1), &in, &present);
-    if (r == 0 && present) {
-        r = pkie_der_enter(&in, PKIE_DER_SEQUENCE, &seq);
-        if (r == 0)
-            r = cmp_certs_decode(dc, &seq, &rep->caPubs, &rep->caPubs_count);
-        if (r == 0 && rep->caPubs_count == 0)
-            r = PKIE_ERR_AT(PKIE_ERR_CMP_EMPTY_SEQ, pkie_der_offset(&seq), "empty caPubs");
-        if (r == 0)
-            r = pkie_der_finish(&in);
-    }
+        r = cmp_certs_decode_opt(dc, &s, PKIE_DER_CTX_C(1), "caPubs", &rep->caPubs,
+                                 &rep->caPubs_count);
     if (r == 0)
         r = pkie_der_enter(&s, PKIE_DER_SEQUENCE, &seq);
     if (r == 0)

@@ -64,6 +64,10 @@ int cmp_certid_decode(struct pkie_der *d, struct pkie_crmf_certid *c);
 int cmp_template_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_crmf_template *t);
 int cmp_certs_decode(const struct cmp_dec *dc, struct pkie_der *seq, struct pkie_cmp_bytes **arr,
                      size_t *n);
+/** Optional `[tag] EXPLICIT SEQUENCE SIZE (1..MAX) OF CMPCertificate` (caPubs,
+ *  crls, extraCerts): absent leaves arr and n alone; empty is an error naming @p what. */
+int cmp_certs_decode_opt(const struct cmp_dec *dc, struct pkie_der *d, uint32_t tag,
+                         const char *what, struct pkie_cmp_bytes **arr, size_t *n);
 
 int cmp_header_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_cmp_header *h);
 int cmp_body_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_cmp_body *b);

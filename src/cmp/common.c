@@ -314,6 +314,24 @@ int cmp_certs_decode(const struct cmp_dec *dc, struct pkie_der *seq, struct pkie
     return pkie_der_finish(seq);
 }
 
+int cmp_certs_decode_opt(const struct cmp_dec *dc, struct pkie_der *d, uint32_t tag,
+                         const char *what, struct pkie_cmp_bytes **arr, size_t *n)
+{
+    struct pkie_der in, seq;
+    int present;
+    int r = pkie_der_enter_optional(d, tag, &in, &present);
+    if (r != 0 || !present)
+        return r;
+    r = pkie_der_enter(&in, PKIE_DER_SEQUENCE, &seq);
+    if (r == 0)
+        r = cmp_certs_decode(dc, &seq, arr, n);
+    if (r == 0 && *n == 0)
+        r = PKIE_ERR_AT(PKIE_ERR_CMP_EMPTY_SEQ, pkie_der_offset(&seq), "empty %s", what);
+    if (r == 0)
+        r = pkie_der_finish(&in);
+    return r;
+}
+
 void cmp_certs_encode(struct pkie_derw *w, const struct pkie_cmp_bytes *arr, size_t n)
 {
     pkie_derw_begin(w, PKIE_DER_SEQUENCE);

@@ -169,7 +169,7 @@ int pkie_cmp_body_encode(const struct pkie_cmp_body *b, struct pkie_derw *w)
 
 int cmp_msg_decode_into(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_cmp_msg *m)
 {
-    struct pkie_der s, in, seq;
+    struct pkie_der s, in;
     struct pkie_der_tlv t;
     int present;
     struct pkie_der peek = *d;
@@ -204,16 +204,8 @@ int cmp_msg_decode_into(const struct cmp_dec *dc, struct pkie_der *d, struct pki
     }
     /* extraCerts [1] SEQUENCE SIZE (1..MAX) OF CMPCertificate */
     if (r == 0)
-        r = pkie_der_enter_optional(&s, PKIE_DER_CTX_C(1), &in, &present);
-    if (r == 0 && present) {
-        r = pkie_der_enter(&in, PKIE_DER_SEQUENCE, &seq);
-        if (r == 0)
-            r = cmp_certs_decode(dc, &seq, &m->extraCerts, &m->extraCerts_count);
-        if (r == 0 && m->extraCerts_count == 0)
-            r = PKIE_ERR_AT(PKIE_ERR_CMP_EMPTY_SEQ, pkie_der_offset(&seq), "empty extraCerts");
-        if (r == 0)
-            r = pkie_der_finish(&in);
-    }
+        r = cmp_certs_decode_opt(dc, &s, PKIE_DER_CTX_C(1), "extraCerts", &m->extraCerts,
+                                 &m->extraCerts_count);
     if (r == 0)
         r = pkie_der_finish(&s);
     return r;

@@ -81,16 +81,7 @@ int cmp_revrep_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_
     }
     /* crls [1] SEQUENCE SIZE (1..MAX) OF CertificateList */
     if (r == 0)
-        r = pkie_der_enter_optional(&s, PKIE_DER_CTX_C(1), &in, &present);
-    if (r == 0 && present) {
-        r = pkie_der_enter(&in, PKIE_DER_SEQUENCE, &seq);
-        if (r == 0)
-            r = cmp_certs_decode(dc, &seq, &rp->crls, &rp->crls_count);
-        if (r == 0 && rp->crls_count == 0)
-            r = PKIE_ERR_AT(PKIE_ERR_CMP_EMPTY_SEQ, pkie_der_offset(&seq), "empty crls");
-        if (r == 0)
-            r = pkie_der_finish(&in);
-    }
+        r = cmp_certs_decode_opt(dc, &s, PKIE_DER_CTX_C(1), "crls", &rp->crls, &rp->crls_count);
     if (r == 0)
         r = pkie_der_finish(&s);
     return r;
