@@ -11,17 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Send one ITAV, find the answer of type @p rsp_oid. *val is NULL when the
- * answer has no infoValue; *itavs (free it) owns the value. */
-static int genm_one(struct pkie_cmp_ctx *ctx, const char *req_oid, const uint8_t *val,
+/* Send one ITAV of type @p req_oid and find the answer of type @p rsp_oid.
+ * Its value, a SEQUENCE, is entered into *seq. Returns 1 when the answer
+ * carries a value, 0 when it has none, or a negative error; *itavs (free it
+ * in every case) owns the bytes *seq points to. */
+static int genm_seq(struct pkie_cmp_ctx *ctx, const char *req_oid, const uint8_t *val,
                     size_t val_len, const char *rsp_oid, struct pkie_cmp_genm_itavs **itavs,
-                    const struct pkie_cmp_genm_itav **found)
+                    struct pkie_der *seq)
 {
     struct pkie_cmp_genm_itavs saved = ctx->genm_itavs;
     memset(&ctx->genm_itavs, 0, sizeof(ctx->genm_itavs));
     int rc = cmp_itavs_add(&ctx->genm_itavs, req_oid, val, val_len);
     *itavs = NULL;
-    *found = NULL;
     if (rc == 0) {
         *itavs = pkie_cmp_exec_genm(ctx);
         if (*itavs == NULL)
@@ -31,16 +32,23 @@ static int genm_one(struct pkie_cmp_ctx *ctx, const char *req_oid, const uint8_t
     ctx->genm_itavs = saved;
     if (rc < 0)
         return rc;
+    const struct pkie_cmp_genm_itav *found = NULL;
     for (size_t i = 0; i < (*itavs)->n; i++) {
         if (strcmp((*itavs)->v[i].type, rsp_oid) != 0)
             continue;
-        if (*found != NULL)
+        if (found != NULL)
             return PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "genp holds %s twice", rsp_oid);
-        *found = &(*itavs)->v[i];
+        found = &(*itavs)->v[i];
     }
-    if (*found == NULL)
+    if (found == NULL)
         return PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "genp without an ITAV of type %s", rsp_oid);
-    return 0;
+    if (found->value == NULL)
+        return 0;
+    struct pkie_der d;
+    pkie_der_init(&d, found->value, found->value_len);
+    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, seq)) < 0 || (rc = pkie_der_finish(&d)) < 0)
+        return rc;
+    return 1;
 }
 
 static X509 *cert_from_tlv(const uint8_t *p, size_t len)
@@ -55,36 +63,70 @@ static X509 *cert_from_tlv(const uint8_t *p, size_t len)
     return x;
 }
 
+static void *cert_decode(const uint8_t *p, size_t len)
+{
+    return cert_from_tlv(p, len);
+}
+
+static void cert_free(void *x)
+{
+    X509_free(x);
+}
+
+static void *algor_decode(const uint8_t *p, size_t len)
+{
+    const unsigned char *q = p;
+    X509_ALGOR *a = d2i_X509_ALGOR(NULL, &q, (long)len);
+    if (a == NULL || q != p + len) {
+        X509_ALGOR_free(a);
+        PKIE_ERR_OSSL(PKIE_ERR_CMP_CLIENT_PROTOCOL, "bad AlgorithmIdentifier in genp");
+        return NULL;
+    }
+    return a;
+}
+
+static void algor_free(void *a)
+{
+    X509_ALGOR_free(a);
+}
+
+/* Decode each element of the SEQUENCE OF @p seq (each itself a SEQUENCE)
+ * with @p decode and push it on @p st. */
+static int seq_of_decode(struct pkie_der *seq, void *(*decode)(const uint8_t *, size_t),
+                         void (*free_fn)(void *), OPENSSL_STACK *st)
+{
+    while (!pkie_der_at_end(seq)) {
+        struct pkie_der_tlv t;
+        int rc = pkie_der_expect(seq, PKIE_DER_SEQUENCE, &t);
+        if (rc < 0)
+            return rc;
+        void *e = decode(t.tlv, t.tlv_len);
+        if (e == NULL)
+            return pkie_err_last()->code;
+        if (!OPENSSL_sk_push(st, e)) {
+            free_fn(e);
+            return PKIE_ERR(PKIE_ERR_NOMEM, "genp list");
+        }
+    }
+    return 0;
+}
+
 int pkie_cmp_get1_caCerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out)
 {
     if (ctx == NULL || out == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
     *out = NULL;
     struct pkie_cmp_genm_itavs *l;
-    const struct pkie_cmp_genm_itav *it;
-    int rc = genm_one(ctx, PKIE_CMP_OID_IT_CA_CERTS, NULL, 0, PKIE_CMP_OID_IT_CA_CERTS, &l, &it);
-    if (rc < 0 || it->value == NULL)
-        goto out;
-    struct pkie_der d, seq;
-    struct pkie_der_tlv t;
-    pkie_der_init(&d, it->value, it->value_len);
-    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &seq)) < 0 || (rc = pkie_der_finish(&d)) < 0)
+    struct pkie_der seq;
+    int rc = genm_seq(ctx, PKIE_CMP_OID_IT_CA_CERTS, NULL, 0, PKIE_CMP_OID_IT_CA_CERTS, &l, &seq);
+    if (rc <= 0)
         goto out;
     if ((*out = sk_X509_new_null()) == NULL) {
         rc = PKIE_ERR(PKIE_ERR_NOMEM, "caCerts");
         goto out;
     }
-    while (!pkie_der_at_end(&seq)) {
-        if ((rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
-            goto out;
-        X509 *x = cert_from_tlv(t.tlv, t.tlv_len);
-        if (x == NULL || !sk_X509_push(*out, x)) {
-            X509_free(x);
-            rc = x == NULL ? pkie_err_last()->code : PKIE_ERR(PKIE_ERR_NOMEM, "caCerts");
-            goto out;
-        }
-    }
-    if (sk_X509_num(*out) == 0)
+    rc = seq_of_decode(&seq, cert_decode, cert_free, (OPENSSL_STACK *)*out);
+    if (rc == 0 && sk_X509_num(*out) == 0)
         rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "caCerts: empty SEQUENCE SIZE (1..MAX)");
 out:
     if (rc < 0) {
@@ -92,7 +134,7 @@ out:
         *out = NULL;
     }
     pkie_cmp_genm_itavs_free(l);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 /* Does @p cert carry @p key and verify with @p signer_key? */
@@ -117,18 +159,15 @@ int pkie_cmp_get1_rootCaCert(struct pkie_cmp_ctx *ctx, X509 *old_with_old, X509 
     if (old_with_old != NULL && (old_len = i2d_X509(old_with_old, &old_der)) <= 0)
         return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encoding oldWithOld");
     struct pkie_cmp_genm_itavs *l;
-    const struct pkie_cmp_genm_itav *it;
-    int rc =
-        genm_one(ctx, PKIE_CMP_OID_IT_ROOT_CA_CERT, old_der, (size_t)(old_len > 0 ? old_len : 0),
-                 PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE, &l, &it);
-    OPENSSL_free(old_der);
-    if (rc < 0 || it->value == NULL) /* absent: no update available */
-        goto out;
-    struct pkie_der d, seq;
+    struct pkie_der seq;
     struct pkie_der_tlv t;
-    pkie_der_init(&d, it->value, it->value_len);
-    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &seq)) < 0 || (rc = pkie_der_finish(&d)) < 0 ||
-        (rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
+    int rc =
+        genm_seq(ctx, PKIE_CMP_OID_IT_ROOT_CA_CERT, old_der, (size_t)(old_len > 0 ? old_len : 0),
+                 PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE, &l, &seq);
+    OPENSSL_free(old_der);
+    if (rc <= 0) /* absent: no update available */
+        goto out;
+    if ((rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
         goto out;
     if ((nn = cert_from_tlv(t.tlv, t.tlv_len)) == NULL) {
         rc = pkie_err_last()->code;
@@ -199,7 +238,7 @@ out:
     X509_free(no);
     X509_free(on);
     pkie_cmp_genm_itavs_free(l);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static int dup_out(const uint8_t *p, size_t len, uint8_t **out, size_t *out_len)
@@ -222,16 +261,13 @@ int pkie_cmp_get1_certReqTemplate(struct pkie_cmp_ctx *ctx, uint8_t **tmpl, size
     if (keyspec != NULL)
         *keyspec = NULL;
     struct pkie_cmp_genm_itavs *l;
-    const struct pkie_cmp_genm_itav *it;
-    int rc = genm_one(ctx, PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE, NULL, 0,
-                      PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE, &l, &it);
-    if (rc < 0 || it->value == NULL)
-        goto out;
-    struct pkie_der d, seq;
+    struct pkie_der seq;
     struct pkie_der_tlv t, k;
-    pkie_der_init(&d, it->value, it->value_len);
-    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &seq)) < 0 || (rc = pkie_der_finish(&d)) < 0 ||
-        (rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
+    int rc = genm_seq(ctx, PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE, NULL, 0,
+                      PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE, &l, &seq);
+    if (rc <= 0)
+        goto out;
+    if ((rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
         goto out;
     int has_k = !pkie_der_at_end(&seq);
     if (has_k && (rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &k)) < 0)
@@ -246,7 +282,7 @@ int pkie_cmp_get1_certReqTemplate(struct pkie_cmp_ctx *ctx, uint8_t **tmpl, size
     }
 out:
     pkie_cmp_genm_itavs_free(l);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 /* CRLStatus for @p cert: its first CRL distribution point name, else its
@@ -317,17 +353,14 @@ int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL
     if (rc < 0)
         return rc;
     struct pkie_cmp_genm_itavs *l;
-    const struct pkie_cmp_genm_itav *it;
-    rc =
-        genm_one(ctx, PKIE_CMP_OID_IT_CRL_STATUS_LIST, val, val_len, PKIE_CMP_OID_IT_CRLS, &l, &it);
-    OPENSSL_free(val);
-    if (rc < 0 || it->value == NULL) /* absent: no newer CRL */
-        goto out;
-    struct pkie_der d, seq;
+    struct pkie_der seq;
     struct pkie_der_tlv t;
-    pkie_der_init(&d, it->value, it->value_len);
-    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &seq)) < 0 || (rc = pkie_der_finish(&d)) < 0 ||
-        (rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
+    rc = genm_seq(ctx, PKIE_CMP_OID_IT_CRL_STATUS_LIST, val, val_len, PKIE_CMP_OID_IT_CRLS, &l,
+                  &seq);
+    OPENSSL_free(val);
+    if (rc <= 0) /* absent: no newer CRL */
+        goto out;
+    if ((rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
         goto out;
     if (!pkie_der_at_end(&seq)) {
         rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "crls: more CRLs than requested");
@@ -342,7 +375,7 @@ int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL
     }
 out:
     pkie_cmp_genm_itavs_free(l);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR) **out)
@@ -351,36 +384,21 @@ int pkie_cmp_get1_signKeyPairTypes(struct pkie_cmp_ctx *ctx, STACK_OF(X509_ALGOR
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
     *out = NULL;
     struct pkie_cmp_genm_itavs *l;
-    const struct pkie_cmp_genm_itav *it;
-    int rc = genm_one(ctx, PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES, NULL, 0,
-                      PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES, &l, &it);
-    if (rc < 0 || it->value == NULL)
-        goto out;
-    struct pkie_der d, seq;
-    struct pkie_der_tlv t;
-    pkie_der_init(&d, it->value, it->value_len);
-    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &seq)) < 0 || (rc = pkie_der_finish(&d)) < 0)
+    struct pkie_der seq;
+    int rc = genm_seq(ctx, PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES, NULL, 0,
+                      PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES, &l, &seq);
+    if (rc <= 0)
         goto out;
     if ((*out = sk_X509_ALGOR_new_null()) == NULL) {
         rc = PKIE_ERR(PKIE_ERR_NOMEM, "algorithms");
         goto out;
     }
-    while (!pkie_der_at_end(&seq)) {
-        if ((rc = pkie_der_expect(&seq, PKIE_DER_SEQUENCE, &t)) < 0)
-            goto out;
-        const unsigned char *q = t.tlv;
-        X509_ALGOR *a = d2i_X509_ALGOR(NULL, &q, (long)t.tlv_len);
-        if (a == NULL || q != t.tlv + t.tlv_len || !sk_X509_ALGOR_push(*out, a)) {
-            X509_ALGOR_free(a);
-            rc = PKIE_ERR_OSSL(PKIE_ERR_CMP_CLIENT_PROTOCOL, "bad AlgorithmIdentifier in genp");
-            goto out;
-        }
-    }
+    rc = seq_of_decode(&seq, algor_decode, algor_free, (OPENSSL_STACK *)*out);
 out:
     if (rc < 0) {
         sk_X509_ALGOR_pop_free(*out, X509_ALGOR_free);
         *out = NULL;
     }
     pkie_cmp_genm_itavs_free(l);
-    return rc;
+    return rc < 0 ? rc : 0;
 }

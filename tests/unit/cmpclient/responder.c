@@ -232,7 +232,9 @@ static void genp(struct responder *r, const struct pkie_cmp_msg *m, struct pkie_
         OPENSSL_free(der);
         const uint8_t *p;
         size_t len;
-        if (pkie_derw_finish(&w, &p, &len) == 0)
+        if (r->genp_raw != NULL)
+            pkie_cmp_dup(out, &a[i].value, r->genp_raw, r->genp_raw_len);
+        else if (pkie_derw_finish(&w, &p, &len) == 0)
             pkie_cmp_dup(out, &a[i].value, p, len);
         pkie_derw_free(&w);
         uint8_t ob[PKIE_DER_OID_MAX_LEN];

@@ -33,13 +33,15 @@ struct responder {
     int pkistatus;      /**< -1: normal; else the status of ip/cp/kup/rp */
     uint32_t failbits;  /**< failInfo with pkistatus */
     const char *statusstring;
-    int send_error;  /**< answer every request with an error message */
-    int unprot_neg;  /**< negative answers unprotected */
-    int no_answer;   /**< the transfer fails with a timeout */
-    int bad_recip;   /**< answer with a wrong recipNonce */
-    int bad_tid;     /**< answer with a wrong transactionID */
-    int wrong_cert;  /**< issue a certificate for another key */
-    int echo_genm;   /**< genp echoes the genm (as the 3.0 mock) */
+    int send_error;          /**< answer every request with an error message */
+    int unprot_neg;          /**< negative answers unprotected */
+    int no_answer;           /**< the transfer fails with a timeout */
+    int bad_recip;           /**< answer with a wrong recipNonce */
+    int bad_tid;             /**< answer with a wrong transactionID */
+    int wrong_cert;          /**< issue a certificate for another key */
+    int echo_genm;           /**< genp echoes the genm (as the 3.0 mock) */
+    const uint8_t *genp_raw; /**< when set, the value of every typed genp answer */
+    size_t genp_raw_len;
     int skip_verify; /**< do not check the client's protection */
     X509 *signer;    /**< sign with this certificate and signer_key instead of srv */
     EVP_PKEY *signer_key;

@@ -585,6 +585,58 @@ static void test_genm_echo(void **state)
                      PKIE_ERR_CMP_CLIENT_PROTOCOL);
 }
 
+/* Typed answers whose value is malformed: each helper fails with the
+ * specific error and returns nothing. */
+static void test_genm_malformed(void **state)
+{
+    struct fx *f = *state;
+    use_sig(f, pki.root);
+    static const uint8_t empty_seq[] = {0x30, 0x00};
+    static const uint8_t int_in_seq[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    static const uint8_t empty_elem[] = {0x30, 0x02, 0x30, 0x00};
+    static const uint8_t octets[] = {0x04, 0x01, 0x00};
+    static const uint8_t two_elems[] = {0x30, 0x04, 0x30, 0x00, 0x30, 0x00};
+    STACK_OF(X509) *cas = NULL;
+    STACK_OF(X509_ALGOR) *algs = NULL;
+    X509 *nn = NULL;
+    X509_CRL *crl = NULL;
+    uint8_t *t = NULL;
+    size_t tl = 0;
+#define RAW(v) (f->r.genp_raw = (v), f->r.genp_raw_len = sizeof(v))
+    RAW(empty_seq); /* caCerts is SIZE (1..MAX) */
+    assert_int_equal(pkie_cmp_get1_caCerts(f->ctx, &cas), PKIE_ERR_CMP_CLIENT_PROTOCOL);
+    assert_null(cas);
+    RAW(int_in_seq);
+    assert_int_equal(pkie_cmp_get1_caCerts(f->ctx, &cas), PKIE_ERR_DER_TAG);
+    assert_null(cas);
+    assert_int_equal(pkie_cmp_get1_signKeyPairTypes(f->ctx, &algs), PKIE_ERR_DER_TAG);
+    assert_null(algs);
+    assert_int_equal(pkie_cmp_get1_rootCaCert(f->ctx, NULL, &nn, NULL, NULL), PKIE_ERR_DER_TAG);
+    assert_null(nn);
+    RAW(empty_elem); /* an empty SEQUENCE is neither a certificate nor an algorithm */
+    assert_int_equal(pkie_cmp_get1_caCerts(f->ctx, &cas), PKIE_ERR_CMP_CLIENT_PROTOCOL);
+    assert_null(cas);
+    assert_int_equal(pkie_cmp_get1_signKeyPairTypes(f->ctx, &algs), PKIE_ERR_CMP_CLIENT_PROTOCOL);
+    assert_null(algs);
+    assert_int_equal(pkie_cmp_get1_crlUpdate(f->ctx, pki.cli, NULL, &crl),
+                     PKIE_ERR_CMP_CLIENT_PROTOCOL);
+    assert_null(crl);
+    RAW(two_elems); /* one CRL was asked for */
+    assert_int_equal(pkie_cmp_get1_crlUpdate(f->ctx, pki.cli, NULL, &crl),
+                     PKIE_ERR_CMP_CLIENT_PROTOCOL);
+    assert_null(crl);
+    RAW(octets); /* not a SEQUENCE at all */
+    assert_int_equal(pkie_cmp_get1_certReqTemplate(f->ctx, &t, &tl, NULL, NULL), PKIE_ERR_DER_TAG);
+    assert_null(t);
+    assert_int_equal(pkie_cmp_get1_signKeyPairTypes(f->ctx, &algs), PKIE_ERR_DER_TAG);
+    assert_null(algs);
+#undef RAW
+    f->r.genp_raw = NULL;
+    assert_int_equal(pkie_cmp_get1_caCerts(f->ctx, &cas), 0); /* and the context still works */
+    assert_int_equal(sk_X509_num(cas), 1);
+    sk_X509_pop_free(cas, X509_free);
+}
+
 /* ---- context ---------------------------------------------------------------- */
 
 static void test_ctx_settings(void **state)
@@ -711,6 +763,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rr_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rr_status_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm_helpers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_genm_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm_echo, setup, teardown),
         cmocka_unit_test(test_ctx_settings),
         cmocka_unit_test_setup_teardown(test_no_credentials, setup, teardown),
