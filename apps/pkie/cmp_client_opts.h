@@ -88,8 +88,7 @@
     X(tls_cert, S, "Client's TLS certificate")                                                     \
     X(tls_key, S, "Private key for the client's TLS certificate")                                  \
     X(tls_keypass, S, "Pass phrase source for the client's private TLS key (and TLS cert)")        \
-    X(tls_extra, IG,                                                                               \
-      "Extra certificates to provide to TLS server (ignored: put them in -tls_cert)")              \
+    X(tls_extra, S, "Extra certificates to provide to TLS server during TLS handshake")            \
     X(tls_trusted, S, "Trusted certificates to use for verifying the TLS server certificate")      \
     X(tls_host, S, "Address to be checked (rather than -server) during TLS host name validation")  \
     X(batch, F, "Do not interactively prompt for input when a password is required etc.")          \

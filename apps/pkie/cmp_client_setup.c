@@ -460,6 +460,23 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fail_err("-tls_cert");
         goto out;
     }
+    if (V(tls_extra) != NULL) {
+        if (V(tls_cert) == NULL) {
+            fprintf(stderr, "pkie cmp: -tls_extra needs -tls_cert\n");
+            goto out;
+        }
+        STACK_OF(X509) *extra = cmpc_load_certs(V(tls_extra), NULL, "-tls_extra");
+        if (extra == NULL)
+            goto out;
+        int erc = 0;
+        for (int i = 0; i < sk_X509_num(extra) && erc == 0; i++)
+            erc = pkie_cmp_ctx_add_tls_extra(ctx, sk_X509_value(extra, i));
+        sk_X509_pop_free(extra, X509_free);
+        if (erc < 0) {
+            fail_err("-tls_extra");
+            goto out;
+        }
+    }
     if (V(digest) != NULL) {
         const EVP_MD *md = EVP_get_digestbyname(V(digest));
         if (md == NULL ||

@@ -212,6 +212,11 @@ int pkie_cmp_ctx_set_tls_trusted(struct pkie_cmp_ctx *ctx, const char *pem_file,
  *  encrypted with @p keypass). */
 int pkie_cmp_ctx_set_tls_client(struct pkie_cmp_ctx *ctx, const char *cert_file,
                                 const char *key_file, const char *keypass);
+/** Add @p cert (up-referenced) to the certificates sent after the TLS client
+ *  certificate (and the chain in its PEM file), as openssl cmp's -tls_extra.
+ *  Needs a TLS client certificate (pkie_cmp_ctx_set_tls_client): without
+ *  one, the TLS connection fails with PKIE_ERR_CMP_CLIENT_TLS. */
+int pkie_cmp_ctx_add_tls_extra(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Replace HTTP with @p fn (NULL restores HTTP). */
 int pkie_cmp_ctx_set_transfer_cb(struct pkie_cmp_ctx *ctx, pkie_cmp_transfer_fn fn, void *arg);
 /** Observe every message sent and received (NULL removes the hook). */

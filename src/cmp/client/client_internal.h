@@ -37,6 +37,7 @@ struct pkie_cmp_ctx {
     char *tls_trusted;
     char *tls_host;
     char *tls_cert, *tls_key, *tls_keypass;
+    STACK_OF(X509) *tls_extra; /* sent after the tls_cert chain */
     pkie_cmp_transfer_fn transfer;
     void *transfer_arg;
     pkie_cmp_msg_hook_fn msg_hook;

@@ -153,6 +153,7 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
     free(ctx->tls_cert);
     free(ctx->tls_key);
     pkie_wipe_free_str(ctx->tls_keypass);
+    sk_X509_pop_free(ctx->tls_extra, X509_free);
     free(ctx->ref);
     pkie_wipe_free(ctx->secret, ctx->secret_len);
     X509_free(ctx->cert);
@@ -475,6 +476,14 @@ int pkie_cmp_ctx_add_extracert(struct pkie_cmp_ctx *ctx, X509 *cert)
     if (ctx == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL context");
     return add_cert(&ctx->extracerts, cert);
+}
+
+int pkie_cmp_ctx_add_tls_extra(struct pkie_cmp_ctx *ctx, X509 *cert)
+{
+    if (ctx == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "NULL context");
+    cmp_http_free(ctx);
+    return add_cert(&ctx->tls_extra, cert);
 }
 
 int pkie_cmp_ctx_add_untrusted(struct pkie_cmp_ctx *ctx, X509 *cert)

@@ -10,6 +10,7 @@
 #include "pkie/error.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -85,6 +86,18 @@ static int ctype_ok(const char *ct)
         return 0;
     char c = ct[sizeof(want) - 1];
     return c == '\0' || c == ';' || c == ' ' || c == '\t';
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION: libcurl has loaded the client certificate;
+ * append the -tls_extra certificates to its chain. */
+static CURLcode add_tls_extra(CURL *c, void *ssl_ctx, void *arg)
+{
+    (void)c;
+    const struct pkie_cmp_ctx *ctx = arg;
+    for (int i = 0; i < sk_X509_num(ctx->tls_extra); i++)
+        if (!SSL_CTX_add1_chain_cert((SSL_CTX *)ssl_ctx, sk_X509_value(ctx->tls_extra, i)))
+            return CURLE_SSL_CERTPROBLEM;
+    return CURLE_OK;
 }
 
 static int setup_handle(struct pkie_cmp_ctx *ctx)
@@ -184,6 +197,10 @@ static int setup_handle(struct pkie_cmp_ctx *ctx)
             SETOPT(CURLOPT_SSLKEY, ctx->tls_key);
         if (ctx->tls_keypass != NULL)
             SETOPT(CURLOPT_KEYPASSWD, ctx->tls_keypass);
+        if (ctx->tls_extra != NULL) {
+            SETOPT(CURLOPT_SSL_CTX_FUNCTION, add_tls_extra);
+            SETOPT(CURLOPT_SSL_CTX_DATA, ctx);
+        }
     }
 #undef SETOPT
     if (rc != CURLE_OK)

@@ -264,10 +264,10 @@ cmpmock_stop
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/tls.key" \
   -subj "/CN=tls" -addext "subjectAltName=IP:127.0.0.1,DNS:cmp.test" -CA "$P/root.crt" \
   -CAkey "$P/root.key" -days 2 -out "$work/tls.crt" >/dev/null 2>&1 || fail "TLS certificate"
-tls_srv() {
+tls_srv() { # tls_srv [S_SERVER_OPTION...]
   (printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok'; sleep 8) |
     openssl s_server -accept 127.0.0.1:4433 -cert "$work/tls.crt" -key "$work/tls.key" \
-      -naccept 1 >"$work/s_server.log" 2>&1 &
+      -naccept 1 "$@" >"$work/s_server.log" 2>&1 &
   tls_pid=$!
   _n=0
   while ! grep -q ACCEPT "$work/s_server.log" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
@@ -294,6 +294,23 @@ tls_srv
 ko tls_host_wrong "CMP_CLIENT_TLS" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x -tls_used \
   -tls_trusted "$P/root.crt" -tls_host other.test
 tls_end
+# -tls_extra: the server trusts only the root and asks for a client
+# certificate; ours is issued by the intermediate, which only -tls_extra sends
+CMPMOCK_URL=https://127.0.0.1:4433/pkix
+TLSCLI="-tls_trusted $P/root.crt -tls_cert $P/client.crt -tls_key $P/client.key"
+tls_srv -Verify 2 -verify_return_error -CAfile "$P/root.crt"
+# shellcheck disable=SC2086
+ko tls_extra_missing "CMP_CLIENT_(TLS|HTTP)" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x $TLSCLI
+tls_end
+grep -q "unable to get local issuer certificate" "$work/s_server.log" ||
+  fail "tls_extra_missing: the server did not refuse the incomplete client chain"
+tls_srv -Verify 2 -verify_return_error -CAfile "$P/root.crt"
+# shellcheck disable=SC2086
+ko tls_extra "Content-Type 'text/plain'" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x $TLSCLI \
+  -tls_extra "$P/inter.crt"
+tls_end
+ko tls_extra_alone "-tls_extra needs -tls_cert" -cmd ir $MAC -newkey "$P/new-ec.key" -subject /CN=x \
+  -tls_trusted "$P/root.crt" -tls_extra "$P/inter.crt"
 
 # ---- a server that never answers: error within -msg_timeout ----
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
