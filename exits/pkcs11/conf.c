@@ -315,8 +315,18 @@ int p11x_pin_read(const struct p11x_conf *c, char *pin, size_t cap, size_t *len,
     while (l < got && pin[l] != '\n' && pin[l] != '\r' && pin[l] != '\0')
         l++;
     if (l == cap - 1) {
+        /* The buffer is full: the line fits only if it ends here. */
+        char next = '\n';
+        ssize_t r;
+        do
+            r = read(fd, &next, 1);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 || (r == 1 && next != '\n' && next != '\r'))
+            l = cap; /* too long */
+    }
+    if (l == cap) {
         rc = fail(P11X_E_PIN, err, ecap, "pin-file %s: first line longer than %zu bytes",
-                  c->pin_file, cap - 2);
+                  c->pin_file, cap - 1);
         goto out;
     }
     if (l == 0) {
