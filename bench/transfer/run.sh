@@ -14,11 +14,15 @@
 #      holding 100 idle sessions.
 # Received files land in BENCH_DEST (default /dev/shm, a tmpfs: the figure is
 # the monitor's, not the disk's; set BENCH_DEST to a disk directory to include
-# the disk). Loopback only, bounded loops. Uses build/ (PKIE_BIN to override).
+# the disk). Loopback only, bounded loops. Uses the pkie and xfer_rawclient of
+# build/, or of $PKIE_BENCH_BUILD (a build directory, relative to the source
+# tree or absolute), the normal RelWithDebInfo build; PKIE_BIN overrides pkie.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-export PKIE_BIN=${PKIE_BIN:-$ROOT/build/pkie}
+B=${PKIE_BENCH_BUILD:-build}
+case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
+export PKIE_BIN=${PKIE_BIN:-$B/pkie}
 export PKIE_BUILD_DIR=${PKIE_BUILD_DIR:-$(dirname "$PKIE_BIN")}
 RAW=${PKIE_RAWCLIENT:-$PKIE_BUILD_DIR/tests/xfer_rawclient}
 RUNS=${BENCH_RUNS:-5}
