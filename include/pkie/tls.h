@@ -155,6 +155,15 @@ ssize_t pkie_tls_write(struct pkie_tls_session *s, const void *buf, size_t len);
 int pkie_tls_shutdown(struct pkie_tls_session *s);
 /** Change the timeout of later reads and writes (ms, <= 0: 30 s). */
 void pkie_tls_set_timeout(struct pkie_tls_session *s, int timeout_ms);
+/** Bulk writes: after the handshake, gather the records of each
+ *  pkie_tls_write in a buffer of @p bytes (>= 16 KiB) and send them in few
+ *  large socket writes; every pkie_tls_write still returns only once all its
+ *  bytes are handed to the socket. 0 or a pkie_err. */
+int pkie_tls_coalesce_writes(struct pkie_tls_session *s, size_t bytes);
+/** Bulk reads: the read-ahead buffer becomes @p bytes (>= 16 KiB) from its
+ *  next allocation; the current buffer is released when it holds nothing, so
+ *  a call between messages takes effect at once. Best effort: 0 or a pkie_err. */
+int pkie_tls_set_read_buffer(struct pkie_tls_session *s, size_t bytes);
 
 /** The peer's leaf certificate (borrowed; NULL before HandshakeDone). */
 X509 *pkie_tls_peer_cert(struct pkie_tls_session *s);

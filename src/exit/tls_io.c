@@ -1,9 +1,11 @@
 /* Reads, writes and shutdown of a TLS session over a non-blocking socket,
  * each bounded by the session's timeout. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <time.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -74,6 +76,25 @@ ssize_t pkie_tls_read(struct pkie_tls_session *s, void *buf, size_t len)
     }
 }
 
+/* With pkie_tls_coalesce_writes, the write BIO is a buffer in front of the
+ * socket: push out what it holds before the caller waits for anything. */
+static int flush_coalesced(struct pkie_tls_session *s, long long deadline)
+{
+    BIO *w = SSL_get_wbio(s->ssl);
+    if (w == NULL || BIO_method_type(w) != BIO_TYPE_BUFFER)
+        return 0;
+    for (;;) {
+        ERR_clear_error();
+        if (BIO_flush(w) > 0)
+            return 0;
+        if (!BIO_should_retry(w))
+            return PKIE_ERR_OSSL(PKIE_ERR_EXIT_TLS, "TLS write failed");
+        int rc = pkie_tls_wait(s->fd, SSL_ERROR_WANT_WRITE, deadline);
+        if (rc != 0)
+            return rc;
+    }
+}
+
 ssize_t pkie_tls_write(struct pkie_tls_session *s, const void *buf, size_t len)
 {
     int rc = ready(s);
@@ -97,7 +118,48 @@ ssize_t pkie_tls_write(struct pkie_tls_session *s, const void *buf, size_t len)
         }
         return PKIE_ERR_OSSL(PKIE_ERR_EXIT_TLS, "TLS write failed");
     }
+    rc = flush_coalesced(s, deadline);
+    if (rc != 0)
+        return rc;
     return (ssize_t)len;
+}
+
+int pkie_tls_coalesce_writes(struct pkie_tls_session *s, size_t bytes)
+{
+    int rc = ready(s);
+    if (rc != 0)
+        return rc;
+    if (bytes < 16384 || bytes > INT_MAX)
+        return PKIE_ERR(PKIE_ERR_ARG, "TLS write buffer of %zu bytes", bytes);
+    BIO *w = SSL_get_wbio(s->ssl);
+    if (w == NULL)
+        return PKIE_ERR(PKIE_ERR_STATE, "TLS: no socket BIO");
+    if (BIO_method_type(w) == BIO_TYPE_BUFFER)
+        return BIO_set_write_buffer_size(w, (long)bytes) == 1
+                   ? 0
+                   : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "TLS write buffer");
+    BIO *b = BIO_new(BIO_f_buffer());
+    if (b == NULL || BIO_set_write_buffer_size(b, (long)bytes) != 1 || !BIO_up_ref(w)) {
+        BIO_free(b);
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "TLS write buffer");
+    }
+    /* The SSL object gives up its reference to the socket BIO as write BIO;
+     * the one taken above now belongs to the buffer's chain. */
+    SSL_set0_wbio(s->ssl, BIO_push(b, w));
+    return 0;
+}
+
+int pkie_tls_set_read_buffer(struct pkie_tls_session *s, size_t bytes)
+{
+    int rc = ready(s);
+    if (rc != 0)
+        return rc;
+    if (bytes < 16384)
+        return PKIE_ERR(PKIE_ERR_ARG, "TLS read buffer of %zu bytes", bytes);
+    SSL_set_default_read_buffer_len(s->ssl, bytes);
+    if (!SSL_has_pending(s->ssl))
+        (void)SSL_free_buffers(s->ssl); /* refused while a record is buffered */
+    return 0;
 }
 
 int pkie_tls_shutdown(struct pkie_tls_session *s)
@@ -109,6 +171,8 @@ int pkie_tls_shutdown(struct pkie_tls_session *s)
     for (;;) {
         ERR_clear_error();
         int r = SSL_shutdown(s->ssl);
+        if (flush_coalesced(s, deadline) != 0)
+            return 0; /* as below: the peer is gone */
         if (r == 1)
             return 0;
         if (r == 0)

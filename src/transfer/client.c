@@ -133,6 +133,9 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
         }
         struct xfer_tls_stream st;
         xfer_tls_stream_init(&st, s, NULL, c->idle_timeout * 1000);
+        /* DATA frames go out as 16 records per socket write, not one each */
+        if (pkie_tls_coalesce_writes(s, XFER_SEND_BATCH) != 0)
+            pkie_log_debug(LOG_COMP, "write batching off: %s", pkie_err_last()->msg);
         struct pkie_xfer_sender snd;
         rc = pkie_xfer_sender_start(&snd, &st.io);
         if (rc != 0) {

@@ -13,6 +13,11 @@
 
 #include <openssl/evp.h>
 
+/* DATA payload per frame: header + payload fill exactly 16 TLS records of
+ * 16 KiB (no short record per frame), and the piece read, hashed and encrypted
+ * stays in the L2 cache between those three passes. */
+#define SEND_DATA_LEN (16u * 16384u - PKIE_XFER_HDR_LEN)
+
 static void set_result(struct pkie_xfer_send_result *res, int code)
 {
     res->code = code;
@@ -57,7 +62,7 @@ int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io
     int rc = pkie_xfer_reader_init(&s->reader, io, 0);
     if (rc != 0)
         return rc;
-    s->buf_cap = PKIE_XFER_HDR_LEN + (size_t)PKIE_XFER_MAX_DATA;
+    s->buf_cap = PKIE_XFER_HDR_LEN + (size_t)SEND_DATA_LEN;
     s->buf = malloc(s->buf_cap);
     if (s->buf == NULL) {
         s->broken = 1;
@@ -98,7 +103,7 @@ static int hash_prefix(struct pkie_xfer_sender *s, int fd, EVP_MD_CTX *md, uint6
 {
     uint64_t pos = 0;
     while (pos < len) {
-        size_t want = len - pos < PKIE_XFER_MAX_DATA ? (size_t)(len - pos) : PKIE_XFER_MAX_DATA;
+        size_t want = len - pos < SEND_DATA_LEN ? (size_t)(len - pos) : SEND_DATA_LEN;
         ssize_t n = pread(fd, s->buf, want, (off_t)pos);
         if (n < 0 && errno == EINTR)
             continue;
@@ -166,7 +171,7 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         progress(progress_arg, pos, res->size);
     while (pos < res->size) {
         uint64_t left = res->size - pos;
-        size_t want = left < PKIE_XFER_MAX_DATA ? (size_t)left : PKIE_XFER_MAX_DATA;
+        size_t want = left < SEND_DATA_LEN ? (size_t)left : SEND_DATA_LEN;
         ssize_t n = pread(fd, s->buf + PKIE_XFER_HDR_LEN, want, (off_t)pos);
         if (n < 0 && errno == EINTR)
             continue;

@@ -16,6 +16,10 @@ struct xfer_tls_stream {
     const atomic_int *stop;
     long long idle_ms;
 };
+/* Socket write buffer of pkie send (pkie_tls_coalesce_writes): one DATA
+ * frame's 16 full records with their overhead (at most 64 bytes each). */
+#define XFER_SEND_BATCH (16u * (16384u + 64u))
+
 void xfer_tls_stream_init(struct xfer_tls_stream *st, struct pkie_tls_session *s,
                           const atomic_int *stop, long long idle_ms);
 

@@ -69,7 +69,7 @@ static int server_start(struct server *s, struct fx *x)
     memset(s, 0, sizeof(*s));
     s->x = x;
     s->fd = sv[0];
-    s->io = (struct pkie_xfer_io){fd_read, fd_write, &s->fd};
+    s->io = (struct pkie_xfer_io){fd_read, fd_write, &s->fd, NULL};
     assert_int_equal(pthread_create(&s->th, NULL, server_main, s), 0);
     return sv[1];
 }
@@ -183,7 +183,7 @@ static void test_files_arrive(void **state)
     struct fx *x = *state;
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     assert_int_equal(snd.version, 1);
@@ -257,7 +257,7 @@ static void test_hostile_and_malformed(void **state)
     struct fx *x = *state;
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -299,7 +299,7 @@ static void test_bad_header_and_version(void **state)
     /* a garbage header */
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -357,7 +357,7 @@ static void test_resume_after_break(void **state)
     /* first connection: FILE and 2.5 MiB of data, then the line drops */
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -415,7 +415,7 @@ static void test_disk_full(void **state)
     memset(tid, 0x77, sizeof(tid));
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     struct pkie_xfer_send_result res;
