@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # bench/exit_overhead: mutual-TLS handshakes per second, server side, with
 #   (a) pkie with the internal PKI base (pki.type = internal)
 #   (b) pkie with an exit that handles every phase itself
@@ -49,14 +49,44 @@ start_pkie() { # conf
   while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
   PORT=$(cat "$W/port")
 }
-start_openssl() {
+# s_server as the baseline does the same work as ours: it verifies the
+# client's whole chain (s_time sends the leaf only, so the intermediate is
+# given as a verification CA beside the root: -verifyCAfile; without it every
+# client is refused at its Certificate message, before any signature check),
+# sends the root's name in the CertificateRequest (-CAfile), and issues no
+# session tickets (-num_tickets 0: s_time -new never resumes, and pkie's runtime
+# turns tickets off). Its per-connection report goes to /dev/null (writing it
+# to a file cost s_server a quarter of its CPU); check_openssl verifies once,
+# with the report kept, that it accepts the client.
+S_SERVER_ARGS=
+start_openssl() { # [log]
   PORT=$((30000 + $$ % 20000))
+  # shellcheck disable=SC2086
   openssl s_server -accept "127.0.0.1:$PORT" -cert "$P/srv-ec.crt" -key "$P/srv-ec.key" \
-    -cert_chain "$P/inter.crt" -CAfile "$P/root.crt" -Verify 4 -verify_return_error \
-    -rev -quiet >"$W/srv.log" 2>&1 &
+    -cert_chain "$P/inter.crt" -CAfile "$P/root.crt" -verifyCAfile "$P/anchors.pem" \
+    -Verify 4 -verify_return_error -num_tickets 0 -rev -quiet $S_SERVER_ARGS \
+    >"${1:-/dev/null}" 2>&1 &
   SPID=$!
+  hex=$(printf '%04X' "$PORT")
   i=0
-  while ! grep -q ACCEPT "$W/srv.log" 2>/dev/null && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+  while ! grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && [ $i -lt 100 ]; do
+    i=$((i + 1))
+    sleep 0.05
+  done
+}
+check_openssl() {
+  start_openssl "$W/srv.log"
+  openssl s_time -connect "127.0.0.1:$PORT" -new -time 1 -cert "$P/cli-ec.crt" \
+    -key "$P/cli-ec.key" -CAfile "$P/root.crt" >/dev/null 2>&1 || true
+  kill "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=
+  if ! grep -q "Verification: OK" "$W/srv.log" || grep -q -i "error" "$W/srv.log"; then
+    echo "exit_overhead: s_server refuses the client:" >&2
+    grep -i -m 3 "error" "$W/srv.log" >&2 || true
+    exit 1
+  fi
+  : >"$W/srv.log"
 }
 # one measure: handshakes per second of the server started last
 measure() {
@@ -79,6 +109,7 @@ measure() {
   [ -n "$n" ] || n=0
   echo "$n $t0 $t1 $cpu $TCK" | awk '{ printf "%.1f %.1f\n", $1 / ($3 - $2), ($4 > 0) ? $1 * $5 / $4 : 0 }'
 }
+check_openssl
 : >"$W/m"
 r=1
 while [ $r -le "$RUNS" ]; do
