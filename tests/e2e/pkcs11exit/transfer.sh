@@ -13,7 +13,6 @@ export SOFTHSM2_CONF=$W/softhsm2.conf
 mkdir -p "$W/tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
   "$W/tokens" >"$SOFTHSM2_CONF"
-export LSAN_OPTIONS="suppressions=$PKIE_SRC_DIR/tests/interop/pkcs11exit/lsan.supp:print_suppressions=0"
 hsm() { softhsm2-util "$@" >>"$W/softhsm.out" 2>&1 || xfer_fail "softhsm2-util: $(cat "$W/softhsm.out")"; }
 hsm --init-token --free --label pkie-recv --pin 246810 --so-pin 13579
 hsm --import "$W/pki/recv.key" --token pkie-recv --label recv --id 01 --pin 246810

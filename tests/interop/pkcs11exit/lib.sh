@@ -16,8 +16,6 @@ export SOFTHSM2_CONF=$W/softhsm2.conf
 mkdir -p "$W/tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
   "$W/tokens" >"$SOFTHSM2_CONF"
-# libsofthsm2 is not instrumented: its allocations are not pkie's leaks.
-export LSAN_OPTIONS="suppressions=$S/tests/interop/pkcs11exit/lsan.supp:print_suppressions=0"
 hsm() { softhsm2-util "$@" >>"$W/softhsm.out" 2>&1 || { cat "$W/softhsm.out"; exit 1; }; }
 hsm --init-token --free --label pkie-test --pin 1234 --so-pin 5678
 import_key() { # FILE LABEL

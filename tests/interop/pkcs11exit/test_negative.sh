@@ -16,6 +16,10 @@ startup_fails() {
     echo "  loaded, unexpectedly"
     return 1
   fi
+  if grep -q "Sanitizer" "$W/$n.out"; then
+    echo "  sanitizer report: $(cat "$W/$n.out")"
+    return 1
+  fi
   for t in "$@"; do
     grep -q -- "$t" "$W/$n.out" || { echo "  no \"$t\" in: $(cat "$W/$n.out")"; return 1; }
   done
@@ -73,6 +77,7 @@ cp "$W/srv.out" "$W/mismatch.srv.out"
 check "mismatching key: session 1 refused by the host" has srv.out "session 1 refused"
 check "mismatching key: session 2 served, refused too" has srv.out "session 2 refused"
 check "mismatching key: the server ends normally after both" has srv.out "served ok=0 refused=2"
+check "mismatching key: no sanitizer report" hasnt srv.out "Sanitizer"
 check "mismatching key: the peer got no answer" sh -c "! grep -q pong '$W/sc1.out' '$W/sc.out'"
 check "mismatching key: the token did sign (the host refused the signature)" \
   test "$(count_log 'mech=CKM_ECDSA ok')" = 2
@@ -86,4 +91,5 @@ server_wait || true
 check "RSA key for an EC leaf: session refused" has srv.out "session 1 refused"
 check "RSA key for an EC leaf: the exit's error names the mismatch" \
   grep -q "needs an EC key, the token key is RSA" "$W/srv.out"
+check "RSA key for an EC leaf: no sanitizer report" hasnt srv.out "Sanitizer"
 finish
