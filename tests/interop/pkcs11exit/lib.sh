@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared helpers of the PKCS#11 exit tests (sourced after tests/interop/exit/lib.sh).
 # A throwaway SoftHSM2 token in $W/tokens (SOFTHSM2_CONF points to $W/softhsm2.conf):
 #   label pkie-test, user PIN 1234 (in $W/pin, mode 0600), SO PIN 5678;
