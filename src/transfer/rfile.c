@@ -23,6 +23,9 @@
 
 #define DEFAULT_CHECKPOINT (64ull << 20)
 #define REHASH_CHUNK       (1u << 20)
+/* Start the writeback of every this many bytes written, so that a checkpoint's
+ * or END's fsync finds most of the data already on its way to the disk. */
+#define WRITEBACK_CHUNK    (8ull << 20)
 /* State record: fixed width, rewritten in place. */
 #define STATE_FMT          "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
 #define STATE_LEN          (11 + 32 + 1 + 20 + 1 + 20 + 1)
@@ -38,6 +41,7 @@ struct pkie_xfer_rfile {
     uint64_t durable;      /* bytes made durable and recorded */
     uint64_t resumed_from; /* offset the transfer resumed from */
     uint64_t since_ckpt;
+    uint64_t writeback_from; /* start of the range not yet handed to writeback */
     EVP_MD_CTX *md;
     int finished;
 };
@@ -216,7 +220,7 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     }
     if (roff > 0 && (rc = rehash_prefix(rf, roff)) != 0)
         goto err;
-    rf->off = rf->durable = rf->resumed_from = roff;
+    rf->off = rf->durable = rf->resumed_from = rf->writeback_from = roff;
     /* A new transfer records nothing yet: an empty or lost state file means
      * "start at 0", which is always safe. The first checkpoint writes it. */
     if (roff > 0 && (rc = state_store(rf, roff)) != 0)
@@ -280,6 +284,13 @@ int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t le
         rf->since_ckpt += (uint64_t)n;
         p += n;
         left -= (size_t)n;
+    }
+    if (rf->off - rf->writeback_from >= WRITEBACK_CHUNK) {
+        /* A hint only (asynchronous, no durability promised): errors such as
+         * a file system without writeback are ignored. */
+        (void)sync_file_range(rf->part_fd, (off_t)rf->writeback_from,
+                              (off_t)(rf->off - rf->writeback_from), SYNC_FILE_RANGE_WRITE);
+        rf->writeback_from = rf->off;
     }
     if (rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
         return pkie_xfer_rfile_checkpoint(rf);
