@@ -76,6 +76,8 @@ server_wait || true
 cp "$W/srv.out" "$W/mismatch.srv.out"
 check "mismatching key: session 1 refused by the host" has srv.out "session 1 refused"
 check "mismatching key: session 2 served, refused too" has srv.out "session 2 refused"
+check "mismatching key: the host's reason is the leaf check" \
+  has srv.out "session 1 refused: .*signature does not verify with the leaf key"
 check "mismatching key: the server ends normally after both" has srv.out "served ok=0 refused=2"
 check "mismatching key: no sanitizer report" hasnt srv.out "Sanitizer"
 check "mismatching key: the peer got no answer" sh -c "! grep -q pong '$W/sc1.out' '$W/sc.out'"
