@@ -664,6 +664,9 @@ int pkie_cmp_err_failinfo(int err);
 /** Verify the POPOSigningKey of a CertReqMsg (popo signature) with the
  *  template's public key: PKIE_ERR_CMP_POP on failure. */
 int pkie_crmf_popo_verify(const struct pkie_crmf_msg *req);
+/** Same, with @p template_key the template's publicKey already decoded by the
+ *  caller (not decoded again; NULL: decode it here). Used only without poposkInput. */
+int pkie_crmf_popo_verify_key(const struct pkie_crmf_msg *req, EVP_PKEY *template_key);
 
 /** Fill the popo of @p req with a signature by @p key over the CertRequest
  *  (without poposkInput; the template must hold the subject and public key). */

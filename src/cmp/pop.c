@@ -54,6 +54,11 @@ EVP_PKEY *pkie_crmf_template_pubkey(const struct pkie_crmf_template *t)
 
 int pkie_crmf_popo_verify(const struct pkie_crmf_msg *req)
 {
+    return pkie_crmf_popo_verify_key(req, NULL);
+}
+
+int pkie_crmf_popo_verify_key(const struct pkie_crmf_msg *req, EVP_PKEY *template_key)
+{
     const struct pkie_crmf_popo *p = &req->popo;
     EVP_PKEY *pub = NULL;
     uint8_t *enc = NULL;
@@ -72,6 +77,8 @@ int pkie_crmf_popo_verify(const struct pkie_crmf_msg *req)
     if (p->has_poposkInput) {
         const unsigned char *q = p->poposkInput_publicKey.p;
         pub = d2i_PUBKEY(NULL, &q, (long)p->poposkInput_publicKey.len);
+    } else if (template_key != NULL && EVP_PKEY_up_ref(template_key) == 1) {
+        pub = template_key;
     } else {
         pub = pkie_crmf_template_pubkey(&req->certReq.certTemplate);
     }
