@@ -47,6 +47,7 @@ extern "C" {
 
 /** An open CA database. */
 struct pkie_ca_store;
+struct pkie_ca_nonce_claim;
 
 /** Status of an issued certificate. */
 enum pkie_ca_cert_status {
@@ -155,6 +156,12 @@ int pkie_ca_store_client_list(struct pkie_ca_store *s,
 int pkie_ca_store_cert_insert(struct pkie_ca_store *s, X509 *cert, int status,
                               const char *client_ref, int64_t tx_id, int64_t cert_req_id,
                               int tx_state);
+/** The same, writing the nonce of @p claim (may be NULL) in the same SQLite
+ *  transaction if it is active and not yet committed; a nonce refused there
+ *  (PKIE_ERR_CMP_NONCE_REPLAY) fails the insert. */
+int pkie_ca_store_cert_insert_claim(struct pkie_ca_store *s, X509 *cert, int status,
+                                    const char *client_ref, int64_t tx_id, int64_t cert_req_id,
+                                    int tx_state, struct pkie_ca_nonce_claim *claim);
 /** Call @p cb for each certificate of transaction @p tx_id (with DER), by certReqId. */
 int pkie_ca_store_tx_certs(struct pkie_ca_store *s, int64_t tx_id,
                            int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg);
@@ -199,6 +206,24 @@ int pkie_ca_store_tx_list(struct pkie_ca_store *s, int state,
  */
 int pkie_ca_store_tx_expire(struct pkie_ca_store *s, int64_t max_age, int *n);
 
+/** Longest senderNonce and transactionID remembered (bytes). */
+#define PKIE_CA_NONCE_MAX 64
+
+/** A request's senderNonce, claimed when the request is authenticated and
+ *  written durably with the request's first durable write (or by
+ *  pkie_ca_store_nonce_commit), before its answer leaves. */
+struct pkie_ca_nonce_claim {
+    uint8_t nonce[PKIE_CA_NONCE_MAX]; /**< the senderNonce */
+    size_t nonce_len;                 /**< its length */
+    uint8_t txid[PKIE_CA_NONCE_MAX];  /**< the request's transactionID */
+    size_t txid_len;                  /**< its length (may be 0) */
+    int new_tx;                       /**< the request opens a transaction */
+    int64_t now;                      /**< time recorded with the nonce */
+    int active;                       /**< registered among the requests in flight */
+    int committed;                    /**< the nonce is durably stored */
+    struct pkie_ca_nonce_claim *next; /**< next request in flight (store's list) */
+};
+
 /** Create the nonces table if missing (called by pkie_ca_store_open). */
 int pkie_ca_store_nonce_init(struct pkie_ca_store *s);
 /**
@@ -210,6 +235,22 @@ int pkie_ca_store_nonce_init(struct pkie_ca_store *s);
  */
 int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
                                  const uint8_t *txid, size_t txid_len, int new_tx, int64_t now);
+/**
+ * Claim the senderNonce of an authenticated request: checked at once against
+ * the requests in flight and the stored nonces, written later (see
+ * pkie_ca_store_nonce_commit). Errors as pkie_ca_store_nonce_remember; on
+ * PKIE_ERR_CMP_TID_IN_USE the claim stays active (the nonce is still kept
+ * once committed). Release every claim that is active with
+ * pkie_ca_store_nonce_release.
+ */
+int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c,
+                              const uint8_t *nonce, size_t nonce_len, const uint8_t *txid,
+                              size_t txid_len, int new_tx, int64_t now);
+/** Write an active claim's nonce durably unless a certificate insert already
+ *  carried it (group commit; 0 when there is nothing to write). */
+int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c);
+/** Take a claim off the list of requests in flight (after its commit, or to drop it). */
+void pkie_ca_store_nonce_release(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c);
 /** Forget the nonces (and transaction nonces) remembered before @p before (seconds);
  *  count of request nonces in @p n (may be NULL). */
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n);
@@ -273,6 +314,8 @@ struct pkie_ca_request {
                               pubkey came from, copied into the certificate as received
                               (the returned X509 then has no cached key: encode it) */
     size_t spki_len;     /**< bytes at spki */
+    struct pkie_ca_nonce_claim *nonce; /**< optional: the request's claimed nonce, written
+                                            with the certificate */
 };
 
 /** The issuing side: CA certificate and key, and the CRL URL to embed. */

@@ -313,16 +313,18 @@ static int authenticate(struct srv_req *r)
 
 /* Replay protection: the senderNonce of every authenticated request is kept
  * (durably) for nonce_retention(); a request repeating one is refused, and so is
- * a new transaction (ir, cr, kur, p10cr) whose transactionID was already used. */
-static int remember_nonce(struct srv_req *r)
+ * a new transaction (ir, cr, kur, p10cr) whose transactionID was already used.
+ * The nonce is claimed here and written in the same commit as the request's
+ * certificate (or alone before the answer leaves): one fsync per enrollment. */
+static int claim_nonce(struct srv_req *r)
 {
     const struct pkie_cmp_header *h = &r->m->header;
     int t = r->m->body.type;
     int new_tx = t == PKIE_CMP_BODY_IR || t == PKIE_CMP_BODY_CR || t == PKIE_CMP_BODY_KUR ||
                  t == PKIE_CMP_BODY_P10CR;
-    return pkie_ca_store_nonce_remember(r->srv->store, h->senderNonce.p, h->senderNonce.len,
-                                        h->transactionID.p, h->transactionID.len, new_tx,
-                                        pkie_ca_now());
+    return pkie_ca_store_nonce_claim(r->srv->store, &r->nonce, h->senderNonce.p, h->senderNonce.len,
+                                     h->transactionID.p, h->transactionID.len, new_tx,
+                                     pkie_ca_now());
 }
 
 /* An answer that the client follows up in the same transaction (certConf after
@@ -383,7 +385,7 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         r.is_mac = -1; /* cannot answer with a MAC we could not verify */
         goto error;
     }
-    if ((rc = remember_nonce(&r)) != 0 ||
+    if ((rc = claim_nonce(&r)) != 0 ||
         ((m->body.type == PKIE_CMP_BODY_CERTCONF || m->body.type == PKIE_CMP_BODY_POLLREQ) &&
          (rc = pkie_ca_store_txnonce_check(srv->store, m->header.transactionID.p,
                                            m->header.transactionID.len, m->header.recipNonce.p,
@@ -430,7 +432,8 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
     }
     if (rc != 0)
         goto error;
-    if ((rc = remember_answer_nonce(&r)) != 0) {
+    if ((rc = remember_answer_nonce(&r)) != 0 ||
+        (rc = pkie_ca_store_nonce_commit(srv->store, &r.nonce)) != 0) {
         failbit = PKIE_CMP_FI_systemUnavail;
         goto error;
     }
@@ -446,6 +449,9 @@ error:
     r.implicit = 0;
     if (r.is_mac == 0 && r.signer == NULL)
         r.is_mac = -1;
+    /* a refused request's nonce is kept too (when it was claimed) */
+    if (pkie_ca_store_nonce_commit(srv->store, &r.nonce) != 0)
+        pkie_log_warn(COMP, "nonce of a refused request not stored: %s", pkie_err_last()->msg);
     if (srv_resp_error(&r, failbit, why) != 0 || finish(&r, out, out_len) != 0) {
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_INTERNAL;
         goto cleanup;
@@ -453,6 +459,7 @@ error:
 done:
     rc = 0;
 cleanup:
+    pkie_ca_store_nonce_release(srv->store, &r.nonce);
     pkie_cmp_msg_free(r.resp);
     pkie_cmp_msg_free(m);
     X509_free(r.signer);

@@ -39,6 +39,8 @@ struct srv_req {
     const struct pkie_ca_profile *profile; /* issuance profile */
     struct pkie_cmp_msg *resp;             /* the answer being built */
     int implicit;                          /* implicitConfirm granted */
+    struct pkie_ca_nonce_claim nonce;      /* the request's senderNonce, written with its
+                                              first durable write or before the answer */
 };
 
 /* Start the answer: header mirrors the request (tid, recipNonce). */

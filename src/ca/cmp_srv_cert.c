@@ -135,7 +135,8 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
         c->not_after = t->notAfter.time.secs;
     if (cm->popo.type != PKIE_CRMF_POPO_SIGNATURE)
         return fail(c, PKIE_CMP_FI_badPOP, "only signature proof-of-possession is accepted");
-    if (pkie_crmf_popo_verify(cm) != 0) {
+    /* c->pubkey is the template's publicKey: the check need not decode it again */
+    if (pkie_crmf_popo_verify_key(cm, c->pubkey) != 0) {
         refuse(c, PKIE_CMP_FI_badPOP);
         return -1;
     }
@@ -229,15 +230,18 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
                                           .not_after = c->not_after,
                                           .old_cert = r->signer,
                                           .spki = c->spki,
-                                          .spki_len = c->spki_len};
+                                          .spki_len = c->spki_len,
+                                          .nonce = &r->nonce};
             x = pkie_ca_enroll(r->srv->store, &iss, r->have_client ? &r->client : NULL, r->profile,
                                &req, implicit ? PKIE_CA_CERT_CONFIRMED : PKIE_CA_CERT_ISSUED, tx_id,
                                c->certReqId, implicit ? PKIE_CA_TX_CLOSED : PKIE_CA_TX_ISSUED);
             if (x == NULL) {
                 int code = pkie_err_last()->code;
                 if (code == PKIE_ERR_CA_DB || code == PKIE_ERR_CA_SERIAL ||
-                    code == PKIE_ERR_NOMEM) {
-                    /* the store failed: no certificate may leave */
+                    code == PKIE_ERR_NOMEM || code == PKIE_ERR_CMP_NONCE_REPLAY ||
+                    code == PKIE_ERR_CMP_TID_IN_USE) {
+                    /* the store failed, or refused the request's nonce written with
+                     * the certificate: no certificate may leave */
                     rc = code;
                     break;
                 }
@@ -337,7 +341,9 @@ int srv_certreq(struct srv_req *r, int *failbit)
     pkie_err_clear();
     if (!r->client.manual) {
         int rc = issue_all(r, m, 0);
-        if (rc != 0)
+        if (rc == PKIE_ERR_CMP_NONCE_REPLAY || rc == PKIE_ERR_CMP_TID_IN_USE)
+            *failbit = pkie_cmp_err_failinfo(rc);
+        else if (rc != 0)
             *failbit = PKIE_CMP_FI_systemUnavail;
         return rc;
     }

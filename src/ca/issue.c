@@ -269,8 +269,8 @@ X509 *pkie_ca_enroll(struct pkie_ca_store *s, const struct pkie_ca_issuer *iss,
         X509 *x = pkie_ca_issue_cert(iss, prof, req);
         if (x == NULL)
             return NULL;
-        int rc = pkie_ca_store_cert_insert(s, x, status, client != NULL ? client->ref : "", tx_id,
-                                           cert_req_id, tx_state);
+        int rc = pkie_ca_store_cert_insert_claim(s, x, status, client != NULL ? client->ref : "",
+                                                 tx_id, cert_req_id, tx_state, req->nonce);
         if (rc == 0)
             return x;
         X509_free(x);

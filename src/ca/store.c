@@ -105,6 +105,72 @@ int pkie_ca_db_exec(struct pkie_ca_store *s, const char *sql)
     return 0;
 }
 
+#define CLIENT_COLS "ref,secret,subject_pattern,san_pattern,profile,manual,created"
+
+static const char *const sql_text[CA_SQL_COUNT] = {
+    [CA_SQL_BEGIN] = "BEGIN IMMEDIATE",
+    [CA_SQL_COMMIT] = "COMMIT",
+    [CA_SQL_ROLLBACK] = "ROLLBACK",
+    [CA_SQL_SAVEPOINT] = "SAVEPOINT one",
+    [CA_SQL_RELEASE] = "RELEASE one",
+    [CA_SQL_ROLLBACK_TO] = "ROLLBACK TO one",
+    [CA_SQL_NONCE_INSERT] = "INSERT INTO nonces(nonce,txid,seen) VALUES(?,?,?)",
+    [CA_SQL_NONCE_SEEN] = "SELECT EXISTS(SELECT 1 FROM nonces WHERE nonce=?1),"
+                          " ?2 AND EXISTS(SELECT 1 FROM nonces WHERE txid=?3 AND nonce<>?1)",
+    [CA_SQL_CERT_INSERT] = "INSERT INTO certs(serial,subject,der,status,not_before,not_after,"
+                           "issued_at,client_ref,tx_id,cert_req_id) VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [CA_SQL_TX_ISSUED] = "UPDATE txs SET state=?,serial=?,updated=? WHERE id=?",
+    [CA_SQL_TX_CREATE] = "INSERT INTO txs(txid,state,client_ref,subject,created,updated,"
+                         "request) VALUES(?,?,?,?,?,?,?)",
+    [CA_SQL_TX_SET_STATE] = "UPDATE txs SET state=?1,updated=?2,reason=coalesce(?3,reason) "
+                            "WHERE id=?4 AND (?5<0 OR state=?5)",
+    [CA_SQL_TX_BY_ID] = "SELECT " CA_TX_COLS " FROM txs WHERE id=?",
+    [CA_SQL_TX_BY_TXID] = "SELECT " CA_TX_COLS " FROM txs WHERE txid=? ORDER BY id DESC LIMIT 1",
+    [CA_SQL_TXNONCE_SET] = "INSERT OR REPLACE INTO tx_nonces(txid,nonce,seen) VALUES(?,?,?)",
+    [CA_SQL_TXNONCE_GET] = "SELECT nonce FROM tx_nonces WHERE txid=?",
+    [CA_SQL_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE ref=?",
+    [CA_SQL_CERT_GET] = "SELECT " CA_CERT_COLS " FROM certs WHERE serial=?",
+};
+
+static sqlite3_stmt *stmt_get(sqlite3 *db, sqlite3_stmt **cache, enum ca_sql id)
+{
+    if (cache[id] == NULL && sqlite3_prepare_v3(db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                                &cache[id], NULL) != SQLITE_OK) {
+        PKIE_ERR(PKIE_ERR_CA_DB, "prepare: %s", sqlite3_errmsg(db));
+        cache[id] = NULL;
+    }
+    return cache[id];
+}
+
+sqlite3_stmt *pkie_ca_stmt(struct pkie_ca_store *s, enum ca_sql id)
+{
+    return stmt_get(s->db, s->wst, id);
+}
+
+sqlite3_stmt *pkie_ca_stmt_r(struct pkie_ca_store *s, enum ca_sql id)
+{
+    return stmt_get(s->rdb, s->rst, id);
+}
+
+void pkie_ca_stmt_done(sqlite3_stmt *st)
+{
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+int pkie_ca_db_run(struct pkie_ca_store *s, enum ca_sql id)
+{
+    sqlite3_stmt *st = pkie_ca_stmt(s, id);
+    if (st == NULL)
+        return pkie_err_last()->code;
+    int r = sqlite3_step(st);
+    int rc = r == SQLITE_DONE || r == SQLITE_ROW ? 0 : pkie_ca_db_err(s, sql_text[id]);
+    pkie_ca_stmt_done(st);
+    return rc;
+}
+
 int pkie_ca_db_prepare_r(struct pkie_ca_store *s, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(s->rdb, sql, -1, st, NULL) != SQLITE_OK)
@@ -171,7 +237,6 @@ int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out)
     pthread_mutex_init(&s->gc_mu, NULL);
     pthread_cond_init(&s->gc_cond, NULL);
     pthread_mutex_init(&s->nc_mu, NULL);
-    pthread_cond_init(&s->nc_cond, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
         rc = PKIE_ERR(create ? PKIE_ERR_CA_DB : PKIE_ERR_CA_NOT_INIT, "cannot open %s: %s", path,
@@ -235,6 +300,10 @@ void pkie_ca_store_close(struct pkie_ca_store *s)
 {
     if (s == NULL)
         return;
+    for (int i = 0; i < CA_SQL_COUNT; i++) {
+        sqlite3_finalize(s->wst[i]);
+        sqlite3_finalize(s->rst[i]);
+    }
     sqlite3_close_v2(s->rdb);
     sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->mu);
@@ -242,7 +311,6 @@ void pkie_ca_store_close(struct pkie_ca_store *s)
     pthread_mutex_destroy(&s->gc_mu);
     pthread_cond_destroy(&s->gc_cond);
     pthread_mutex_destroy(&s->nc_mu);
-    pthread_cond_destroy(&s->nc_cond);
     pkie_wipe(s->dek, sizeof(s->dek));
     free(s);
 }
@@ -468,16 +536,16 @@ static void client_row(sqlite3_stmt *st, struct pkie_ca_client *c)
     c->created = sqlite3_column_int64(st, 6);
 }
 
-#define CLIENT_COLS "ref,secret,subject_pattern,san_pattern,profile,manual,created"
-
 int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c)
 {
     sqlite3_stmt *st = NULL;
     memset(c, 0, sizeof(*c));
     pthread_mutex_lock(&s->rmu);
-    int rc = pkie_ca_db_prepare_r(s, "SELECT " CLIENT_COLS " FROM clients WHERE ref=?", &st);
-    if (rc != 0)
+    int rc = 0;
+    if ((st = pkie_ca_stmt_r(s, CA_SQL_CLIENT_GET)) == NULL) {
+        rc = pkie_err_last()->code;
         goto out;
+    }
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
         rc = PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CLIENT, "unknown client reference '%.64s'", ref);
@@ -503,7 +571,7 @@ int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pk
         goto out;
     }
 out:
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->rmu);
     if (rc != 0)
         pkie_wipe(c, sizeof(*c));

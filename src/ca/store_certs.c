@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CERT_COLS                                                                                  \
-    "serial,subject,status,reason,not_before,not_after,issued_at,revoked_at,client_ref,tx_id,"     \
-    "cert_req_id,der"
+#define CERT_COLS CA_CERT_COLS
 
 static int cert_row(sqlite3_stmt *st, int with_der, struct pkie_ca_cert *c)
 {
@@ -42,158 +40,6 @@ void pkie_ca_cert_clear(struct pkie_ca_cert *c)
     free(c->der);
     c->der = NULL;
     c->der_len = 0;
-}
-
-struct ca_insert {
-    struct ca_insert *next;
-    const char *serial, *subject, *client_ref;
-    const unsigned char *der;
-    int der_len, status, tx_state;
-    int64_t not_before, not_after, tx_id, cert_req_id;
-    int rc;   /* result (pkie_err) */
-    int done; /* committed (or failed) */
-    char msg[256];
-};
-
-/* Insert one certificate (and update its transaction) inside the open SQLite
- * transaction, under a savepoint so that a serial collision undoes only it. */
-static int insert_one(struct pkie_ca_store *s, struct ca_insert *it, int64_t now)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = pkie_ca_db_exec(s, "SAVEPOINT one");
-    if (rc != 0)
-        return rc;
-    rc = pkie_ca_db_prepare(s,
-                            "INSERT INTO certs(serial,subject,der,status,not_before,not_after,"
-                            "issued_at,client_ref,tx_id,cert_req_id) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                            &st);
-    if (rc != 0)
-        goto undo;
-    sqlite3_bind_text(st, 1, it->serial, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, it->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, it->der, it->der_len, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, it->status);
-    sqlite3_bind_int64(st, 5, it->not_before);
-    sqlite3_bind_int64(st, 6, it->not_after);
-    sqlite3_bind_int64(st, 7, now);
-    sqlite3_bind_text(st, 8, it->client_ref != NULL ? it->client_ref : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, it->tx_id);
-    sqlite3_bind_int64(st, 10, it->cert_req_id);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (r == SQLITE_CONSTRAINT) {
-        rc = PKIE_ERR(PKIE_ERR_EXISTS, "serial %s already used", it->serial);
-        goto undo;
-    }
-    if (r != SQLITE_DONE) {
-        rc = pkie_ca_db_err(s, "insert certificate");
-        goto undo;
-    }
-    if (it->tx_id > 0) {
-        rc = pkie_ca_db_prepare(s, "UPDATE txs SET state=?,serial=?,updated=? WHERE id=?", &st);
-        if (rc != 0)
-            goto undo;
-        sqlite3_bind_int(st, 1, it->tx_state);
-        sqlite3_bind_text(st, 2, it->serial, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, it->tx_id);
-        r = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (r != SQLITE_DONE) {
-            rc = pkie_ca_db_err(s, "update transaction");
-            goto undo;
-        }
-    }
-    return pkie_ca_db_exec(s, "RELEASE one");
-undo:
-    pkie_ca_db_exec(s, "ROLLBACK TO one");
-    pkie_ca_db_exec(s, "RELEASE one");
-    return rc;
-}
-
-/* Commit one batch: a single SQLite transaction (one fsync) for every waiting insert. */
-static void commit_batch(struct pkie_ca_store *s, struct ca_insert *batch)
-{
-    int64_t now = pkie_ca_now();
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_exec(s, "BEGIN IMMEDIATE");
-    for (struct ca_insert *it = batch; it != NULL; it = it->next) {
-        if (rc != 0) {
-            it->rc = rc;
-            continue;
-        }
-        it->rc = insert_one(s, it, now);
-        if (it->rc != 0)
-            snprintf(it->msg, sizeof(it->msg), "%s", pkie_err_last()->msg);
-    }
-    if (rc == 0 && (rc = pkie_ca_db_exec(s, "COMMIT")) != 0)
-        pkie_ca_db_exec(s, "ROLLBACK");
-    if (rc != 0)
-        for (struct ca_insert *it = batch; it != NULL; it = it->next) {
-            it->rc = rc;
-            snprintf(it->msg, sizeof(it->msg), "%s", pkie_err_last()->msg);
-        }
-    pthread_mutex_unlock(&s->mu);
-}
-
-int pkie_ca_store_cert_insert(struct pkie_ca_store *s, X509 *cert, int status,
-                              const char *client_ref, int64_t tx_id, int64_t cert_req_id,
-                              int tx_state)
-{
-    char serial[48], subject[512];
-    unsigned char *der = NULL;
-    int len = i2d_X509(cert, &der);
-    if (len <= 0)
-        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
-    int rc = pkie_ca_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
-    if (rc == 0 && pkie_ca_name_text(X509_get_subject_name(cert), subject, sizeof(subject)) != 0)
-        snprintf(subject, sizeof(subject), "?");
-    if (rc != 0) {
-        OPENSSL_free(der);
-        return rc;
-    }
-    struct ca_insert me = {
-        .serial = serial,
-        .subject = subject,
-        .client_ref = client_ref,
-        .der = der,
-        .der_len = len,
-        .status = status,
-        .tx_state = tx_state,
-        .not_before = pkie_ca_asn1_time_secs(X509_get0_notBefore(cert)),
-        .not_after = pkie_ca_asn1_time_secs(X509_get0_notAfter(cert)),
-        .tx_id = tx_id,
-        .cert_req_id = cert_req_id,
-    };
-    /* Group commit: whoever finds no batch in progress commits everything queued
-     * so far (its own insert included); the others wait for their batch. */
-    pthread_mutex_lock(&s->gc_mu);
-    me.next = s->gc_head;
-    s->gc_head = &me;
-    while (!me.done) {
-        if (s->gc_busy) {
-            pthread_cond_wait(&s->gc_cond, &s->gc_mu);
-            continue;
-        }
-        struct ca_insert *batch = s->gc_head;
-        s->gc_head = NULL;
-        s->gc_busy = 1;
-        pthread_mutex_unlock(&s->gc_mu);
-        commit_batch(s, batch);
-        pthread_mutex_lock(&s->gc_mu);
-        for (struct ca_insert *it = batch, *nx; it != NULL; it = nx) {
-            nx = it->next;
-            it->done = 1;
-        }
-        s->gc_busy = 0;
-        pthread_cond_broadcast(&s->gc_cond);
-    }
-    pthread_mutex_unlock(&s->gc_mu);
-    OPENSSL_free(der);
-    if (me.rc != 0)
-        return pkie_err_set(me.rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me.msg);
-    return 0;
 }
 
 int pkie_ca_store_cert_set_status(struct pkie_ca_store *s, const char *serial, int status,
@@ -253,7 +99,8 @@ int pkie_ca_store_cert_get(struct pkie_ca_store *s, const char *serial, int with
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&s->rmu);
-    rc = pkie_ca_db_prepare_r(s, "SELECT " CERT_COLS " FROM certs WHERE serial=?", &st);
+    if ((st = pkie_ca_stmt_r(s, CA_SQL_CERT_GET)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
@@ -261,7 +108,7 @@ int pkie_ca_store_cert_get(struct pkie_ca_store *s, const char *serial, int with
         else
             rc = PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CERT, "no certificate with serial %s", canon);
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->rmu);
     return rc;
 }
@@ -321,7 +168,7 @@ int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n)
 
 /* ---- transactions -------------------------------------------------------- */
 
-#define TX_COLS "id,txid,state,client_ref,subject,reason,serial,created,updated,request"
+#define TX_COLS CA_TX_COLS
 
 static int tx_row(sqlite3_stmt *st, int with_req, struct pkie_ca_tx *t)
 {
@@ -369,10 +216,9 @@ int pkie_ca_store_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t
         return PKIE_ERR(PKIE_ERR_ARG, "transactionID must have 1..64 bytes");
     int64_t now = pkie_ca_now();
     pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s,
-                                "INSERT INTO txs(txid,state,client_ref,subject,created,updated,"
-                                "request) VALUES(?,?,?,?,?,?,?)",
-                                &st);
+    int rc = 0;
+    if ((st = pkie_ca_stmt(s, CA_SQL_TX_CREATE)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, state);
@@ -387,7 +233,7 @@ int pkie_ca_store_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t
         else if (id != NULL)
             *id = sqlite3_last_insert_rowid(s->db);
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -398,11 +244,9 @@ int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txi
     sqlite3_stmt *st = NULL;
     memset(t, 0, sizeof(*t));
     pthread_mutex_lock(&s->rmu);
-    int rc = pkie_ca_db_prepare_r(s,
-                                  id > 0 ? "SELECT " TX_COLS " FROM txs WHERE id=?"
-                                         : "SELECT " TX_COLS
-                                           " FROM txs WHERE txid=? ORDER BY id DESC LIMIT 1",
-                                  &st);
+    int rc = 0;
+    if ((st = pkie_ca_stmt_r(s, id > 0 ? CA_SQL_TX_BY_ID : CA_SQL_TX_BY_TXID)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         if (id > 0)
             sqlite3_bind_int64(st, 1, id);
@@ -413,7 +257,7 @@ int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txi
         else
             rc = PKIE_ERR(PKIE_ERR_CA_UNKNOWN_TX, "no such transaction");
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->rmu);
     return rc;
 }
@@ -423,11 +267,9 @@ int pkie_ca_store_tx_set_state(struct pkie_ca_store *s, int64_t id, int from, in
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(
-        s,
-        "UPDATE txs SET state=?1,updated=?2,reason=coalesce(?3,reason) WHERE id=?4 AND "
-        "(?5<0 OR state=?5)",
-        &st);
+    int rc = 0;
+    if ((st = pkie_ca_stmt(s, CA_SQL_TX_SET_STATE)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         sqlite3_bind_int(st, 1, state);
         sqlite3_bind_int64(st, 2, pkie_ca_now());
@@ -441,7 +283,7 @@ int pkie_ca_store_tx_set_state(struct pkie_ca_store *s, int64_t id, int from, in
             rc = PKIE_ERR(PKIE_ERR_STATE, "transaction %lld is not in the expected state",
                           (long long)id);
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

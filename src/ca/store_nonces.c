@@ -1,11 +1,14 @@
-/* CA store: senderNonces of accepted requests, for replay and transactionID reuse detection. */
+/* CA store: senderNonces of accepted requests, for replay and transactionID
+ * reuse detection. A request claims its nonce at once (checked against the
+ * requests in flight and the database) and the nonce is written with the
+ * request's first durable write (store_commit.c), before its answer leaves. */
 #include "ca_internal.h"
 #include "pkie/error.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define NONCE_MAX 64 /* longer nonces are refused (RFC 9810 asks for 128 bits) */
+#define NONCE_MAX PKIE_CA_NONCE_MAX /* longer ones are refused (RFC 9810 asks for 128 bits) */
 
 int pkie_ca_store_nonce_init(struct pkie_ca_store *s)
 {
@@ -17,110 +20,133 @@ int pkie_ca_store_nonce_init(struct pkie_ca_store *s)
                               " nonce BLOB NOT NULL, seen INTEGER NOT NULL);");
 }
 
-/* One nonce waiting for the group commit. */
-struct nonce_item {
-    const uint8_t *nonce, *txid;
-    size_t nonce_len, txid_len;
-    int new_tx;
-    int64_t now;
-    int rc;   /* result, valid once done */
-    int done; /* the batch holding it was committed (or failed) */
-    struct nonce_item *next;
-};
-
-/* Insert one nonce (and check its transactionID) inside the open transaction. */
-static int remember_one(struct pkie_ca_store *s, struct nonce_item *it)
+/* Insert the claimed nonce inside the open transaction (store_commit.c); the
+ * primary key refuses a replay here too. Its transactionID was checked when
+ * it was claimed: every request with the same transactionID was then either
+ * in flight or committed, and is seen (a later check would also count the
+ * nonce of a request refused because of this one, kept as it is). */
+int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, step;
-    if ((rc = pkie_ca_db_prepare(s, "INSERT INTO nonces(nonce,txid,seen) VALUES(?,?,?)", &st)) != 0)
-        return rc;
-    sqlite3_bind_blob(st, 1, it->nonce, (int)it->nonce_len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, it->txid, (int)it->txid_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, it->now);
+    sqlite3_stmt *st = pkie_ca_stmt(s, CA_SQL_NONCE_INSERT);
+    int step;
+    if (st == NULL)
+        return pkie_err_last()->code;
+    sqlite3_bind_blob(st, 1, c->nonce, (int)c->nonce_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, c->txid, (int)c->txid_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now);
     step = sqlite3_step(st);
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     if ((step & 0xff) == SQLITE_CONSTRAINT)
         return PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
     if (step != SQLITE_DONE)
         return pkie_ca_db_err(s, "nonce insert");
-    if (!it->new_tx)
-        return 0;
-    /* A request that opens a transaction must bring a transactionID not seen yet
-     * (the nonce is kept even so: the request was authenticated). */
-    if ((rc = pkie_ca_db_prepare(s, "SELECT 1 FROM nonces WHERE txid=? AND nonce<>? LIMIT 1",
-                                 &st)) != 0)
-        return rc;
-    sqlite3_bind_blob(st, 1, it->txid, (int)it->txid_len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, it->nonce, (int)it->nonce_len, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step == SQLITE_ROW)
-        return PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already used");
-    if (step != SQLITE_DONE)
-        return pkie_ca_db_err(s, "nonce lookup");
     return 0;
 }
 
-/* Commit a batch in one SQLite transaction (one fsync). Error texts are per
- * thread, so each waiter re-raises its own from its code. */
-static void commit_batch(struct pkie_ca_store *s, struct nonce_item *head)
+static void unlink_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_exec(s, "BEGIN IMMEDIATE");
-    for (struct nonce_item *it = head; it != NULL; it = it->next)
-        it->rc = rc != 0 ? rc : remember_one(s, it);
-    if (rc == 0 && (rc = pkie_ca_db_exec(s, "COMMIT")) != 0)
-        pkie_ca_db_exec(s, "ROLLBACK");
-    if (rc != 0)
-        for (struct nonce_item *it = head; it != NULL; it = it->next)
-            it->rc = rc;
-    pthread_mutex_unlock(&s->mu);
-    pkie_err_clear();
+    for (struct pkie_ca_nonce_claim **pp = &s->nc_head; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    c->next = NULL;
+    c->active = 0;
+}
+
+/* The committed nonces on the read connection: 1 when @p c's nonce was seen,
+ * 2 when (new_tx) another nonce carried its transactionID, 0 neither. */
+static int seen_before(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what)
+{
+    int rc = 0;
+    *what = 0;
+    pthread_mutex_lock(&s->rmu);
+    sqlite3_stmt *st = pkie_ca_stmt_r(s, CA_SQL_NONCE_SEEN);
+    if (st == NULL) {
+        rc = pkie_err_last()->code;
+    } else {
+        sqlite3_bind_blob(st, 1, c->nonce, (int)c->nonce_len, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, c->new_tx);
+        sqlite3_bind_blob(st, 3, c->txid, (int)c->txid_len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            rc = PKIE_ERR(PKIE_ERR_CA_DB, "nonce lookup: %s", sqlite3_errmsg(s->rdb));
+        else
+            *what = sqlite3_column_int(st, 0) ? 1 : sqlite3_column_int(st, 1) ? 2 : 0;
+        pkie_ca_stmt_done(st);
+    }
+    pthread_mutex_unlock(&s->rmu);
+    return rc;
+}
+
+int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c,
+                              const uint8_t *nonce, size_t nonce_len, const uint8_t *txid,
+                              size_t txid_len, int new_tx, int64_t now)
+{
+    memset(c, 0, sizeof(*c));
+    if (nonce == NULL || nonce_len == 0 || nonce_len > NONCE_MAX)
+        return PKIE_ERR(PKIE_ERR_CMP_SENDER_NONCE, "senderNonce of %zu bytes", nonce_len);
+    if (txid_len > NONCE_MAX)
+        return PKIE_ERR(PKIE_ERR_CMP_TID_MISSING, "transactionID of %zu bytes", txid_len);
+    memcpy(c->nonce, nonce, nonce_len);
+    c->nonce_len = nonce_len;
+    if (txid_len > 0)
+        memcpy(c->txid, txid, txid_len);
+    c->txid_len = txid_len;
+    c->new_tx = new_tx;
+    c->now = now;
+    /* Requests in flight first: a claim is registered before the database is
+     * asked, and leaves only after its commit, so of two requests with the
+     * same nonce the second sees the first here or in the database. */
+    int tid_used = 0;
+    pthread_mutex_lock(&s->nc_mu);
+    for (const struct pkie_ca_nonce_claim *o = s->nc_head; o != NULL; o = o->next) {
+        if (o->nonce_len == nonce_len && memcmp(o->nonce, nonce, nonce_len) == 0) {
+            pthread_mutex_unlock(&s->nc_mu);
+            return PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
+        }
+        if (new_tx && o->txid_len == txid_len && memcmp(o->txid, c->txid, txid_len) == 0)
+            tid_used = 1;
+    }
+    c->next = s->nc_head;
+    s->nc_head = c;
+    c->active = 1;
+    pthread_mutex_unlock(&s->nc_mu);
+    int what = 0;
+    int rc = seen_before(s, c, &what);
+    if (rc == 0 && what == 1)
+        rc = PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
+    if (rc != 0) {
+        pkie_ca_store_nonce_release(s, c);
+        return rc;
+    }
+    if (tid_used || what == 2) /* refused, but the nonce is still to be kept */
+        return PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already used");
+    return 0;
+}
+
+void pkie_ca_store_nonce_release(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c)
+{
+    if (c == NULL || !c->active)
+        return;
+    pthread_mutex_lock(&s->nc_mu);
+    unlink_claim(s, c);
+    pthread_mutex_unlock(&s->nc_mu);
 }
 
 int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, size_t nonce_len,
                                  const uint8_t *txid, size_t txid_len, int new_tx, int64_t now)
 {
-    if (nonce == NULL || nonce_len == 0 || nonce_len > NONCE_MAX)
-        return PKIE_ERR(PKIE_ERR_CMP_SENDER_NONCE, "senderNonce of %zu bytes", nonce_len);
-    if (txid_len > NONCE_MAX)
-        return PKIE_ERR(PKIE_ERR_CMP_TID_MISSING, "transactionID of %zu bytes", txid_len);
-    struct nonce_item me = {
-        nonce, txid != NULL ? txid : (const uint8_t *)"", nonce_len, txid_len, new_tx, now, 0, 0,
-        NULL};
-    /* Group commit: the first thread to find no batch in progress commits
-     * everything queued; the others wait for their batch. */
-    pthread_mutex_lock(&s->nc_mu);
-    me.next = s->nc_head;
-    s->nc_head = &me;
-    while (!me.done) {
-        if (s->nc_busy) {
-            pthread_cond_wait(&s->nc_cond, &s->nc_mu);
-            continue;
-        }
-        struct nonce_item *batch = s->nc_head;
-        s->nc_head = NULL;
-        s->nc_busy = 1;
-        pthread_mutex_unlock(&s->nc_mu);
-        commit_batch(s, batch);
-        pthread_mutex_lock(&s->nc_mu);
-        for (struct nonce_item *it = batch; it != NULL; it = it->next)
-            it->done = 1;
-        s->nc_busy = 0;
-        pthread_cond_broadcast(&s->nc_cond);
+    struct pkie_ca_nonce_claim c;
+    int rc = pkie_ca_store_nonce_claim(s, &c, nonce, nonce_len, txid, txid_len, new_tx, now);
+    if (c.active) {
+        int crc = pkie_ca_store_nonce_commit(s, &c);
+        pkie_ca_store_nonce_release(s, &c);
+        if (rc == 0)
+            rc = crc;
+        else if (crc == 0) /* re-raise the refusal (the commit cleared the record) */
+            rc = PKIE_ERR(rc, "transactionID already used");
     }
-    pthread_mutex_unlock(&s->nc_mu);
-    switch (me.rc) {
-    case 0:
-        return 0;
-    case PKIE_ERR_CMP_NONCE_REPLAY:
-        return PKIE_ERR(me.rc, "senderNonce seen before");
-    case PKIE_ERR_CMP_TID_IN_USE:
-        return PKIE_ERR(me.rc, "transactionID already used");
-    default:
-        return PKIE_ERR(me.rc, "remembering the senderNonce failed");
-    }
+    return rc;
 }
 
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)
@@ -149,8 +175,9 @@ int pkie_ca_store_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size
         nonce_len > NONCE_MAX)
         return PKIE_ERR(PKIE_ERR_ARG, "transactionID or nonce");
     pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(
-        s, "INSERT OR REPLACE INTO tx_nonces(txid,nonce,seen) VALUES(?,?,?)", &st);
+    int rc = 0;
+    if ((st = pkie_ca_stmt(s, CA_SQL_TXNONCE_SET)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, nonce, (int)nonce_len, SQLITE_STATIC);
@@ -158,7 +185,7 @@ int pkie_ca_store_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = pkie_ca_db_err(s, "tx nonce");
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -170,7 +197,9 @@ int pkie_ca_store_txnonce_check(struct pkie_ca_store *s, const uint8_t *txid, si
     if (txid == NULL || txid_len == 0 || txid_len > NONCE_MAX)
         return 0; /* no transaction to speak of: the body handler refuses it */
     pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_prepare(s, "SELECT nonce FROM tx_nonces WHERE txid=?", &st);
+    int rc = 0;
+    if ((st = pkie_ca_stmt(s, CA_SQL_TXNONCE_GET)) == NULL)
+        rc = pkie_err_last()->code;
     if (rc == 0) {
         sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
         int step = sqlite3_step(st);
@@ -184,7 +213,7 @@ int pkie_ca_store_txnonce_check(struct pkie_ca_store *s, const uint8_t *txid, si
             rc = pkie_ca_db_err(s, "tx nonce lookup");
         }
     }
-    sqlite3_finalize(st);
+    pkie_ca_stmt_done(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

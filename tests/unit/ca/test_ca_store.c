@@ -239,6 +239,71 @@ static int tx_cb(void *arg, const struct pkie_ca_tx *t)
     return 0;
 }
 
+/* A claimed nonce: refused while in flight and once stored, written with the
+ * certificate (also when the insert itself fails on a serial conflict),
+ * kept when its transactionID is refused, and never written twice. */
+static void test_nonce_claim(void **state)
+{
+    (void)state;
+    char *dir = init_ca(0);
+    struct pkie_ca_store *s = open_ca(dir, PASS);
+    X509 *icert = NULL;
+    EVP_PKEY *ikey = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
+    struct pkie_ca_issuer iss = {icert, ikey, NULL};
+    EVP_PKEY *k = pkie_ca_key_generate("ec:P-256");
+    X509_NAME *n = pkie_ca_name_parse("/CN=leaf/O=pkie");
+    struct pkie_ca_client c;
+    ca_test_client(&c, "c1", "CN=*,O=pkie", "");
+    const uint8_t n1[16] = {0x51}, n2[16] = {0x52}, n3[16] = {0x53}, t1[4] = {1, 2, 3, 4};
+    struct pkie_ca_nonce_claim a, b;
+
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n1, 16, t1, 4, 1, 100), 0);
+    assert_true(a.active && !a.committed);
+    /* the same nonce while the first is in flight; a new transaction with its id */
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &b, n1, 16, t1, 4, 0, 100),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    assert_false(b.active);
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &b, n2, 16, t1, 4, 1, 100),
+                     PKIE_ERR_CMP_TID_IN_USE);
+    assert_true(b.active);
+    assert_int_equal(pkie_ca_store_nonce_commit(s, &b), 0); /* refused, still kept */
+    pkie_ca_store_nonce_release(s, &b);
+
+    /* written with the certificate: the commit after it has nothing to do */
+    struct pkie_ca_request req = {.subject = n, .pubkey = k, .nonce = &a};
+    X509 *x = pkie_ca_enroll(s, &iss, &c, pkie_ca_profile_find(NULL), &req, PKIE_CA_CERT_CONFIRMED,
+                             0, 0, 0);
+    assert_non_null(x);
+    assert_true(a.committed);
+    assert_int_equal(pkie_ca_store_nonce_commit(s, &a), 0);
+    pkie_ca_store_nonce_release(s, &a);
+    assert_false(a.active);
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n1, 16, NULL, 0, 0, 101),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n2, 16, NULL, 0, 0, 101),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+
+    /* a serial conflict fails the insert, the nonce is written all the same */
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n3, 16, NULL, 0, 0, 102), 0);
+    assert_int_equal(pkie_ca_store_cert_insert_claim(s, x, 0, "c1", 0, 0, 0, &a), PKIE_ERR_EXISTS);
+    assert_true(a.committed);
+    pkie_ca_store_nonce_release(s, &a);
+    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n3, 16, NULL, 0, 0, 103),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    int purged = 0;
+    assert_int_equal(pkie_ca_store_nonce_purge(s, 1000, &purged), 0);
+    assert_int_equal(purged, 3);
+
+    X509_free(x);
+    X509_NAME_free(n);
+    EVP_PKEY_free(k);
+    X509_free(icert);
+    EVP_PKEY_free(ikey);
+    pkie_ca_store_close(s);
+    ca_test_rmdir(dir);
+}
+
 static void test_transactions(void **state)
 {
     (void)state;
@@ -380,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_open_not_ca),
         cmocka_unit_test(test_clients),
         cmocka_unit_test(test_certs_and_serials),
+        cmocka_unit_test(test_nonce_claim),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_unconfirmed_revoked_on_expiry),
         cmocka_unit_test(test_pass_read),

@@ -1,0 +1,207 @@
+/* CA store: group commit of the durable writes of concurrent requests (an
+ * issued certificate with its transaction update, the senderNonce of the
+ * request). Whoever finds no batch in progress commits every queued write in
+ * one SQLite transaction, so that one fsync (synchronous=FULL) serves them
+ * all; each caller returns only once its own write is durable, so its answer
+ * never leaves before. */
+#include "ca_internal.h"
+#include "pkie/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* One queued write: a certificate (serial != NULL), a claimed nonce, or both. */
+struct ca_write {
+    struct ca_write *next;
+    struct pkie_ca_nonce_claim *claim; /* nonce to write first, or NULL */
+    const char *serial, *subject, *client_ref;
+    const unsigned char *der;
+    int der_len, status, tx_state;
+    int64_t not_before, not_after, tx_id, cert_req_id;
+    int nonce_kept; /* the nonce row is written in this batch */
+    int rc;         /* result (pkie_err) */
+    int done;       /* committed (or failed) */
+    char msg[256];
+};
+
+/* Insert one certificate (and update its transaction) inside the open SQLite
+ * transaction, under a savepoint so that a serial collision undoes only it. */
+static int insert_cert(struct pkie_ca_store *s, struct ca_write *it, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = pkie_ca_db_run(s, CA_SQL_SAVEPOINT);
+    if (rc != 0)
+        return rc;
+    if ((st = pkie_ca_stmt(s, CA_SQL_CERT_INSERT)) == NULL) {
+        rc = pkie_err_last()->code;
+        goto undo;
+    }
+    sqlite3_bind_text(st, 1, it->serial, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, it->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, it->der, it->der_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, it->status);
+    sqlite3_bind_int64(st, 5, it->not_before);
+    sqlite3_bind_int64(st, 6, it->not_after);
+    sqlite3_bind_int64(st, 7, now);
+    sqlite3_bind_text(st, 8, it->client_ref != NULL ? it->client_ref : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, it->tx_id);
+    sqlite3_bind_int64(st, 10, it->cert_req_id);
+    int r = sqlite3_step(st);
+    pkie_ca_stmt_done(st);
+    if (r == SQLITE_CONSTRAINT) {
+        rc = PKIE_ERR(PKIE_ERR_EXISTS, "serial %s already used", it->serial);
+        goto undo;
+    }
+    if (r != SQLITE_DONE) {
+        rc = pkie_ca_db_err(s, "insert certificate");
+        goto undo;
+    }
+    if (it->tx_id > 0) {
+        if ((st = pkie_ca_stmt(s, CA_SQL_TX_ISSUED)) == NULL) {
+            rc = pkie_err_last()->code;
+            goto undo;
+        }
+        sqlite3_bind_int(st, 1, it->tx_state);
+        sqlite3_bind_text(st, 2, it->serial, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, it->tx_id);
+        r = sqlite3_step(st);
+        pkie_ca_stmt_done(st);
+        if (r != SQLITE_DONE) {
+            rc = pkie_ca_db_err(s, "update transaction");
+            goto undo;
+        }
+    }
+    return pkie_ca_db_run(s, CA_SQL_RELEASE);
+undo:
+    pkie_ca_db_run(s, CA_SQL_ROLLBACK_TO);
+    pkie_ca_db_run(s, CA_SQL_RELEASE);
+    return rc;
+}
+
+/* One write inside the open transaction: the nonce first (a replay found
+ * here fails the write, certificate included), then the certificate. */
+static int write_one(struct pkie_ca_store *s, struct ca_write *it, int64_t now)
+{
+    if (it->claim != NULL) {
+        int rc = pkie_ca_nonce_insert(s, it->claim);
+        if (rc != 0)
+            return rc;
+        it->nonce_kept = 1;
+    }
+    return it->serial != NULL ? insert_cert(s, it, now) : 0;
+}
+
+/* Commit one batch: a single SQLite transaction (one fsync) for every queued write. */
+static void commit_batch(struct pkie_ca_store *s, struct ca_write *batch)
+{
+    int64_t now = pkie_ca_now();
+    pthread_mutex_lock(&s->mu);
+    int rc = pkie_ca_db_run(s, CA_SQL_BEGIN);
+    for (struct ca_write *it = batch; it != NULL; it = it->next) {
+        if (rc != 0) {
+            it->rc = rc;
+            continue;
+        }
+        it->rc = write_one(s, it, now);
+        if (it->rc != 0)
+            snprintf(it->msg, sizeof(it->msg), "%s", pkie_err_last()->msg);
+    }
+    if (rc == 0 && (rc = pkie_ca_db_run(s, CA_SQL_COMMIT)) != 0)
+        pkie_ca_db_run(s, CA_SQL_ROLLBACK);
+    for (struct ca_write *it = batch; it != NULL; it = it->next) {
+        if (rc != 0) {
+            it->rc = rc;
+            it->nonce_kept = 0;
+            snprintf(it->msg, sizeof(it->msg), "%s", pkie_err_last()->msg);
+        } else if (it->nonce_kept) {
+            it->claim->committed = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    pkie_err_clear();
+}
+
+/* Queue @p me and return once the batch holding it is committed (or failed). */
+static int submit(struct pkie_ca_store *s, struct ca_write *me)
+{
+    pthread_mutex_lock(&s->gc_mu);
+    me->next = s->gc_head;
+    s->gc_head = me;
+    while (!me->done) {
+        if (s->gc_busy) {
+            pthread_cond_wait(&s->gc_cond, &s->gc_mu);
+            continue;
+        }
+        struct ca_write *batch = s->gc_head;
+        s->gc_head = NULL;
+        s->gc_busy = 1;
+        pthread_mutex_unlock(&s->gc_mu);
+        commit_batch(s, batch);
+        pthread_mutex_lock(&s->gc_mu);
+        for (struct ca_write *it = batch; it != NULL; it = it->next)
+            it->done = 1;
+        s->gc_busy = 0;
+        pthread_cond_broadcast(&s->gc_cond);
+    }
+    pthread_mutex_unlock(&s->gc_mu);
+    if (me->rc != 0)
+        return pkie_err_set(me->rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me->msg);
+    return 0;
+}
+
+static struct pkie_ca_nonce_claim *pending(struct pkie_ca_nonce_claim *c)
+{
+    return c != NULL && c->active && !c->committed ? c : NULL;
+}
+
+int pkie_ca_store_cert_insert(struct pkie_ca_store *s, X509 *cert, int status,
+                              const char *client_ref, int64_t tx_id, int64_t cert_req_id,
+                              int tx_state)
+{
+    return pkie_ca_store_cert_insert_claim(s, cert, status, client_ref, tx_id, cert_req_id,
+                                           tx_state, NULL);
+}
+
+int pkie_ca_store_cert_insert_claim(struct pkie_ca_store *s, X509 *cert, int status,
+                                    const char *client_ref, int64_t tx_id, int64_t cert_req_id,
+                                    int tx_state, struct pkie_ca_nonce_claim *claim)
+{
+    char serial[48], subject[512];
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert, &der);
+    if (len <= 0)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
+    int rc = pkie_ca_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
+    if (rc == 0 && pkie_ca_name_text(X509_get_subject_name(cert), subject, sizeof(subject)) != 0)
+        snprintf(subject, sizeof(subject), "?");
+    if (rc != 0) {
+        OPENSSL_free(der);
+        return rc;
+    }
+    struct ca_write me = {
+        .claim = pending(claim),
+        .serial = serial,
+        .subject = subject,
+        .client_ref = client_ref,
+        .der = der,
+        .der_len = len,
+        .status = status,
+        .tx_state = tx_state,
+        .not_before = pkie_ca_asn1_time_secs(X509_get0_notBefore(cert)),
+        .not_after = pkie_ca_asn1_time_secs(X509_get0_notAfter(cert)),
+        .tx_id = tx_id,
+        .cert_req_id = cert_req_id,
+    };
+    rc = submit(s, &me);
+    OPENSSL_free(der);
+    return rc;
+}
+
+int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *claim)
+{
+    struct ca_write me = {.claim = pending(claim)};
+    if (me.claim == NULL)
+        return 0;
+    return submit(s, &me);
+}
