@@ -160,10 +160,6 @@ void pkie_tls_set_timeout(struct pkie_tls_session *s, int timeout_ms);
  *  large socket writes; every pkie_tls_write still returns only once all its
  *  bytes are handed to the socket. 0 or a pkie_err. */
 int pkie_tls_coalesce_writes(struct pkie_tls_session *s, size_t bytes);
-/** Bulk reads: the read-ahead buffer becomes @p bytes (>= 16 KiB) from its
- *  next allocation; the current buffer is released when it holds nothing, so
- *  a call between messages takes effect at once. Best effort: 0 or a pkie_err. */
-int pkie_tls_set_read_buffer(struct pkie_tls_session *s, size_t bytes);
 
 /** The peer's leaf certificate (borrowed; NULL before HandshakeDone). */
 X509 *pkie_tls_peer_cert(struct pkie_tls_session *s);

@@ -65,11 +65,7 @@ enum pkie_xfer_type {
 struct pkie_xfer_io {
     ssize_t (*read)(void *ctx, void *buf, size_t len);        /**< read some bytes */
     ssize_t (*write)(void *ctx, const void *buf, size_t len); /**< write some bytes */
-    void *ctx;                                                /**< handed to all three */
-    /** Optional (NULL: none): a hint that a long run of DATA is about to be
-     *  read (@p on 1), so the stream may read in larger pieces, or that it
-     *  ended (0), so the stream gives those buffers back. */
-    void (*bulk)(void *ctx, int on);
+    void *ctx;                                                /**< handed to both */
 };
 
 /** Write all @p len bytes (loops over partial writes). 0 or a pkie_err. */

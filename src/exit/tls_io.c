@@ -149,19 +149,6 @@ int pkie_tls_coalesce_writes(struct pkie_tls_session *s, size_t bytes)
     return 0;
 }
 
-int pkie_tls_set_read_buffer(struct pkie_tls_session *s, size_t bytes)
-{
-    int rc = ready(s);
-    if (rc != 0)
-        return rc;
-    if (bytes < 16384)
-        return PKIE_ERR(PKIE_ERR_ARG, "TLS read buffer of %zu bytes", bytes);
-    SSL_set_default_read_buffer_len(s->ssl, bytes);
-    if (!SSL_has_pending(s->ssl))
-        (void)SSL_free_buffers(s->ssl); /* refused while a record is buffered */
-    return 0;
-}
-
 int pkie_tls_shutdown(struct pkie_tls_session *s)
 {
     int rc = ready(s);

@@ -10,9 +10,6 @@
 
 #define LOG_COMP "recv"
 
-/* Files with at least this much left to receive get the stream's bulk mode. */
-#define BULK_MIN (1u << 20)
-
 struct rsess {
     const struct pkie_xfer_recv_conf *c;
     const struct pkie_xfer_io *io;
@@ -27,13 +24,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void bulk(struct rsess *s, int *on, int want)
-{
-    if (s->io->bulk != NULL && *on != want)
-        s->io->bulk(s->io->ctx, want);
-    *on = want;
 }
 
 static int stopping(const struct pkie_xfer_recv_conf *c)
@@ -114,11 +104,6 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
                       f.size);
     struct pkie_xfer_resume res = {.offset = offset};
     memcpy(res.tid, f.tid, PKIE_XFER_TID_LEN);
-    /* Before RESUME: the sender sends nothing until it has it, so the
-     * stream holds no data and can change its buffers now. */
-    int in_bulk = 0;
-    if (f.size - offset >= BULK_MIN)
-        bulk(s, &in_bulk, 1);
     rc = pkie_xfer_send_resume(s->io, &res);
     if (rc != 0)
         goto fatal;
@@ -148,7 +133,6 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
             rc = PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "frame type %u during data", fr.type);
             goto fatal_reply;
         }
-        bulk(s, &in_bulk, 0); /* the sender waits for DONE: nothing buffered */
         uint8_t sha[32];
         if ((rc = pkie_xfer_parse_end(&fr, sha)) != 0)
             goto fatal_reply;
@@ -178,7 +162,6 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
 fatal_reply:
     reply_error(s, rc);
 fatal:
-    bulk(s, &in_bulk, 0);
     pkie_xfer_rfile_close(rf); /* checkpoint: resumable */
     audit(s, &f, t0, bytes, offset, NULL, "interrupted", rc);
     return rc;

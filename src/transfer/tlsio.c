@@ -80,17 +80,6 @@ static ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
     }
 }
 
-/* Read-ahead of a session between files, and while a file's DATA arrives:
- * a larger buffer takes several records per recv(). */
-#define IDLE_READ_BUFFER (64u * 1024u)
-#define BULK_READ_BUFFER (256u * 1024u)
-
-static void tls_stream_bulk(void *ctx, int on)
-{
-    struct xfer_tls_stream *st = ctx;
-    (void)pkie_tls_set_read_buffer(st->s, on ? BULK_READ_BUFFER : IDLE_READ_BUFFER);
-}
-
 static ssize_t tls_stream_write(void *ctx, const void *buf, size_t len)
 {
     struct xfer_tls_stream *st = ctx;
@@ -112,7 +101,6 @@ void xfer_tls_stream_init(struct xfer_tls_stream *st, struct pkie_tls_session *s
     st->idle_ms = idle_ms > 0 ? idle_ms : 300000;
     st->io.read = tls_stream_read;
     st->io.write = tls_stream_write;
-    st->io.bulk = tls_stream_bulk;
     st->io.ctx = st;
     /* Short slices only where a stop flag must be noticed. */
     pkie_tls_set_timeout(s, stop != NULL ? SLICE_MS : (int)st->idle_ms);

@@ -75,7 +75,7 @@ static int conn_open(struct conn *c, int port)
         fprintf(stderr, "handshake: %s\n", pkie_err_last()->msg);
         return -1;
     }
-    c->io = (struct pkie_xfer_io){s_read, s_write, c->s, NULL};
+    c->io = (struct pkie_xfer_io){s_read, s_write, c->s};
     pkie_xfer_reader_init(&c->rd, &c->io, 0);
     return 0;
 }

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct src s = {data + 1, size - 1, 0, (size_t)(data[0] % 64) + 1};
     if (data[0] >= 192)
         s.chunk = 1u << 20;
-    struct pkie_xfer_io io = {src_read, sink_write, &s, NULL};
+    struct pkie_xfer_io io = {src_read, sink_write, &s};
     struct pkie_xfer_reader r;
     /* a receiver's reader (DATA allowed), and a sender's for odd first bytes */
     if (pkie_xfer_reader_init(&r, &io, (data[0] & 1) ? 0 : PKIE_XFER_MAX_DATA) != 0)

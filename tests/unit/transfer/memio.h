@@ -57,7 +57,6 @@ static inline void memio_init(struct memio *m, struct pkie_xfer_io *io, const vo
     m->in = in;
     m->in_len = in_len;
     m->chunk = chunk;
-    io->bulk = NULL;
     io->read = memio_read;
     io->write = memio_write;
     io->ctx = m;

@@ -50,18 +50,7 @@ struct server {
     int rc;
     struct pkie_xfer_recv_stats st;
     pthread_t th;
-    int bulk[8]; /* the bulk hints received, in order */
-    int nbulk;
 };
-
-/* The stream's bulk hint: recorded (ctx is &server.fd). */
-static void record_bulk(void *ctx, int on)
-{
-    struct server *s = (struct server *)(void *)((char *)ctx - offsetof(struct server, fd));
-    if (s->nbulk < 8)
-        s->bulk[s->nbulk] = on;
-    s->nbulk++;
-}
 
 static void *server_main(void *arg)
 {
@@ -72,23 +61,17 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-/* Start a receiver on one end of a socketpair whose stream has the bulk
- * hint @bulk (may be NULL); returns the other end. */
-static int server_start_bulk(struct server *s, struct fx *x, void (*bulk)(void *, int))
+/* Start a receiver on one end of a socketpair; returns the other end. */
+static int server_start(struct server *s, struct fx *x)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     memset(s, 0, sizeof(*s));
     s->x = x;
     s->fd = sv[0];
-    s->io = (struct pkie_xfer_io){fd_read, fd_write, &s->fd, bulk};
+    s->io = (struct pkie_xfer_io){fd_read, fd_write, &s->fd};
     assert_int_equal(pthread_create(&s->th, NULL, server_main, s), 0);
     return sv[1];
-}
-
-static int server_start(struct server *s, struct fx *x)
-{
-    return server_start_bulk(s, x, NULL);
 }
 
 static int server_join(struct server *s)
@@ -195,43 +178,12 @@ static int audit_lines(struct fx *x, const char *needle)
     return n;
 }
 
-/* The receiver asks its stream for bulk reads around the DATA of a file of
- * 1 MiB or more (before RESUME, off again at END), never for a small file. */
-static void test_bulk_hint(void **state)
-{
-    struct fx *x = *state;
-    struct server s;
-    int cfd = server_start_bulk(&s, x, record_bulk);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
-    struct pkie_xfer_sender snd;
-    assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
-    const char *names[] = {"small", "big"};
-    size_t sizes[] = {(1u << 20) - 1, (1u << 20) + 3};
-    for (int i = 0; i < 2; i++) {
-        int fd = make_src(x, names[i], sizes[i]);
-        uint8_t tid[16];
-        memset(tid, 0x40 + i, sizeof(tid));
-        struct pkie_xfer_send_result res;
-        assert_int_equal(pkie_xfer_sender_file(&snd, fd, names[i], tid, 0640, NULL, NULL, &res), 0);
-        close(fd);
-        assert_true(same_content(x, names[i]));
-        if (i == 0)
-            assert_int_equal(s.nbulk, 0);
-    }
-    pkie_xfer_sender_finish(&snd);
-    close(cfd);
-    assert_int_equal(server_join(&s), 0);
-    assert_int_equal(s.nbulk, 2);
-    assert_int_equal(s.bulk[0], 1);
-    assert_int_equal(s.bulk[1], 0);
-}
-
 static void test_files_arrive(void **state)
 {
     struct fx *x = *state;
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     assert_int_equal(snd.version, 1);
@@ -305,7 +257,7 @@ static void test_hostile_and_malformed(void **state)
     struct fx *x = *state;
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -347,7 +299,7 @@ static void test_bad_header_and_version(void **state)
     /* a garbage header */
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -405,7 +357,7 @@ static void test_resume_after_break(void **state)
     /* first connection: FILE and 2.5 MiB of data, then the line drops */
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
     struct pkie_xfer_reader rd;
     assert_int_equal(pkie_xfer_reader_init(&rd, &io, 0), 0);
     raw_hello(&io, &rd);
@@ -463,7 +415,7 @@ static void test_disk_full(void **state)
     memset(tid, 0x77, sizeof(tid));
     struct server s;
     int cfd = server_start(&s, x);
-    struct pkie_xfer_io io = {fd_read, fd_write, &cfd, NULL};
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     struct pkie_xfer_send_result res;
@@ -521,7 +473,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_files_arrive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bulk_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_and_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_break, setup, teardown),
