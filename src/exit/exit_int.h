@@ -81,16 +81,36 @@ int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
 /** A PKCS#8 key an exit returned, kept parsed by its task (the same bytes
  *  are not parsed again). */
 struct pkie_exit_keycache {
-    uint8_t *der;  /**< the DER bytes (wiped on change and free) */
-    size_t len;    /**< their length */
-    EVP_PKEY *key; /**< the parsed key */
+    uint8_t *der;      /**< the DER bytes (wiped on change and free) */
+    size_t len;        /**< their length */
+    EVP_PKEY *key;     /**< the parsed key */
+    EVP_PKEY *matched; /**< a leaf key @c key was found equal to (a reference), NULL: none */
 };
-/** As pkie_exit_check_signature, with a key cache (NULL: none). */
+/**
+ * A verification context a task keeps for the leaf key it last checked an
+ * exit's signature with: the same key, algorithm and digest reuse it instead
+ * of building one per signature. Only a successful verification leaves it set.
+ */
+struct pkie_exit_verifier {
+    EVP_PKEY *pub;     /**< the key (a reference), NULL: empty */
+    uint32_t alg;      /**< CFTPKIE_SIGN_* it was set up for */
+    int md_type;       /**< NID of its digest */
+    EVP_PKEY_CTX *ctx; /**< initialised for verification (key, padding, digest) */
+};
+/** As pkie_exit_check_signature, with a key cache and a verifier (NULL: none). */
 int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
                                      const struct pkie_exit_sign_req *req, uint8_t *sig,
-                                     size_t *sig_len, struct pkie_exit_keycache *kc);
+                                     size_t *sig_len, struct pkie_exit_keycache *kc,
+                                     struct pkie_exit_verifier *v);
 /** Free the cached key and wipe its bytes. */
 void pkie_exit_keycache_clear(struct pkie_exit_keycache *kc);
+/** As pkie_exit_verify_sig, reusing @p v (NULL: none) when it was set up for
+ *  the same key, algorithm and digest. */
+int pkie_exit_verify_sig_with(struct pkie_exit_verifier *v, EVP_PKEY *pub,
+                              const struct pkie_exit_sign_req *req, const uint8_t *sig,
+                              size_t sig_len);
+/** Free the verifier's context and key reference. */
+void pkie_exit_verifier_clear(struct pkie_exit_verifier *v);
 /** Sign @p req with @p key (host side, for a PKCS#8 answer or a fallback key). */
 int pkie_exit_sign_with_key(EVP_PKEY *key, const struct pkie_exit_sign_req *req, uint8_t *sig,
                             size_t *sig_len);

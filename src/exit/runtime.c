@@ -226,6 +226,7 @@ void pkie_tls_task_end(struct pkie_tls_task *t)
         free(t->z);
     }
     pkie_exit_keycache_clear(&t->keycache);
+    pkie_exit_verifier_clear(&t->verifier);
     free(t->chain_der);
     sk_X509_pop_free(t->chain, X509_free);
     EVP_PKEY_free(t->opq_key);

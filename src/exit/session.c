@@ -212,8 +212,8 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
             return PKIE_ERR_EXIT_PHASE;
         }
         if (rc == CFTPKIE_HANDLED) {
-            if (pkie_exit_check_signature_cached(z, s->leaf_pub, req, sig, sig_len, &t->keycache) !=
-                0) {
+            if (pkie_exit_check_signature_cached(z, s->leaf_pub, req, sig, sig_len, &t->keycache,
+                                                 &t->verifier) != 0) {
                 pkie_tls_session_fail(s, CFTPKIE_CRYPT_DATA, "invalid answer: %s",
                                       pkie_err_last()->msg);
                 return PKIE_ERR_EXIT_ANSWER;
@@ -234,7 +234,7 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
         pkie_tls_session_fail(s, CFTPKIE_CRYPT_DATA, "internal PKI: %s", pkie_err_last()->msg);
         return PKIE_ERR_PKI_SIGN;
     }
-    if (pkie_exit_verify_sig(s->leaf_pub, req, sig, *sig_len) != 0) {
+    if (pkie_exit_verify_sig_with(&t->verifier, s->leaf_pub, req, sig, *sig_len) != 0) {
         pkie_tls_session_fail(s, CFTPKIE_CRYPT_DATA,
                               "key of %s does not match the leaf certificate sent",
                               s->prof.cert_id);

@@ -24,6 +24,7 @@ struct pkie_tls_task {
     struct pkie_tls_session *cur; /* the session in its handshake (opaque key's signer) */
     /* Caches of validated exit answers (the same bytes are not parsed again). */
     struct pkie_exit_keycache keycache; /* last PKCS#8 key of CryptData */
+    struct pkie_exit_verifier verifier; /* checks CryptData signatures with the last leaf key */
     uint8_t *chain_der;                 /* last chain of GetCertificate */
     size_t chain_der_len;
     uint32_t chain_lens[CFTPKIE_CHAIN_MAX];

@@ -250,6 +250,45 @@ int pkie_exit_verify_sig(EVP_PKEY *pub, const struct pkie_exit_sign_req *req, co
     return 0;
 }
 
+void pkie_exit_verifier_clear(struct pkie_exit_verifier *v)
+{
+    if (v == NULL)
+        return;
+    EVP_PKEY_CTX_free(v->ctx);
+    EVP_PKEY_free(v->pub);
+    memset(v, 0, sizeof(*v));
+}
+
+int pkie_exit_verify_sig_with(struct pkie_exit_verifier *v, EVP_PKEY *pub,
+                              const struct pkie_exit_sign_req *req, const uint8_t *sig,
+                              size_t sig_len)
+{
+    /* Ed25519 verifies messages through an EVP_MD_CTX: no context to keep */
+    if (v == NULL || pub == NULL || req->alg == CFTPKIE_SIGN_ED25519 || req->md == NULL)
+        return pkie_exit_verify_sig(pub, req, sig, sig_len);
+    int md_type = EVP_MD_get_type(req->md);
+    if (v->ctx == NULL || v->pub != pub || v->alg != req->alg || v->md_type != md_type) {
+        pkie_exit_verifier_clear(v);
+        if (!alg_fits_key(pub, req))
+            return PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "signature algorithm does not fit the key");
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        if (c == NULL || EVP_PKEY_verify_init(c) <= 0 || !setup_pctx(c, req) ||
+            EVP_PKEY_CTX_set_signature_md(c, req->md) <= 0 || !EVP_PKEY_up_ref(pub)) {
+            EVP_PKEY_CTX_free(c);
+            return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "verification context");
+        }
+        v->ctx = c;
+        v->pub = pub;
+        v->alg = req->alg;
+        v->md_type = md_type;
+    }
+    if (EVP_PKEY_verify(v->ctx, sig, sig_len, req->tbs, req->tbs_len) != 1) {
+        pkie_exit_verifier_clear(v); /* the next one starts from a fresh context */
+        return PKIE_ERR_OSSL(PKIE_ERR_EXIT_ANSWER, "signature does not verify with the leaf key");
+    }
+    return 0;
+}
+
 int pkie_exit_sign_with_key(EVP_PKEY *key, const struct pkie_exit_sign_req *req, uint8_t *sig,
                             size_t *sig_len)
 {
@@ -279,9 +318,11 @@ void pkie_exit_keycache_clear(struct pkie_exit_keycache *kc)
         return;
     pkie_wipe_free(kc->der, kc->len);
     EVP_PKEY_free(kc->key);
+    EVP_PKEY_free(kc->matched);
     kc->der = NULL;
     kc->len = 0;
     kc->key = NULL;
+    kc->matched = NULL;
 }
 
 /* The key of z->key: from the cache when the bytes are the same, else parsed
@@ -317,7 +358,8 @@ static EVP_PKEY *returned_key(struct pkicom *z, struct pkie_exit_keycache *kc)
 
 int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
                                      const struct pkie_exit_sign_req *req, uint8_t *sig,
-                                     size_t *sig_len, struct pkie_exit_keycache *kc)
+                                     size_t *sig_len, struct pkie_exit_keycache *kc,
+                                     struct pkie_exit_verifier *v)
 {
     int rc;
     if (z->key_len != 0) {
@@ -334,10 +376,16 @@ int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
             rc = PKIE_ERR_EXIT_ANSWER;
             goto out;
         }
-        if (EVP_PKEY_eq(k, leaf_pub) != 1) {
+        /* the cached key was already found equal to this very leaf key */
+        int same = kc != NULL && kc->key == k && kc->matched != NULL && kc->matched == leaf_pub;
+        if (!same && EVP_PKEY_eq(k, leaf_pub) != 1) {
             EVP_PKEY_free(k);
             rc = PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "returned key does not match the leaf");
             goto out;
+        }
+        if (!same && kc != NULL && kc->key == k && EVP_PKEY_up_ref(leaf_pub)) {
+            EVP_PKEY_free(kc->matched);
+            kc->matched = leaf_pub;
         }
         rc = pkie_exit_sign_with_key(k, req, sig, sig_len);
         EVP_PKEY_free(k);
@@ -353,7 +401,7 @@ int pkie_exit_check_signature_cached(struct pkicom *z, EVP_PKEY *leaf_pub,
                       z->sig_len);
         goto out;
     }
-    rc = pkie_exit_verify_sig(leaf_pub, req, z->sig, z->sig_len);
+    rc = pkie_exit_verify_sig_with(v, leaf_pub, req, z->sig, z->sig_len);
     if (rc == 0) {
         memcpy(sig, z->sig, z->sig_len);
         *sig_len = z->sig_len;
@@ -368,7 +416,7 @@ out:
 int pkie_exit_check_signature(struct pkicom *z, EVP_PKEY *leaf_pub,
                               const struct pkie_exit_sign_req *req, uint8_t *sig, size_t *sig_len)
 {
-    return pkie_exit_check_signature_cached(z, leaf_pub, req, sig, sig_len, NULL);
+    return pkie_exit_check_signature_cached(z, leaf_pub, req, sig, sig_len, NULL, NULL);
 }
 
 int pkie_exit_put_peer_chain(struct pkicom *z, STACK_OF(X509) *chain, int leaf_only)

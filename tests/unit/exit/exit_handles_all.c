@@ -53,6 +53,16 @@ struct state {
     uint8_t names_der[CFTPKIE_CA_NAMES_CAP];
     uint32_t names_len[CFTPKIE_CA_NAMES_MAX];
     uint32_t names_count;
+    /* the key as PKCS#8, encoded once (sign=pkcs8) */
+    uint8_t p8_der[CFTPKIE_KEY_CAP];
+    uint32_t p8_len;
+    /* the last peer chain, parsed: the same bytes are not parsed again (the
+     * chain is still verified at every CheckCertificate) */
+    uint8_t *peer_der;
+    size_t peer_total;
+    uint32_t peer_len[CFTPKIE_CHAIN_MAX];
+    uint32_t peer_count;
+    STACK_OF(X509) *peer;
 };
 
 static void st_free(struct state *s)
@@ -64,6 +74,9 @@ static void st_free(struct state *s)
     EVP_PKEY_free(s->other_key);
     X509_free(s->other_cert);
     X509_STORE_free(s->store);
+    OPENSSL_cleanse(s->p8_der, sizeof(s->p8_der));
+    free(s->peer_der);
+    sk_X509_pop_free(s->peer, X509_free);
     free(s);
 }
 
@@ -175,6 +188,17 @@ static struct state *st_load(struct pkicom *z)
     }
     if (s->chain == NULL || s->key == NULL || s->store == NULL)
         goto err;
+    if (s->pkcs8) {
+        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(s->key);
+        int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+        unsigned char *p = s->p8_der;
+        if (len <= 0 || (size_t)len > sizeof(s->p8_der) || i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != len) {
+            PKCS8_PRIV_KEY_INFO_free(p8);
+            goto err;
+        }
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        s->p8_len = (uint32_t)len;
+    }
     for (int i = 0; i < sk_X509_num(s->chain) && i < (int)CFTPKIE_CHAIN_MAX; i++) {
         int len = i2d_X509(sk_X509_value(s->chain, i), NULL);
         if (len <= 0 || s->chain_total + (size_t)len > sizeof(s->chain_der))
@@ -240,6 +264,7 @@ static int do_sign(struct pkicom *z, EVP_PKEY *key)
     return CFTPKIE_HANDLED;
 }
 
+#ifdef MALICIOUS
 static int put_key(struct pkicom *z, EVP_PKEY *key)
 {
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
@@ -254,12 +279,27 @@ static int put_key(struct pkicom *z, EVP_PKEY *key)
     z->key_len = (uint32_t)len;
     return CFTPKIE_HANDLED;
 }
+#endif
 
-static int check_peer(struct pkicom *z, struct state *s)
+/* The peer chain of @p z parsed: the cached one when the bytes are those of
+ * the last call, else parsed (and cached). A new reference to the stack's
+ * certificates; NULL on failure. */
+static STACK_OF(X509) *peer_chain(struct pkicom *z, struct state *s)
 {
+    size_t total = 0;
+    if (z->peer_count > CFTPKIE_CHAIN_MAX)
+        return NULL;
+    for (uint32_t i = 0; i < z->peer_count; i++)
+        total += z->peer_len[i];
+    if (total > sizeof(z->peer_chain))
+        return NULL;
+    if (s->peer != NULL && z->peer_count == s->peer_count && total == s->peer_total &&
+        memcmp(z->peer_len, s->peer_len, z->peer_count * sizeof(z->peer_len[0])) == 0 &&
+        memcmp(z->peer_chain, s->peer_der, total) == 0)
+        return X509_chain_up_ref(s->peer);
     STACK_OF(X509) *sk = sk_X509_new_null();
     size_t off = 0;
-    for (uint32_t i = 0; i < z->peer_count; i++) {
+    for (uint32_t i = 0; sk != NULL && i < z->peer_count; i++) {
         const unsigned char *p = z->peer_chain + off;
         X509 *x = d2i_X509(NULL, &p, z->peer_len[i]);
         if (x == NULL)
@@ -267,6 +307,27 @@ static int check_peer(struct pkicom *z, struct state *s)
         sk_X509_push(sk, x);
         off += z->peer_len[i];
     }
+    uint8_t *der = total > 0 ? malloc(total) : NULL;
+    STACK_OF(X509) *copy = sk != NULL && der != NULL ? X509_chain_up_ref(sk) : NULL;
+    if (copy != NULL && (uint32_t)sk_X509_num(sk) == z->peer_count) {
+        memcpy(der, z->peer_chain, total);
+        free(s->peer_der);
+        sk_X509_pop_free(s->peer, X509_free);
+        s->peer_der = der;
+        s->peer_total = total;
+        s->peer_count = z->peer_count;
+        memcpy(s->peer_len, z->peer_len, z->peer_count * sizeof(z->peer_len[0]));
+        s->peer = copy;
+    } else {
+        free(der);
+        sk_X509_pop_free(copy, X509_free);
+    }
+    return sk;
+}
+
+static int check_peer(struct pkicom *z, struct state *s)
+{
+    STACK_OF(X509) *sk = peer_chain(z, s);
     z->accept = 0;
     z->alert_code = 42;
     if (sk_X509_num(sk) > 0) {
@@ -511,7 +572,12 @@ __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
         rc = check_peer(z, s);
         break;
     case CFTPKIE_CRYPT_DATA:
-        rc = s->pkcs8 ? put_key(z, s->key) : do_sign(z, s->key);
+        if (s->pkcs8) {
+            memcpy(z->key, s->p8_der, s->p8_len);
+            z->key_len = s->p8_len;
+        } else {
+            rc = do_sign(z, s->key);
+        }
         break;
     case CFTPKIE_HANDSHAKE_DONE:
         memset(z->global_area, 0, sizeof(z->global_area));

@@ -327,6 +327,88 @@ static void test_sig_alg_mismatch(void **state)
     EVP_PKEY_free(k);
 }
 
+/* The task caches (verification context, parsed PKCS#8 key and its leaf match)
+ * never let through what the uncached checks refuse. */
+static void put_p8(struct pkicom *z, EVP_PKEY *k)
+{
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    unsigned char *p = z->key;
+    z->sig_len = 0;
+    z->key_len = (uint32_t)i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+}
+
+static void check_cached(const char *type, uint32_t alg)
+{
+    struct pkicom *z = znew();
+    EVP_PKEY *k = keygen(type), *other = keygen(type);
+    uint8_t tbs[32], sig[1024], good[1024];
+    size_t sl, gl;
+    struct pkie_exit_sign_req req;
+    struct pkie_exit_keycache kc = {0};
+    struct pkie_exit_verifier v = {0};
+    sign_req(k, alg, &req, tbs);
+    gl = sizeof(good);
+    assert_int_equal(pkie_exit_sign_with_key(k, &req, good, &gl), 0);
+    for (int round = 0; round < 2; round++) { /* the second round runs on the caches */
+        memcpy(z->sig, good, gl);
+        z->sig_len = (uint32_t)gl;
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v), 0);
+        assert_memory_equal(sig, good, gl);
+        if (alg != CFTPKIE_SIGN_ED25519)
+            assert_ptr_equal(v.pub, k);
+        /* a wrong signature on a kept context */
+        z->sig[z->sig_len / 2] ^= 1;
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v),
+                         PKIE_ERR_EXIT_ANSWER);
+        assert_null(v.ctx); /* a failure drops the context */
+        /* a right signature of another key, checked against k */
+        memcpy(z->sig, good, gl);
+        z->sig_len = (uint32_t)gl;
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v), 0);
+        assert_int_equal(pkie_exit_check_signature_cached(z, other, &req, sig, &sl, &kc, &v),
+                         PKIE_ERR_EXIT_ANSWER);
+        assert_int_equal(pkie_exit_verify_sig_with(&v, other, &req, good, gl),
+                         PKIE_ERR_EXIT_ANSWER);
+        /* the PKCS#8 key of k: matches k (cached match), not the leaf of another */
+        put_p8(z, k);
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v), 0);
+        assert_int_equal(pkie_exit_verify_sig(k, &req, sig, sl), 0);
+        assert_ptr_equal(kc.matched, k);
+        put_p8(z, k);
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, other, &req, sig, &sl, &kc, &v),
+                         PKIE_ERR_EXIT_ANSWER);
+        put_p8(z, k);
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v), 0);
+        /* another key handed back for the leaf k */
+        put_p8(z, other);
+        sl = sizeof(sig);
+        assert_int_equal(pkie_exit_check_signature_cached(z, k, &req, sig, &sl, &kc, &v),
+                         PKIE_ERR_EXIT_ANSWER);
+        assert_null(kc.matched);
+    }
+    pkie_exit_keycache_clear(&kc);
+    pkie_exit_verifier_clear(&v);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
+    free(z);
+}
+
+static void test_signature_caches(void **state)
+{
+    (void)state;
+    check_cached("EC", CFTPKIE_SIGN_ECDSA);
+    check_cached("RSA", CFTPKIE_SIGN_RSA_PSS);
+    check_cached("RSA", CFTPKIE_SIGN_RSA_PKCS1);
+    check_cached("ED25519", CFTPKIE_SIGN_ED25519);
+}
+
 /* ---- opaque keys ---- */
 
 struct signer {
@@ -418,11 +500,11 @@ static void test_opaque(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alerts_and_text), cmocka_unit_test(test_start_task),
-        cmocka_unit_test(test_profile),         cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_ca_names),        cmocka_unit_test(test_verdict),
-        cmocka_unit_test(test_signatures),      cmocka_unit_test(test_sig_alg_mismatch),
-        cmocka_unit_test(test_opaque),
+        cmocka_unit_test(test_alerts_and_text),  cmocka_unit_test(test_start_task),
+        cmocka_unit_test(test_profile),          cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_ca_names),         cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_signatures),       cmocka_unit_test(test_sig_alg_mismatch),
+        cmocka_unit_test(test_signature_caches), cmocka_unit_test(test_opaque),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
