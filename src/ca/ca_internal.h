@@ -56,7 +56,6 @@ struct pkie_ca_store {
     uint8_t dek[DEK_LEN];            /**< data key for client secrets */
     /* group commit (store_commit.c): one fsync for all waiting writes */
     pthread_mutex_t gc_mu;    /**< protects the fields below */
-    pthread_cond_t gc_cond;   /**< signalled when a batch is committed */
     struct ca_write *gc_head; /**< writes waiting for the next batch */
     int gc_busy;              /**< a thread is committing a batch */
     /* nonces claimed by requests in flight (store_nonces.c) */

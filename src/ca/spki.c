@@ -7,6 +7,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Split SPKI contents into the AlgorithmIdentifier TLV and the key bits. */
@@ -23,6 +24,59 @@ static int split(const uint8_t *c, size_t len, const uint8_t **alg, size_t *alg_
         return -1;
     }
     return 0;
+}
+
+/* Parameters-only keys of the named curves: a copy of one takes the public
+ * point (checked to be on the curve) far cheaper than EVP_PKEY_fromdata,
+ * which builds the curve's group anew each time. */
+static const char *const curves[] = {"P-256", "P-384", "P-521"};
+static EVP_PKEY *curve_params[3];
+static pthread_once_t curves_once = PTHREAD_ONCE_INIT;
+
+static void curves_init(void)
+{
+    for (size_t i = 0; i < 3; i++) {
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                             (char *)(uintptr_t)curves[i], 0),
+            OSSL_PARAM_construct_end(),
+        };
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &curve_params[i], EVP_PKEY_KEY_PARAMETERS, params) != 1)
+            curve_params[i] = NULL; /* ec_import falls back to EVP_PKEY_fromdata */
+        EVP_PKEY_CTX_free(ctx);
+    }
+}
+
+static EVP_PKEY *ec_import(size_t curve, const uint8_t *bits, size_t bits_len)
+{
+    EVP_PKEY *k = NULL;
+    pthread_once(&curves_once, curves_init);
+    if (curve_params[curve] != NULL) {
+        k = EVP_PKEY_dup(curve_params[curve]);
+        if (k != NULL && EVP_PKEY_set1_encoded_public_key(k, bits, bits_len) != 1) {
+            EVP_PKEY_free(k);
+            k = NULL;
+        }
+        return k;
+    }
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx != NULL) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                             (char *)(uintptr_t)curves[curve], 0),
+            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)bits,
+                                              bits_len),
+            OSSL_PARAM_construct_end(),
+        };
+        /* the import rejects a point that is not on the curve */
+        if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
+            k = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return k;
 }
 
 static int oid_text_is(const ASN1_OBJECT *o, const char *text)
@@ -49,25 +103,12 @@ EVP_PKEY *pkie_ca_spki_to_pkey(const uint8_t *c, size_t len)
     int nid = OBJ_obj2nid(obj);
     if (nid == NID_X9_62_id_ecPublicKey && ptype == V_ASN1_OBJECT) {
         const ASN1_OBJECT *curve = pval;
-        const char *group = oid_text_is(curve, "1.2.840.10045.3.1.7") ? "P-256"
-                            : oid_text_is(curve, "1.3.132.0.34")      ? "P-384"
-                            : oid_text_is(curve, "1.3.132.0.35")      ? "P-521"
-                                                                      : NULL;
-        EVP_PKEY_CTX *ctx = group != NULL ? EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL) : NULL;
-        if (ctx != NULL) {
-            OSSL_PARAM params[] = {
-                OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                                 (char *)(uintptr_t)group, 0),
-                OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)bits,
-                                                  bits_len),
-                OSSL_PARAM_construct_end(),
-            };
-            /* the import rejects a point that is not on the curve */
-            if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-                EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                k = NULL;
-        }
-        EVP_PKEY_CTX_free(ctx);
+        int idx = oid_text_is(curve, "1.2.840.10045.3.1.7") ? 0
+                  : oid_text_is(curve, "1.3.132.0.34")      ? 1
+                  : oid_text_is(curve, "1.3.132.0.35")      ? 2
+                                                            : -1;
+        if (idx >= 0)
+            k = ec_import((size_t)idx, bits, bits_len);
     } else if (nid == NID_ED25519 && ptype == V_ASN1_UNDEF && bits_len == 32) {
         k = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, bits, bits_len);
     }

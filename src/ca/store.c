@@ -235,7 +235,6 @@ int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
-    pthread_cond_init(&s->gc_cond, NULL);
     pthread_mutex_init(&s->nc_mu, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
@@ -309,7 +308,6 @@ void pkie_ca_store_close(struct pkie_ca_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
     pthread_mutex_destroy(&s->gc_mu);
-    pthread_cond_destroy(&s->gc_cond);
     pthread_mutex_destroy(&s->nc_mu);
     pkie_wipe(s->dek, sizeof(s->dek));
     free(s);

@@ -18,9 +18,10 @@ struct ca_write {
     const unsigned char *der;
     int der_len, status, tx_state;
     int64_t not_before, not_after, tx_id, cert_req_id;
-    int nonce_kept; /* the nonce row is written in this batch */
-    int rc;         /* result (pkie_err) */
-    int done;       /* committed (or failed) */
+    int nonce_kept;      /* the nonce row is written in this batch */
+    int rc;              /* result (pkie_err) */
+    int done;            /* committed (or failed) */
+    pthread_cond_t wake; /* its waiter: done, or its turn to commit a batch */
     char msg[256];
 };
 
@@ -122,15 +123,18 @@ static void commit_batch(struct pkie_ca_store *s, struct ca_write *batch)
     pkie_err_clear();
 }
 
-/* Queue @p me and return once the batch holding it is committed (or failed). */
+/* Queue @p me and return once the batch holding it is committed (or failed).
+ * Only the waiters of the committed batch are woken, and one queued writer to
+ * commit the next batch: not every waiting thread at each commit. */
 static int submit(struct pkie_ca_store *s, struct ca_write *me)
 {
+    pthread_cond_init(&me->wake, NULL);
     pthread_mutex_lock(&s->gc_mu);
     me->next = s->gc_head;
     s->gc_head = me;
     while (!me->done) {
         if (s->gc_busy) {
-            pthread_cond_wait(&s->gc_cond, &s->gc_mu);
+            pthread_cond_wait(&me->wake, &s->gc_mu);
             continue;
         }
         struct ca_write *batch = s->gc_head;
@@ -139,12 +143,18 @@ static int submit(struct pkie_ca_store *s, struct ca_write *me)
         pthread_mutex_unlock(&s->gc_mu);
         commit_batch(s, batch);
         pthread_mutex_lock(&s->gc_mu);
-        for (struct ca_write *it = batch; it != NULL; it = it->next)
+        for (struct ca_write *it = batch, *nx; it != NULL; it = nx) {
+            nx = it->next; /* it may be gone once signalled */
             it->done = 1;
+            if (it != me)
+                pthread_cond_signal(&it->wake);
+        }
         s->gc_busy = 0;
-        pthread_cond_broadcast(&s->gc_cond);
+        if (s->gc_head != NULL) /* queued meanwhile: the next batch is theirs */
+            pthread_cond_signal(&s->gc_head->wake);
     }
     pthread_mutex_unlock(&s->gc_mu);
+    pthread_cond_destroy(&me->wake);
     if (me->rc != 0)
         return pkie_err_set(me->rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me->msg);
     return 0;
