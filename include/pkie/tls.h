@@ -153,6 +153,9 @@ ssize_t pkie_tls_read(struct pkie_tls_session *s, void *buf, size_t len);
 ssize_t pkie_tls_write(struct pkie_tls_session *s, const void *buf, size_t len);
 /** Send close_notify (and wait briefly for the peer's). 0 or a pkie_err. */
 int pkie_tls_shutdown(struct pkie_tls_session *s);
+/** Send close_notify without waiting for the peer's (a side that has had its
+ *  last answer and closes the socket next). 0 or a pkie_err. */
+int pkie_tls_close_notify(struct pkie_tls_session *s);
 /** Change the timeout of later reads and writes (ms, <= 0: 30 s). */
 void pkie_tls_set_timeout(struct pkie_tls_session *s, int timeout_ms);
 /** Bulk writes: after the handshake, gather the records of each

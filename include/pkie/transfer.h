@@ -327,6 +327,9 @@ struct pkie_xfer_sender {
     size_t buf_cap;                 /**< its size */
     uint16_t version;               /**< negotiated version */
     int broken;                     /**< the connection cannot carry another file */
+    int hello_pending;              /**< HELLO sent and its answer not read yet: the first FILE goes
+                                         out with it (one version spoken) and the answer is read
+                                         before RESUME */
 };
 
 /** Allocate buffers and exchange HELLO. */

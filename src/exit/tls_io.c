@@ -149,6 +149,18 @@ int pkie_tls_coalesce_writes(struct pkie_tls_session *s, size_t bytes)
     return 0;
 }
 
+int pkie_tls_close_notify(struct pkie_tls_session *s)
+{
+    int rc = ready(s);
+    if (rc != 0)
+        return rc;
+    long long deadline = pkie_tls_now_ms() + (s->timeout_ms < 5000 ? s->timeout_ms : 5000);
+    ERR_clear_error();
+    (void)SSL_shutdown(s->ssl); /* queues and writes ours; the peer's is not awaited */
+    (void)flush_coalesced(s, deadline);
+    return 0;
+}
+
 int pkie_tls_shutdown(struct pkie_tls_session *s)
 {
     int rc = ready(s);

@@ -88,8 +88,10 @@ static int open_session(const struct pkie_xfer_conf *c, struct pkie_xfer_send_op
 
 static void close_session(struct pkie_tls_session *s, int fd, int clean)
 {
+    /* BYE and DONE said all: our close_notify goes out, the receiver's is
+     * not awaited (one round trip less per session) */
     if (s != NULL && clean)
-        (void)pkie_tls_shutdown(s);
+        (void)pkie_tls_close_notify(s);
     pkie_tls_session_end(s);
     if (fd >= 0)
         close(fd);

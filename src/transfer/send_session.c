@@ -54,6 +54,7 @@ static int read_reply(struct pkie_xfer_sender *s, uint8_t want, struct pkie_xfer
 }
 
 static int explain_write_failure(struct pkie_xfer_sender *s, int rc);
+static int hello_answer(struct pkie_xfer_sender *s);
 
 int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io *io)
 {
@@ -68,19 +69,34 @@ int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io
         s->broken = 1;
         return PKIE_ERR(PKIE_ERR_NOMEM, "send buffer");
     }
+    struct pkie_xfer_hello ours = {1, PKIE_XFER_VERSION, 0};
+    rc = pkie_xfer_send_hello(io, &ours);
+    if (rc != 0) {
+        rc = explain_write_failure(s, rc);
+    } else if (ours.min_version == ours.max_version) {
+        /* One version spoken: the first FILE need not wait for the answer
+         * (one round trip less per session); hello_answer reads it. */
+        s->hello_pending = 1;
+        s->version = ours.max_version;
+    } else {
+        rc = hello_answer(s);
+    }
+    if (rc != 0)
+        s->broken = 1;
+    return rc;
+}
+
+/* The receiver's answer to our HELLO: its versions, and the one both speak. */
+static int hello_answer(struct pkie_xfer_sender *s)
+{
     struct pkie_xfer_hello ours = {1, PKIE_XFER_VERSION, 0}, theirs;
     struct pkie_xfer_frame f;
-    rc = pkie_xfer_send_hello(io, &ours);
-    if (rc != 0)
-        rc = explain_write_failure(s, rc);
-    else
-        rc = read_reply(s, PKIE_XFER_HELLO, &f);
+    s->hello_pending = 0;
+    int rc = read_reply(s, PKIE_XFER_HELLO, &f);
     if (rc == 0)
         rc = pkie_xfer_parse_hello(&f, &theirs);
     if (rc == 0)
         rc = pkie_xfer_version_pick(&ours, &theirs, &s->version);
-    if (rc != 0)
-        s->broken = 1;
     return rc;
 }
 
@@ -144,6 +160,9 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
     if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0)
+        goto broken;
+    /* the answer to a HELLO sent with this FILE comes first */
+    if (s->hello_pending && (rc = hello_answer(s)) != 0)
         goto broken;
     struct pkie_xfer_resume r;
     rc = read_reply(s, PKIE_XFER_RESUME, &f);
