@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+enum { WAKE_DONE = 1, WAKE_LEAD = 2 };
+
 /* One queued write: a certificate (serial != NULL), a claimed nonce, or both. */
 struct ca_write {
     struct ca_write *next;
@@ -18,10 +20,11 @@ struct ca_write {
     const unsigned char *der;
     int der_len, status, tx_state;
     int64_t not_before, not_after, tx_id, cert_req_id;
-    int nonce_kept;      /* the nonce row is written in this batch */
-    int rc;              /* result (pkie_err) */
-    int done;            /* committed (or failed) */
-    pthread_cond_t wake; /* its waiter: done, or its turn to commit a batch */
+    int nonce_kept;     /* the nonce row is written in this batch */
+    int rc;             /* result (pkie_err) */
+    pthread_mutex_t mu; /* with cv: wakes the waiter */
+    pthread_cond_t cv;
+    int wake; /* under mu: 0 wait, WAKE_DONE, WAKE_LEAD */
     char msg[256];
 };
 
@@ -123,38 +126,67 @@ static void commit_batch(struct pkie_ca_store *s, struct ca_write *batch)
     pkie_err_clear();
 }
 
+/* Tell @p it's waiter what to do (WAKE_DONE, WAKE_LEAD). The waiter sleeps
+ * on its own mutex, not on gc_mu: woken, it runs at once instead of queueing
+ * for a lock the committer still holds. @p it may be gone once this returns. */
+static void post(struct ca_write *it, int what)
+{
+    pthread_mutex_lock(&it->mu);
+    it->wake = what;
+    pthread_cond_signal(&it->cv);
+    pthread_mutex_unlock(&it->mu);
+}
+
 /* Queue @p me and return once the batch holding it is committed (or failed).
- * Only the waiters of the committed batch are woken, and one queued writer to
- * commit the next batch: not every waiting thread at each commit. */
+ * The first writer to find no commit in progress commits all queued writes;
+ * when it is done it wakes that batch's writers and hands the next batch to
+ * one writer queued meanwhile (gc_busy stays set across the hand-over). */
 static int submit(struct pkie_ca_store *s, struct ca_write *me)
 {
-    pthread_cond_init(&me->wake, NULL);
+    struct ca_write *batch = NULL;
+    pthread_mutex_init(&me->mu, NULL);
+    pthread_cond_init(&me->cv, NULL);
+    me->wake = 0;
     pthread_mutex_lock(&s->gc_mu);
     me->next = s->gc_head;
     s->gc_head = me;
-    while (!me->done) {
-        if (s->gc_busy) {
-            pthread_cond_wait(&me->wake, &s->gc_mu);
-            continue;
-        }
-        struct ca_write *batch = s->gc_head;
+    int lead = !s->gc_busy;
+    if (lead) {
+        batch = s->gc_head;
         s->gc_head = NULL;
         s->gc_busy = 1;
-        pthread_mutex_unlock(&s->gc_mu);
-        commit_batch(s, batch);
-        pthread_mutex_lock(&s->gc_mu);
-        for (struct ca_write *it = batch, *nx; it != NULL; it = nx) {
-            nx = it->next; /* it may be gone once signalled */
-            it->done = 1;
-            if (it != me)
-                pthread_cond_signal(&it->wake);
-        }
-        s->gc_busy = 0;
-        if (s->gc_head != NULL) /* queued meanwhile: the next batch is theirs */
-            pthread_cond_signal(&s->gc_head->wake);
     }
     pthread_mutex_unlock(&s->gc_mu);
-    pthread_cond_destroy(&me->wake);
+    if (!lead) {
+        pthread_mutex_lock(&me->mu);
+        while (me->wake == 0)
+            pthread_cond_wait(&me->cv, &me->mu);
+        pthread_mutex_unlock(&me->mu);
+        if (me->wake == WAKE_LEAD) { /* the queue (with me in it) is mine to commit */
+            pthread_mutex_lock(&s->gc_mu);
+            batch = s->gc_head;
+            s->gc_head = NULL;
+            pthread_mutex_unlock(&s->gc_mu);
+            lead = 1;
+        }
+    }
+    if (lead) {
+        commit_batch(s, batch);
+        pthread_mutex_lock(&s->gc_mu);
+        struct ca_write *next = s->gc_head; /* stays queued: its head takes it over */
+        if (next == NULL)
+            s->gc_busy = 0;
+        pthread_mutex_unlock(&s->gc_mu);
+        for (struct ca_write *it = batch, *nx; it != NULL; it = nx) {
+            nx = it->next;
+            if (it != me)
+                post(it, WAKE_DONE);
+        }
+        if (next != NULL)
+            post(next, WAKE_LEAD);
+    }
+    pthread_cond_destroy(&me->cv);
+    pthread_mutex_destroy(&me->mu);
     if (me->rc != 0)
         return pkie_err_set(me->rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me->msg);
     return 0;
