@@ -67,7 +67,7 @@ ca_serve() {
   i=0
   while ! grep -q "port " "$WORK/serve.log" 2>/dev/null; do
     i=$((i + 1))
-    [ $i -gt 100 ] && die "server did not start"
+    [ $i -gt 300 ] && die "server did not start" # 30 s: ASan on a loaded machine
     kill -0 "$SERVER_PID" 2>/dev/null || die "server exited"
     sleep 0.1
   done
