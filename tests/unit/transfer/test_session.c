@@ -346,6 +346,43 @@ static void test_bad_header_and_version(void **state)
     assert_int_equal(server_join(&s), PKIE_ERR_XFER_TOO_BIG);
 }
 
+/* The sender's first FILE follows HELLO before the answer (one version
+ * spoken); a peer whose HELLO shares no version still stops the sender before
+ * any DATA, and its FILE arrived only after the HELLO. */
+static void test_sender_pipelined_hello(void **state)
+{
+    struct fx *x = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct pkie_xfer_io sio = {fd_read, fd_write, &sv[0]}, pio = {fd_read, fd_write, &sv[1]};
+    struct pkie_xfer_sender snd;
+    assert_int_equal(pkie_xfer_sender_start(&snd, &sio), 0);
+    assert_int_equal(snd.hello_pending, 1);
+    struct pkie_xfer_hello h = {2, 9, 0};
+    assert_int_equal(pkie_xfer_send_hello(&pio, &h), 0);
+    int fd = make_src(x, "p", 100);
+    uint8_t tid[PKIE_XFER_TID_LEN] = {7};
+    struct pkie_xfer_send_result res;
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "p", tid, 0640, NULL, NULL, &res),
+                     PKIE_ERR_XFER_VERSION);
+    assert_int_equal(snd.broken, 1);
+    assert_int_equal(res.bytes_sent, 0);
+    pkie_xfer_sender_finish(&snd); /* broken: no BYE */
+    close(sv[0]);
+    /* what the peer got: HELLO, then FILE, then nothing */
+    struct pkie_xfer_reader rd;
+    struct pkie_xfer_frame f;
+    assert_int_equal(pkie_xfer_reader_init(&rd, &pio, 0), 0);
+    assert_int_equal(pkie_xfer_read_frame(&rd, &f), 0);
+    assert_int_equal(f.type, PKIE_XFER_HELLO);
+    assert_int_equal(pkie_xfer_read_frame(&rd, &f), 0);
+    assert_int_equal(f.type, PKIE_XFER_FILE);
+    assert_true(pkie_xfer_read_frame(&rd, &f) != 0);
+    pkie_xfer_reader_free(&rd);
+    close(sv[1]);
+    close(fd);
+}
+
 static void test_resume_after_break(void **state)
 {
     struct fx *x = *state;
@@ -475,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files_arrive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_and_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sender_pipelined_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendstate, setup, teardown),
