@@ -2,6 +2,7 @@
 #ifndef PKIE_CMP_CLIENT_INTERNAL_H
 #define PKIE_CMP_CLIENT_INTERNAL_H
 
+#include "certcache.h"
 #include "pkie/buf.h"
 #include "pkie/cmp.h"
 
@@ -38,6 +39,10 @@ struct pkie_cmp_ctx {
     char *tls_host;
     char *tls_cert, *tls_key, *tls_keypass;
     STACK_OF(X509) *tls_extra; /* sent after the tls_cert chain */
+
+    /* caches kept across transactions (see certcache.h) */
+    struct cmp_certcache certcache; /* CA certificates of extraCerts and caPubs */
+    struct cmp_spkicache spkicache; /* SubjectPublicKeyInfo of the template key */
     pkie_cmp_transfer_fn transfer;
     void *transfer_arg;
     pkie_cmp_msg_hook_fn msg_hook;

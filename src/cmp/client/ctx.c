@@ -154,6 +154,8 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
     free(ctx->tls_key);
     pkie_wipe_free_str(ctx->tls_keypass);
     sk_X509_pop_free(ctx->tls_extra, X509_free);
+    cmp_certcache_clear(&ctx->certcache);
+    cmp_spkicache_clear(&ctx->spkicache);
     free(ctx->ref);
     pkie_wipe_free(ctx->secret, ctx->secret_len);
     X509_free(ctx->cert);

@@ -380,7 +380,10 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
     EVP_PKEY *key = cmp_template_key(ctx, t);
     if (key == NULL)
         return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no key for the requested certificate");
-    if ((rc = I2D_DUP(m, &ct->publicKey, key, i2d_PUBKEY, 1)) < 0)
+    const uint8_t *spki;
+    size_t spki_len;
+    if ((rc = cmp_spkicache_get0(&ctx->spkicache, key, &spki, &spki_len)) < 0 ||
+        (rc = dup_contents(m, &ct->publicKey, spki, spki_len)) < 0)
         return rc;
     ct->present |= PKIE_CRMF_T_PUBLICKEY;
     if (t->days > 0) {

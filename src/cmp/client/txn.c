@@ -92,7 +92,8 @@ static int is_protection_error(int rc)
     return rc <= -240 && rc >= -279; /* the protection range of cmp.def */
 }
 
-static int certs_from(STACK_OF(X509) **dst, const struct pkie_cmp_bytes *certs, size_t n)
+static int certs_from(struct cmp_certcache *cache, STACK_OF(X509) **dst,
+                      const struct pkie_cmp_bytes *certs, size_t n)
 {
     sk_X509_pop_free(*dst, X509_free);
     *dst = NULL;
@@ -101,12 +102,9 @@ static int certs_from(STACK_OF(X509) **dst, const struct pkie_cmp_bytes *certs, 
     if ((*dst = sk_X509_new_null()) == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "certificates");
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = certs[i].p;
-        X509 *x = d2i_X509(NULL, &p, (long)certs[i].len);
-        if (x == NULL || p != certs[i].p + certs[i].len) {
-            X509_free(x);
-            return PKIE_ERR_OSSL(PKIE_ERR_CMP_CLIENT_PROTOCOL, "bad certificate in response");
-        }
+        X509 *x = cmp_certcache_get1(cache, certs[i].p, certs[i].len);
+        if (x == NULL)
+            return pkie_err_last()->code;
         if (!sk_X509_push(*dst, x)) {
             X509_free(x);
             return PKIE_ERR(PKIE_ERR_NOMEM, "certificates");
@@ -209,8 +207,8 @@ int cmp_send_receive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *req, uint32_
     memcpy(ctx->recip_nonce, m->header.senderNonce.p, m->header.senderNonce.len);
     ctx->recip_nonce_len = m->header.senderNonce.len;
     ctx->have_recip_nonce = 1;
-    if (m->extraCerts_count > 0 &&
-        (rc = certs_from(&ctx->extracerts_in, m->extraCerts, m->extraCerts_count)) < 0)
+    if (m->extraCerts_count > 0 && (rc = certs_from(&ctx->certcache, &ctx->extracerts_in,
+                                                    m->extraCerts, m->extraCerts_count)) < 0)
         goto err;
     if (m->body.type == PKIE_CMP_BODY_ERROR) {
         const struct pkie_cmp_errormsg *e = &m->body.u.error;
@@ -282,7 +280,8 @@ static int take_certrep(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m)
     if (r->response_count == 0)
         return PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "%s without any CertResponse",
                         pkie_cmp_body_name(m->body.type));
-    if (r->caPubs_count > 0 && (rc = certs_from(&ctx->capubs, r->caPubs, r->caPubs_count)) < 0)
+    if (r->caPubs_count > 0 &&
+        (rc = certs_from(&ctx->certcache, &ctx->capubs, r->caPubs, r->caPubs_count)) < 0)
         return rc;
     for (size_t k = 0; k < r->response_count; k++) {
         const struct pkie_cmp_certresp *cr = &r->response[k];
