@@ -15,11 +15,12 @@
 #      certificate against `openssl s_server -www`.
 #   4. Peak RSS of pkie send and pkie recv for the big file, and of pkie recv
 #      holding 100 idle sessions.
-# Received files land in BENCH_DEST (default /dev/shm, a tmpfs: the figure is
-# the monitor's, not the disk's; set BENCH_DEST to a disk directory to include
-# the disk). Loopback only, bounded loops. Uses the pkie and xfer_rawclient of
-# build/, or of $PKIE_BENCH_BUILD (a build directory, relative to the source
-# tree or absolute), the normal RelWithDebInfo build; PKIE_BIN overrides pkie.
+# Received files land in BENCH_DEST (default /var/tmp, on disk, as the issue
+# says "written to disk"; BENCH_DEST=/dev/shm measures the monitor without the
+# disk's writeback). The receiver runs with the shipped checkpoint interval.
+# Loopback only, bounded loops. Uses the pkie and xfer_rawclient of build/,
+# or of $PKIE_BENCH_BUILD (a build directory, relative to the source tree or
+# absolute), the normal RelWithDebInfo build; PKIE_BIN overrides pkie.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -31,7 +32,7 @@ RAW=${PKIE_RAWCLIENT:-$PKIE_BUILD_DIR/tests/xfer_rawclient}
 RUNS=${BENCH_RUNS:-5}
 SIZE=${BENCH_SIZE:-1073741824}
 SMALL=${BENCH_SMALL_FILES:-200}
-DEST_PARENT=${BENCH_DEST:-/dev/shm}
+DEST_PARENT=${BENCH_DEST:-/var/tmp}
 export XFER_PORT=${BENCH_PORT:-19443}
 SPORT=$((XFER_PORT + 1))
 for f in "$PKIE_BIN" "$RAW"; do
@@ -52,8 +53,9 @@ trap bench_cleanup EXIT
 
 XFER_TASKS=2
 xfer_setup
-# The bench measures the internal PKI (no trace exit) at log level info.
-sed -i -e '/^pki.type/d' -e '/^pki.exit/d' -e "s|^dir = .*|dir = $DEST|" \
+# The bench measures the internal PKI (no trace exit) at log level info, with
+# the default checkpoint interval (the e2e tests' configuration sets 16 MiB).
+sed -i -e '/^pki.type/d' -e '/^pki.exit/d' -e '/^checkpoint/d' -e "s|^dir = .*|dir = $DEST|" \
   -e 's|^log_level = .*|log_level = info|' "$W/recv.conf"
 P=$W/pki
 mkfile big "$SIZE"
@@ -136,8 +138,8 @@ for i in $(seq 1 "$RUNS"); do
   awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/small_ours.txt"
 
   (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
-     -CAfile "$P/root.crt" -Verify 1 -www -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 \
-     <"$W/hold" >/dev/null 2>&1) &
+     -CAfile "$P/root.crt" -Verify 1 -verify_return_error -num_tickets 0 -no_cache -www \
+     -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 <"$W/hold" >/dev/null 2>&1) &
   SPID=$!
   sleep 0.5
   openssl s_time -connect "127.0.0.1:$SPORT" -new -time 5 -cert "$P/sender1.crt" \
