@@ -101,6 +101,8 @@ int p11x_sign_prepare(uint32_t alg, uint32_t md, const uint8_t *data, size_t len
  */
 int p11x_ecdsa_der(const uint8_t *raw, size_t len, uint8_t *out, size_t cap, size_t *out_len);
 
+/** Format an error text into @p err (@p cap bytes, may be NULL) and return -1. */
+int p11x_fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** The name of a CKR_* value ("CKR_PIN_INCORRECT"), or "CKR_VENDOR_DEFINED"/"CKR_?". */
 const char *p11x_rv_name(CK_RV rv);
 

@@ -10,8 +10,7 @@
 #include "cftpkie.h"
 #include "p11x.h"
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...)
+int p11x_fail(char *err, size_t cap, const char *fmt, ...)
 {
     if (err != NULL && cap > 0) {
         va_list ap;
@@ -68,7 +67,7 @@ int p11x_sign_prepare(uint32_t alg, uint32_t md, const uint8_t *data, size_t len
 {
     memset(plan, 0, sizeof(*plan));
     if (data == NULL || len == 0)
-        return fail(err, cap, "CryptData: no data to sign");
+        return p11x_fail(err, cap, "CryptData: no data to sign");
     CK_KEY_TYPE want;
     switch (alg) {
     case CFTPKIE_SIGN_RSA_PKCS1:
@@ -82,14 +81,14 @@ int p11x_sign_prepare(uint32_t alg, uint32_t md, const uint8_t *data, size_t len
         want = CKK_EC_EDWARDS;
         break;
     default:
-        return fail(err, cap, "CryptData: unsupported signature algorithm %u", alg);
+        return p11x_fail(err, cap, "CryptData: unsupported signature algorithm %u", alg);
     }
     if (want != key_type)
-        return fail(err, cap, "CryptData: algorithm %u needs an %s key, the token key is %s", alg,
-                    key_type_name(want), key_type_name(key_type));
+        return p11x_fail(err, cap, "CryptData: algorithm %u needs an %s key, the token key is %s",
+                         alg, key_type_name(want), key_type_name(key_type));
     if (alg == CFTPKIE_SIGN_ED25519) {
         if (md != CFTPKIE_MD_NONE)
-            return fail(err, cap, "CryptData: Ed25519 with digest %u (expected none)", md);
+            return p11x_fail(err, cap, "CryptData: Ed25519 with digest %u (expected none)", md);
         plan->mech = CKM_EDDSA;
         plan->input = data;
         plan->input_len = len;
@@ -97,10 +96,10 @@ int p11x_sign_prepare(uint32_t alg, uint32_t md, const uint8_t *data, size_t len
     }
     const struct md_info *m = md_find(md);
     if (m == NULL)
-        return fail(err, cap, "CryptData: unsupported digest %u", md);
+        return p11x_fail(err, cap, "CryptData: unsupported digest %u", md);
     if (len != m->len)
-        return fail(err, cap, "CryptData: %zu bytes of data for a %s digest (expected %zu)", len,
-                    m->name, m->len);
+        return p11x_fail(err, cap, "CryptData: %zu bytes of data for a %s digest (expected %zu)",
+                         len, m->name, m->len);
     switch (alg) {
     case CFTPKIE_SIGN_ECDSA:
         plan->mech = CKM_ECDSA;

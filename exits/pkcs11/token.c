@@ -14,7 +14,6 @@
  */
 #include <dlfcn.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,22 +41,10 @@ static struct {
     int logged_in;           /* we logged in (so we log out) */
 } g;
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    if (err != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int rv_fail(char *err, size_t cap, const char *fn, CK_RV rv, const char *what)
 {
-    return fail(err, cap, "%s: %s (0x%lx)%s%s", fn, p11x_rv_name(rv), (unsigned long)rv,
-                what[0] ? ": " : "", what);
+    return p11x_fail(err, cap, "%s: %s (0x%lx)%s%s", fn, p11x_rv_name(rv), (unsigned long)rv,
+                     what[0] ? ": " : "", what);
 }
 
 CK_KEY_TYPE p11x_token_key_type(const struct p11x_task *t)
@@ -74,12 +61,12 @@ static int find_slot(const char *label, CK_SLOT_ID *out, char *err, size_t cap)
     if (rv != CKR_OK)
         return rv_fail(err, cap, "C_GetSlotList", rv, "");
     if (n == 0)
-        return fail(err, cap, "no token present (looking for token \"%s\")", label);
+        return p11x_fail(err, cap, "no token present (looking for token \"%s\")", label);
     if (n > 4096)
-        return fail(err, cap, "C_GetSlotList: %lu slots", (unsigned long)n);
+        return p11x_fail(err, cap, "C_GetSlotList: %lu slots", (unsigned long)n);
     CK_SLOT_ID *slots = calloc(n, sizeof(*slots));
     if (slots == NULL)
-        return fail(err, cap, "out of memory");
+        return p11x_fail(err, cap, "out of memory");
     int ret = -1;
     rv = g.f->C_GetSlotList(CK_TRUE, slots, &n);
     if (rv != CKR_OK) {
@@ -103,19 +90,19 @@ static int find_slot(const char *label, CK_SLOT_ID *out, char *err, size_t cap)
         if (memcmp(ti.label, padded, sizeof(padded)) != 0)
             continue;
         if (found) {
-            ret = fail(err, cap, "several tokens are labelled \"%s\"", label);
+            ret = p11x_fail(err, cap, "several tokens are labelled \"%s\"", label);
             goto out;
         }
         if (!(ti.flags & CKF_TOKEN_INITIALIZED) || !(ti.flags & CKF_USER_PIN_INITIALIZED)) {
-            ret = fail(err, cap, "token \"%s\": not initialized, or no user PIN", label);
+            ret = p11x_fail(err, cap, "token \"%s\": not initialized, or no user PIN", label);
             goto out;
         }
         *out = slots[i];
         found = 1;
     }
     if (!found) {
-        ret = fail(err, cap, "no token labelled \"%s\" (%lu token(s) present)", label,
-                   (unsigned long)n);
+        ret = p11x_fail(err, cap, "no token labelled \"%s\" (%lu token(s) present)", label,
+                        (unsigned long)n);
         goto out;
     }
     ret = 0;
@@ -162,13 +149,13 @@ static int global_acquire(const struct p11x_conf *c, char *err, size_t cap)
     void *dl = dlopen(c->module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (dl == NULL) {
         const char *e = dlerror();
-        return fail(err, cap, "module %s: %s", c->module, e ? e : "dlopen failed");
+        return p11x_fail(err, cap, "module %s: %s", c->module, e ? e : "dlopen failed");
     }
     CK_C_GetFunctionList gfl;
     void *sym = dlsym(dl, "C_GetFunctionList");
     if (sym == NULL) {
         dlclose(dl);
-        return fail(err, cap, "module %s exports no C_GetFunctionList", c->module);
+        return p11x_fail(err, cap, "module %s exports no C_GetFunctionList", c->module);
     }
     memcpy(&gfl, &sym, sizeof(gfl));
     CK_FUNCTION_LIST_PTR f = NULL;
@@ -177,8 +164,8 @@ static int global_acquire(const struct p11x_conf *c, char *err, size_t cap)
     if (rv != CKR_OK || f == NULL)
         return rv_fail(err, cap, "C_GetFunctionList", rv, c->module);
     if (f->version.major != 2)
-        return fail(err, cap, "module %s: PKCS#11 version %u.%u (2.x expected)", c->module,
-                    f->version.major, f->version.minor);
+        return p11x_fail(err, cap, "module %s: PKCS#11 version %u.%u (2.x expected)", c->module,
+                         f->version.major, f->version.minor);
     g.f = f;
     snprintf(g.module, sizeof(g.module), "%s", c->module);
     snprintf(g.token, sizeof(g.token), "%s", c->token);
@@ -202,7 +189,7 @@ static int global_acquire(const struct p11x_conf *c, char *err, size_t cap)
     }
     char perr[256];
     if (p11x_pin_read(c, pin, sizeof(pin), &pin_len, perr, sizeof(perr)) != 0) {
-        ret = fail(err, cap, "%s", perr);
+        ret = p11x_fail(err, cap, "%s", perr);
         goto out;
     }
     rv = f->C_Login(g.login, CKU_USER, (CK_UTF8CHAR_PTR)pin, pin_len);
@@ -252,10 +239,11 @@ static int find_key(const struct p11x_conf *c, struct p11x_task *t, char *err, s
     if (rv2 != CKR_OK)
         return rv_fail(err, cap, "C_FindObjectsFinal", rv2, "");
     if (n == 0)
-        return fail(err, cap, "token \"%s\": no private key %s", c->token, what);
+        return p11x_fail(err, cap, "token \"%s\": no private key %s", c->token, what);
     if (n > 1)
-        return fail(err, cap, "token \"%s\": several private keys %s (select one with key-id=)",
-                    c->token, what);
+        return p11x_fail(err, cap,
+                         "token \"%s\": several private keys %s (select one with key-id=)",
+                         c->token, what);
     t->key = h[0];
     CK_BBOOL can_sign = CK_FALSE, always = CK_FALSE;
     CK_ATTRIBUTE a = {CKA_KEY_TYPE, &t->type, sizeof(t->type)};
@@ -263,23 +251,23 @@ static int find_key(const struct p11x_conf *c, struct p11x_task *t, char *err, s
     if (rv != CKR_OK)
         return rv_fail(err, cap, "C_GetAttributeValue", rv, "CKA_KEY_TYPE");
     if (t->type != CKK_RSA && t->type != CKK_EC && t->type != CKK_EC_EDWARDS)
-        return fail(err, cap, "private key %s: key type 0x%lx (RSA, EC or EdDSA expected)", what,
-                    (unsigned long)t->type);
+        return p11x_fail(err, cap, "private key %s: key type 0x%lx (RSA, EC or EdDSA expected)",
+                         what, (unsigned long)t->type);
     a = (CK_ATTRIBUTE){CKA_SIGN, &can_sign, sizeof(can_sign)};
     rv = t->f->C_GetAttributeValue(t->s, t->key, &a, 1);
     if (rv != CKR_OK)
         return rv_fail(err, cap, "C_GetAttributeValue", rv, "CKA_SIGN");
     if (can_sign != CK_TRUE)
-        return fail(err, cap, "private key %s: CKA_SIGN is false", what);
+        return p11x_fail(err, cap, "private key %s: CKA_SIGN is false", what);
     a = (CK_ATTRIBUTE){CKA_ALWAYS_AUTHENTICATE, &always, sizeof(always)};
     rv = t->f->C_GetAttributeValue(t->s, t->key, &a, 1);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
         return rv_fail(err, cap, "C_GetAttributeValue", rv, "CKA_ALWAYS_AUTHENTICATE");
     if (rv == CKR_OK && always == CK_TRUE)
-        return fail(err, cap,
-                    "private key %s: CKA_ALWAYS_AUTHENTICATE keys (a PIN per signature) are "
-                    "not supported",
-                    what);
+        return p11x_fail(err, cap,
+                         "private key %s: CKA_ALWAYS_AUTHENTICATE keys (a PIN per signature) are "
+                         "not supported",
+                         what);
     return 0;
 }
 
@@ -288,7 +276,7 @@ int p11x_token_start(const struct p11x_conf *c, struct p11x_task **out, char *er
     *out = NULL;
     struct p11x_task *t = calloc(1, sizeof(*t));
     if (t == NULL)
-        return fail(err, cap, "out of memory");
+        return p11x_fail(err, cap, "out of memory");
     t->s = CK_INVALID_HANDLE;
     pthread_mutex_lock(&g_lock);
     if (g.refs == 0) {
@@ -300,10 +288,11 @@ int p11x_token_start(const struct p11x_conf *c, struct p11x_task **out, char *er
     } else if (strcmp(g.module, c->module) != 0 || strcmp(g.token, c->token) != 0) {
         pthread_mutex_unlock(&g_lock);
         free(t);
-        return fail(err, cap,
-                    "one module and token per process: %s token \"%s\" is in use, not %s token "
-                    "\"%s\"",
-                    g.module, g.token, c->module, c->token);
+        return p11x_fail(
+            err, cap,
+            "one module and token per process: %s token \"%s\" is in use, not %s token "
+            "\"%s\"",
+            g.module, g.token, c->module, c->token);
     }
     g.refs++;
     t->f = g.f;
@@ -348,8 +337,8 @@ int p11x_token_sign(struct p11x_task *t, const struct p11x_sign_plan *plan, uint
     if (len > cap) {
         /* Finish the operation in a scratch buffer, then refuse. */
         if (len > (1u << 20) || (tmp = malloc(len)) == NULL)
-            return fail(err, ecap, "C_Sign: %s signature of %lu bytes, session unusable", mn,
-                        (unsigned long)len);
+            return p11x_fail(err, ecap, "C_Sign: %s signature of %lu bytes, session unusable", mn,
+                             (unsigned long)len);
         buf = tmp;
     }
     CK_ULONG got = len;
@@ -359,8 +348,8 @@ int p11x_token_sign(struct p11x_task *t, const struct p11x_sign_plan *plan, uint
     if (rv != CKR_OK)
         return rv_fail(err, ecap, "C_Sign", rv, mn);
     if (scratch || got > cap || got == 0)
-        return fail(err, ecap, "C_Sign: %s signature of %lu bytes (room for %zu)", mn,
-                    (unsigned long)len, cap);
+        return p11x_fail(err, ecap, "C_Sign: %s signature of %lu bytes (room for %zu)", mn,
+                         (unsigned long)len, cap);
     *sig_len = got;
     return 0;
 }
@@ -379,7 +368,7 @@ int p11x_token_end(struct p11x_task *t, char *err, size_t cap)
     if (t->f != NULL && g.refs > 0 && --g.refs == 0) {
         char e2[256] = "";
         if (global_release(e2, sizeof(e2)) != 0 && ret == 0)
-            ret = fail(err, cap, "%s", e2);
+            ret = p11x_fail(err, cap, "%s", e2);
     }
     pthread_mutex_unlock(&g_lock);
     free(t);
