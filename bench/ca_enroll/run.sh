@@ -14,16 +14,9 @@
 # $PKIE_BENCH_BUILD), the normal RelWithDebInfo build.
 set -eu
 cd "$(dirname "$0")/../.."
-b=${PKIE_BENCH_BUILD:-build}
+. bench/lib/build.sh
 if [ "${PKIE_IN_NETNS:-}" != 1 ]; then
-  if [ ! -f "$b/CMakeCache.txt" ]; then
-    cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  fi
-  if ! cmake --build "$b" -j2 --target pkie bench_ca_enroll >"$b/bench_ca_enroll.build.log" 2>&1; then
-    cat "$b/bench_ca_enroll.build.log" >&2
-    echo "bench/ca_enroll: build failed" >&2
-    exit 1
-  fi
+  bench_build ca_enroll pkie bench_ca_enroll
   exec tests/netns-run sh "$0"
 fi
 THREADS=${PKIE_BENCH_THREADS:-32}

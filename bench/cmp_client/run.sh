@@ -10,16 +10,9 @@
 # $PKIE_BENCH_BUILD), the normal RelWithDebInfo build.
 set -eu
 cd "$(dirname "$0")/../.."
-b=${PKIE_BENCH_BUILD:-build}
+. bench/lib/build.sh
 if [ "${PKIE_IN_NETNS:-}" != 1 ]; then
-  if [ ! -f "$b/CMakeCache.txt" ]; then
-    cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  fi
-  if ! cmake --build "$b" -j2 --target pkie bench_cmp_client >"$b/bench_cmp_client.build.log" 2>&1; then
-    cat "$b/bench_cmp_client.build.log" >&2
-    echo "bench/cmp_client: build failed" >&2
-    exit 1
-  fi
+  bench_build cmp_client pkie bench_cmp_client
   exec tests/netns-run sh "$0"
 fi
 N=${PKIE_BENCH_N:-20}

@@ -8,13 +8,6 @@
 # PKIE_BENCH_ROUNDS (15), PKIE_BENCH_SECONDS (0.1).
 set -eu
 cd "$(dirname "$0")/../.."
-b=${PKIE_BENCH_BUILD:-build}
-if [ ! -f "$b/CMakeCache.txt" ]; then
-  cmake -S . -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-if ! cmake --build "$b" -j2 --target bench_cmp_codec >"$b/bench_cmp_codec.build.log" 2>&1; then
-  cat "$b/bench_cmp_codec.build.log" >&2
-  echo "bench/cmp_codec: build failed" >&2
-  exit 1
-fi
+. bench/lib/build.sh
+bench_build cmp_codec bench_cmp_codec
 exec "$b/bench/bench_cmp_codec" tests/data/cmp
