@@ -349,9 +349,12 @@ X509 *pkie_cmp_ctx_get_new_cert(const struct pkie_cmp_ctx *ctx);
 /** All certificates enrolled by the last ir/cr, in certReqId order
  *  (NULL entries are impossible: a rejected request fails the call). */
 STACK_OF(X509) *pkie_cmp_ctx_get_new_certs(const struct pkie_cmp_ctx *ctx);
-/** caPubs of the last ip, NULL if none. */
+/** caPubs of the last ip, NULL if none. Owned by the context; the certificates
+ *  in it and in pkie_cmp_ctx_get_extracerts_in may be the same objects across
+ *  transactions (each distinct encoding is decoded once): take references
+ *  with X509_up_ref and do not modify them. */
 STACK_OF(X509) *pkie_cmp_ctx_get_capubs(const struct pkie_cmp_ctx *ctx);
-/** extraCerts of the last response, NULL if none. */
+/** extraCerts of the last response, NULL if none (see above). */
 STACK_OF(X509) *pkie_cmp_ctx_get_extracerts_in(const struct pkie_cmp_ctx *ctx);
 /** Chain of the new certificate (without it, up to and including the trust
  *  anchor) when it could be built from the trusted store, the untrusted
