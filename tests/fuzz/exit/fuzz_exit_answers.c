@@ -48,6 +48,38 @@ static EVP_PKEY *leaf_key(void)
     return k;
 }
 
+static EVP_PKEY *leaf_key2(void)
+{
+    static EVP_PKEY *k;
+    if (k == NULL)
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    return k;
+}
+
+/* The caches a task keeps between sessions. */
+static struct pkie_exit_keycache kcache;
+static struct pkie_exit_verifier verifier;
+
+/* A valid CryptData answer for leaf_key(): its PKCS#8 (@p key) or a
+ * signature of @p req. */
+static int valid_answer(int key, const struct pkie_exit_sign_req *req, uint8_t *out, size_t *len)
+{
+    if (key) {
+        unsigned char *der = NULL;
+        PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(leaf_key());
+        int dl = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
+        PKCS8_PRIV_KEY_INFO_free(p8);
+        int ok = dl > 0 && (size_t)dl <= *len;
+        if (ok) {
+            memcpy(out, der, (size_t)dl);
+            *len = (size_t)dl;
+        }
+        OPENSSL_free(der);
+        return ok;
+    }
+    return pkie_exit_sign_with_key(leaf_key(), req, out, len) == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -125,24 +157,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 5: {
+        /* kind bit 0: a PKCS#8 key instead of a signature; bit 1: start from
+         * a valid answer for the first leaf key and XOR one byte of it (at
+         * len modulo its length) with the next input byte; bit 2: check it
+         * against the second leaf key. The host's cached checks (a key cache
+         * and a verifier kept across inputs, as a task keeps them) must
+         * accept exactly what the uncached check accepts. */
         uint32_t kind = take32(&d, &n);
         uint32_t len = take32(&d, &n);
         z->sig_len = 0;
         z->key_len = 0;
-        if (kind & 1) {
-            z->key_len = len;
-            take(z->key, sizeof(z->key), &d, &n);
-        } else {
-            z->sig_len = len;
-            take(z->sig, sizeof(z->sig), &d, &n);
-        }
         uint8_t tbs[32] = {1, 2, 3};
         struct pkie_exit_sign_req req = {
             .alg = CFTPKIE_SIGN_ECDSA, .md = EVP_sha256(), .tbs = tbs, .tbs_len = sizeof(tbs)};
-        uint8_t sig[1024];
-        size_t sl = sizeof(sig);
-        /* A random signature or key never matches the fuzzer's fresh key. */
-        if (pkie_exit_check_signature(z, leaf_key(), &req, sig, &sl) == 0)
+        uint8_t *buf = (kind & 1) ? z->key : z->sig;
+        uint32_t *buf_len = (kind & 1) ? &z->key_len : &z->sig_len;
+        size_t cap = (kind & 1) ? sizeof(z->key) : sizeof(z->sig);
+        if (kind & 2) {
+            size_t vl = cap;
+            if (!valid_answer(kind & 1, &req, buf, &vl))
+                abort();
+            *buf_len = (uint32_t)vl;
+            buf[len % vl] ^= n > 0 ? d[0] : 0;
+        } else {
+            *buf_len = len;
+            take(buf, cap, &d, &n);
+        }
+        EVP_PKEY *leaf = (kind & 4) ? leaf_key2() : leaf_key();
+        uint8_t sig[1024], sig2[1024];
+        size_t sl = sizeof(sig), sl2 = sizeof(sig2);
+        int plain = pkie_exit_check_signature(z, leaf, &req, sig, &sl);
+        int cached =
+            pkie_exit_check_signature_cached(z, leaf, &req, sig2, &sl2, &kcache, &verifier);
+        if ((plain == 0) != (cached == 0))
+            abort();
+        /* A random answer, or any answer checked against the other key,
+         * never matches. */
+        if (plain == 0 && (!(kind & 2) || (kind & 4)))
+            abort();
+        /* An accepted signature of the exit is passed on as it came. */
+        if (plain == 0 && !(kind & 1) &&
+            (sl != z->sig_len || sl2 != z->sig_len || memcmp(sig, z->sig, sl) != 0 ||
+             memcmp(sig2, z->sig, sl2) != 0))
             abort();
         break;
     }
