@@ -35,16 +35,7 @@ grep -q '"ok":true' "$W/send.json" || xfer_fail "summary not ok"
 for f in one mib; do cmp "$W/src/$f" "$W/in/$f" || xfer_fail "$f differs"; done
 echo "ok: 1 B and 1 MiB identical, receiver key in the token"
 
-pids=
-for i in $(seq 1 8); do
-  mkfile "p$i" $((65536 * i + i))
-  send "$W/src/p$i" --json >"$W/p$i.json" 2>"$W/p$i.err" &
-  pids="$pids $!"
-done
-n=0
-for p in $pids; do wait "$p" || n=$((n + 1)); done
-[ $n -eq 0 ] || xfer_fail "$n of 8 parallel senders failed: $(cat "$W"/p*.err)"
-for i in $(seq 1 8); do cmp "$W/src/p$i" "$W/in/p$i" || xfer_fail "p$i differs"; done
+send_parallel 8
 echo "ok: 8 senders at once"
 
 xfer_recv_stop

@@ -18,16 +18,7 @@ echo "ok: 0 B, 1 B, 1 MiB, 256 MiB identical"
 rm -f "$W/in/big" "$W/src/big"
 
 # 16 senders at once
-pids=
-for i in $(seq 1 16); do
-  mkfile "p$i" $((65536 * i + i))
-  send "$W/src/p$i" --json >"$W/p$i.json" 2>"$W/p$i.err" &
-  pids="$pids $!"
-done
-n=0
-for p in $pids; do wait "$p" || n=$((n + 1)); done
-[ $n -eq 0 ] || xfer_fail "$n of 16 parallel senders failed: $(cat "$W"/p*.err)"
-for i in $(seq 1 16); do cmp "$W/src/p$i" "$W/in/p$i" || xfer_fail "p$i differs"; done
+send_parallel 16
 echo "ok: 16 senders at once"
 
 # a sender is refused an existing name: exit status 2, nothing overwritten

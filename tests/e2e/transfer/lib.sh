@@ -3,6 +3,7 @@
 #   xfer_recv_start [N]   start pkie recv (conf $W/recv.conf), wait until it listens
 #   xfer_recv_stop        SIGTERM and wait
 #   xfer_fail MSG         print and exit 1
+#   send_parallel N       N senders at once, each file must arrive identical
 set -eu
 PKIE=${PKIE_BIN:?PKIE_BIN not set}
 BUILD=${PKIE_BUILD_DIR:?PKIE_BUILD_DIR not set}
@@ -119,3 +120,18 @@ mkfile() {
 visible() { ls "$W/in"; }
 
 send() { "$PKIE" send --conf "$W/send.conf" --to hq "$@"; }
+
+# send_parallel N: N senders at once, files p1..pN of distinct sizes; each
+# must succeed and arrive identical in $W/in
+send_parallel() {
+  _pids=
+  for _i in $(seq 1 "$1"); do
+    mkfile "p$_i" $((65536 * _i + _i))
+    send "$W/src/p$_i" --json >"$W/p$_i.json" 2>"$W/p$_i.err" &
+    _pids="$_pids $!"
+  done
+  _n=0
+  for _p in $_pids; do wait "$_p" || _n=$((_n + 1)); done
+  [ $_n -eq 0 ] || xfer_fail "$_n of $1 parallel senders failed: $(cat "$W"/p*.err)"
+  for _i in $(seq 1 "$1"); do cmp "$W/src/p$_i" "$W/in/p$_i" || xfer_fail "p$_i differs"; done
+}
