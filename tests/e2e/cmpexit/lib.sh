@@ -92,6 +92,8 @@ cx_exit_conf() {
   } >"$W/$who-exit.conf"
 }
 
+# cx_recv_start [PEER_SUBJECT_PATTERN]: pkie recv with the CMP exit
+# (receiver-exit.conf), peers matching the pattern (default CN=*,O=pkie e2e)
 cx_recv_start() {
   mkdir -p "$W/in"
   cat >"$W/recv.conf" <<CONF
@@ -100,7 +102,7 @@ dir = $W/in
 tasks = 2
 audit = $W/audit.log
 log_level = info
-partner.peers.subject = CN=*,O=pkie e2e
+partner.peers.subject = ${1:-CN=*,O=pkie e2e}
 pki.type = exit
 pki.exit.libpath = $EXIT_SO
 pki.exit.conf = $W/receiver-exit.conf

@@ -38,21 +38,7 @@ SEND_MOCK=$CMPMOCK_URL
 mock_conf receiver "$RECV_MOCK" "$T/new-ec.key"
 mock_conf sender "$SEND_MOCK" "$T/new-rsa.key"
 
-mkdir -p "$W/in"
-cat >"$W/recv.conf" <<CONF
-listen = 127.0.0.1:$PORT
-dir = $W/in
-tasks = 2
-audit = $W/audit.log
-partner.peers.subject = CN=pkie Test New *,O=pkie test PKI
-pki.type = exit
-pki.exit.libpath = $EXIT_SO
-pki.exit.conf = $W/receiver-exit.conf
-CONF
-"$PKIE" recv --conf "$W/recv.conf" >"$W/recv.log" 2>&1 &
-RECV_PID=$!
-CX_PIDS="$CX_PIDS $RECV_PID"
-cx_wait "$W/recv.log" "listening on" 30 "$RECV_PID" || cx_fail "pkie recv did not start"
+cx_recv_start "CN=pkie Test New *,O=pkie test PKI"
 grep -q "enrolled (IR, MAC)" "$W/recv.log" || cx_fail "receiver did not enroll at the mock"
 openssl x509 -in "$W/receiver-private/identity.pem" -out "$W/recv-got.crt"
 openssl x509 -in "$T/new-ec.crt" -out "$W/recv-want.crt"
