@@ -130,6 +130,42 @@ static void test_clients(void **state)
     ca_test_rmdir(dir);
 }
 
+/* A CA with its issuing key, a leaf key and subject, and client "c1" allowed
+ * to request them: where the certificate tests start. */
+struct issued_fx {
+    char *dir;
+    struct pkie_ca_store *s;
+    X509 *icert;
+    EVP_PKEY *ikey;
+    struct pkie_ca_issuer iss;
+    EVP_PKEY *k;
+    X509_NAME *n;
+    struct pkie_ca_client c;
+};
+
+static void fx_open(struct issued_fx *f, const char *key_type, const char *subject,
+                    const char *pattern)
+{
+    memset(f, 0, sizeof(*f));
+    f->dir = init_ca(0);
+    f->s = open_ca(f->dir, PASS);
+    assert_int_equal(pkie_ca_store_get_ca(f->s, PKIE_CA_ISSUER, PASS, &f->icert, &f->ikey), 0);
+    f->iss = (struct pkie_ca_issuer){f->icert, f->ikey, NULL};
+    f->k = pkie_ca_key_generate(key_type);
+    f->n = pkie_ca_name_parse(subject);
+    ca_test_client(&f->c, "c1", pattern, "");
+}
+
+static void fx_close(struct issued_fx *f)
+{
+    X509_NAME_free(f->n);
+    EVP_PKEY_free(f->k);
+    X509_free(f->icert);
+    EVP_PKEY_free(f->ikey);
+    pkie_ca_store_close(f->s);
+    ca_test_rmdir(f->dir);
+}
+
 struct count {
     int n;
     char serials[64][48];
@@ -147,21 +183,13 @@ static int count_cb(void *arg, const struct pkie_ca_cert *c)
 static void test_certs_and_serials(void **state)
 {
     (void)state;
-    char *dir = init_ca(0);
-    struct pkie_ca_store *s = open_ca(dir, PASS);
-    X509 *icert = NULL;
-    EVP_PKEY *ikey = NULL;
-    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
-    struct pkie_ca_issuer iss = {icert, ikey, NULL};
-    EVP_PKEY *k = pkie_ca_key_generate("ec:P-256");
-    X509_NAME *n = pkie_ca_name_parse("/CN=leaf/O=pkie");
-    struct pkie_ca_client c;
-    ca_test_client(&c, "c1", "CN=*,O=pkie", "");
-    struct pkie_ca_request req = {.subject = n, .pubkey = k};
+    struct issued_fx f;
+    fx_open(&f, "ec:P-256", "/CN=leaf/O=pkie", "CN=*,O=pkie");
+    struct pkie_ca_request req = {.subject = f.n, .pubkey = f.k};
     const struct pkie_ca_profile *prof = pkie_ca_profile_find("default");
     X509 *x[20];
     for (int i = 0; i < 20; i++) {
-        x[i] = pkie_ca_enroll(s, &iss, &c, prof, &req, PKIE_CA_CERT_ISSUED, 0, 0, 0);
+        x[i] = pkie_ca_enroll(f.s, &f.iss, &f.c, prof, &req, PKIE_CA_CERT_ISSUED, 0, 0, 0);
         assert_non_null(x[i]);
         /* positive, 128-bit, at most 17 content octets */
         const ASN1_INTEGER *sn = X509_get0_serialNumber(x[i]);
@@ -169,27 +197,27 @@ static void test_certs_and_serials(void **state)
         assert_true(ASN1_STRING_length(sn) <= 16);
     }
     struct count k1 = {0};
-    assert_int_equal(pkie_ca_store_cert_list(s, 0, count_cb, &k1), 0);
+    assert_int_equal(pkie_ca_store_cert_list(f.s, 0, count_cb, &k1), 0);
     assert_int_equal(k1.n, 21); /* + the CMP signer */
     for (int i = 0; i < k1.n; i++)
         for (int j = i + 1; j < k1.n; j++)
             assert_string_not_equal(k1.serials[i], k1.serials[j]);
     /* re-inserting the same certificate is a serial conflict */
-    assert_int_equal(pkie_ca_store_cert_insert(s, x[0], 0, "c1", 0, 0, 0), PKIE_ERR_EXISTS);
+    assert_int_equal(pkie_ca_store_cert_insert(f.s, x[0], 0, "c1", 0, 0, 0), PKIE_ERR_EXISTS);
 
     /* status transitions */
     char hex[48];
     struct pkie_ca_cert rec;
     assert_int_equal(pkie_ca_serial_hex(X509_get0_serialNumber(x[1]), hex, sizeof(hex)), 0);
-    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_CONFIRMED, -1), 0);
-    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_CONFIRMED, -1),
+    assert_int_equal(pkie_ca_store_cert_set_status(f.s, hex, PKIE_CA_CERT_CONFIRMED, -1), 0);
+    assert_int_equal(pkie_ca_store_cert_set_status(f.s, hex, PKIE_CA_CERT_CONFIRMED, -1),
                      PKIE_ERR_STATE);
-    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_REVOKED, 1), 0);
-    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_REVOKED, 1),
+    assert_int_equal(pkie_ca_store_cert_set_status(f.s, hex, PKIE_CA_CERT_REVOKED, 1), 0);
+    assert_int_equal(pkie_ca_store_cert_set_status(f.s, hex, PKIE_CA_CERT_REVOKED, 1),
                      PKIE_ERR_CA_REVOKED);
-    assert_int_equal(pkie_ca_store_cert_set_status(s, "ABCDEF", PKIE_CA_CERT_REVOKED, 1),
+    assert_int_equal(pkie_ca_store_cert_set_status(f.s, "ABCDEF", PKIE_CA_CERT_REVOKED, 1),
                      PKIE_ERR_CA_UNKNOWN_CERT);
-    assert_int_equal(pkie_ca_store_cert_get(s, hex, 1, &rec), 0);
+    assert_int_equal(pkie_ca_store_cert_get(f.s, hex, 1, &rec), 0);
     assert_int_equal(rec.status, PKIE_CA_CERT_REVOKED);
     assert_int_equal(rec.reason, 1);
     assert_true(rec.revoked_at > 0);
@@ -203,18 +231,18 @@ static void test_certs_and_serials(void **state)
     char lower[52] = "0x00";
     for (size_t i = 0; hex[i] != '\0'; i++)
         lower[4 + i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
-    assert_int_equal(pkie_ca_store_cert_get(s, lower, 0, &rec), 0);
-    assert_int_equal(pkie_ca_store_cert_get(s, "xyz", 0, &rec), PKIE_ERR_ARG);
+    assert_int_equal(pkie_ca_store_cert_get(f.s, lower, 0, &rec), 0);
+    assert_int_equal(pkie_ca_store_cert_get(f.s, "xyz", 0, &rec), PKIE_ERR_ARG);
 
     /* CRL lists the revoked one, CRL numbers increase */
-    X509_CRL *crl = pkie_ca_crl_build(s, &iss, 3600);
+    X509_CRL *crl = pkie_ca_crl_build(f.s, &f.iss, 3600);
     assert_non_null(crl);
     assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
-    assert_int_equal(X509_CRL_verify(crl, ikey), 1);
+    assert_int_equal(X509_CRL_verify(crl, f.ikey), 1);
     X509_REVOKED *rev = NULL;
     assert_int_equal(X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(x[1])), 1);
     ASN1_INTEGER *num1 = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
-    X509_CRL *crl2 = pkie_ca_crl_build(s, &iss, 3600);
+    X509_CRL *crl2 = pkie_ca_crl_build(f.s, &f.iss, 3600);
     ASN1_INTEGER *num2 = X509_CRL_get_ext_d2i(crl2, NID_crl_number, NULL, NULL);
     assert_true(ASN1_INTEGER_get(num2) == ASN1_INTEGER_get(num1) + 1);
     ASN1_INTEGER_free(num1);
@@ -224,12 +252,7 @@ static void test_certs_and_serials(void **state)
 
     for (int i = 0; i < 20; i++)
         X509_free(x[i]);
-    X509_NAME_free(n);
-    EVP_PKEY_free(k);
-    X509_free(icert);
-    EVP_PKEY_free(ikey);
-    pkie_ca_store_close(s);
-    ca_test_rmdir(dir);
+    fx_close(&f);
 }
 
 static int tx_cb(void *arg, const struct pkie_ca_tx *t)
@@ -245,63 +268,51 @@ static int tx_cb(void *arg, const struct pkie_ca_tx *t)
 static void test_nonce_claim(void **state)
 {
     (void)state;
-    char *dir = init_ca(0);
-    struct pkie_ca_store *s = open_ca(dir, PASS);
-    X509 *icert = NULL;
-    EVP_PKEY *ikey = NULL;
-    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
-    struct pkie_ca_issuer iss = {icert, ikey, NULL};
-    EVP_PKEY *k = pkie_ca_key_generate("ec:P-256");
-    X509_NAME *n = pkie_ca_name_parse("/CN=leaf/O=pkie");
-    struct pkie_ca_client c;
-    ca_test_client(&c, "c1", "CN=*,O=pkie", "");
+    struct issued_fx f;
+    fx_open(&f, "ec:P-256", "/CN=leaf/O=pkie", "CN=*,O=pkie");
     const uint8_t n1[16] = {0x51}, n2[16] = {0x52}, n3[16] = {0x53}, t1[4] = {1, 2, 3, 4};
     struct pkie_ca_nonce_claim a, b;
 
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n1, 16, t1, 4, 1, 100), 0);
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &a, n1, 16, t1, 4, 1, 100), 0);
     assert_true(a.active && !a.committed);
     /* the same nonce while the first is in flight; a new transaction with its id */
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &b, n1, 16, t1, 4, 0, 100),
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &b, n1, 16, t1, 4, 0, 100),
                      PKIE_ERR_CMP_NONCE_REPLAY);
     assert_false(b.active);
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &b, n2, 16, t1, 4, 1, 100),
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &b, n2, 16, t1, 4, 1, 100),
                      PKIE_ERR_CMP_TID_IN_USE);
     assert_true(b.active);
-    assert_int_equal(pkie_ca_store_nonce_commit(s, &b), 0); /* refused, still kept */
-    pkie_ca_store_nonce_release(s, &b);
+    assert_int_equal(pkie_ca_store_nonce_commit(f.s, &b), 0); /* refused, still kept */
+    pkie_ca_store_nonce_release(f.s, &b);
 
     /* written with the certificate: the commit after it has nothing to do */
-    struct pkie_ca_request req = {.subject = n, .pubkey = k, .nonce = &a};
-    X509 *x = pkie_ca_enroll(s, &iss, &c, pkie_ca_profile_find(NULL), &req, PKIE_CA_CERT_CONFIRMED,
-                             0, 0, 0);
+    struct pkie_ca_request req = {.subject = f.n, .pubkey = f.k, .nonce = &a};
+    X509 *x = pkie_ca_enroll(f.s, &f.iss, &f.c, pkie_ca_profile_find(NULL), &req,
+                             PKIE_CA_CERT_CONFIRMED, 0, 0, 0);
     assert_non_null(x);
     assert_true(a.committed);
-    assert_int_equal(pkie_ca_store_nonce_commit(s, &a), 0);
-    pkie_ca_store_nonce_release(s, &a);
+    assert_int_equal(pkie_ca_store_nonce_commit(f.s, &a), 0);
+    pkie_ca_store_nonce_release(f.s, &a);
     assert_false(a.active);
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n1, 16, NULL, 0, 0, 101),
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &a, n1, 16, NULL, 0, 0, 101),
                      PKIE_ERR_CMP_NONCE_REPLAY);
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n2, 16, NULL, 0, 0, 101),
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &a, n2, 16, NULL, 0, 0, 101),
                      PKIE_ERR_CMP_NONCE_REPLAY);
 
     /* a serial conflict fails the insert, the nonce is written all the same */
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n3, 16, NULL, 0, 0, 102), 0);
-    assert_int_equal(pkie_ca_store_cert_insert_claim(s, x, 0, "c1", 0, 0, 0, &a), PKIE_ERR_EXISTS);
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &a, n3, 16, NULL, 0, 0, 102), 0);
+    assert_int_equal(pkie_ca_store_cert_insert_claim(f.s, x, 0, "c1", 0, 0, 0, &a),
+                     PKIE_ERR_EXISTS);
     assert_true(a.committed);
-    pkie_ca_store_nonce_release(s, &a);
-    assert_int_equal(pkie_ca_store_nonce_claim(s, &a, n3, 16, NULL, 0, 0, 103),
+    pkie_ca_store_nonce_release(f.s, &a);
+    assert_int_equal(pkie_ca_store_nonce_claim(f.s, &a, n3, 16, NULL, 0, 0, 103),
                      PKIE_ERR_CMP_NONCE_REPLAY);
     int purged = 0;
-    assert_int_equal(pkie_ca_store_nonce_purge(s, 1000, &purged), 0);
+    assert_int_equal(pkie_ca_store_nonce_purge(f.s, 1000, &purged), 0);
     assert_int_equal(purged, 3);
 
     X509_free(x);
-    X509_NAME_free(n);
-    EVP_PKEY_free(k);
-    X509_free(icert);
-    EVP_PKEY_free(ikey);
-    pkie_ca_store_close(s);
-    ca_test_rmdir(dir);
+    fx_close(&f);
 }
 
 static void test_transactions(void **state)
@@ -347,44 +358,32 @@ static void test_transactions(void **state)
 static void test_unconfirmed_revoked_on_expiry(void **state)
 {
     (void)state;
-    char *dir = init_ca(0);
-    struct pkie_ca_store *s = open_ca(dir, PASS);
-    X509 *icert = NULL;
-    EVP_PKEY *ikey = NULL;
-    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ISSUER, PASS, &icert, &ikey), 0);
-    struct pkie_ca_issuer iss = {icert, ikey, NULL};
-    EVP_PKEY *k = pkie_ca_key_generate("ed25519");
-    X509_NAME *n = pkie_ca_name_parse("CN=leaf");
-    struct pkie_ca_client c;
-    ca_test_client(&c, "c1", "CN=*", "");
-    struct pkie_ca_request req = {.subject = n, .pubkey = k};
+    struct issued_fx f;
+    fx_open(&f, "ed25519", "CN=leaf", "CN=*");
+    struct pkie_ca_request req = {.subject = f.n, .pubkey = f.k};
     int64_t id = 0;
     const uint8_t tid[4] = {9, 9, 9, 9};
     assert_int_equal(
-        pkie_ca_store_tx_create(s, tid, 4, PKIE_CA_TX_APPROVED, "c1", "CN=leaf", NULL, 0, &id), 0);
-    X509 *x = pkie_ca_enroll(s, &iss, &c, pkie_ca_profile_find(NULL), &req, PKIE_CA_CERT_ISSUED, id,
-                             0, PKIE_CA_TX_ISSUED);
+        pkie_ca_store_tx_create(f.s, tid, 4, PKIE_CA_TX_APPROVED, "c1", "CN=leaf", NULL, 0, &id),
+        0);
+    X509 *x = pkie_ca_enroll(f.s, &f.iss, &f.c, pkie_ca_profile_find(NULL), &req,
+                             PKIE_CA_CERT_ISSUED, id, 0, PKIE_CA_TX_ISSUED);
     assert_non_null(x);
     struct pkie_ca_tx t;
-    assert_int_equal(pkie_ca_store_tx_get(s, id, NULL, 0, &t), 0);
+    assert_int_equal(pkie_ca_store_tx_get(f.s, id, NULL, 0, &t), 0);
     assert_int_equal(t.state, PKIE_CA_TX_ISSUED);
     char hex[48];
     pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex));
     assert_string_equal(t.serial, hex);
     int m = 0;
-    assert_int_equal(pkie_ca_store_tx_expire(s, -10, &m), 0);
+    assert_int_equal(pkie_ca_store_tx_expire(f.s, -10, &m), 0);
     assert_int_equal(m, 1);
     struct pkie_ca_cert rec;
-    assert_int_equal(pkie_ca_store_cert_get(s, hex, 0, &rec), 0);
+    assert_int_equal(pkie_ca_store_cert_get(f.s, hex, 0, &rec), 0);
     assert_int_equal(rec.status, PKIE_CA_CERT_REVOKED);
     assert_int_equal(rec.reason, 5);
     X509_free(x);
-    X509_NAME_free(n);
-    EVP_PKEY_free(k);
-    X509_free(icert);
-    EVP_PKEY_free(ikey);
-    pkie_ca_store_close(s);
-    ca_test_rmdir(dir);
+    fx_close(&f);
 }
 
 static void test_pass_read(void **state)
