@@ -265,6 +265,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w
   -subj "/CN=tls" -addext "subjectAltName=IP:127.0.0.1,DNS:cmp.test" -CA "$P/root.crt" \
   -CAkey "$P/root.key" -days 2 -out "$work/tls.crt" >/dev/null 2>&1 || fail "TLS certificate"
 tls_srv() { # tls_srv [S_SERVER_OPTION...]
+  # a fresh log: the previous server's ACCEPT must not pass for this one's
+  rm -f "$work/s_server.log"
   (printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok'; sleep 8) |
     openssl s_server -accept 127.0.0.1:4433 -cert "$work/tls.crt" -key "$work/tls.key" \
       -naccept 1 "$@" >"$work/s_server.log" 2>&1 &
