@@ -80,6 +80,7 @@ sserver() {
   shift
   SSPORT=$((SSPORT + 1))
   PORT=$SSPORT
+  rm -f "$W/ss.out" # a previous server's ACCEPT must not pass for this one's
   openssl s_server -accept "127.0.0.1:$PORT" -cert "$P/$cn.crt" -key "$P/$cn.key" \
     -cert_chain "$P/inter.crt" -CAfile "$P/root.crt" -Verify 4 -verify_return_error \
     -naccept "${SSNACCEPT:-1}" -rev "$@" >"$W/ss.out" 2>&1 &
