@@ -2,7 +2,9 @@
  * The sender's transfer ids, kept across runs so that a rerun after a broken
  * connection resumes: one file per (destination, path, size, mtime, inode)
  * named by the SHA-256 of that key, holding the transfer id in hex. Removed
- * when the receiver confirmed the file.
+ * when the receiver confirmed the file. Written through a temporary file
+ * renamed into place (one per call), so concurrent workers of one process and
+ * other processes never read a partial id.
  */
 #include "pkie/error.h"
 #include "pkie/transfer.h"
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +111,10 @@ int pkie_xfer_sendstate_get(const char *state_dir, const char *dest, const char 
     if ((rc = mkdirs(state_dir)) != 0)
         return rc;
     char tmp[4300], hex[2 * PKIE_XFER_TID_LEN + 1];
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", sp, (long)getpid());
+    /* one temporary name per call: the workers of `pkie send --parallel`
+     * share the directory (the same key twice must not share a temporary) */
+    static atomic_uint seq;
+    snprintf(tmp, sizeof(tmp), "%s.%ld.%u.tmp", sp, (long)getpid(), atomic_fetch_add(&seq, 1));
     int wfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (wfd < 0)
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "create %s: %s", tmp, strerror(errno));

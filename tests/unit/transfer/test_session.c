@@ -506,6 +506,59 @@ static void test_sendstate(void **state)
     rmdir(dir);
 }
 
+/* Workers of one `pkie send --parallel` share the state directory: concurrent
+ * get/drop of the same key (the same path given twice) must never fail on a
+ * temporary file another thread renamed away. */
+struct ss_thread {
+    const char *dir, *path;
+    int fd, fails;
+    pthread_t th;
+};
+
+static void *ss_main(void *arg)
+{
+    struct ss_thread *t = arg;
+    for (int i = 0; i < 300; i++) {
+        uint8_t tid[16];
+        int reused;
+        if (pkie_xfer_sendstate_get(t->dir, "peer:1", t->path, t->fd, tid, &reused) != 0)
+            t->fails++;
+        if (pkie_xfer_sendstate_drop(t->dir, "peer:1", t->path, t->fd) != 0)
+            t->fails++;
+    }
+    return NULL;
+}
+
+static void test_sendstate_threads(void **state)
+{
+    struct fx *x = *state;
+    char dir[128], path[128];
+    snprintf(dir, sizeof(dir), "%s/state/send", x->src);
+    snprintf(path, sizeof(path), "%s/s", x->src);
+    int fd = make_src(x, "s", 10);
+    struct ss_thread t[6];
+    for (int i = 0; i < 6; i++) {
+        t[i] = (struct ss_thread){.dir = dir, .path = path, .fd = fd};
+        assert_int_equal(pthread_create(&t[i].th, NULL, ss_main, &t[i]), 0);
+    }
+    int fails = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i].th, NULL);
+        fails += t[i].fails;
+    }
+    assert_int_equal(fails, 0);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) /* no temporary file left behind */
+        assert_null(strstr(e->d_name, ".tmp"));
+    closedir(d);
+    close(fd);
+    rmdir(dir);
+    snprintf(dir, sizeof(dir), "%s/state", x->src);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_after_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendstate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sendstate_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
