@@ -390,6 +390,7 @@ struct pkie_xfer_conf {
     char *ca;                           /**< ca: comma-separated ids of the CAs we accept */
     long long verify_depth;             /**< verify_depth: intermediates allowed */
     char *state_dir;                    /**< state_dir: sender's transfer id store */
+    long long parallel;                 /**< parallel: sender's concurrent sessions (1..64) */
     struct pkie_xfer_partner *partners; /**< partner.* entries */
     size_t n_partners;                  /**< entries of partners */
     struct pkie_tls_conf tls;           /**< pki.* and tls.* keys (pkie_tls_conf_apply) */
@@ -399,7 +400,7 @@ struct pkie_xfer_conf {
     size_t n_all_subjects;              /**< entries of all_subjects */
 };
 
-/** Set the defaults (tasks 4, checkpoint 64 MiB, timeouts 30 s / 300 s, TLS 1.3
+/** Set the defaults (tasks 4, parallel 1, checkpoint 64 MiB, timeouts 30 s / 300 s, TLS 1.3
  *  only with AES-128-GCM first), then read @p path. 0 or a PKIE_ERR_CONF_*. */
 int pkie_xfer_conf_load(const char *path, struct pkie_xfer_conf *c);
 /** As pkie_xfer_conf_load, from text (for tests). */
@@ -443,20 +444,31 @@ struct pkie_xfer_send_opts {
     const char *port;      /**< receiver port */
     const char *partner;   /**< partner name (for StartHandshake and the DN filter) or NULL */
     const char *state_dir; /**< transfer id store (NULL: default) */
-    int retries;           /**< reconnections after a broken connection */
+    int retries;           /**< reconnections after a broken connection (and retries of a busy
+                                file); a budget of each worker, not shared between workers */
     int retry_delay_ms;    /**< pause before reconnecting */
-    pkie_xfer_progress_fn progress; /**< progress callback or NULL */
+    pkie_xfer_progress_fn progress; /**< progress callback or NULL; with several workers it is
+                                         called by one worker at a time (under a lock), with
+                                         `current` set to the item of that call */
     void *progress_arg;             /**< its argument */
-    char tls_version[32];           /**< out: TLS version of the last session */
-    char tls_cipher[96];            /**< out: cipher of the last session */
-    size_t current;                 /**< out: index of the item being sent (for progress) */
+    char tls_version[32];           /**< out: TLS version of the last session opened */
+    char tls_cipher[96];            /**< out: cipher of the last session opened */
+    size_t current;                 /**< out: index of the item being sent (for progress; read it
+                                         in the progress callback when parallel > 1) */
     int session_per_file; /**< non-zero: a new TLS session (full handshake) for every file */
+    int parallel;         /**< concurrent sessions (workers, each its own SSL task); 0 or 1 =
+                               one; never more than the number of items */
 };
 
 /**
  * Send @p n items to the receiver over mutually authenticated TLS with
- * reconnection and resume. Returns 0 when every file was confirmed, else the
- * first error (every item's res tells its own).
+ * reconnection and resume. With o->parallel > 1, that many workers (threads,
+ * SSL tasks 1..N of one runtime) take the next unsent item in turn, each over
+ * its own sessions; a broken connection is reopened by its worker and the same
+ * file resumes with the same transfer id. A worker that gives up (its retries
+ * spent) leaves the unsent items to the others; the last one fails them.
+ * Returns 0 when every file was confirmed, else the error of the first
+ * unconfirmed item in item order (every item's res tells its own).
  */
 int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_opts *o,
                           struct pkie_xfer_send_item *items, size_t n);

@@ -1,8 +1,10 @@
 /*
- * The sender client: one SSL task, connections to the receiver with the exit
- * runtime's handshake, files sent in order; a broken connection is opened
- * again (up to `retries` times) and the file resumes with the same transfer id
- * from the offset the receiver has made durable.
+ * The sender client: one or more workers (o->parallel), each a thread with its
+ * own SSL task of one shared runtime, take the next unsent file from a shared
+ * counter and send it over their own connections, opened with the exit
+ * runtime's handshake. A broken connection is opened again (up to `retries`
+ * times per worker) and the file resumes with the same transfer id from the
+ * offset the receiver has made durable. One worker runs in the calling thread.
  */
 #include "tlsio.h"
 
@@ -13,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,33 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_COMP "send"
+#define LOG_COMP    "send"
+#define MAX_WORKERS 64
+
+/* What the workers share. `mu` guards next, active and what they write into
+ * the options (current, tls_version, tls_cipher) and the progress callback;
+ * an item belongs to the worker that took it. */
+struct send_shared {
+    const struct pkie_xfer_conf *c;
+    struct pkie_xfer_send_opts *o;
+    struct pkie_xfer_send_item *items;
+    size_t n;
+    const char *state_dir;
+    const char *dest;
+    struct pkie_tls_runtime *rt;
+    pthread_mutex_t mu;
+    size_t next; /* first item no worker took */
+    int active;  /* workers that have not given up */
+};
+
+struct send_worker {
+    struct send_shared *sh;
+    uint32_t id; /* SSL task id, 1..N */
+    size_t cur;  /* item being sent */
+    int retries; /* what is left of this worker's retry budget */
+    pthread_t th;
+    int started; /* th is running */
+};
 
 static double now_s(void)
 {
@@ -44,9 +73,11 @@ static int is_ip_literal(const char *h)
 }
 
 /* Open a connection and run the handshake. */
-static int open_session(const struct pkie_xfer_conf *c, struct pkie_xfer_send_opts *o,
-                        struct pkie_tls_task *t, int *fd, struct pkie_tls_session **s)
+static int open_session(struct send_shared *sh, struct pkie_tls_task *t, int *fd,
+                        struct pkie_tls_session **s)
 {
+    const struct pkie_xfer_conf *c = sh->c;
+    struct pkie_xfer_send_opts *o = sh->o;
     const struct pkie_xfer_partner *partner =
         o->partner ? pkie_xfer_conf_partner(c, o->partner) : NULL;
     int rc = xfer_connect(o->host, o->port, (int)c->handshake_timeout * 1000, fd);
@@ -81,8 +112,10 @@ static int open_session(const struct pkie_xfer_conf *c, struct pkie_xfer_send_op
         return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS handshake with %s:%s failed (alert %d): %s",
                         o->host, o->port, alert, msg);
     }
+    pthread_mutex_lock(&sh->mu);
     snprintf(o->tls_version, sizeof(o->tls_version), "%s", pkie_tls_version(*s));
     snprintf(o->tls_cipher, sizeof(o->tls_cipher), "%s", pkie_tls_cipher(*s));
+    pthread_mutex_unlock(&sh->mu);
     return 0;
 }
 
@@ -97,17 +130,197 @@ static void close_session(struct pkie_tls_session *s, int fd, int clean)
         close(fd);
 }
 
+static void pause_ms(int ms)
+{
+    usleep((useconds_t)ms * 1000u);
+}
+
+/* Take the next item nobody took: 1 and its index, or 0 when none is left. */
+static int take(struct send_shared *sh, size_t *idx)
+{
+    pthread_mutex_lock(&sh->mu);
+    int got = sh->next < sh->n;
+    if (got)
+        *idx = sh->next++;
+    pthread_mutex_unlock(&sh->mu);
+    return got;
+}
+
+/* The worker stops. The items nobody took stay for the other workers; when it
+ * was the last and stops on @p rc (not 0), it fails them with rc, as the
+ * serial sender failed every remaining file (rc 0 leaves them to the summary's
+ * "not sent"). */
+static void leave(struct send_worker *w, int rc)
+{
+    struct send_shared *sh = w->sh;
+    pthread_mutex_lock(&sh->mu);
+    int drain = --sh->active == 0 && rc != 0;
+    size_t from = sh->next;
+    if (drain)
+        sh->next = sh->n;
+    pthread_mutex_unlock(&sh->mu);
+    for (size_t i = from; drain && i < sh->n; i++)
+        fail_item(&sh->items[i], rc);
+}
+
+/* Progress of one worker: the caller's callback, one worker at a time, with
+ * o->current naming the item. */
+static void worker_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct send_worker *w = arg;
+    pthread_mutex_lock(&w->sh->mu);
+    w->sh->o->current = w->cur;
+    w->sh->o->progress(w->sh->o->progress_arg, done, total);
+    pthread_mutex_unlock(&w->sh->mu);
+}
+
+/* Send item w->cur over the session: its transfer id from the state
+ * directory, FILE .. DONE, the id dropped once confirmed. */
+static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
+{
+    struct send_shared *sh = w->sh;
+    struct pkie_xfer_send_opts *o = sh->o;
+    struct pkie_xfer_send_item *it = &sh->items[w->cur];
+    double t0 = now_s();
+    pthread_mutex_lock(&sh->mu);
+    o->current = w->cur;
+    pthread_mutex_unlock(&sh->mu);
+    it->attempts++;
+    int rc, ffd = open(it->path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (ffd < 0 || fstat(ffd, &sb) != 0) {
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s: %s", it->path, strerror(errno));
+        fail_item(it, rc);
+        if (ffd >= 0)
+            close(ffd);
+        return rc;
+    }
+    uint8_t tid[PKIE_XFER_TID_LEN];
+    int reused = 0;
+    rc = pkie_xfer_sendstate_get(sh->state_dir, sh->dest, it->path, ffd, tid, &reused);
+    if (rc == 0) {
+        if (reused)
+            pkie_log_info(LOG_COMP, "%s: transfer id kept from an earlier run", it->name);
+        rc = pkie_xfer_sender_file(snd, ffd, it->name, tid, (uint32_t)sb.st_mode & 0777,
+                                   o->progress ? worker_progress : NULL, w, &it->res);
+    } else {
+        fail_item(it, rc);
+    }
+    it->seconds += now_s() - t0;
+    if (rc == 0) {
+        it->confirmed = 1;
+        (void)pkie_xfer_sendstate_drop(sh->state_dir, sh->dest, it->path, ffd);
+    }
+    close(ffd);
+    return rc;
+}
+
+/* Files over one session: until no item is left, the session broke (w->cur
+ * is then to resume) or, with session_per_file, after one file. Returns 1
+ * when w->cur holds an item still to send. */
+static int send_files(struct send_worker *w, struct pkie_xfer_sender *snd)
+{
+    for (;;) {
+        int rc = send_one(w, snd);
+        if (rc != 0 && snd->broken)
+            return 1; /* reconnect and resume this file */
+        if (rc == PKIE_ERR_XFER_BUSY && w->retries-- > 0) {
+            /* the receiver still holds this id from a connection that
+             * died: wait for it to notice, then ask again */
+            pkie_log_warn(LOG_COMP, "%s: %s; retrying", w->sh->items[w->cur].name,
+                          w->sh->items[w->cur].res.error);
+            pause_ms(w->sh->o->retry_delay_ms);
+            continue;
+        }
+        if (!take(w->sh, &w->cur))
+            return 0;
+        if (w->sh->o->session_per_file)
+            return 1;
+    }
+}
+
+/* One worker: an SSL task, sessions opened (and reopened) until no item is
+ * left or its retries are spent. */
+static void worker_run(struct send_worker *w)
+{
+    struct send_shared *sh = w->sh;
+    struct pkie_tls_task *t = NULL;
+    int rc = pkie_tls_task_start(sh->rt, w->id, &t);
+    if (rc != 0) {
+        leave(w, rc);
+        return;
+    }
+    int have = take(sh, &w->cur);
+    while (have) {
+        int fd = -1;
+        struct pkie_tls_session *s = NULL;
+        rc = open_session(sh, t, &fd, &s);
+        if (rc != 0) {
+            pkie_log_warn(LOG_COMP, "%s", pkie_err_last()->msg);
+            if (w->retries-- > 0) {
+                pause_ms(sh->o->retry_delay_ms);
+                continue;
+            }
+            fail_item(&sh->items[w->cur], rc);
+            break;
+        }
+        struct xfer_tls_stream st;
+        xfer_tls_stream_init(&st, s, NULL, sh->c->idle_timeout * 1000);
+        /* DATA frames go out as 16 records per socket write, not one each */
+        if (pkie_tls_coalesce_writes(s, XFER_SEND_BATCH) != 0)
+            pkie_log_debug(LOG_COMP, "write batching off: %s", pkie_err_last()->msg);
+        struct pkie_xfer_sender snd;
+        rc = pkie_xfer_sender_start(&snd, &st.io);
+        if (rc != 0) {
+            fail_item(&sh->items[w->cur], rc);
+            pkie_xfer_sender_finish(&snd);
+            close_session(s, fd, 0);
+            if (pkie_xfer_error_is_file_level(rc) || rc == PKIE_ERR_XFER_DENIED ||
+                rc == PKIE_ERR_XFER_VERSION || w->retries-- <= 0)
+                break;
+            pause_ms(sh->o->retry_delay_ms);
+            continue;
+        }
+        have = send_files(w, &snd);
+        int broken = snd.broken;
+        pkie_xfer_sender_finish(&snd);
+        close_session(s, fd, !broken);
+        if (broken && have) {
+            struct pkie_xfer_send_item *it = &sh->items[w->cur];
+            pkie_log_warn(LOG_COMP, "%s: connection lost: %s", it->name, it->res.error);
+            if (w->retries-- <= 0) {
+                rc = 0; /* the rest is "not sent", as before */
+                break;
+            }
+            pause_ms(sh->o->retry_delay_ms);
+        }
+    }
+    leave(w, have ? rc : 0);
+    pkie_tls_task_end(t);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_run(arg);
+    return NULL;
+}
+
 int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_opts *o,
                           struct pkie_xfer_send_item *items, size_t n)
 {
-    struct pkie_tls_runtime *rt = NULL;
-    struct pkie_tls_task *t = NULL;
+    struct send_shared sh = {.c = c, .o = o, .items = items, .n = n};
+    struct send_worker *w = NULL;
     char *state_dir = NULL;
     char dest[512];
     int rc, first_err = 0;
-    size_t next = 0;
-    int retries_left = o->retries;
+    size_t nw = o->parallel > 1 ? (size_t)o->parallel : 1;
+    if (nw > MAX_WORKERS)
+        nw = MAX_WORKERS;
+    if (nw > n) /* never more workers than files */
+        nw = n > 0 ? n : 1;
+    pthread_mutex_init(&sh.mu, NULL);
     snprintf(dest, sizeof(dest), "%s:%s", o->host, o->port);
+    sh.dest = dest;
     if (o->state_dir != NULL || c->state_dir != NULL)
         state_dir = strdup(o->state_dir ? o->state_dir : c->state_dir);
     else
@@ -116,99 +329,31 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
         rc = PKIE_ERR(PKIE_ERR_CONF_MISSING, "no state directory (set state_dir or HOME)");
         goto out;
     }
-    if ((rc = pkie_tls_runtime_open(&c->tls, &rt)) != 0 ||
-        (rc = pkie_tls_task_start(rt, 1, &t)) != 0)
+    sh.state_dir = state_dir;
+    if ((rc = pkie_tls_runtime_open(&c->tls, &sh.rt)) != 0)
         goto out;
-    while (next < n) {
-        int fd = -1;
-        struct pkie_tls_session *s = NULL;
-        rc = open_session(c, o, t, &fd, &s);
-        if (rc != 0) {
-            pkie_log_warn(LOG_COMP, "%s", pkie_err_last()->msg);
-            if (retries_left-- > 0) {
-                usleep((useconds_t)o->retry_delay_ms * 1000u);
-                continue;
-            }
-            for (size_t i = next; i < n; i++)
-                fail_item(&items[i], rc);
+    if ((w = calloc(nw, sizeof(*w))) == NULL) {
+        rc = PKIE_ERR(PKIE_ERR_NOMEM, "%zu send workers", nw);
+        goto out;
+    }
+    sh.active = (int)nw;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = (struct send_worker){.sh = &sh, .id = (uint32_t)i + 1, .retries = o->retries};
+    /* worker 1 runs in this thread, the others in their own */
+    for (size_t i = 1; i < nw; i++) {
+        if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
+            pkie_log_warn(LOG_COMP, "%zu of %zu send workers started", i, nw);
+            pthread_mutex_lock(&sh.mu);
+            sh.active -= (int)(nw - i);
+            pthread_mutex_unlock(&sh.mu);
             break;
         }
-        struct xfer_tls_stream st;
-        xfer_tls_stream_init(&st, s, NULL, c->idle_timeout * 1000);
-        /* DATA frames go out as 16 records per socket write, not one each */
-        if (pkie_tls_coalesce_writes(s, XFER_SEND_BATCH) != 0)
-            pkie_log_debug(LOG_COMP, "write batching off: %s", pkie_err_last()->msg);
-        struct pkie_xfer_sender snd;
-        rc = pkie_xfer_sender_start(&snd, &st.io);
-        if (rc != 0) {
-            fail_item(&items[next], rc);
-            pkie_xfer_sender_finish(&snd);
-            close_session(s, fd, 0);
-            if (pkie_xfer_error_is_file_level(rc) || rc == PKIE_ERR_XFER_DENIED ||
-                rc == PKIE_ERR_XFER_VERSION || retries_left-- <= 0) {
-                for (size_t i = next; i < n; i++)
-                    fail_item(&items[i], rc);
-                break;
-            }
-            usleep((useconds_t)o->retry_delay_ms * 1000u);
-            continue;
-        }
-        while (next < n) {
-            struct pkie_xfer_send_item *it = &items[next];
-            double t0 = now_s();
-            o->current = next;
-            it->attempts++;
-            int ffd = open(it->path, O_RDONLY | O_CLOEXEC);
-            struct stat sb;
-            if (ffd < 0 || fstat(ffd, &sb) != 0) {
-                rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s: %s", it->path, strerror(errno));
-                fail_item(it, rc);
-                if (ffd >= 0)
-                    close(ffd);
-                next++;
-                continue;
-            }
-            uint8_t tid[PKIE_XFER_TID_LEN];
-            int reused = 0;
-            rc = pkie_xfer_sendstate_get(state_dir, dest, it->path, ffd, tid, &reused);
-            if (rc == 0) {
-                if (reused)
-                    pkie_log_info(LOG_COMP, "%s: transfer id kept from an earlier run", it->name);
-                rc = pkie_xfer_sender_file(&snd, ffd, it->name, tid, (uint32_t)sb.st_mode & 0777,
-                                           o->progress, o->progress_arg, &it->res);
-            } else {
-                fail_item(it, rc);
-            }
-            it->seconds += now_s() - t0;
-            if (rc == 0) {
-                it->confirmed = 1;
-                (void)pkie_xfer_sendstate_drop(state_dir, dest, it->path, ffd);
-            }
-            close(ffd);
-            if (rc != 0 && snd.broken)
-                break; /* reconnect and resume this file */
-            if (rc == PKIE_ERR_XFER_BUSY && retries_left-- > 0) {
-                /* the receiver still holds this id from a connection that
-                 * died: wait for it to notice, then ask again */
-                pkie_log_warn(LOG_COMP, "%s: %s; retrying", it->name, it->res.error);
-                usleep((useconds_t)o->retry_delay_ms * 1000u);
-                continue;
-            }
-            next++;
-            if (o->session_per_file)
-                break;
-        }
-        int broken = snd.broken;
-        pkie_xfer_sender_finish(&snd);
-        close_session(s, fd, !broken);
-        if (broken && next < n) {
-            pkie_log_warn(LOG_COMP, "%s: connection lost: %s", items[next].name,
-                          items[next].res.error);
-            if (retries_left-- <= 0)
-                break;
-            usleep((useconds_t)o->retry_delay_ms * 1000u);
-        }
+        w[i].started = 1;
     }
+    worker_run(&w[0]);
+    for (size_t i = 1; i < nw; i++)
+        if (w[i].started)
+            pthread_join(w[i].th, NULL);
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++)
@@ -222,8 +367,9 @@ out:
             first_err = items[i].res.code ? items[i].res.code : PKIE_ERR_XFER_CLOSED;
     if (rc == 0)
         rc = first_err;
-    pkie_tls_task_end(t);
-    pkie_tls_runtime_close(rt);
+    free(w);
+    pkie_tls_runtime_close(sh.rt);
+    pthread_mutex_destroy(&sh.mu);
     free(state_dir);
     return rc;
 }

@@ -108,6 +108,7 @@ static const struct pkie_conf_key keys[] = {
     STR("ca", ca, "comma-separated ids of the CAs whose certificates we accept"),
     INT("verify_depth", verify_depth, 0, 16, "intermediate CAs allowed"),
     STR("state_dir", state_dir, "sender: directory of the transfer ids kept for resume"),
+    INT("parallel", parallel, 1, 64, "sender: concurrent sessions (pkie send --parallel)"),
     {.name = "partner.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "partner.*.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "pki.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
@@ -120,6 +121,7 @@ static int set_defaults(struct pkie_xfer_conf *c)
 {
     memset(c, 0, sizeof(*c));
     c->tasks = 4;
+    c->parallel = 1;
     c->checkpoint = 64ll << 20;
     c->handshake_timeout = 30;
     c->idle_timeout = 300;

@@ -35,6 +35,7 @@ static void test_parse(void **state)
     assert_int_equal(c.overwrite, 1);
     assert_int_equal(c.checkpoint, 16777216);
     assert_int_equal(c.idle_timeout, 300); /* default */
+    assert_int_equal(c.parallel, 1);       /* default */
     assert_int_equal(c.n_ca_ids, 2);
     assert_string_equal(c.ca_ids[1], "inter");
     assert_int_equal(c.n_partners, 2);
@@ -81,6 +82,16 @@ static void test_parse_negative(void **state)
     assert_int_equal(pkie_xfer_conf_parse("pki.nosuch = 1\n", "t", &c), PKIE_ERR_CONF_UNKNOWN_KEY);
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("checkpoint = 10\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    /* the sender's concurrent sessions: 1..64 */
+    assert_int_equal(pkie_xfer_conf_parse("parallel = 64\n", "t", &c), 0);
+    assert_int_equal(c.parallel, 64);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("parallel = 0\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("parallel = 65\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("parallel = x\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_load("/nonexistent.conf", &c), PKIE_ERR_IO);
     pkie_xfer_conf_free(&c);
