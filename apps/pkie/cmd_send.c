@@ -11,12 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char send_usage[] =
     "usage: pkie send FILE... --to PARTNER|HOST:PORT [--conf FILE] [--json]\n"
     "                 [--state-dir DIR] [--retries N] [--session-per-file]\n"
-    "                 [--log-level LEVEL]\n"
+    "                 [--parallel N] [--log-level LEVEL]\n"
     "\n"
     "Send files to a pkie recv monitor over mutually authenticated TLS. Each file\n"
     "is confirmed by the receiver only once it is durable, verified (SHA-256) and\n"
@@ -31,8 +32,11 @@ static const char send_usage[] =
     "  --json             print a JSON summary on stdout\n"
     "  --state-dir DIR    transfer ids kept for resume (default: state_dir, else\n"
     "                     $PKIE_SEND_STATE, $XDG_STATE_HOME/pkie/send, ~/.local/state/pkie/send)\n"
-    "  --retries N        reconnections after a broken connection (default 3)\n"
+    "  --retries N        reconnections after a broken connection (default 3; for\n"
+    "                     each session with --parallel)\n"
     "  --session-per-file a new TLS session (full handshake) for every file\n"
+    "  --parallel N       N sessions at once, each taking the next file (1..64;\n"
+    "                     default: parallel in the configuration, else 1)\n"
     "  --log-level LEVEL  error|warn|info|debug|trace (default warn)\n"
     "  --help             this help\n"
     "\n"
@@ -89,7 +93,7 @@ int pkie_cmd_send(int argc, char **argv)
 {
     const char *to = NULL, *conf_path = getenv("PKIE_SEND_CONF"), *level = "warn";
     const char *state_dir = NULL;
-    int json = 0, retries = 3, per_file = 0;
+    int json = 0, retries = 3, per_file = 0, parallel = 0;
     const char **files = calloc((size_t)argc, sizeof(*files));
     size_t nfiles = 0;
     if (files == NULL)
@@ -117,6 +121,15 @@ int pkie_cmd_send(int argc, char **argv)
                 return 1;
             }
             retries = (int)v;
+        } else if (strcmp(a, "--parallel") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (argv[i][0] == '\0' || *end != '\0' || v < 1 || v > 64) {
+                fprintf(stderr, "pkie send: bad --parallel '%s' (1..64)\n", argv[i]);
+                free(files);
+                return 1;
+            }
+            parallel = (int)v;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
         } else if (strcmp(a, "--session-per-file") == 0) {
@@ -167,7 +180,8 @@ int pkie_cmd_send(int argc, char **argv)
                                     .state_dir = state_dir,
                                     .retries = retries,
                                     .retry_delay_ms = 1000,
-                                    .session_per_file = per_file};
+                                    .session_per_file = per_file,
+                                    .parallel = parallel ? parallel : (int)c.parallel};
     const struct pkie_xfer_partner *p = pkie_xfer_conf_partner(&c, to);
     const char *addr = to;
     if (p != NULL) {
@@ -218,6 +232,15 @@ int pkie_cmd_send(int argc, char **argv)
         prog.names = (const char *const *)names;
         prog.n = nfiles;
         prog.opts = &o;
+        if (o.parallel > 1 && nfiles > 1) { /* files at once: one line for all */
+            uint64_t total = 0;
+            struct stat sb;
+            for (size_t i = 0; i < nfiles; i++)
+                if (stat(files[i], &sb) == 0)
+                    total += (uint64_t)sb.st_size;
+            if (xfer_progress_aggregate(&prog, total) != 0)
+                o.progress = NULL;
+        }
     }
     int xrc = pkie_xfer_client_send(&c, &o, items, nfiles);
     if (bar)
