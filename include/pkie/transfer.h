@@ -203,9 +203,12 @@ struct pkie_xfer_recv_conf {
     pkie_xfer_write_fn write_fn; /**< NULL: pwrite */
     void *write_arg;             /**< handed to write_fn */
     const atomic_int *stop;      /**< non-NULL and set: stop at the next checkpoint */
+    int direct_io;               /**< non-zero: large files bypass the page cache (O_DIRECT)
+                                      where the file system reports direct I/O alignment */
+    uint64_t direct_min;         /**< least bytes still to receive for direct I/O (0: 16 MiB) */
 };
 
-/** Defaults: overwrite off, no size limit, checkpoint every 64 MiB. */
+/** Defaults: overwrite off, no size limit, checkpoint every 64 MiB, direct I/O on. */
 void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd);
 
 /** An incoming file in progress (hidden partial + state file). */
@@ -230,6 +233,8 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf);
 uint64_t pkie_xfer_rfile_offset(const struct pkie_xfer_rfile *rf);
 /** Offset the transfer resumed from. */
 uint64_t pkie_xfer_rfile_resumed_from(const struct pkie_xfer_rfile *rf);
+/** 1 when the data goes to the file with direct I/O (bypassing the page cache), else 0. */
+int pkie_xfer_rfile_direct(const struct pkie_xfer_rfile *rf);
 /**
  * Complete: all bytes present, fsync, compare the SHA-256 with @p sha256,
  * rename into place (no overwrite unless configured), fsync the directory,
@@ -381,6 +386,7 @@ struct pkie_xfer_conf {
     int overwrite;                      /**< overwrite: replace existing files */
     long long max_file_size;            /**< max_file_size: bytes, 0 = no limit */
     long long checkpoint;               /**< checkpoint: bytes between durable checkpoints */
+    int direct_io;                      /**< direct_io: large files bypass the page cache */
     char *audit;                        /**< audit: audit file (default <dir>/.pkie-audit.log) */
     long long handshake_timeout;        /**< handshake_timeout: seconds */
     long long idle_timeout;             /**< idle_timeout: seconds without a byte from the peer */

@@ -226,6 +226,7 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
     m.rconf.overwrite = c->overwrite;
     m.rconf.max_file_size = (uint64_t)c->max_file_size;
     m.rconf.checkpoint_bytes = (uint64_t)c->checkpoint;
+    m.rconf.direct_io = c->direct_io;
     m.rconf.stop = stop;
     char apath[4096];
     if (c->audit != NULL)

@@ -3,8 +3,11 @@
  * file (durable offset) per transfer id, both created relative to the
  * destination directory fd with O_NOFOLLOW; checkpoints (fdatasync of the data,
  * then of the state); on completion fsync, SHA-256 check, atomic rename without
- * overwrite, directory fsync, and only then the confirmation.
+ * overwrite, directory fsync, and only then the confirmation. Large files
+ * go through the direct writer (dwrite.h) where the file system allows it.
  */
+#include "dwrite.h"
+
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 #include "pkie/wipe.h"
@@ -26,6 +29,11 @@
 /* Start the writeback of every this many bytes written, so that a checkpoint's
  * or END's fsync finds most of the data already on its way to the disk. */
 #define WRITEBACK_CHUNK    (8ull << 20)
+/* Direct I/O: for files with at least DIRECT_MIN bytes to come, DIRECT_NBUF
+ * staging buffers of DIRECT_BUF bytes (one filling, the others on the disk). */
+#define DIRECT_MIN         (16ull << 20)
+#define DIRECT_BUF         (4u << 20)
+#define DIRECT_NBUF        2u
 /* State record: fixed width, rewritten in place. */
 #define STATE_FMT          "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
 #define STATE_LEN          (11 + 32 + 1 + 20 + 1 + 20 + 1)
@@ -44,6 +52,9 @@ struct pkie_xfer_rfile {
     uint64_t writeback_from; /* start of the range not yet handed to writeback */
     EVP_MD_CTX *md;
     int finished;
+    struct xfer_dwriter *dw; /* non-NULL: writes go through the direct writer */
+    int dfd;                 /* its O_DIRECT descriptor, else -1 */
+    int broken;              /* a direct write failed: no more data, resume from durable */
 };
 
 void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd)
@@ -51,6 +62,7 @@ void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd)
     memset(c, 0, sizeof(*c));
     c->dirfd = dirfd;
     c->checkpoint_bytes = DEFAULT_CHECKPOINT;
+    c->direct_io = 1;
 }
 
 int pkie_xfer_partial_name(const char *name, const uint8_t tid[PKIE_XFER_TID_LEN],
@@ -149,6 +161,58 @@ static int rehash_prefix(struct pkie_xfer_rfile *rf, uint64_t len)
     return rc;
 }
 
+/* Whether the file system gives direct I/O alignments that the direct writer
+ * meets (statx, Linux 6.1+); without them (tmpfs, older kernels) the page
+ * cache is used. */
+static int dio_supported(int fd)
+{
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0 ||
+        (sx.stx_mask & STATX_DIOALIGN) == 0)
+        return 0;
+    uint32_t m = sx.stx_dio_mem_align, o = sx.stx_dio_offset_align;
+    return m != 0 && o != 0 && XFER_DIO_ALIGN % m == 0 && XFER_DIO_ALIGN % o == 0;
+}
+
+/* Try to write the rest of the file through the direct writer; on any
+ * refusal the buffered path stays in use. */
+static void direct_start(struct pkie_xfer_rfile *rf, uint64_t start)
+{
+    if (!dio_supported(rf->part_fd))
+        return;
+    int dfd = openat(rf->c->dirfd, rf->part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return;
+    struct stat a, b;
+    if (fstat(dfd, &a) != 0 || fstat(rf->part_fd, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino ||
+        xfer_dwriter_start(dfd, rf->part_fd, start, DIRECT_BUF, DIRECT_NBUF, rf->c->write_fn,
+                           rf->c->write_arg, &rf->dw) != 0) {
+        close(dfd);
+        return;
+    }
+    rf->dfd = dfd;
+}
+
+/* End direct writing after @e (a positive errno): what reached the file is
+ * the offset; the session cannot go on with this file (its hash has seen
+ * bytes the file lacks), a new one resumes from the durable offset. */
+static int direct_fail(struct pkie_xfer_rfile *rf, int e)
+{
+    rf->off = xfer_dwriter_written(rf->dw);
+    xfer_dwriter_free(rf->dw);
+    rf->dw = NULL;
+    close(rf->dfd);
+    rf->dfd = -1;
+    rf->broken = 1;
+    return file_err("write", rf->part, e);
+}
+
+int pkie_xfer_rfile_direct(const struct pkie_xfer_rfile *rf)
+{
+    return rf->dw != NULL;
+}
+
 int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_xfer_file *f,
                          struct pkie_xfer_rfile **out, uint64_t *offset)
 {
@@ -169,7 +233,7 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
         return PKIE_ERR(PKIE_ERR_NOMEM, "rfile");
     rf->c = c;
     rf->f = *f;
-    rf->part_fd = rf->state_fd = -1;
+    rf->part_fd = rf->state_fd = rf->dfd = -1;
     if ((rc = pkie_xfer_partial_name(f->name, f->tid, "part", rf->part, sizeof(rf->part))) != 0 ||
         (rc = pkie_xfer_partial_name(f->name, f->tid, "state", rf->state, sizeof(rf->state))) != 0)
         goto err;
@@ -225,6 +289,9 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
      * "start at 0", which is always safe. The first checkpoint writes it. */
     if (roff > 0 && (rc = state_store(rf, roff)) != 0)
         goto err;
+    uint64_t dmin = c->direct_min != 0 ? c->direct_min : DIRECT_MIN;
+    if (c->direct_io && f->size - roff >= dmin)
+        direct_start(rf, roff);
     *offset = roff;
     *out = rf;
     return 0;
@@ -252,6 +319,11 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
 {
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (rf->dw != NULL) {
+        int e = -xfer_dwriter_flush(rf->dw);
+        if (e != 0)
+            return direct_fail(rf, e);
+    }
     if (rf->durable == rf->off)
         return 0;
     if (fdatasync(rf->part_fd) != 0)
@@ -264,12 +336,30 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
     return 0;
 }
 
+static int direct_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
+{
+    int e = -xfer_dwriter_append(rf->dw, buf, len);
+    if (e != 0)
+        return direct_fail(rf, e);
+    if (EVP_DigestUpdate(rf->md, buf, len) != 1)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
+    rf->off += len;
+    rf->since_ckpt += len;
+    if (rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
+        return pkie_xfer_rfile_checkpoint(rf);
+    return 0;
+}
+
 int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
 {
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (rf->broken)
+        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
     if (len > rf->f.size - rf->off)
         return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "data past the announced size %" PRIu64, rf->f.size);
+    if (rf->dw != NULL)
+        return direct_write(rf, buf, len);
     const uint8_t *p = buf;
     size_t left = len;
     while (left > 0) {
@@ -303,6 +393,13 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
     unsigned glen = 0;
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
+    if (rf->broken)
+        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
+    if (rf->dw != NULL) {
+        int e = -xfer_dwriter_flush(rf->dw);
+        if (e != 0)
+            return direct_fail(rf, e);
+    }
     if (rf->off != rf->f.size)
         return PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "END after %" PRIu64 " of %" PRIu64 " bytes",
                         rf->off, rf->f.size);
@@ -340,10 +437,15 @@ void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)
 {
     if (rf == NULL)
         return;
-    if (!rf->finished && rf->part_fd >= 0)
+    /* a failed direct write ends direct writing: the second try records
+     * what reached the file */
+    if (!rf->finished && rf->part_fd >= 0 && pkie_xfer_rfile_checkpoint(rf) != 0 && rf->broken)
         (void)pkie_xfer_rfile_checkpoint(rf);
     if (rf->part_fd >= 0)
         close(rf->part_fd);
+    xfer_dwriter_free(rf->dw);
+    if (rf->dfd >= 0)
+        close(rf->dfd);
     if (rf->state_fd >= 0)
         close(rf->state_fd); /* releases the lock */
     EVP_MD_CTX_free(rf->md);

@@ -99,6 +99,10 @@ static const struct pkie_conf_key keys[] = {
      .help = "replace an existing file"},
     INT("max_file_size", max_file_size, 0, INT64_MAX, "largest file accepted, 0 = no limit"),
     INT("checkpoint", checkpoint, 1 << 20, INT64_MAX, "bytes between durable checkpoints"),
+    {.name = "direct_io",
+     .type = PKIE_CONF_BOOL,
+     .offset = offsetof(struct pkie_xfer_conf, direct_io),
+     .help = "write large files with direct I/O (bypassing the page cache) where supported"},
     STR("audit", audit, "audit file (one JSON line per transfer)"),
     INT("handshake_timeout", handshake_timeout, 1, 3600, "seconds for the TLS handshake"),
     INT("idle_timeout", idle_timeout, 1, 86400, "seconds a peer may stay silent"),
@@ -123,6 +127,7 @@ static int set_defaults(struct pkie_xfer_conf *c)
     c->tasks = 4;
     c->parallel = 1;
     c->checkpoint = 64ll << 20;
+    c->direct_io = 1;
     c->handshake_timeout = 30;
     c->idle_timeout = 300;
     c->max_pending = 1024;

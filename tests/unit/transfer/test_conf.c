@@ -20,6 +20,7 @@ static void test_parse(void **state)
                        "tasks = 8\n"
                        "overwrite = yes\n"
                        "checkpoint = 16777216\n"
+                       "direct_io = no\n"
                        "cert = recv\n"
                        "ca = root, inter\n"
                        "partner.acme.subject = CN=*,O=Acme\n"
@@ -34,6 +35,7 @@ static void test_parse(void **state)
     assert_int_equal(c.tasks, 8);
     assert_int_equal(c.overwrite, 1);
     assert_int_equal(c.checkpoint, 16777216);
+    assert_int_equal(c.direct_io, 0);
     assert_int_equal(c.idle_timeout, 300); /* default */
     assert_int_equal(c.parallel, 1);       /* default */
     assert_int_equal(c.n_ca_ids, 2);
@@ -82,6 +84,8 @@ static void test_parse_negative(void **state)
     assert_int_equal(pkie_xfer_conf_parse("pki.nosuch = 1\n", "t", &c), PKIE_ERR_CONF_UNKNOWN_KEY);
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("checkpoint = 10\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("direct_io = maybe\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
     /* the sender's concurrent sessions: 1..64 */
     assert_int_equal(pkie_xfer_conf_parse("parallel = 64\n", "t", &c), 0);

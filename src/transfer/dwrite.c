@@ -1,0 +1,251 @@
+/*
+ * The receiver's direct writer: a ring of aligned buffers; the session thread
+ * fills one while a writer thread writes the others, in order, with the
+ * O_DIRECT descriptor. One mutex and one condition variable (two threads).
+ */
+#include "dwrite.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_BUF 8u
+
+struct slot {
+    uint8_t *p;
+    size_t len;   /* bytes in the buffer */
+    uint64_t off; /* file offset of p[0] (aligned) */
+    int queued;   /* handed to the writer thread, not yet written */
+};
+
+struct xfer_dwriter {
+    int dfd, bfd;
+    size_t bufsz;
+    unsigned nbuf;
+    pkie_xfer_write_fn fn;
+    void *arg;
+    uint8_t *mem;
+    struct slot slots[MAX_BUF];
+    unsigned cur;   /* slot being filled, owned by the appending thread */
+    unsigned wnext; /* next slot the writer thread takes */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int quit;
+    int err;          /* errno of the first failed write: sticky */
+    uint64_t written; /* [start, written) is in the file */
+};
+
+/* Write all of @len at @off; *done receives the bytes written. 0 or an errno. */
+static int write_all(const struct xfer_dwriter *w, int fd, const uint8_t *p, size_t len,
+                     uint64_t off, size_t *done)
+{
+    *done = 0;
+    while (*done < len) {
+        size_t want = len - *done;
+        off_t at = (off_t)(off + *done);
+        ssize_t n =
+            w->fn ? w->fn(fd, p + *done, want, at, w->arg) : pwrite(fd, p + *done, want, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno != 0 ? errno : EIO;
+        if (n == 0)
+            return ENOSPC;
+        *done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Record the outcome of writing [off, off + done); caller holds mu. */
+static void note_write(struct xfer_dwriter *w, uint64_t off, size_t done, int err)
+{
+    if (w->err != 0)
+        return;
+    if (off + done > w->written)
+        w->written = off + done;
+    w->err = err;
+}
+
+static void *writer_main(void *arg)
+{
+    struct xfer_dwriter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        struct slot *s = &w->slots[w->wnext];
+        while (!s->queued && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!s->queued)
+            break; /* stopping, and every handed buffer is written */
+        int err = w->err;
+        size_t done = 0;
+        pthread_mutex_unlock(&w->mu);
+        if (err == 0) /* after a failure the rest is dropped: the prefix stays exact */
+            err = write_all(w, w->dfd, s->p, s->len, s->off, &done);
+        pthread_mutex_lock(&w->mu);
+        note_write(w, s->off, done, err);
+        s->queued = 0;
+        w->wnext = (w->wnext + 1) % w->nbuf;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned nbuf,
+                       pkie_xfer_write_fn fn, void *arg, struct xfer_dwriter **out)
+{
+    *out = NULL;
+    if (nbuf < 2 || nbuf > MAX_BUF || bufsz == 0 || bufsz % XFER_DIO_ALIGN != 0 ||
+        bufsz > SIZE_MAX / nbuf)
+        return -EINVAL;
+    struct xfer_dwriter *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    void *mem = NULL;
+    int rc = posix_memalign(&mem, XFER_DIO_ALIGN, bufsz * nbuf);
+    if (rc != 0) {
+        free(w);
+        return -rc;
+    }
+    w->mem = mem;
+    w->dfd = dfd;
+    w->bfd = bfd;
+    w->bufsz = bufsz;
+    w->nbuf = nbuf;
+    w->fn = fn;
+    w->arg = arg;
+    for (unsigned i = 0; i < nbuf; i++)
+        w->slots[i].p = w->mem + (size_t)i * bufsz;
+    /* An unaligned start: the buffer begins with the block's bytes already in the file. */
+    uint64_t base = start & ~(uint64_t)(XFER_DIO_ALIGN - 1);
+    size_t head = (size_t)(start - base);
+    if (head > 0) {
+        ssize_t n = pread(bfd, w->slots[0].p, head, (off_t)base);
+        if (n != (ssize_t)head) {
+            rc = n < 0 ? errno : EIO;
+            goto err;
+        }
+    }
+    w->slots[0].off = base;
+    w->slots[0].len = head;
+    w->written = start;
+    if ((rc = pthread_mutex_init(&w->mu, NULL)) != 0)
+        goto err;
+    if ((rc = pthread_cond_init(&w->cv, NULL)) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        goto err;
+    }
+    if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        goto err;
+    }
+    *out = w;
+    return 0;
+err:
+    free(w->mem);
+    free(w);
+    return -rc;
+}
+
+/* Hand the full current buffer to the writer and wait for the next one to be free. */
+static int hand_over(struct xfer_dwriter *w)
+{
+    struct slot *s = &w->slots[w->cur];
+    uint64_t next_off = s->off + s->len;
+    pthread_mutex_lock(&w->mu);
+    s->queued = 1;
+    pthread_cond_broadcast(&w->cv);
+    w->cur = (w->cur + 1) % w->nbuf;
+    struct slot *n = &w->slots[w->cur];
+    while (n->queued)
+        pthread_cond_wait(&w->cv, &w->mu);
+    n->off = next_off;
+    n->len = 0;
+    int err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return -err;
+}
+
+int xfer_dwriter_append(struct xfer_dwriter *w, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        struct slot *s = &w->slots[w->cur];
+        size_t n = w->bufsz - s->len;
+        if (n > len)
+            n = len;
+        memcpy(s->p + s->len, p, n);
+        s->len += n;
+        p += n;
+        len -= n;
+        if (s->len == w->bufsz) {
+            int rc = hand_over(w);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    int err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return -err;
+}
+
+int xfer_dwriter_flush(struct xfer_dwriter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    for (unsigned i = 0; i < w->nbuf; i++)
+        while (w->slots[i].queued)
+            pthread_cond_wait(&w->cv, &w->mu);
+    int err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    if (err != 0)
+        return -err;
+    /* The writer thread is idle: write the current buffer here, its whole
+     * blocks directly, the rest buffered. The partial block stays in the
+     * buffer; the next direct write of that block rewrites the same bytes. */
+    struct slot *s = &w->slots[w->cur];
+    size_t full = s->len & ~(size_t)(XFER_DIO_ALIGN - 1), rest = s->len - full, done = 0;
+    if (full > 0)
+        err = write_all(w, w->dfd, s->p, full, s->off, &done);
+    if (err == 0 && rest > 0) {
+        size_t more = 0;
+        err = write_all(w, w->bfd, s->p + full, rest, s->off + full, &more);
+        done += more;
+    }
+    pthread_mutex_lock(&w->mu);
+    note_write(w, s->off, done, err);
+    pthread_mutex_unlock(&w->mu);
+    if (err != 0)
+        return -err;
+    memmove(s->p, s->p + full, rest);
+    s->off += full;
+    s->len = rest;
+    return 0;
+}
+
+uint64_t xfer_dwriter_written(struct xfer_dwriter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t v = w->written;
+    pthread_mutex_unlock(&w->mu);
+    return v;
+}
+
+void xfer_dwriter_free(struct xfer_dwriter *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w->mem);
+    free(w);
+}
