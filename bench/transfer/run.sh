@@ -17,7 +17,8 @@
 #      holding 100 idle sessions.
 # Received files land in BENCH_DEST (default /var/tmp, on disk, as the issue
 # says "written to disk"; BENCH_DEST=/dev/shm measures the monitor without the
-# disk's writeback). The receiver runs with the shipped checkpoint interval.
+# disk's writeback). The receiver runs with the shipped checkpoint interval;
+# BENCH_RECV_CONF adds configuration lines to it.
 # Loopback only, bounded loops. Uses the pkie and xfer_rawclient of build/,
 # or of $PKIE_BENCH_BUILD (a build directory, relative to the source tree or
 # absolute), the normal RelWithDebInfo build; PKIE_BIN overrides pkie.
@@ -57,6 +58,8 @@ xfer_setup
 # the default checkpoint interval (the e2e tests' configuration sets 16 MiB).
 sed -i -e '/^pki.type/d' -e '/^pki.exit/d' -e '/^checkpoint/d' -e "s|^dir = .*|dir = $DEST|" \
   -e 's|^log_level = .*|log_level = info|' "$W/recv.conf"
+# BENCH_RECV_CONF: more `key = value` lines for the receiver (e.g. "direct_io = no")
+[ -n "${BENCH_RECV_CONF:-}" ] && printf '%s\n' "$BENCH_RECV_CONF" >>"$W/recv.conf"
 P=$W/pki
 mkfile big "$SIZE"
 # s_server ends at the end of its standard input: give it one that stays open
