@@ -12,7 +12,10 @@
 #      the file, on each side.
 #   3. 1-KiB transfers per second, each on a new mutually authenticated session
 #      (pkie send --session-per-file) vs `openssl s_time -new` with a client
-#      certificate against `openssl s_server -www`.
+#      certificate against `openssl s_server -www`; then the same at
+#      concurrency C (BENCH_SMALL_PARALLEL, default 4): `pkie send --parallel C
+#      --session-per-file` of the same files vs C `s_time -new` at once against
+#      the same s_server (the sum of their connections/s).
 #   4. Peak RSS of pkie send and pkie recv for the big file, and of pkie recv
 #      holding 100 idle sessions.
 # Received files land in BENCH_DEST (default /var/tmp, on disk, as the issue
@@ -33,6 +36,7 @@ RAW=${PKIE_RAWCLIENT:-$PKIE_BUILD_DIR/tests/xfer_rawclient}
 RUNS=${BENCH_RUNS:-5}
 SIZE=${BENCH_SIZE:-1073741824}
 SMALL=${BENCH_SMALL_FILES:-200}
+PAR=${BENCH_SMALL_PARALLEL:-4}
 DEST_PARENT=${BENCH_DEST:-/var/tmp}
 export XFER_PORT=${BENCH_PORT:-19443}
 SPORT=$((XFER_PORT + 1))
@@ -130,7 +134,12 @@ echo "  openssl speed: aes-128-gcm $aes MB/s, sha256 $sha MB/s, ceiling $ceiling
 mkdir -p "$W/small"
 for i in $(seq 1 "$SMALL"); do head -c 1024 "$W/src/big" >"$W/small/k$i"; done
 xfer_recv_start
-: >"$W/small_ours.txt"; : >"$W/small_base.txt"
+: >"$W/small_ours.txt"; : >"$W/small_base.txt"; : >"$W/par_ours.txt"; : >"$W/par_base.txt"
+s_time_new() { # OUT: one s_time -new client for 5 s
+  openssl s_time -connect "127.0.0.1:$SPORT" -new -time 5 -cert "$P/sender1.crt" \
+    -key "$P/sender1.key" -CAfile "$P/root.crt" 2>/dev/null >"$1" || true
+}
+rate() { awk '/connections in .* real seconds/ { s += $1 / $4 } END { printf "%.1f\n", s }' "$@"; }
 for i in $(seq 1 "$RUNS"); do
   rm -f "$DEST"/k*
   rm -rf "$W/state/send"
@@ -139,24 +148,40 @@ for i in $(seq 1 "$RUNS"); do
     xfer_fail "small files"
   t1=$(now)
   awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/small_ours.txt"
+  rm -f "$DEST"/k*
+  rm -rf "$W/state/send"
+  t0=$(now)
+  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file --parallel "$PAR" "$W"/small/k* \
+    >/dev/null || xfer_fail "small files, --parallel $PAR"
+  t1=$(now)
+  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/par_ours.txt"
 
   (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
      -CAfile "$P/root.crt" -Verify 1 -verify_return_error -num_tickets 0 -no_cache -www \
      -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 <"$W/hold" >/dev/null 2>&1) &
   SPID=$!
   sleep 0.5
-  openssl s_time -connect "127.0.0.1:$SPORT" -new -time 5 -cert "$P/sender1.crt" \
-    -key "$P/sender1.key" -CAfile "$P/root.crt" 2>/dev/null >"$W/s_time.out" || true
-  awk '/connections in .* real seconds/ { printf "%.1f\n", $1 / $4 }' "$W/s_time.out" | tail -1 \
-    >>"$W/small_base.txt"
+  s_time_new "$W/s_time.out"
+  rate "$W/s_time.out" >>"$W/small_base.txt"
+  # C clients at once against the same s_server
+  pids=
+  for j in $(seq 1 "$PAR"); do
+    s_time_new "$W/s_time_p$j.out" &
+    pids="$pids $!"
+  done
+  for p in $pids; do wait "$p" || true; done
+  rate $(seq -f "$W/s_time_p%g.out" 1 "$PAR") >>"$W/par_base.txt"
   pkill -f "s_server -accept $SPORT" 2>/dev/null || true
   wait "$SPID" 2>/dev/null || true
   SPID=
-  echo "  run $i: pkie $(tail -1 "$W/small_ours.txt") transfers/s, s_time -new $(tail -1 "$W/small_base.txt") connections/s"
+  echo "  run $i: pkie $(tail -1 "$W/small_ours.txt") transfers/s, s_time -new $(tail -1 "$W/small_base.txt") connections/s;" \
+    "at $PAR at once: pkie $(tail -1 "$W/par_ours.txt"), $PAR s_time -new $(tail -1 "$W/par_base.txt")"
 done
 xfer_recv_stop
 small_ours=$(median "pkie transfers/s" <"$W/small_ours.txt")
 small_base=$(median "s_time connections/s" <"$W/small_base.txt")
+par_ours=$(median "pkie --parallel $PAR transfers/s" <"$W/par_ours.txt")
+par_base=$(median "$PAR s_time connections/s" <"$W/par_base.txt")
 
 # ---- 4. 100 idle sessions ----------------------------------------------------------
 sed -i 's/^tasks = .*/tasks = 110/' "$W/recv.conf"
@@ -176,6 +201,7 @@ echo
 result "transfer_1GiB_MBps" "$ours" "$pipe" ">=2.0"
 result "transfer_1GiB_vs_ceiling_MBps" "$ours" "$ceiling" ">=0.75"
 result "transfer_1KiB_new_session_per_s" "$small_ours" "$small_base" ">=0.9"
+result "transfer_1KiB_new_session_per_s_parallel$PAR" "$par_ours" "$par_base" ">=0.9"
 result "send_peak_rss_MiB_1GiB" "$(kib2mib "$send_rss")" 32 "<=1.0"
 result "recv_peak_rss_MiB_1GiB" "$(kib2mib "$recv_hwm")" 32 "<=1.0"
 result "recv_rss_MiB_100_idle_sessions" "$(kib2mib "$idle_rss")" 64 "<=1.0"
