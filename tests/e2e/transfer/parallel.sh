@@ -178,4 +178,16 @@ done
 [ -z "$(ls -A "$W/state/send" 2>/dev/null)" ] || xfer_fail "sender state not cleared"
 echo "ok: receiver killed under 2 parallel transfers, both resumed"
 xfer_recv_stop
+
+# 8. no receiver: every session gives up, the last one fails the files nobody
+# took with the same error; status 2
+set +e
+send --parallel 3 --retries 1 --json "$W"/src/f1 "$W"/src/f2 "$W"/src/f3 "$W"/src/f4 "$W"/src/f5 \
+  >"$W/down.json" 2>"$W/down.err"
+st=$?
+set -e
+[ $st -eq 2 ] || xfer_fail "no receiver: status $st"
+[ "$(grep -o '"result":"failed","sha256":null,"error":"[^"]*Connection refused' "$W/down.json" | wc -l)" -eq 5 ] ||
+  xfer_fail "no receiver: not 5 files failed with the connection error: $(cat "$W/down.json")"
+echo "ok: no receiver, the 5 files failed with the connection error"
 echo "transfer e2e parallel: all passed"
