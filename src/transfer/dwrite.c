@@ -1,7 +1,8 @@
 /*
  * The receiver's direct writer: a ring of aligned buffers; the session thread
  * fills one while a writer thread writes the others, in order, with the
- * O_DIRECT descriptor. One mutex and one condition variable (two threads).
+ * O_DIRECT descriptor; an optional sync thread makes what was written durable
+ * in the background. One mutex and one condition variable for the three.
  */
 #include "dwrite.h"
 
@@ -36,6 +37,14 @@ struct xfer_dwriter {
     int quit;
     int err;          /* errno of the first failed write: sticky */
     uint64_t written; /* [start, written) is in the file */
+    /* background checkpoints (xfer_dwriter_autosync) */
+    pthread_t syncer;
+    int has_syncer;
+    uint64_t sync_every;
+    uint64_t sync_last; /* written at the last request */
+    uint64_t sync_want; /* pending request: sync up to here (0: none) */
+    xfer_durable_fn durable;
+    void *durable_arg;
 };
 
 /* Write all of @len at @off; *done receives the bytes written. 0 or an errno. */
@@ -59,7 +68,8 @@ static int write_all(const struct xfer_dwriter *w, int fd, const uint8_t *p, siz
     return 0;
 }
 
-/* Record the outcome of writing [off, off + done); caller holds mu. */
+/* Record the outcome of writing [off, off + done), and ask for a background
+ * checkpoint when one is due; caller holds mu. */
 static void note_write(struct xfer_dwriter *w, uint64_t off, size_t done, int err)
 {
     if (w->err != 0)
@@ -67,6 +77,35 @@ static void note_write(struct xfer_dwriter *w, uint64_t off, size_t done, int er
     if (off + done > w->written)
         w->written = off + done;
     w->err = err;
+    if (err == 0 && w->has_syncer && w->written - w->sync_last >= w->sync_every) {
+        w->sync_last = w->written;
+        w->sync_want = w->written;
+        pthread_cond_broadcast(&w->cv);
+    }
+}
+
+static void *syncer_main(void *arg)
+{
+    struct xfer_dwriter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->sync_want == 0 && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->sync_want == 0)
+            break; /* stopping, and the last request is done */
+        uint64_t off = w->sync_want;
+        w->sync_want = 0;
+        pthread_mutex_unlock(&w->mu);
+        /* every write before off has completed: this fdatasync covers it */
+        int err = fdatasync(w->dfd) == 0 ? 0 : errno;
+        if (err == 0)
+            err = w->durable(w->durable_arg, off);
+        pthread_mutex_lock(&w->mu);
+        if (err != 0 && w->err == 0)
+            w->err = err;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
 }
 
 static void *writer_main(void *arg)
@@ -148,6 +187,22 @@ int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned 
 err:
     free(w->mem);
     free(w);
+    return -rc;
+}
+
+int xfer_dwriter_autosync(struct xfer_dwriter *w, uint64_t every, xfer_durable_fn durable,
+                          void *arg)
+{
+    if (w->has_syncer || every == 0 || durable == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&w->mu);
+    w->sync_every = every;
+    w->sync_last = w->written;
+    w->durable = durable;
+    w->durable_arg = arg;
+    int rc = pthread_create(&w->syncer, NULL, syncer_main, w);
+    w->has_syncer = rc == 0;
+    pthread_mutex_unlock(&w->mu);
     return -rc;
 }
 
@@ -244,6 +299,8 @@ void xfer_dwriter_free(struct xfer_dwriter *w)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->has_syncer)
+        pthread_join(w->syncer, NULL);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->mem);

@@ -21,6 +21,12 @@
 struct xfer_dwriter;
 
 /**
+ * Called from the sync thread after an fdatasync that covers every byte
+ * before @p offset: records @p offset as durable. Returns 0 or an errno.
+ */
+typedef int (*xfer_durable_fn)(void *arg, uint64_t offset);
+
+/**
  * Start appending at @p start. @p dfd is the file opened with O_DIRECT (a
  * plain descriptor works too), @p bfd a buffered descriptor of the same file
  * (it reads the block before an unaligned @p start and writes the unaligned
@@ -30,6 +36,16 @@ struct xfer_dwriter;
  */
 int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned nbuf,
                        pkie_xfer_write_fn fn, void *arg, struct xfer_dwriter **out);
+
+/**
+ * Checkpoint in the background: every @p every bytes written, a sync thread
+ * runs fdatasync on the file and then @p durable (the session keeps
+ * receiving meanwhile; requests that come while one runs are merged into the
+ * newest). A failed fdatasync or callback is an error of the writer.
+ * Returns 0, or -errno (no thread started, nothing changed). Once only.
+ */
+int xfer_dwriter_autosync(struct xfer_dwriter *w, uint64_t every, xfer_durable_fn durable,
+                          void *arg);
 
 /**
  * Copy @p len bytes in after those appended before; a full buffer goes to the
@@ -48,7 +64,8 @@ int xfer_dwriter_flush(struct xfer_dwriter *w);
 /** End of the bytes known to be in the file: every byte in [start, this) was written. */
 uint64_t xfer_dwriter_written(struct xfer_dwriter *w);
 
-/** Let the writer thread finish the buffers handed to it, stop it and free. NULL is a no-op. */
+/** Let the writer thread finish the buffers handed to it and the sync thread
+ *  its last request, stop them and free. NULL is a no-op. */
 void xfer_dwriter_free(struct xfer_dwriter *w);
 
 #endif

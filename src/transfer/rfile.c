@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #define DEFAULT_CHECKPOINT (64ull << 20)
 #define REHASH_CHUNK       (1u << 20)
@@ -45,8 +46,10 @@ struct pkie_xfer_rfile {
     char state[256];
     int part_fd;
     int state_fd;
-    uint64_t off;          /* bytes written */
-    uint64_t durable;      /* bytes made durable and recorded */
+    uint64_t off;      /* bytes written */
+    uint64_t durable;  /* bytes made durable and recorded (under dmu) */
+    int rewrite_state; /* record again even if not beyond durable (under dmu) */
+    pthread_mutex_t dmu;
     uint64_t resumed_from; /* offset the transfer resumed from */
     uint64_t since_ckpt;
     uint64_t writeback_from; /* start of the range not yet handed to writeback */
@@ -55,6 +58,7 @@ struct pkie_xfer_rfile {
     struct xfer_dwriter *dw; /* non-NULL: writes go through the direct writer */
     int dfd;                 /* its O_DIRECT descriptor, else -1 */
     int broken;              /* a direct write failed: no more data, resume from durable */
+    int autosync;            /* the direct writer checkpoints in the background */
 };
 
 void pkie_xfer_recv_conf_init(struct pkie_xfer_recv_conf *c, int dirfd)
@@ -100,19 +104,60 @@ static int file_err(const char *what, const char *name, int e)
     return PKIE_ERR(PKIE_ERR_XFER_FILE, "%s %s: %s", what, name, strerror(e));
 }
 
-static int state_store(struct pkie_xfer_rfile *rf, uint64_t offset)
+/* Write and fdatasync the state record; 0 or an errno (*what: the step). */
+static int state_write(struct pkie_xfer_rfile *rf, uint64_t offset, const char **what)
 {
     char hex[2 * PKIE_XFER_TID_LEN + 1], rec[STATE_LEN + 1];
     pkie_xfer_hex(rf->f.tid, PKIE_XFER_TID_LEN, hex);
     int n = snprintf(rec, sizeof(rec), STATE_FMT, hex, rf->f.size, offset);
+    *what = "format";
     if (n != STATE_LEN)
-        return PKIE_ERR(PKIE_ERR_INTERNAL, "state record of %d bytes", n);
+        return EOVERFLOW;
+    *what = "write";
     ssize_t w = pwrite(rf->state_fd, rec, STATE_LEN, 0);
     if (w != STATE_LEN)
-        return file_err("write", rf->state, w < 0 ? errno : ENOSPC);
-    if (fdatasync(rf->state_fd) != 0)
-        return file_err("fsync", rf->state, errno);
-    return 0;
+        return w < 0 ? errno : ENOSPC;
+    *what = "fsync";
+    return fdatasync(rf->state_fd) == 0 ? 0 : errno;
+}
+
+static int state_store(struct pkie_xfer_rfile *rf, uint64_t offset)
+{
+    const char *what;
+    int e = state_write(rf, offset, &what);
+    return e == 0 ? 0 : file_err(what, rf->state, e);
+}
+
+/* Record @offset as durable unless a later one already is (the session and
+ * the direct writer's sync thread both record); 0 or an errno. */
+static int durable_advance(struct pkie_xfer_rfile *rf, uint64_t offset, const char **what)
+{
+    int e = 0;
+    pthread_mutex_lock(&rf->dmu);
+    if (offset > rf->durable || rf->rewrite_state) {
+        e = state_write(rf, offset, what);
+        if (e == 0) {
+            rf->durable = offset;
+            rf->rewrite_state = 0;
+        }
+    }
+    pthread_mutex_unlock(&rf->dmu);
+    return e;
+}
+
+static uint64_t durable_get(struct pkie_xfer_rfile *rf)
+{
+    pthread_mutex_lock(&rf->dmu);
+    uint64_t v = rf->rewrite_state ? UINT64_MAX : rf->durable;
+    pthread_mutex_unlock(&rf->dmu);
+    return v;
+}
+
+/* The direct writer's sync thread: data before @offset is on the disk. */
+static int on_durable(void *arg, uint64_t offset)
+{
+    const char *what;
+    return durable_advance(arg, offset, &what);
 }
 
 /* Read the state record: 1 when present (size and offset filled), 0 when empty. */
@@ -192,6 +237,10 @@ static void direct_start(struct pkie_xfer_rfile *rf, uint64_t start)
         return;
     }
     rf->dfd = dfd;
+    /* checkpoints in the background: the session goes on receiving while
+     * the disk flushes (else they run in the session, as on the buffered path) */
+    rf->autosync = rf->c->checkpoint_bytes != 0 &&
+                   xfer_dwriter_autosync(rf->dw, rf->c->checkpoint_bytes, on_durable, rf) == 0;
 }
 
 /* End direct writing after @e (a positive errno): what reached the file is
@@ -231,6 +280,10 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     struct pkie_xfer_rfile *rf = calloc(1, sizeof(*rf));
     if (rf == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "rfile");
+    if (pthread_mutex_init(&rf->dmu, NULL) != 0) {
+        free(rf);
+        return PKIE_ERR(PKIE_ERR_NOMEM, "rfile lock");
+    }
     rf->c = c;
     rf->f = *f;
     rf->part_fd = rf->state_fd = rf->dfd = -1;
@@ -301,6 +354,7 @@ err:
     if (rf->state_fd >= 0)
         close(rf->state_fd);
     EVP_MD_CTX_free(rf->md);
+    pthread_mutex_destroy(&rf->dmu);
     free(rf);
     return rc;
 }
@@ -324,14 +378,14 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
         if (e != 0)
             return direct_fail(rf, e);
     }
-    if (rf->durable == rf->off)
+    if (durable_get(rf) == rf->off)
         return 0;
     if (fdatasync(rf->part_fd) != 0)
         return file_err("fsync", rf->part, errno);
-    int rc = state_store(rf, rf->off);
-    if (rc != 0)
-        return rc;
-    rf->durable = rf->off;
+    const char *what;
+    int e = durable_advance(rf, rf->off, &what);
+    if (e != 0)
+        return file_err(what, rf->state, e);
     rf->since_ckpt = 0;
     return 0;
 }
@@ -345,7 +399,7 @@ static int direct_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
         return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
     rf->off += len;
     rf->since_ckpt += len;
-    if (rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
+    if (!rf->autosync && rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
         return pkie_xfer_rfile_checkpoint(rf);
     return 0;
 }
@@ -422,7 +476,9 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
     if (r != 0) {
         int e = errno;
         rf->finished = 0; /* still a partial file: resumable */
-        rf->durable = 0;  /* force the state record to be rewritten on close */
+        pthread_mutex_lock(&rf->dmu);
+        rf->rewrite_state = 1; /* the state record is written again on close */
+        pthread_mutex_unlock(&rf->dmu);
         if (e == EEXIST)
             return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", rf->f.name);
         return file_err("rename", rf->part, e);
@@ -441,13 +497,14 @@ void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)
      * what reached the file */
     if (!rf->finished && rf->part_fd >= 0 && pkie_xfer_rfile_checkpoint(rf) != 0 && rf->broken)
         (void)pkie_xfer_rfile_checkpoint(rf);
-    if (rf->part_fd >= 0)
-        close(rf->part_fd);
-    xfer_dwriter_free(rf->dw);
+    xfer_dwriter_free(rf->dw); /* joins its threads: none uses rf after this */
     if (rf->dfd >= 0)
         close(rf->dfd);
+    if (rf->part_fd >= 0)
+        close(rf->part_fd);
     if (rf->state_fd >= 0)
         close(rf->state_fd); /* releases the lock */
     EVP_MD_CTX_free(rf->md);
+    pthread_mutex_destroy(&rf->dmu);
     free(rf);
 }

@@ -271,6 +271,73 @@ static void test_enospc_in_head_block(void **state)
     close_file(x);
 }
 
+/* Background checkpoints: the callback sees increasing offsets, each one
+ * already in the file; a failing callback becomes the writer's error. */
+static uint64_t durable_seen[64];
+static int durable_count;
+static int durable_fail;
+static struct fx *durable_fx;
+
+static int record_durable(void *arg, uint64_t offset)
+{
+    struct stat st;
+    if (arg != durable_seen)
+        return EFAULT; /* (no cmocka assertion outside the test's thread) */
+    if (fstat(durable_fx->bfd, &st) != 0 || (uint64_t)st.st_size < offset)
+        return EIO; /* claimed durable before it was written: fails the test below */
+    if (durable_count < 64)
+        durable_seen[durable_count++] = offset;
+    return durable_fail;
+}
+
+static void test_autosync(void **state)
+{
+    struct fx *x = *state;
+    open_file(x, 1);
+    durable_fx = x;
+    durable_count = 0;
+    durable_fail = 0;
+    struct xfer_dwriter *w;
+    assert_int_equal(xfer_dwriter_start(x->dfd, x->bfd, 0, BUFSZ, 2, NULL, NULL, &w), 0);
+    assert_int_equal(xfer_dwriter_autosync(w, 0, record_durable, durable_seen), -EINVAL);
+    assert_int_equal(xfer_dwriter_autosync(w, BUFSZ, NULL, NULL), -EINVAL);
+    assert_int_equal(xfer_dwriter_autosync(w, 2 * BUFSZ, record_durable, durable_seen), 0);
+    assert_int_equal(xfer_dwriter_autosync(w, BUFSZ, record_durable, durable_seen), -EINVAL);
+    for (size_t at = 0; at < x->n; at += 1000)
+        assert_int_equal(xfer_dwriter_append(w, x->data + at, x->n - at < 1000 ? x->n - at : 1000),
+                         0);
+    assert_int_equal(xfer_dwriter_flush(w), 0);
+    xfer_dwriter_free(w); /* the last request is served before the thread ends */
+    check_file(x, x->n);
+    assert_true(durable_count >= 1);
+    for (int i = 0; i < durable_count; i++) {
+        assert_true(durable_seen[i] % BUFSZ == 0); /* whole buffers, written by the thread */
+        assert_true(durable_seen[i] >= 2 * BUFSZ);
+        if (i > 0)
+            assert_true(durable_seen[i] > durable_seen[i - 1]);
+    }
+    close_file(x);
+
+    /* the callback fails: a later append or the flush reports it */
+    open_file(x, 1);
+    durable_count = 0;
+    durable_fail = EROFS;
+    assert_int_equal(xfer_dwriter_start(x->dfd, x->bfd, 0, BUFSZ, 2, NULL, NULL, &w), 0);
+    assert_int_equal(xfer_dwriter_autosync(w, BUFSZ, record_durable, durable_seen), 0);
+    int rc = 0;
+    for (size_t at = 0; rc == 0 && at + 1000 <= x->n; at += 1000)
+        rc = xfer_dwriter_append(w, x->data + at, 1000);
+    if (rc == 0)
+        rc = xfer_dwriter_flush(w);
+    for (int i = 0; rc == 0 && i < 200; i++) { /* the sync thread may still be at it */
+        usleep(10000);
+        rc = xfer_dwriter_flush(w);
+    }
+    assert_int_equal(rc, -EROFS);
+    xfer_dwriter_free(w);
+    close_file(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enospc_in_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_in_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_in_head_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_autosync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,6 +325,23 @@ static void check_content(struct fx *x, const char *name, const uint8_t *data, s
     close(fd);
 }
 
+/* The durable offset in the state file of @p f (0: none yet). */
+static uint64_t recorded_offset(struct fx *x, const struct pkie_xfer_file *f)
+{
+    char name[300], rec[200] = "";
+    assert_int_equal(pkie_xfer_partial_name(f->name, f->tid, "state", name, sizeof(name)), 0);
+    int fd = openat(x->dirfd, name, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, rec, sizeof(rec) - 1);
+    close(fd);
+    unsigned long long size = 0, off = 0;
+    char tid[40];
+    if (n <= 0 || sscanf(rec, "PKIEPART 1 %39s %llu %llu", tid, &size, &off) != 3)
+        return 0;
+    return off;
+}
+
 /* A large file through the direct writer: checkpoints at unaligned offsets,
  * an interrupted session, a resume from an unaligned durable offset. */
 static void test_direct_resume(void **state)
@@ -345,7 +362,17 @@ static void test_direct_resume(void **state)
     assert_int_equal(pkie_xfer_rfile_open(&x->c, &f, &rf, &off), 0);
     assert_int_equal(pkie_xfer_rfile_direct(rf), dio);
     write_pieces(rf, data, 0, cut);
+    /* a checkpoint is recorded while the session goes on (in the background
+     * with direct I/O: a whole 4 MiB buffer) */
+    uint64_t rec = 0;
+    for (int i = 0; i < 500 && rec == 0; i++) {
+        rec = recorded_offset(x, &f);
+        if (rec == 0)
+            usleep(10000);
+    }
+    assert_true(rec >= (dio ? 4u << 20 : 1u << 20) && rec <= cut);
     pkie_xfer_rfile_close(rf); /* interrupted: everything received is made durable */
+    assert_int_equal(recorded_offset(x, &f), cut);
     assert_int_equal(pkie_xfer_rfile_open(&x->c, &f, &rf, &off), 0);
     assert_int_equal(off, cut);
     assert_int_equal(pkie_xfer_rfile_direct(rf), dio);
