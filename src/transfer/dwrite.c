@@ -1,8 +1,11 @@
 /*
  * The receiver's direct writer: a ring of aligned buffers; the session thread
  * fills one while a writer thread writes the others, in order, with the
- * O_DIRECT descriptor; an optional sync thread makes what was written durable
- * in the background. One mutex and one condition variable for the three.
+ * O_DIRECT descriptor, and an optional hash thread feeds them, in order, to
+ * the digest (both only read a handed buffer, so they work on it at once); an
+ * optional sync thread makes what was written durable in the background.
+ * Buffers are numbered in the order they are handed over; buffer number q is
+ * slots[q % nbuf]. One mutex and one condition variable for all.
  */
 #include "dwrite.h"
 
@@ -12,13 +15,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #define MAX_BUF 8u
 
 struct slot {
     uint8_t *p;
-    size_t len;   /* bytes in the buffer */
-    uint64_t off; /* file offset of p[0] (aligned) */
-    int queued;   /* handed to the writer thread, not yet written */
+    size_t len;    /* bytes in the buffer */
+    uint64_t off;  /* file offset of p[0] (aligned) */
+    size_t hashed; /* p[0, hashed) went into the digest (or is not to) */
 };
 
 struct xfer_dwriter {
@@ -28,12 +33,17 @@ struct xfer_dwriter {
     pkie_xfer_write_fn fn;
     void *arg;
     uint8_t *mem;
+    EVP_MD_CTX *md; /* digest of the appended bytes, or NULL */
     struct slot slots[MAX_BUF];
-    unsigned cur;   /* slot being filled, owned by the appending thread */
-    unsigned wnext; /* next slot the writer thread takes */
+    unsigned cur;    /* slot being filled (number queued), owned by the appending thread */
+    uint64_t queued; /* buffers handed over */
+    uint64_t wseq;   /* buffers written by the writer thread */
+    uint64_t hseq;   /* buffers hashed by the hash thread */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
+    pthread_t hasher;
+    int has_hasher;
     int quit;
     int err;          /* errno of the first failed write: sticky */
     uint64_t written; /* [start, written) is in the file */
@@ -108,16 +118,35 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* Hash what @s holds beyond what was hashed: called by the hash thread for
+ * handed buffers, in order, or by flush with the threads idle, so the bytes go
+ * into the digest in file order. 0 or an errno. */
+static int hash_slot(struct xfer_dwriter *w, struct slot *s)
+{
+    if (w->md == NULL || s->hashed >= s->len)
+        return 0;
+    if (EVP_DigestUpdate(w->md, s->p + s->hashed, s->len - s->hashed) != 1)
+        return EIO;
+    s->hashed = s->len;
+    return 0;
+}
+
+/* Buffers both threads are done with (caller holds mu). */
+static uint64_t done_seq(const struct xfer_dwriter *w)
+{
+    return w->has_hasher && w->hseq < w->wseq ? w->hseq : w->wseq;
+}
+
 static void *writer_main(void *arg)
 {
     struct xfer_dwriter *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        struct slot *s = &w->slots[w->wnext];
-        while (!s->queued && !w->quit)
+        while (w->wseq == w->queued && !w->quit)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (!s->queued)
+        if (w->wseq == w->queued)
             break; /* stopping, and every handed buffer is written */
+        struct slot *s = &w->slots[w->wseq % w->nbuf];
         int err = w->err;
         size_t done = 0;
         pthread_mutex_unlock(&w->mu);
@@ -125,8 +154,31 @@ static void *writer_main(void *arg)
             err = write_all(w, w->dfd, s->p, s->len, s->off, &done);
         pthread_mutex_lock(&w->mu);
         note_write(w, s->off, done, err);
-        s->queued = 0;
-        w->wnext = (w->wnext + 1) % w->nbuf;
+        w->wseq++;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void *hasher_main(void *arg)
+{
+    struct xfer_dwriter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->hseq == w->queued && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->hseq == w->queued)
+            break;
+        struct slot *s = &w->slots[w->hseq % w->nbuf];
+        int err = w->err;
+        pthread_mutex_unlock(&w->mu);
+        if (err == 0)
+            err = hash_slot(w, s);
+        pthread_mutex_lock(&w->mu);
+        if (err != 0 && w->err == 0)
+            w->err = err;
+        w->hseq++;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -170,6 +222,7 @@ int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned 
     }
     w->slots[0].off = base;
     w->slots[0].len = head;
+    w->slots[0].hashed = head; /* the bytes before start are not new */
     w->written = start;
     if ((rc = pthread_mutex_init(&w->mu, NULL)) != 0)
         goto err;
@@ -190,6 +243,26 @@ err:
     return -rc;
 }
 
+int xfer_dwriter_hash(struct xfer_dwriter *w, EVP_MD_CTX *md)
+{
+    if (md == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&w->mu);
+    int rc = 0;
+    if (w->md != NULL || w->queued != 0 || w->slots[w->cur].len != w->slots[w->cur].hashed)
+        rc = EINVAL;
+    if (rc == 0) {
+        w->md = md;
+        w->hseq = w->queued;
+        rc = pthread_create(&w->hasher, NULL, hasher_main, w);
+        w->has_hasher = rc == 0;
+        if (rc != 0)
+            w->md = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return -rc;
+}
+
 int xfer_dwriter_autosync(struct xfer_dwriter *w, uint64_t every, xfer_durable_fn durable,
                           void *arg)
 {
@@ -206,20 +279,22 @@ int xfer_dwriter_autosync(struct xfer_dwriter *w, uint64_t every, xfer_durable_f
     return -rc;
 }
 
-/* Hand the full current buffer to the writer and wait for the next one to be free. */
+/* Hand the full current buffer over and wait for the next one to be free. */
 static int hand_over(struct xfer_dwriter *w)
 {
     struct slot *s = &w->slots[w->cur];
     uint64_t next_off = s->off + s->len;
     pthread_mutex_lock(&w->mu);
-    s->queued = 1;
+    w->queued++;
     pthread_cond_broadcast(&w->cv);
-    w->cur = (w->cur + 1) % w->nbuf;
-    struct slot *n = &w->slots[w->cur];
-    while (n->queued)
+    w->cur = (unsigned)(w->queued % w->nbuf);
+    /* buffer number queued reuses the slot of number queued - nbuf */
+    while (w->queued - done_seq(w) >= w->nbuf)
         pthread_cond_wait(&w->cv, &w->mu);
+    struct slot *n = &w->slots[w->cur];
     n->off = next_off;
     n->len = 0;
+    n->hashed = 0;
     int err = w->err;
     pthread_mutex_unlock(&w->mu);
     return -err;
@@ -252,19 +327,19 @@ int xfer_dwriter_append(struct xfer_dwriter *w, const void *buf, size_t len)
 int xfer_dwriter_flush(struct xfer_dwriter *w)
 {
     pthread_mutex_lock(&w->mu);
-    for (unsigned i = 0; i < w->nbuf; i++)
-        while (w->slots[i].queued)
-            pthread_cond_wait(&w->cv, &w->mu);
+    while (done_seq(w) < w->queued)
+        pthread_cond_wait(&w->cv, &w->mu);
     int err = w->err;
     pthread_mutex_unlock(&w->mu);
     if (err != 0)
         return -err;
-    /* The writer thread is idle: write the current buffer here, its whole
+    /* The threads are idle: write the current buffer here, its whole
      * blocks directly, the rest buffered. The partial block stays in the
      * buffer; the next direct write of that block rewrites the same bytes. */
     struct slot *s = &w->slots[w->cur];
     size_t full = s->len & ~(size_t)(XFER_DIO_ALIGN - 1), rest = s->len - full, done = 0;
-    if (full > 0)
+    err = hash_slot(w, s);
+    if (err == 0 && full > 0)
         err = write_all(w, w->dfd, s->p, full, s->off, &done);
     if (err == 0 && rest > 0) {
         size_t more = 0;
@@ -279,6 +354,7 @@ int xfer_dwriter_flush(struct xfer_dwriter *w)
     memmove(s->p, s->p + full, rest);
     s->off += full;
     s->len = rest;
+    s->hashed = rest;
     return 0;
 }
 
@@ -299,6 +375,8 @@ void xfer_dwriter_free(struct xfer_dwriter *w)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->has_hasher)
+        pthread_join(w->hasher, NULL);
     if (w->has_syncer)
         pthread_join(w->syncer, NULL);
     pthread_cond_destroy(&w->cv);

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 /** Alignment of offsets, lengths and buffers for O_DIRECT (covers 512 and 4096 byte sectors). */
 #define XFER_DIO_ALIGN 4096u
 
@@ -36,6 +38,15 @@ typedef int (*xfer_durable_fn)(void *arg, uint64_t offset);
  */
 int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned nbuf,
                        pkie_xfer_write_fn fn, void *arg, struct xfer_dwriter **out);
+
+/**
+ * Hash every byte appended from now on into @p md, in file order, off the
+ * session's thread (the writer thread hashes each buffer before writing it;
+ * flush hashes the rest). The caller does not touch @p md between this and a
+ * flush that returned 0 (then it may finalize it). Before the first append
+ * only: returns 0, or -EINVAL.
+ */
+int xfer_dwriter_hash(struct xfer_dwriter *w, EVP_MD_CTX *md);
 
 /**
  * Checkpoint in the background: every @p every bytes written, a sync thread

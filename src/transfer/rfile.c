@@ -31,10 +31,12 @@
  * or END's fsync finds most of the data already on its way to the disk. */
 #define WRITEBACK_CHUNK    (8ull << 20)
 /* Direct I/O: for files with at least DIRECT_MIN bytes to come, DIRECT_NBUF
- * staging buffers of DIRECT_BUF bytes (one filling, the others on the disk). */
+ * staging buffers of DIRECT_BUF bytes (one filling, the others being hashed
+ * and written; the third absorbs the disk's slower moments, such as a
+ * checkpoint's flush). */
 #define DIRECT_MIN         (16ull << 20)
 #define DIRECT_BUF         (4u << 20)
-#define DIRECT_NBUF        2u
+#define DIRECT_NBUF        3u
 /* State record: fixed width, rewritten in place. */
 #define STATE_FMT          "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
 #define STATE_LEN          (11 + 32 + 1 + 20 + 1 + 20 + 1)
@@ -236,6 +238,13 @@ static void direct_start(struct pkie_xfer_rfile *rf, uint64_t start)
         close(dfd);
         return;
     }
+    /* SHA-256 in a thread of the writer: the session only decrypts and copies */
+    if (xfer_dwriter_hash(rf->dw, rf->md) != 0) {
+        xfer_dwriter_free(rf->dw);
+        rf->dw = NULL;
+        close(dfd);
+        return;
+    }
     rf->dfd = dfd;
     /* checkpoints in the background: the session goes on receiving while
      * the disk flushes (else they run in the session, as on the buffered path) */
@@ -392,11 +401,9 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
 
 static int direct_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
 {
-    int e = -xfer_dwriter_append(rf->dw, buf, len);
+    int e = -xfer_dwriter_append(rf->dw, buf, len); /* it hashes them too */
     if (e != 0)
         return direct_fail(rf, e);
-    if (EVP_DigestUpdate(rf->md, buf, len) != 1)
-        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
     rf->off += len;
     rf->since_ckpt += len;
     if (!rf->autosync && rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)

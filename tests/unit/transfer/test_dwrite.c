@@ -338,6 +338,58 @@ static void test_autosync(void **state)
     close_file(x);
 }
 
+/* The digest of what was appended, computed by the writer thread and the
+ * flushes: in order, once per byte, not the head block of an unaligned start. */
+static void test_hash(void **state)
+{
+    struct fx *x = *state;
+    uint32_t seed = 777;
+    for (int round = 0; round < 2; round++) {
+        open_file(x, 1);
+        const size_t start = round == 0 ? 0 : 6001;
+        assert_int_equal(pwrite(x->bfd, x->data, start, 0), (ssize_t)start);
+        struct xfer_dwriter *w;
+        assert_int_equal(xfer_dwriter_start(x->dfd, x->bfd, start, BUFSZ, 3, NULL, NULL, &w), 0);
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+        assert_int_equal(xfer_dwriter_hash(w, NULL), -EINVAL);
+        assert_int_equal(xfer_dwriter_hash(w, md), 0);
+        assert_int_equal(xfer_dwriter_hash(w, md), -EINVAL); /* once */
+        size_t at = start;
+        while (at < x->n) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = 1 + (seed >> 8) % 20000;
+            if (len > x->n - at)
+                len = x->n - at;
+            assert_int_equal(xfer_dwriter_append(w, x->data + at, len), 0);
+            at += len;
+            if ((seed >> 4) % 4 == 0)
+                assert_int_equal(xfer_dwriter_flush(w), 0);
+        }
+        assert_int_equal(xfer_dwriter_flush(w), 0);
+        uint8_t got[32], want[32];
+        unsigned l = 0;
+        assert_int_equal(EVP_DigestFinal_ex(md, got, &l), 1);
+        assert_int_equal(EVP_Digest(x->data + start, x->n - start, want, &l, EVP_sha256(), NULL),
+                         1);
+        assert_memory_equal(got, want, 32);
+        xfer_dwriter_free(w);
+        EVP_MD_CTX_free(md);
+        check_file(x, x->n);
+        close_file(x);
+    }
+    /* too late once data came */
+    open_file(x, 1);
+    struct xfer_dwriter *w;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(xfer_dwriter_start(x->dfd, x->bfd, 0, BUFSZ, 2, NULL, NULL, &w), 0);
+    assert_int_equal(xfer_dwriter_append(w, x->data, 10), 0);
+    assert_int_equal(xfer_dwriter_hash(w, md), -EINVAL);
+    xfer_dwriter_free(w);
+    EVP_MD_CTX_free(md);
+    close_file(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enospc_in_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_in_head_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_autosync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
