@@ -1,4 +1,6 @@
 /* The sending side of one connection (docs/protocol.md). */
+#include "sread.h"
+
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
@@ -16,7 +18,11 @@
 /* DATA payload per frame: header + payload fill exactly 16 TLS records of
  * 16 KiB (no short record per frame), and the piece read, hashed and encrypted
  * stays in the L2 cache between those three passes. */
-#define SEND_DATA_LEN (16u * 16384u - PKIE_XFER_HDR_LEN)
+#define SEND_DATA_LEN   (16u * 16384u - PKIE_XFER_HDR_LEN)
+/* Files with this much to send are read and hashed ahead in another thread,
+ * in READ_AHEAD_NBUF frames (the session thread only encrypts and sends). */
+#define READ_AHEAD_MIN  (4u << 20)
+#define READ_AHEAD_NBUF 4u
 
 static void set_result(struct pkie_xfer_send_result *res, int code)
 {
@@ -132,6 +138,45 @@ static int hash_prefix(struct pkie_xfer_sender *s, int fd, EVP_MD_CTX *md, uint6
     return 0;
 }
 
+/* Send [*pos, size) with the file read and hashed ahead in another thread.
+ * Returns 0 with *pos at the end, or when the thread cannot start with *pos
+ * unchanged (the caller's loop sends it); else an error. */
+static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name, EVP_MD_CTX *md,
+                           uint64_t *pos, struct pkie_xfer_send_result *res,
+                           pkie_xfer_progress_fn progress, void *progress_arg)
+{
+    struct xfer_sreader *sr = NULL;
+    if (xfer_sreader_start(fd, *pos, res->size, SEND_DATA_LEN, READ_AHEAD_NBUF, PKIE_XFER_HDR_LEN,
+                           md, &sr) != 0)
+        return 0;
+    int rc = 0;
+    for (;;) {
+        uint8_t *b;
+        size_t n;
+        int e = xfer_sreader_next(sr, &b, &n);
+        if (e == 1)
+            break;
+        if (e < 0) {
+            rc = e == -ENODATA
+                     ? PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name)
+                     : PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
+            break;
+        }
+        pkie_xfer_put_header(b, PKIE_XFER_DATA, (uint32_t)n);
+        rc = pkie_xfer_write_all(s->io, b, PKIE_XFER_HDR_LEN + n);
+        if (rc != 0) {
+            rc = explain_write_failure(s, rc);
+            break;
+        }
+        *pos += n;
+        res->bytes_sent += n;
+        if (progress)
+            progress(progress_arg, *pos, res->size);
+    }
+    xfer_sreader_free(sr);
+    return rc;
+}
+
 int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
                           const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
                           pkie_xfer_progress_fn progress, void *progress_arg,
@@ -188,6 +233,9 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
     uint64_t pos = r.offset;
     if (progress)
         progress(progress_arg, pos, res->size);
+    if (res->size - pos >= READ_AHEAD_MIN &&
+        (rc = send_read_ahead(s, fd, name, md, &pos, res, progress, progress_arg)) != 0)
+        goto broken;
     while (pos < res->size) {
         uint64_t left = res->size - pos;
         size_t want = left < SEND_DATA_LEN ? (size_t)left : SEND_DATA_LEN;
