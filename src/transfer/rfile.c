@@ -37,9 +37,15 @@
 #define DIRECT_MIN         (16ull << 20)
 #define DIRECT_BUF         (4u << 20)
 #define DIRECT_NBUF        3u
+/* At most this many files at once in direct I/O per process (3 threads and
+ * 12 MiB each): a receiver with many SSL tasks stays bounded in memory, and
+ * the files beyond it go through the page cache. */
+#define DIRECT_MAX_FILES   8u
+
+static atomic_uint direct_active;
 /* State record: fixed width, rewritten in place. */
-#define STATE_FMT          "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
-#define STATE_LEN          (11 + 32 + 1 + 20 + 1 + 20 + 1)
+#define STATE_FMT "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
+#define STATE_LEN (11 + 32 + 1 + 20 + 1 + 20 + 1)
 
 struct pkie_xfer_rfile {
     const struct pkie_xfer_recv_conf *c;
@@ -223,25 +229,41 @@ static int dio_supported(int fd)
 
 /* Try to write the rest of the file through the direct writer; on any
  * refusal the buffered path stays in use. */
+/* Stop the direct writer (its threads are joined) and give its place back. */
+static void direct_end(struct pkie_xfer_rfile *rf)
+{
+    if (rf->dw == NULL)
+        return;
+    xfer_dwriter_free(rf->dw);
+    rf->dw = NULL;
+    atomic_fetch_sub(&direct_active, 1);
+}
+
 static void direct_start(struct pkie_xfer_rfile *rf, uint64_t start)
 {
     if (!dio_supported(rf->part_fd))
         return;
-    int dfd = openat(rf->c->dirfd, rf->part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
+    if (atomic_fetch_add(&direct_active, 1) >= DIRECT_MAX_FILES) {
+        atomic_fetch_sub(&direct_active, 1);
         return;
+    }
+    int dfd = openat(rf->c->dirfd, rf->part, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        atomic_fetch_sub(&direct_active, 1);
+        return;
+    }
     struct stat a, b;
     if (fstat(dfd, &a) != 0 || fstat(rf->part_fd, &b) != 0 || a.st_dev != b.st_dev ||
         a.st_ino != b.st_ino ||
         xfer_dwriter_start(dfd, rf->part_fd, start, DIRECT_BUF, DIRECT_NBUF, rf->c->write_fn,
                            rf->c->write_arg, &rf->dw) != 0) {
         close(dfd);
+        atomic_fetch_sub(&direct_active, 1);
         return;
     }
     /* SHA-256 in a thread of the writer: the session only decrypts and copies */
     if (xfer_dwriter_hash(rf->dw, rf->md) != 0) {
-        xfer_dwriter_free(rf->dw);
-        rf->dw = NULL;
+        direct_end(rf);
         close(dfd);
         return;
     }
@@ -258,8 +280,7 @@ static void direct_start(struct pkie_xfer_rfile *rf, uint64_t start)
 static int direct_fail(struct pkie_xfer_rfile *rf, int e)
 {
     rf->off = xfer_dwriter_written(rf->dw);
-    xfer_dwriter_free(rf->dw);
-    rf->dw = NULL;
+    direct_end(rf);
     close(rf->dfd);
     rf->dfd = -1;
     rf->broken = 1;
@@ -504,7 +525,7 @@ void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)
      * what reached the file */
     if (!rf->finished && rf->part_fd >= 0 && pkie_xfer_rfile_checkpoint(rf) != 0 && rf->broken)
         (void)pkie_xfer_rfile_checkpoint(rf);
-    xfer_dwriter_free(rf->dw); /* joins its threads: none uses rf after this */
+    direct_end(rf); /* joins its threads: none uses rf after this */
     if (rf->dfd >= 0)
         close(rf->dfd);
     if (rf->part_fd >= 0)

@@ -395,6 +395,36 @@ static void test_direct_resume(void **state)
     free(data);
 }
 
+/* At most 8 files at once get direct I/O in a process; the others go
+ * through the page cache, and a closed one gives its place back. */
+static void test_direct_limit(void **state)
+{
+    struct fx *x = *state;
+    int dio = dir_has_dio(x);
+    x->c.direct_min = 1;
+    struct pkie_xfer_rfile *rf[10];
+    struct pkie_xfer_file f;
+    uint64_t off;
+    char name[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof(name), "lim%d", i);
+        mkfile(&f, name, 1u << 20, (uint8_t)(20 + i));
+        assert_int_equal(pkie_xfer_rfile_open(&x->c, &f, &rf[i], &off), 0);
+        assert_int_equal(pkie_xfer_rfile_direct(rf[i]), dio && i < 8);
+    }
+    pkie_xfer_rfile_close(rf[3]);
+    mkfile(&f, "lim-again", 1u << 20, 40);
+    assert_int_equal(pkie_xfer_rfile_open(&x->c, &f, &rf[3], &off), 0);
+    assert_int_equal(pkie_xfer_rfile_direct(rf[3]), dio);
+    for (int i = 0; i < 10; i++)
+        pkie_xfer_rfile_close(rf[i]);
+    /* all places given back */
+    mkfile(&f, "lim-last", 1u << 20, 41);
+    assert_int_equal(pkie_xfer_rfile_open(&x->c, &f, &rf[0], &off), 0);
+    assert_int_equal(pkie_xfer_rfile_direct(rf[0]), dio);
+    pkie_xfer_rfile_close(rf[0]);
+}
+
 /* A full disk under the direct writer: DISK_FULL (now or at a later write),
  * no more data taken, the written prefix recorded; a new session resumes. */
 static void test_direct_enospc(void **state)
@@ -466,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
