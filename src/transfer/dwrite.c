@@ -137,51 +137,45 @@ static uint64_t done_seq(const struct xfer_dwriter *w)
     return w->has_hasher && w->hseq < w->wseq ? w->hseq : w->wseq;
 }
 
-static void *writer_main(void *arg)
+/* The loop of a stage thread (writing or hashing): it takes each handed
+ * buffer in order, does its part outside the lock and counts it in *seq. Both
+ * only read the buffer, so they can work on the same one at once. */
+static void run_stage(struct xfer_dwriter *w, uint64_t *seq, int writes)
 {
-    struct xfer_dwriter *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->wseq == w->queued && !w->quit)
+        while (*seq == w->queued && !w->quit)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->wseq == w->queued)
-            break; /* stopping, and every handed buffer is written */
-        struct slot *s = &w->slots[w->wseq % w->nbuf];
+        if (*seq == w->queued)
+            break; /* stopping, and every handed buffer is done */
+        struct slot *s = &w->slots[*seq % w->nbuf];
         int err = w->err;
         size_t done = 0;
         pthread_mutex_unlock(&w->mu);
         if (err == 0) /* after a failure the rest is dropped: the prefix stays exact */
-            err = write_all(w, w->dfd, s->p, s->len, s->off, &done);
+            err = writes ? write_all(w, w->dfd, s->p, s->len, s->off, &done) : hash_slot(w, s);
         pthread_mutex_lock(&w->mu);
-        note_write(w, s->off, done, err);
-        w->wseq++;
+        if (writes)
+            note_write(w, s->off, done, err);
+        else if (err != 0 && w->err == 0)
+            w->err = err;
+        (*seq)++;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer_main(void *arg)
+{
+    struct xfer_dwriter *w = arg;
+    run_stage(w, &w->wseq, 1);
     return NULL;
 }
 
 static void *hasher_main(void *arg)
 {
     struct xfer_dwriter *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (w->hseq == w->queued && !w->quit)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->hseq == w->queued)
-            break;
-        struct slot *s = &w->slots[w->hseq % w->nbuf];
-        int err = w->err;
-        pthread_mutex_unlock(&w->mu);
-        if (err == 0)
-            err = hash_slot(w, s);
-        pthread_mutex_lock(&w->mu);
-        if (err != 0 && w->err == 0)
-            w->err = err;
-        w->hseq++;
-        pthread_cond_broadcast(&w->cv);
-    }
-    pthread_mutex_unlock(&w->mu);
+    run_stage(w, &w->hseq, 0);
     return NULL;
 }
 
