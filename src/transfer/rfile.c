@@ -287,6 +287,13 @@ static int direct_fail(struct pkie_xfer_rfile *rf, int e)
     return file_err("write", rf->part, e);
 }
 
+/* Everything received into the file (direct I/O only; else nothing to do). */
+static int direct_flush(struct pkie_xfer_rfile *rf)
+{
+    int e = rf->dw != NULL ? -xfer_dwriter_flush(rf->dw) : 0;
+    return e != 0 ? direct_fail(rf, e) : 0;
+}
+
 int pkie_xfer_rfile_direct(const struct pkie_xfer_rfile *rf)
 {
     return rf->dw != NULL;
@@ -403,11 +410,9 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
 {
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
-    if (rf->dw != NULL) {
-        int e = -xfer_dwriter_flush(rf->dw);
-        if (e != 0)
-            return direct_fail(rf, e);
-    }
+    int rc = direct_flush(rf);
+    if (rc != 0)
+        return rc;
     if (durable_get(rf) == rf->off)
         return 0;
     if (fdatasync(rf->part_fd) != 0)
@@ -420,17 +425,7 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
     return 0;
 }
 
-static int direct_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
-{
-    int e = -xfer_dwriter_append(rf->dw, buf, len); /* it hashes them too */
-    if (e != 0)
-        return direct_fail(rf, e);
-    rf->off += len;
-    rf->since_ckpt += len;
-    if (!rf->autosync && rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
-        return pkie_xfer_rfile_checkpoint(rf);
-    return 0;
-}
+static int buffered_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len);
 
 int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
 {
@@ -440,8 +435,26 @@ int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t le
         return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
     if (len > rf->f.size - rf->off)
         return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "data past the announced size %" PRIu64, rf->f.size);
-    if (rf->dw != NULL)
-        return direct_write(rf, buf, len);
+    if (rf->dw != NULL) {
+        int e = -xfer_dwriter_append(rf->dw, buf, len); /* it hashes them too */
+        if (e != 0)
+            return direct_fail(rf, e);
+        rf->off += len;
+        rf->since_ckpt += len;
+    } else {
+        int rc = buffered_write(rf, buf, len);
+        if (rc != 0)
+            return rc;
+    }
+    /* (with direct I/O the writer's sync thread checkpoints, if it runs) */
+    if (!rf->autosync && rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
+        return pkie_xfer_rfile_checkpoint(rf);
+    return 0;
+}
+
+/* Write through the page cache, hash, and start the writeback now and then. */
+static int buffered_write(struct pkie_xfer_rfile *rf, const void *buf, size_t len)
+{
     const uint8_t *p = buf;
     size_t left = len;
     while (left > 0) {
@@ -464,8 +477,6 @@ int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t le
                               (off_t)(rf->off - rf->writeback_from), SYNC_FILE_RANGE_WRITE);
         rf->writeback_from = rf->off;
     }
-    if (rf->c->checkpoint_bytes != 0 && rf->since_ckpt >= rf->c->checkpoint_bytes)
-        return pkie_xfer_rfile_checkpoint(rf);
     return 0;
 }
 
@@ -477,11 +488,9 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
     if (rf->broken)
         return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
-    if (rf->dw != NULL) {
-        int e = -xfer_dwriter_flush(rf->dw);
-        if (e != 0)
-            return direct_fail(rf, e);
-    }
+    int rc = direct_flush(rf);
+    if (rc != 0)
+        return rc;
     if (rf->off != rf->f.size)
         return PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "END after %" PRIu64 " of %" PRIu64 " bytes",
                         rf->off, rf->f.size);
