@@ -138,6 +138,23 @@ static int hash_prefix(struct pkie_xfer_sender *s, int fd, EVP_MD_CTX *md, uint6
     return 0;
 }
 
+/* Send @n bytes of data that follow PKIE_XFER_HDR_LEN bytes of room at
+ * @frame as one DATA frame, and count them. */
+static int send_data(struct pkie_xfer_sender *s, uint8_t *frame, size_t n, uint64_t *pos,
+                     struct pkie_xfer_send_result *res, pkie_xfer_progress_fn progress,
+                     void *progress_arg)
+{
+    pkie_xfer_put_header(frame, PKIE_XFER_DATA, (uint32_t)n);
+    int rc = pkie_xfer_write_all(s->io, frame, PKIE_XFER_HDR_LEN + n);
+    if (rc != 0)
+        return explain_write_failure(s, rc);
+    *pos += n;
+    res->bytes_sent += n;
+    if (progress)
+        progress(progress_arg, *pos, res->size);
+    return 0;
+}
+
 /* Send [*pos, size) with the file read and hashed ahead in another thread.
  * Returns 0 with *pos at the end, or when the thread cannot start with *pos
  * unchanged (the caller's loop sends it); else an error. */
@@ -162,16 +179,8 @@ static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name,
                      : PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
             break;
         }
-        pkie_xfer_put_header(b, PKIE_XFER_DATA, (uint32_t)n);
-        rc = pkie_xfer_write_all(s->io, b, PKIE_XFER_HDR_LEN + n);
-        if (rc != 0) {
-            rc = explain_write_failure(s, rc);
+        if ((rc = send_data(s, b, n, pos, res, progress, progress_arg)) != 0)
             break;
-        }
-        *pos += n;
-        res->bytes_sent += n;
-        if (progress)
-            progress(progress_arg, *pos, res->size);
     }
     xfer_sreader_free(sr);
     return rc;
@@ -251,16 +260,8 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
             rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
             goto broken;
         }
-        pkie_xfer_put_header(s->buf, PKIE_XFER_DATA, (uint32_t)n);
-        rc = pkie_xfer_write_all(s->io, s->buf, PKIE_XFER_HDR_LEN + (size_t)n);
-        if (rc != 0) {
-            rc = explain_write_failure(s, rc);
+        if ((rc = send_data(s, s->buf, (size_t)n, &pos, res, progress, progress_arg)) != 0)
             goto broken;
-        }
-        pos += (uint64_t)n;
-        res->bytes_sent += (uint64_t)n;
-        if (progress)
-            progress(progress_arg, pos, res->size);
     }
     unsigned mdlen = 0;
     if (EVP_DigestFinal_ex(md, res->sha256, &mdlen) != 1 || mdlen != 32) {
