@@ -41,10 +41,11 @@ int xfer_dwriter_start(int dfd, int bfd, uint64_t start, size_t bufsz, unsigned 
 
 /**
  * Hash every byte appended from now on into @p md, in file order, off the
- * session's thread (the writer thread hashes each buffer before writing it;
- * flush hashes the rest). The caller does not touch @p md between this and a
- * flush that returned 0 (then it may finalize it). Before the first append
- * only: returns 0, or -EINVAL.
+ * session's thread: a hash thread takes each handed buffer in order while the
+ * writer thread writes it, and flush hashes the rest. The caller does not
+ * touch @p md between this and a flush that returned 0 (then it may finalize
+ * it). Before the first append only: returns 0, or -EINVAL (or -errno when
+ * the thread cannot start).
  */
 int xfer_dwriter_hash(struct xfer_dwriter *w, EVP_MD_CTX *md);
 
