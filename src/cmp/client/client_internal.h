@@ -3,6 +3,7 @@
 #define PKIE_CMP_CLIENT_INTERNAL_H
 
 #include "certcache.h"
+#include "http.h"
 #include "pkie/buf.h"
 #include "pkie/cmp.h"
 
@@ -47,12 +48,7 @@ struct pkie_cmp_ctx {
     void *transfer_arg;
     pkie_cmp_msg_hook_fn msg_hook;
     void *msg_hook_arg;
-    void *curl;            /* CURL *, kept between messages for keep-alive */
-    void *curl_headers;    /* struct curl_slist * */
-    void *curl_connect_to; /* struct curl_slist * (tls_host) */
-    int http_conn_closed;  /* server said Connection: close */
-    char http_ctype[128];  /* Content-Type of the last response */
-    struct pkie_buf http_rsp;
+    struct cmp_http http; /* connection kept between messages (http.c) */
 
     /* options */
     int opt[PKIE_CMP_OPT_TLS_USED + 1];
@@ -118,8 +114,6 @@ struct pkie_cmp_ctx {
 void cmp_ctx_clear_results(struct pkie_cmp_ctx *ctx);
 /** Release one template's contents. */
 void cmp_template_clear(struct cmp_template *t);
-/** Release the HTTP handle (http.c). */
-void cmp_http_free(struct pkie_cmp_ctx *ctx);
 /** Copy an ITAV into a list. */
 int cmp_itavs_add(struct pkie_cmp_genm_itavs *l, const char *type_oid, const uint8_t *value,
                   size_t value_len);
@@ -127,9 +121,6 @@ int cmp_itavs_add(struct pkie_cmp_genm_itavs *l, const char *type_oid, const uin
 void cmp_itavs_clear(struct pkie_cmp_genm_itavs *l);
 /** Set the status string (joined), replacing the old one. */
 int cmp_ctx_set_status_string(struct pkie_cmp_ctx *ctx, const char *s);
-/** Send a request through the transfer (hooks, timeouts); *rsp malloc'ed. */
-int cmp_ctx_exchange(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_len, uint8_t **rsp,
-                     size_t *rsp_len);
 /** Sender name of requests (NULL = NULL-DN). */
 const X509_NAME *cmp_sender_name(const struct pkie_cmp_ctx *ctx);
 /** The key of a template (new key, CSR key, else the client key). */
@@ -164,7 +155,5 @@ void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert);
 void cmp_txn_forget(struct pkie_cmp_ctx *ctx);
 /** Start a transaction: clear results, new transactionID, start the clock. */
 void cmp_txn_start(struct pkie_cmp_ctx *ctx);
-/** Seconds left of the total timeout: -1 = unlimited, 0 = expired. */
-long cmp_ctx_time_left(const struct pkie_cmp_ctx *ctx);
 
 #endif

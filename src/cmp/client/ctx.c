@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct {
     int def, min, max;
@@ -48,7 +49,6 @@ struct pkie_cmp_ctx *pkie_cmp_ctx_new(void)
         ctx->opt[i] = opt_range[i].def;
     ctx->status = PKIE_CMP_STATUS_NONE;
     ctx->transfer = pkie_cmp_http_transfer;
-    pkie_buf_init(&ctx->http_rsp, PKIE_CMP_DEFAULT_MAX_RESP);
     return ctx;
 }
 
@@ -128,6 +128,57 @@ int cmp_ctx_set_status_string(struct pkie_cmp_ctx *ctx, const char *s)
     return ctx->status_string == NULL ? PKIE_ERR(PKIE_ERR_NOMEM, "status string") : 0;
 }
 
+/* ---- transaction state and status (used by txn.c) ------------------------ */
+
+void cmp_txn_forget(struct pkie_cmp_ctx *ctx)
+{
+    for (size_t i = 0; i < sizeof(ctx->got) / sizeof(ctx->got[0]); i++) {
+        X509_free(ctx->got[i]);
+        ctx->got[i] = NULL;
+        ctx->waiting[i] = 0;
+    }
+    ctx->n_req = 0;
+    ctx->pending = 0;
+    ctx->have_tid = 0;
+    ctx->have_recip_nonce = 0;
+}
+
+void cmp_txn_start(struct pkie_cmp_ctx *ctx)
+{
+    cmp_ctx_clear_results(ctx);
+    cmp_txn_forget(ctx);
+    int total = ctx->opt[PKIE_CMP_OPT_TOTAL_TIMEOUT];
+    ctx->end_time = total > 0 ? time(NULL) + total : 0;
+}
+
+void cmp_ctx_record_status(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_statusinfo *si)
+{
+    ctx->status = (int)si->status;
+    ctx->failinfo = si->has_failInfo ? (int)si->failInfo : 0;
+    free(ctx->status_string);
+    ctx->status_string = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < si->statusString.count; i++)
+        total += si->statusString.strs[i].len + 2;
+    if (si->statusString.count == 0 || total > 65536)
+        return;
+    char *s = malloc(total + 1);
+    if (s == NULL)
+        return;
+    size_t off = 0;
+    for (size_t i = 0; i < si->statusString.count; i++) {
+        if (i > 0) {
+            memcpy(s + off, "; ", 2);
+            off += 2;
+        }
+        const struct pkie_cmp_bytes *b = &si->statusString.strs[i];
+        for (size_t j = 0; j < b->len; j++) /* keep it printable on one line */
+            s[off++] = (b->p[j] < 0x20 || b->p[j] == 0x7f) ? '?' : (char)b->p[j];
+    }
+    s[off] = '\0';
+    ctx->status_string = s;
+}
+
 int pkie_cmp_ctx_reinit(struct pkie_cmp_ctx *ctx)
 {
     if (ctx == NULL)
@@ -143,7 +194,6 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
         return;
     cmp_txn_start(ctx);
     cmp_http_free(ctx);
-    pkie_buf_free(&ctx->http_rsp);
     free(ctx->server_host);
     free(ctx->path);
     free(ctx->proxy);
@@ -349,8 +399,6 @@ int pkie_cmp_ctx_set_option(struct pkie_cmp_ctx *ctx, enum pkie_cmp_option opt, 
     if (opt == PKIE_CMP_OPT_DIGEST && EVP_get_digestbynid(value) == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "unknown digest NID %d", value);
     ctx->opt[opt] = value;
-    if (opt == PKIE_CMP_OPT_MAX_RESP_SIZE)
-        ctx->http_rsp.max = (size_t)value;
     return 0;
 }
 
@@ -720,45 +768,6 @@ char *pkie_cmp_ctx_snprint_status(const struct pkie_cmp_ctx *ctx, char *buf, siz
         APPEND("; StatusString: \"%s\"", ctx->status_string);
 #undef APPEND
     return buf;
-}
-
-long cmp_ctx_time_left(const struct pkie_cmp_ctx *ctx)
-{
-    if (ctx->end_time == 0)
-        return -1;
-    time_t now = time(NULL);
-    return now >= ctx->end_time ? 0 : (long)(ctx->end_time - now);
-}
-
-int cmp_ctx_exchange(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_len, uint8_t **rsp,
-                     size_t *rsp_len)
-{
-    *rsp = NULL;
-    *rsp_len = 0;
-    if (ctx->end_time != 0 && cmp_ctx_time_left(ctx) == 0)
-        return PKIE_ERR(PKIE_ERR_TIMEOUT, "total transaction timeout of %d s exceeded",
-                        ctx->opt[PKIE_CMP_OPT_TOTAL_TIMEOUT]);
-    if (ctx->msg_hook != NULL)
-        ctx->msg_hook(ctx, PKIE_CMP_MSG_SENT, req, req_len, ctx->msg_hook_arg);
-    int rc = ctx->transfer(ctx, req, req_len, rsp, rsp_len, ctx->transfer_arg);
-    if (rc < 0) {
-        free(*rsp);
-        *rsp = NULL;
-        *rsp_len = 0;
-        return rc;
-    }
-    if (*rsp == NULL || *rsp_len == 0)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "empty response");
-    if (*rsp_len > (size_t)ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE]) {
-        free(*rsp);
-        *rsp = NULL;
-        *rsp_len = 0;
-        return PKIE_ERR(PKIE_ERR_LIMIT, "response larger than %d bytes",
-                        ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE]);
-    }
-    if (ctx->msg_hook != NULL)
-        ctx->msg_hook(ctx, PKIE_CMP_MSG_RECEIVED, *rsp, *rsp_len, ctx->msg_hook_arg);
-    return 0;
 }
 
 int pkie_cmp_ctx_set1_transactionID(struct pkie_cmp_ctx *ctx, const uint8_t *tid, size_t len)

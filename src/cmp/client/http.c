@@ -1,236 +1,298 @@
 /*
- * CMP over HTTP (RFC 6712/9811) with libcurl: one POST of
- * application/pkixcmp per message, one CURL handle per context so that the
- * connection is kept alive across the messages of a transaction (and across
- * transactions), TCP_NODELAY so that the small request is not held back by
- * Nagle's algorithm against the server's delayed ACK, no "Expect:
- * 100-continue" round trip, and every response bounded in size and time.
+ * CMP over HTTP (RFC 6712/9811) with libcrypto's HTTP client, the one
+ * `openssl cmp` uses (OSSL_HTTP_open / OSSL_HTTP_set1_request /
+ * OSSL_HTTP_exchange): one POST of application/pkixcmp per message over a
+ * connection kept in the context (PKIE_CMP_OPT_KEEP_ALIVE 0, 1, 2 as
+ * openssl cmp's -keep_alive), OpenSSL's proxy rules (OSSL_HTTP_adapt_proxy:
+ * http_proxy/https_proxy and no_proxy from the environment when not set, ""
+ * = none), redirections refused, and the response checked by libcrypto:
+ * status 200, Content-Type application/pkixcmp, one DER SEQUENCE whose
+ * length (and Content-Length) is within PKIE_CMP_OPT_MAX_RESP_SIZE, all
+ * within the message timeout cut to what is left of the total timeout.
+ * The connection (proxy, TCP, TLS): http_conn.c.
  */
 #include "client_internal.h"
 #include "pkie/error.h"
 
-#include <curl/curl.h>
-#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/httperr.h>
+#include <openssl/x509v3.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <time.h>
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
+static const char pkixcmp[] = "application/pkixcmp";
 
-static void curl_init(void)
+/* libcrypto's socket BIO writes with write(2): to a peer that has gone away
+ * that raises SIGPIPE, which kills a process that did not ignore it. A
+ * library must not change the process's signal handling, so SIGPIPE is
+ * blocked in the calling thread while the connection is used, and one that
+ * the connection raised is taken off before the mask is restored (libcurl
+ * does the same around its TLS writes). */
+struct sigpipe_guard {
+    sigset_t old;
+    int discard; /* not blocked or pending before: what is pending is ours */
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    (void)sigpending(&pending);
+    (void)pthread_sigmask(SIG_BLOCK, &set, &g->old);
+    g->discard = !sigismember(&g->old, SIGPIPE) && !sigismember(&pending, SIGPIPE);
+}
+
+static void sigpipe_restore(const struct sigpipe_guard *g)
+{
+    if (g->discard) {
+        sigset_t set, pending;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        sigemptyset(&pending);
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+            const struct timespec zero = {0, 0};
+            (void)sigtimedwait(&set, NULL, &zero);
+        }
+    }
+    (void)pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static void close_connection(struct pkie_cmp_ctx *ctx)
+{
+    if (ctx->http.rctx == NULL && ctx->http.bio == NULL)
+        return;
+    struct sigpipe_guard g;
+    sigpipe_block(&g);
+    cmp_http_close(ctx);
+    sigpipe_restore(&g);
 }
 
 void cmp_http_free(struct pkie_cmp_ctx *ctx)
 {
-    if (ctx->curl != NULL)
-        curl_easy_cleanup((CURL *)ctx->curl);
-    ctx->curl = NULL;
-    curl_slist_free_all((struct curl_slist *)ctx->curl_headers);
-    ctx->curl_headers = NULL;
-    curl_slist_free_all((struct curl_slist *)ctx->curl_connect_to);
-    ctx->curl_connect_to = NULL;
+    close_connection(ctx);
+    SSL_CTX_free(ctx->http.ssl_ctx);
+    ctx->http.ssl_ctx = NULL;
 }
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+/* What went wrong, from OpenSSL's error queue (which this empties). */
+struct http_fail {
+    int code;      /* pkie error code */
+    int prio;      /* the most telling entry wins */
+    int status;    /* HTTP status, 0 = none */
+    int lookup;    /* the host name did not resolve */
+    char why[256]; /* OpenSSL's reason and data */
+};
+
+static void fail_entry(struct http_fail *f, int code, int prio, unsigned long e, const char *data)
 {
-    struct pkie_cmp_ctx *ctx = arg;
-    size_t n = size * nmemb;
-    if (pkie_buf_append(&ctx->http_rsp, p, n) < 0)
-        return 0; /* past the bound (or no memory): abort the transfer */
-    return n;
+    if (prio <= f->prio)
+        return;
+    f->code = code;
+    f->prio = prio;
+    const char *r = ERR_reason_error_string(e);
+    snprintf(f->why, sizeof(f->why), "%s%s%s", r != NULL ? r : "unknown error",
+             data != NULL && *data != '\0' ? ": " : "", data != NULL ? data : "");
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+/* @p opening: the failure came from OSSL_HTTP_open (name lookup, connect). */
+static void classify(struct http_fail *f, int opening)
 {
-    struct pkie_cmp_ctx *ctx = arg;
-    size_t n = size * nmemb;
-    static const char ct[] = "content-type:";
-    static const char conn[] = "connection:";
-    if (n > sizeof(ct) - 1 && strncasecmp(p, ct, sizeof(ct) - 1) == 0) {
-        const char *v = p + sizeof(ct) - 1;
-        size_t vl = n - (sizeof(ct) - 1);
-        while (vl > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl >= sizeof(ctx->http_ctype))
-            vl = sizeof(ctx->http_ctype) - 1;
-        memcpy(ctx->http_ctype, v, vl);
-        ctx->http_ctype[vl] = '\0';
-    } else if (n > sizeof(conn) - 1 && strncasecmp(p, conn, sizeof(conn) - 1) == 0) {
-        const char *v = p + sizeof(conn) - 1;
-        size_t vl = n - (sizeof(conn) - 1);
-        while (vl > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        if (vl >= 5 && strncasecmp(v, "close", 5) == 0)
-            ctx->http_conn_closed = 1;
-    }
-    return n;
-}
-
-/* Is the media type application/pkixcmp (parameters allowed)? */
-static int ctype_ok(const char *ct)
-{
-    static const char want[] = "application/pkixcmp";
-    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
-        return 0;
-    char c = ct[sizeof(want) - 1];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
-}
-
-/* CURLOPT_SSL_CTX_FUNCTION: libcurl has loaded the client certificate;
- * append the -tls_extra certificates to its chain. */
-static CURLcode add_tls_extra(CURL *c, void *ssl_ctx, void *arg)
-{
-    (void)c;
-    const struct pkie_cmp_ctx *ctx = arg;
-    for (int i = 0; i < sk_X509_num(ctx->tls_extra); i++)
-        if (!SSL_CTX_add1_chain_cert((SSL_CTX *)ssl_ctx, sk_X509_value(ctx->tls_extra, i)))
-            return CURLE_SSL_CERTPROBLEM;
-    return CURLE_OK;
-}
-
-static int setup_handle(struct pkie_cmp_ctx *ctx)
-{
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP, "curl_global_init: %s",
-                        curl_easy_strerror(curl_init_rc));
-    if (ctx->server_host == NULL)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no CMP server set");
-    CURL *c = curl_easy_init();
-    if (c == NULL)
-        return PKIE_ERR(PKIE_ERR_NOMEM, "curl_easy_init");
-    ctx->curl = c;
-
-    int tls = ctx->server_tls || ctx->opt[PKIE_CMP_OPT_TLS_USED] || ctx->tls_trusted != NULL ||
-              ctx->tls_cert != NULL;
-    /* with tls_host, the URL names that host (so TLS checks the server
-     * certificate against it) and CONNECT_TO sends the connection to the server */
-    const char *host = tls && ctx->tls_host != NULL ? ctx->tls_host : ctx->server_host;
-    int v6 = strchr(host, ':') != NULL;
-    char url[4200];
-    int port = ctx->server_port != 0 ? ctx->server_port : (tls ? 443 : 80);
-    int n = snprintf(url, sizeof(url), "%s://%s%s%s:%d/%s", tls ? "https" : "http", v6 ? "[" : "",
-                     host, v6 ? "]" : "", port, ctx->path != NULL ? ctx->path : "");
-    if (n < 0 || (size_t)n >= sizeof(url))
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "URL too long");
-    if (host != ctx->server_host) {
-        char to[2200];
-        int sv6 = strchr(ctx->server_host, ':') != NULL;
-        n = snprintf(to, sizeof(to), "%s:%d:%s%s%s:%d", host, port, sv6 ? "[" : "",
-                     ctx->server_host, sv6 ? "]" : "", port);
-        if (n < 0 || (size_t)n >= sizeof(to))
-            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "tls_host too long");
-        struct curl_slist *ct = curl_slist_append(NULL, to);
-        if (ct == NULL)
-            return PKIE_ERR(PKIE_ERR_NOMEM, "CONNECT_TO");
-        ctx->curl_connect_to = ct;
-        if (curl_easy_setopt(c, CURLOPT_CONNECT_TO, ct) != CURLE_OK)
-            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP, "CURLOPT_CONNECT_TO");
-    }
-
-    struct curl_slist *h = NULL, *t;
-    static const char *const hdrs[] = {
-        "Content-Type: application/pkixcmp",
-        "Accept: application/pkixcmp",
-        "Expect:", /* no 100-continue round trip */
-        "Cache-Control: no-cache",
-        "Pragma: no-cache",
-    };
-    for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
-        if ((t = curl_slist_append(h, hdrs[i])) == NULL)
-            goto nomem;
-        h = t;
-    }
-    if (ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE] == 0) {
-        if ((t = curl_slist_append(h, "Connection: close")) == NULL)
-            goto nomem;
-        h = t;
-    }
-    ctx->curl_headers = h;
-
-    CURLcode rc = CURLE_OK;
-#define SETOPT(o, v)                                                                               \
-    do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
-            rc = curl_easy_setopt(c, o, v);                                                        \
-    } while (0)
-    SETOPT(CURLOPT_URL, url);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_TCP_NODELAY, 1L);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_HTTPHEADER, h);
-    SETOPT(CURLOPT_USERAGENT, "pkie-cmp");
-    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, ctx);
-    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, ctx);
-    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE]);
-    SETOPT(CURLOPT_FORBID_REUSE, ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE] == 0 ? 1L : 0L);
-    if (ctx->proxy != NULL)
-        SETOPT(CURLOPT_PROXY, ctx->proxy);
-    if (ctx->no_proxy != NULL)
-        SETOPT(CURLOPT_NOPROXY, ctx->no_proxy);
-    if (tls) {
-        SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-        SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-        if (ctx->tls_trusted != NULL) {
-            SETOPT(CURLOPT_CAINFO, ctx->tls_trusted);
-            SETOPT(CURLOPT_CAPATH, (char *)NULL);
-        }
-        if (ctx->tls_cert != NULL)
-            SETOPT(CURLOPT_SSLCERT, ctx->tls_cert);
-        if (ctx->tls_key != NULL)
-            SETOPT(CURLOPT_SSLKEY, ctx->tls_key);
-        if (ctx->tls_keypass != NULL)
-            SETOPT(CURLOPT_KEYPASSWD, ctx->tls_keypass);
-        if (ctx->tls_extra != NULL) {
-            SETOPT(CURLOPT_SSL_CTX_FUNCTION, add_tls_extra);
-            SETOPT(CURLOPT_SSL_CTX_DATA, ctx);
+    memset(f, 0, sizeof(*f));
+    f->code = PKIE_ERR_CMP_CLIENT_HTTP;
+    f->prio = -1;
+    unsigned long e;
+    const char *data;
+    int flags;
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        if (!(flags & ERR_TXT_STRING))
+            data = NULL;
+        int lib = ERR_GET_LIB(e), r = ERR_GET_REASON(e);
+        if (lib == ERR_LIB_HTTP) {
+            switch (r) {
+            case HTTP_R_RETRY_TIMEOUT:
+                fail_entry(f, PKIE_ERR_TIMEOUT, 6, e, data);
+                break;
+            case HTTP_R_MAX_RESP_LEN_EXCEEDED:
+                fail_entry(f, PKIE_ERR_LIMIT, 5, e, data);
+                break;
+            case HTTP_R_UNEXPECTED_CONTENT_TYPE:
+            case HTTP_R_MISSING_CONTENT_TYPE:
+                fail_entry(f, PKIE_ERR_CMP_CLIENT_CONTENT_TYPE, 4, e, data);
+                break;
+            case HTTP_R_RECEIVED_ERROR:
+            case HTTP_R_STATUS_CODE_UNSUPPORTED:
+            case HTTP_R_REDIRECTION_NOT_ENABLED: {
+                const char *c = data != NULL ? strstr(data, "code=") : NULL;
+                if (c != NULL)
+                    f->status = atoi(c + 5);
+                fail_entry(f, PKIE_ERR_CMP_CLIENT_HTTP_STATUS, 4, e, data);
+                break;
+            }
+            case HTTP_R_CONNECT_FAILURE: /* the proxy refused the tunnel */
+                fail_entry(f, PKIE_ERR_CMP_CLIENT_CONNECT, 3, e, data);
+                break;
+            case HTTP_R_SERVER_CANCELED_CONNECTION:
+            case HTTP_R_HEADER_PARSE_ERROR:
+            case HTTP_R_RESPONSE_LINE_TOO_LONG:
+            case HTTP_R_ERROR_PARSING_CONTENT_LENGTH:
+            case HTTP_R_INCONSISTENT_CONTENT_LENGTH:
+            case HTTP_R_MISSING_ASN1_ENCODING:
+            case HTTP_R_ERROR_PARSING_ASN1_LENGTH:
+                fail_entry(f, PKIE_ERR_CMP_CLIENT_HTTP, 2, e, data);
+                break;
+            default:
+                fail_entry(f, PKIE_ERR_CMP_CLIENT_HTTP, 1, e, data);
+            }
+        } else if (lib == ERR_LIB_BIO &&
+                   (r == BIO_R_TRANSFER_TIMEOUT || r == BIO_R_CONNECT_TIMEOUT)) {
+            fail_entry(f, PKIE_ERR_TIMEOUT, 6, e, data);
+        } else if (lib == ERR_LIB_SSL) {
+            fail_entry(f, PKIE_ERR_CMP_CLIENT_TLS, 3, e, data);
+        } else if (opening && (lib == ERR_LIB_BIO || lib == ERR_LIB_SYS)) {
+            /* getaddrinfo's message comes as the data of ERR_R_SYS_LIB */
+            if (lib == ERR_LIB_BIO && f->prio < 2 &&
+                ((r == ERR_R_SYS_LIB && data != NULL && strncmp(data, "calling", 7) != 0) ||
+                 r == BIO_R_LOOKUP_RETURNED_NOTHING))
+                f->lookup = 1;
+            fail_entry(f, PKIE_ERR_CMP_CLIENT_CONNECT, 2, e, data);
+        } else {
+            fail_entry(f, PKIE_ERR_CMP_CLIENT_HTTP, 0, e, data);
         }
     }
-#undef SETOPT
-    if (rc != CURLE_OK)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP, "curl option: %s", curl_easy_strerror(rc));
-    return 0;
-nomem:
-    curl_slist_free_all(h);
-    return PKIE_ERR(PKIE_ERR_NOMEM, "HTTP headers");
 }
 
-static int map_curl_error(CURLcode rc, long timeout_ms, size_t max)
+int cmp_http_error(const struct pkie_cmp_ctx *ctx, int opening, int timeout, const char *host,
+                   int *no_answer)
 {
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return PKIE_ERR(PKIE_ERR_TIMEOUT, "no CMP response within %ld ms", timeout_ms);
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONNECT, "%s", curl_easy_strerror(rc));
-    case CURLE_WRITE_ERROR:
-    case CURLE_FILESIZE_EXCEEDED:
-        return PKIE_ERR(PKIE_ERR_LIMIT, "CMP response larger than %zu bytes", max);
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_TLS, "%s", curl_easy_strerror(rc));
+    struct http_fail fail, *f = &fail;
+    classify(f, opening);
+    if (opening && f->code == PKIE_ERR_CMP_CLIENT_HTTP) /* nothing more telling */
+        f->code = PKIE_ERR_CMP_CLIENT_CONNECT;
+    if (no_answer != NULL) /* no HTTP answer at all */
+        *no_answer = f->prio <= 1;
+    switch (f->code) {
+    case PKIE_ERR_TIMEOUT:
+        return PKIE_ERR(PKIE_ERR_TIMEOUT, "%s within %d s (%s)",
+                        opening ? "no connection" : "no CMP response", timeout, f->why);
+    case PKIE_ERR_LIMIT:
+        return PKIE_ERR(PKIE_ERR_LIMIT, "CMP response larger than %d bytes (%s)",
+                        ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE], f->why);
+    case PKIE_ERR_CMP_CLIENT_CONTENT_TYPE: {
+        const char *a = strstr(f->why, "actual=");
+        if (a == NULL)
+            return PKIE_ERR(f->code, "no Content-Type in the response, expected %s", pkixcmp);
+        return PKIE_ERR(f->code, "Content-Type '%s', expected %s", a + 7, pkixcmp);
+    }
+    case PKIE_ERR_CMP_CLIENT_HTTP_STATUS:
+        if (f->status == 301 || f->status == 302 || f->status == 0)
+            return PKIE_ERR(f->code, "HTTP redirection refused (%s)", f->why);
+        return PKIE_ERR(f->code, "HTTP status %d from the CMP server (%s)", f->status, f->why);
+    case PKIE_ERR_CMP_CLIENT_CONNECT:
+        if (f->lookup)
+            return PKIE_ERR(f->code, "cannot resolve '%s' (%s)", host, f->why);
+        return PKIE_ERR(f->code, "cannot connect to '%s' (%s)", host, f->why);
+    case PKIE_ERR_CMP_CLIENT_TLS:
+        return PKIE_ERR(f->code, "TLS with '%s': %s", host, f->why);
     default:
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP, "%s", curl_easy_strerror(rc));
+        return PKIE_ERR(f->code, "HTTP transfer with '%s': %s", host,
+                        f->prio >= 0 ? f->why : "connection failed");
     }
+}
+
+/* "host" or "[v6]" for OSSL_HTTP_open's server (and the Host header). */
+static int bracketed(const char *host, char *out, size_t cap)
+{
+    int v6 = strchr(host, ':') != NULL;
+    int n = snprintf(out, cap, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static STACK_OF(CONF_VALUE) *request_headers(const struct pkie_cmp_ctx *ctx)
+{
+    STACK_OF(CONF_VALUE) *h = NULL;
+    if (!X509V3_add_value("Accept", pkixcmp, &h) || !X509V3_add_value("Pragma", "no-cache", &h) ||
+        !X509V3_add_value("Cache-Control", "no-cache", &h) ||
+        (ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE] == 0 && !X509V3_add_value("Connection", "close", &h))) {
+        sk_CONF_VALUE_pop_free(h, X509V3_conf_free);
+        return NULL;
+    }
+    return h;
+}
+
+/* One POST over the context's connection (opened if there is none).
+ * *retry: the request failed on a reused connection before any answer. */
+static int post(struct pkie_cmp_ctx *ctx, const char *server, const uint8_t *req, size_t req_len,
+                int timeout, uint8_t **rsp, size_t *rsp_len, int *retry)
+{
+    int rc, reused = ctx->http.rctx != NULL;
+    *retry = 0;
+    if (!reused && (rc = cmp_http_open(ctx, server, timeout)) < 0)
+        return rc;
+    STACK_OF(CONF_VALUE) *hdrs = request_headers(ctx);
+    BIO *body = BIO_new_mem_buf(req, (int)req_len);
+    if (hdrs == NULL || body == NULL) {
+        sk_CONF_VALUE_pop_free(hdrs, X509V3_conf_free);
+        BIO_free(body);
+        close_connection(ctx);
+        return PKIE_ERR(PKIE_ERR_NOMEM, "HTTP request");
+    }
+    /* through a plain HTTP proxy: the absolute URI */
+    char path[2200], port[16] = "";
+    if (ctx->server_port != 0)
+        snprintf(port, sizeof(port), ":%d", ctx->server_port);
+    int n = ctx->http.via_proxy && !cmp_http_tls_used(ctx)
+                ? snprintf(path, sizeof(path), "http://%s%s/%s", server, port,
+                           ctx->path != NULL ? ctx->path : "")
+                : snprintf(path, sizeof(path), "/%s", ctx->path != NULL ? ctx->path : "");
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        sk_CONF_VALUE_pop_free(hdrs, X509V3_conf_free);
+        BIO_free(body);
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "path too long");
+    }
+    size_t max = (size_t)ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE];
+    BIO *in = NULL;
+    ERR_set_mark();
+    /* a fresh connection's budget runs from the connect (timeout -1) */
+    if (OSSL_HTTP_set1_request(ctx->http.rctx, path, hdrs, pkixcmp, body, pkixcmp, 1, max,
+                               reused ? timeout : -1, ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE]))
+        in = OSSL_HTTP_exchange(ctx->http.rctx, NULL);
+    sk_CONF_VALUE_pop_free(hdrs, X509V3_conf_free);
+    BIO_free(body);
+    if (in == NULL) {
+        ERR_clear_last_mark();
+        int no_answer;
+        rc = cmp_http_error(ctx, 0, timeout, server, &no_answer);
+        close_connection(ctx);        /* its state is unknown: start afresh */
+        *retry = reused && no_answer; /* closed while idle */
+        return rc;
+    }
+    ERR_pop_to_mark();
+    if (!OSSL_HTTP_is_alive(ctx->http.rctx))
+        close_connection(ctx);
+    /* libcrypto bounds the body by its DER length; check again all the same */
+    const char *p = NULL;
+    long got = BIO_get_mem_data(in, &p);
+    if (got <= 0 || p == NULL || (size_t)got > max) {
+        BIO_free(in);
+        return got <= 0 ? PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "empty HTTP body")
+                        : PKIE_ERR(PKIE_ERR_LIMIT, "CMP response larger than %zu bytes", max);
+    }
+    *rsp = malloc((size_t)got);
+    if (*rsp == NULL) {
+        BIO_free(in);
+        return PKIE_ERR(PKIE_ERR_NOMEM, "CMP response");
+    }
+    memcpy(*rsp, p, (size_t)got);
+    *rsp_len = (size_t)got;
+    BIO_free(in);
+    return 0;
 }
 
 int pkie_cmp_http_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_len,
@@ -241,67 +303,32 @@ int pkie_cmp_http_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t 
     *rsp_len = 0;
     if (req == NULL || req_len == 0 || req_len > (size_t)PKIE_CMP_HARD_MAX_RESP)
         return PKIE_ERR(PKIE_ERR_ARG, "bad request size %zu", req_len);
-    int rc;
-    if (ctx->curl == NULL && (rc = setup_handle(ctx)) < 0) {
-        cmp_http_free(ctx);
-        return rc;
-    }
-    CURL *c = ctx->curl;
+    if (ctx->server_host == NULL)
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no CMP server set");
+    char server[1100];
+    if (bracketed(ctx->server_host, server, sizeof(server)) < 0)
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "server name too long");
 
     /* Time budget: the message timeout, cut to what is left of the total. */
-    long timeout_ms = (long)ctx->opt[PKIE_CMP_OPT_MSG_TIMEOUT] * 1000L;
+    int timeout = ctx->opt[PKIE_CMP_OPT_MSG_TIMEOUT];
     long left = cmp_ctx_time_left(ctx);
     if (left == 0)
         return PKIE_ERR(PKIE_ERR_TIMEOUT, "total transaction timeout exceeded");
-    if (left > 0 && (timeout_ms == 0 || left * 1000L < timeout_ms))
-        timeout_ms = left * 1000L;
+    if (left > 0 && (timeout == 0 || left < timeout))
+        timeout = (int)left;
 
-    size_t max = (size_t)ctx->opt[PKIE_CMP_OPT_MAX_RESP_SIZE];
-    pkie_buf_reset(&ctx->http_rsp);
-    ctx->http_rsp.max = max;
-    ctx->http_ctype[0] = '\0';
-    ctx->http_conn_closed = 0;
-
-    CURLcode crc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)req);
-    if (crc == CURLE_OK)
-        crc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req_len);
-    if (crc == CURLE_OK)
-        crc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    if (crc == CURLE_OK)
-        crc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    if (crc == CURLE_OK)
-        crc = curl_easy_perform(c);
-    if (crc != CURLE_OK) {
-        rc = map_curl_error(crc, timeout_ms, max);
-        goto err;
-    }
-    long status = 0, nconn = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nconn);
     /* keep_alive 2: within a transaction, the connection must be the same one */
-    if (ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE] == 2 && ctx->have_recip_nonce && nconn > 0) {
-        rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP,
-                      "keep-alive required but the server closed the connection");
-        goto err;
-    }
-    if (status != 200) {
-        rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP_STATUS, "HTTP status %ld from the CMP server",
-                      status);
-        goto err;
-    }
-    if (!ctype_ok(ctx->http_ctype)) {
-        rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONTENT_TYPE, "Content-Type '%s'", ctx->http_ctype);
-        goto err;
-    }
-    if (ctx->http_rsp.len == 0) {
-        rc = PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "empty HTTP body");
-        goto err;
-    }
-    *rsp = pkie_buf_steal(&ctx->http_rsp, rsp_len);
-    return 0;
-err:
-    pkie_buf_reset(&ctx->http_rsp);
-    if (crc != CURLE_OK) /* the connection state is unknown: start afresh */
-        cmp_http_free(ctx);
+    int required = ctx->opt[PKIE_CMP_OPT_KEEP_ALIVE] == 2 && ctx->have_recip_nonce;
+    if (required && ctx->http.rctx == NULL)
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_HTTP,
+                        "keep-alive required but the server closed the connection");
+
+    struct sigpipe_guard g;
+    sigpipe_block(&g);
+    int retry, rc = post(ctx, server, req, req_len, timeout, rsp, rsp_len, &retry);
+    if (rc < 0 && retry && !required) /* a kept-alive connection the server closed while idle
+                                       * (OpenSSL's mock does after each transaction): anew */
+        rc = post(ctx, server, req, req_len, timeout, rsp, rsp_len, &retry);
+    sigpipe_restore(&g);
     return rc;
 }

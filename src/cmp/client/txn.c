@@ -8,59 +8,18 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BIT(t) PKIE_CMP_BODY_BIT(t)
 
-void cmp_txn_forget(struct pkie_cmp_ctx *ctx)
-{
-    for (size_t i = 0; i < sizeof(ctx->got) / sizeof(ctx->got[0]); i++) {
-        X509_free(ctx->got[i]);
-        ctx->got[i] = NULL;
-        ctx->waiting[i] = 0;
-    }
-    ctx->n_req = 0;
-    ctx->pending = 0;
-    ctx->have_tid = 0;
-    ctx->have_recip_nonce = 0;
-}
-
-void cmp_txn_start(struct pkie_cmp_ctx *ctx)
-{
-    cmp_ctx_clear_results(ctx);
-    cmp_txn_forget(ctx);
-    int total = ctx->opt[PKIE_CMP_OPT_TOTAL_TIMEOUT];
-    ctx->end_time = total > 0 ? time(NULL) + total : 0;
-}
-
-void cmp_ctx_record_status(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_statusinfo *si)
-{
-    ctx->status = (int)si->status;
-    ctx->failinfo = si->has_failInfo ? (int)si->failInfo : 0;
-    free(ctx->status_string);
-    ctx->status_string = NULL;
-    size_t total = 0;
-    for (size_t i = 0; i < si->statusString.count; i++)
-        total += si->statusString.strs[i].len + 2;
-    if (si->statusString.count == 0 || total > 65536)
-        return;
-    char *s = malloc(total + 1);
-    if (s == NULL)
-        return;
-    size_t off = 0;
-    for (size_t i = 0; i < si->statusString.count; i++) {
-        if (i > 0) {
-            memcpy(s + off, "; ", 2);
-            off += 2;
-        }
-        const struct pkie_cmp_bytes *b = &si->statusString.strs[i];
-        for (size_t j = 0; j < b->len; j++) /* keep it printable on one line */
-            s[off++] = (b->p[j] < 0x20 || b->p[j] == 0x7f) ? '?' : (char)b->p[j];
-    }
-    s[off] = '\0';
-    ctx->status_string = s;
-}
+/* Outcome of the certificate request driver (start_certreq, drive): positive
+ * values, so that they can never be taken for an error code (pkie_err codes
+ * are negative, and PKIE_ERR_NOMEM is -1, the "waiting" of the public
+ * pkie_cmp_try_certreq). */
+enum cmp_txn_state {
+    CMP_TXN_DONE = 1,    /* certificates received and confirmed */
+    CMP_TXN_WAITING = 2, /* the server said 'waiting'; poll again later */
+};
 
 /* A response that openssl cmp's -unprotected_errors lets through without
  * (valid) protection: error, negative ip/cp/kup and rp, pkiConf. */
@@ -383,8 +342,9 @@ static int finish_enrollment(struct pkie_cmp_ctx *ctx, int implicit_granted)
     return 0;
 }
 
-/* Continue from a response: poll while waiting (sleeping when @p sleep), then
- * finish. Returns 1 done, -1 waiting (not sleeping), negative error. */
+/* Continue from a response: poll while waiting (sleeping when @p sleep_ok),
+ * then finish. Returns CMP_TXN_DONE, CMP_TXN_WAITING (not sleeping) or a
+ * negative error. */
 static int drive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t *buf, int sleep_ok,
                  int *check_after)
 {
@@ -423,7 +383,7 @@ static int drive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t *buf,
                 if (check_after != NULL)
                     *check_after = (int)after;
                 ctx->pending = 1;
-                rc = -1;
+                rc = CMP_TXN_WAITING;
                 goto out;
             }
             pkie_log_info("cmp", "waiting %lld s before polling again", (long long)after);
@@ -451,7 +411,7 @@ static int drive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, uint8_t *buf,
     }
     ctx->pending = 0;
     rc = finish_enrollment(ctx, implicit_granted);
-    return rc < 0 ? rc : 1;
+    return rc < 0 ? rc : CMP_TXN_DONE;
 out:
     pkie_cmp_msg_free(m);
     free(buf);
@@ -566,7 +526,7 @@ int pkie_cmp_try_certreq(struct pkie_cmp_ctx *ctx, int req_type, int *check_afte
         if (rc == 0)
             rc = drive(ctx, m, buf, 0, check_after);
     }
-    if (rc == -1)
+    if (rc == CMP_TXN_WAITING)
         return -1;
     if (rc < 0) {
         cmp_txn_forget(ctx);

@@ -1,7 +1,11 @@
-/* Unit tests of the CMP client's HTTP transfer (src/cmp/client/http.c)
- * against a tiny HTTP server thread on 127.0.0.1 that answers with canned
- * responses: success, keep-alive reuse, HTTP status, Content-Type, size
- * bound (streamed and announced), message and total timeouts. */
+/* Unit tests of the CMP client's HTTP transfer (src/cmp/client/http.c, on
+ * libcrypto's HTTP client) against a tiny HTTP server thread on 127.0.0.1
+ * that answers with canned responses: success, keep-alive reuse (and a
+ * server that closes a kept-alive connection while idle), keep-alive
+ * required, HTTP status, redirections refused, Content-Type (wrong, missing,
+ * with parameters), size bound (streamed and announced), malformed answers
+ * (status line, headers, Content-Length, body that is not DER, truncated
+ * body, overlong line), message and total timeouts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,13 +26,25 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { OK, NOT_FOUND, HTML, HUGE_STREAM, HUGE_DECLARED, SLOW };
+enum mode {
+    OK,
+    NOT_FOUND,
+    HTML,
+    HUGE_STREAM,
+    HUGE_DECLARED,
+    SLOW,
+    CANNED,     /* write srv.canned, then close */
+    IDLE_CLOSE, /* OK with keep-alive, but close after each response (as OpenSSL's mock) */
+    HTTP10,     /* OK as HTTP/1.0 without keep-alive */
+};
 
 struct srv {
     int lfd, port;
     enum mode mode;
     int max_requests; /* handled before the thread ends */
     int connections, requests;
+    const char *canned; /* CANNED: the raw answer */
+    size_t canned_len;
     char last_request[2048];
     pthread_t th;
 };
@@ -59,7 +75,7 @@ static void write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL) /* the client may have gone */;
         if (w <= 0)
             return;
         c += w;
@@ -81,7 +97,18 @@ static void *serve(void *arg)
             char hdr[256];
             static const char body[] = "\x30\x03\x02\x01\x05"; /* some DER */
             switch (s->mode) {
+            case CANNED:
+                write_all(fd, s->canned, s->canned_len);
+                break;
+            case HTTP10:
+                snprintf(hdr, sizeof(hdr),
+                         "HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                         "Content-Length: 5\r\n\r\n");
+                write_all(fd, hdr, strlen(hdr));
+                write_all(fd, body, 5);
+                break;
             case OK:
+            case IDLE_CLOSE:
                 snprintf(hdr, sizeof(hdr),
                          "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
                          "Content-Length: 5\r\n\r\n");
@@ -104,15 +131,17 @@ static void *serve(void *arg)
                          "Content-Length: 100000000\r\n\r\n");
                 write_all(fd, hdr, strlen(hdr));
                 break;
-            case HUGE_STREAM: {
+            case HUGE_STREAM: { /* no Content-Length: a DER SEQUENCE of 16 MiB */
                 snprintf(hdr, sizeof(hdr),
                          "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
                          "Connection: close\r\n\r\n");
                 write_all(fd, hdr, strlen(hdr));
+                static const unsigned char seq[] = {0x30, 0x84, 0x01, 0x00, 0x00, 0x00};
+                write_all(fd, seq, sizeof(seq));
                 char chunk[4096];
                 memset(chunk, 0x30, sizeof(chunk));
                 for (int i = 0; i < 64; i++) /* 256 KiB, until the client hangs up */
-                    if (write(fd, chunk, sizeof(chunk)) <= 0)
+                    if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) <= 0)
                         break;
                 break;
             }
@@ -123,7 +152,8 @@ static void *serve(void *arg)
                 break;
             }
             }
-            if (s->mode == HUGE_STREAM || s->mode == SLOW)
+            if (s->mode == HUGE_STREAM || s->mode == SLOW || s->mode == CANNED ||
+                s->mode == IDLE_CLOSE || s->mode == HTTP10)
                 break;
         }
         close(fd);
@@ -184,7 +214,9 @@ static void test_ok_and_keep_alive(void **state)
     srv_stop(&s);
     assert_int_equal(s.requests, 3);
     assert_int_equal(s.connections, 1); /* one kept-alive connection */
-    assert_non_null(strstr(s.last_request, "POST /pkix/alias HTTP/1.1"));
+    /* HTTP/1.0 with keep-alive, as libcrypto's client (and openssl cmp) send it */
+    assert_non_null(strstr(s.last_request, "POST /pkix/alias HTTP/1.0"));
+    assert_non_null(strcasestr(s.last_request, "Connection: keep-alive"));
     assert_non_null(strcasestr(s.last_request, "Content-Type: application/pkixcmp"));
     assert_null(strcasestr(s.last_request, "Expect:"));
     pkie_cmp_ctx_free(c);
@@ -206,13 +238,117 @@ static void test_keep_alive_off(void **state)
     srv_stop(&s);
     assert_int_equal(s.connections, 2);
     assert_non_null(strcasestr(s.last_request, "Connection: close"));
+    assert_null(strcasestr(s.last_request, "keep-alive"));
     pkie_cmp_ctx_free(c);
 }
 
-static void expect_error(enum mode mode, int code, int max_resp)
+/* A server that says keep-alive but closes the connection after each
+ * answer (OpenSSL's mock does after each transaction): the next request
+ * goes out again on a new connection, once. */
+static void test_idle_close_reconnects(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, IDLE_CLOSE, 3);
+    struct pkie_cmp_ctx *c = client(&s, "");
+    for (int i = 0; i < 3; i++) {
+        uint8_t *rsp = NULL;
+        size_t len = 0;
+        assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
+        assert_int_equal(len, 5);
+        free(rsp);
+    }
+    srv_stop(&s);
+    assert_int_equal(s.requests, 3);
+    assert_int_equal(s.connections, 3);
+    pkie_cmp_ctx_free(c);
+}
+
+/* A refused connection fails at once, not after the message timeout
+ * (libcrypto's own connect loop would retry until then). */
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    struct pkie_cmp_ctx *c = pkie_cmp_ctx_new();
+    assert_int_equal(pkie_cmp_ctx_set_server(c, url), 0);
+    pkie_cmp_ctx_set_proxy(c, "");
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 20);
+    uint8_t *rsp = NULL;
+    size_t len = 0;
+    time_t t0 = time(NULL);
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL),
+                     PKIE_ERR_CMP_CLIENT_CONNECT);
+    assert_true(time(NULL) - t0 <= 5);
+    assert_non_null(strstr(pkie_err_last()->msg, "cannot connect"));
+    close(fd); /* bound, never listening: refused */
+    pkie_cmp_ctx_free(c);
+}
+
+/* Through a plain HTTP proxy the request line carries the absolute URI;
+ * no_proxy naming the server bypasses the proxy. */
+static void test_proxy(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, OK, 2);
+    char proxy[64];
+    snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", s.port);
+    struct pkie_cmp_ctx *c = pkie_cmp_ctx_new();
+    assert_int_equal(pkie_cmp_ctx_set_server(c, "http://cmp.test:8080/pkix/"), 0);
+    assert_int_equal(pkie_cmp_ctx_set_proxy(c, proxy), 0);
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 5);
+    uint8_t *rsp = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
+    free(rsp);
+    assert_non_null(strstr(s.last_request, "POST http://cmp.test:8080/pkix/ HTTP/1.0"));
+    assert_non_null(strcasestr(s.last_request, "Host: cmp.test"));
+    pkie_cmp_ctx_free(c);
+
+    /* the proxy refuses connections; no_proxy sends the request directly */
+    c = client(&s, "/direct");
+    assert_int_equal(pkie_cmp_ctx_set_proxy(c, "http://127.0.0.1:1"), 0);
+    assert_int_equal(pkie_cmp_ctx_set_no_proxy(c, "other.test, 127.0.0.1"), 0);
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
+    free(rsp);
+    assert_non_null(strstr(s.last_request, "POST /direct HTTP/1.0"));
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+}
+
+/* keep_alive 2: an answer without keep-alive is an error */
+static void test_keep_alive_required(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, HTTP10, 1);
+    struct pkie_cmp_ctx *c = client(&s, "");
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_KEEP_ALIVE, 2);
+    uint8_t *rsp = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL),
+                     PKIE_ERR_CMP_CLIENT_HTTP);
+    assert_null(rsp);
+    srv_stop(&s);
+    pkie_cmp_ctx_free(c);
+}
+
+/* One request against a server in @p mode (CANNED: answering @p raw);
+ * the transfer must fail with @p code and give no response. */
+static void expect_error_raw(enum mode mode, const char *raw, size_t raw_len, int code,
+                             int max_resp)
 {
     struct srv s;
     srv_start(&s, mode, 1);
+    s.canned = raw;
+    s.canned_len = raw_len;
     struct pkie_cmp_ctx *c = client(&s, "");
     if (max_resp > 0)
         pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MAX_RESP_SIZE, max_resp);
@@ -221,13 +357,24 @@ static void expect_error(enum mode mode, int code, int max_resp)
     uint8_t *rsp = NULL;
     size_t len = 0;
     time_t t0 = time(NULL);
-    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), code);
+    int rc = pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL);
+    if (rc != code)
+        fprintf(stderr, "answer %.40s: got %d (%s), expected %d\n", raw != NULL ? raw : "-", rc,
+                pkie_err_last()->msg, code);
+    assert_int_equal(rc, code);
     assert_null(rsp);
     if (mode == SLOW)
         assert_true(time(NULL) - t0 <= 2);
     pkie_cmp_ctx_free(c);
     srv_stop(&s);
 }
+
+static void expect_error(enum mode mode, int code, int max_resp)
+{
+    expect_error_raw(mode, NULL, 0, code, max_resp);
+}
+
+#define CANNED_ERROR(raw, code) expect_error_raw(CANNED, raw, sizeof(raw) - 1, code, 0)
 
 static void test_http_errors(void **state)
 {
@@ -237,6 +384,68 @@ static void test_http_errors(void **state)
     expect_error(HUGE_DECLARED, PKIE_ERR_LIMIT, 0);
     expect_error(HUGE_STREAM, PKIE_ERR_LIMIT, 65536);
     expect_error(SLOW, PKIE_ERR_TIMEOUT, 0);
+}
+
+/* Hostile and malformed answers: each refused with a specific error. */
+static void test_malformed_answers(void **state)
+{
+    (void)state;
+    /* redirections are refused for POST (no Location followed) */
+    CANNED_ERROR("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 PKIE_ERR_CMP_CLIENT_HTTP_STATUS);
+    CANNED_ERROR("HTTP/1.1 301 Moved\r\nLocation: /other\r\nContent-Length: 0\r\n\r\n",
+                 PKIE_ERR_CMP_CLIENT_HTTP_STATUS);
+    CANNED_ERROR("HTTP/1.1 500 Internal Server Error\r\n\r\n", PKIE_ERR_CMP_CLIENT_HTTP_STATUS);
+    /* Content-Type missing, or not exactly application/pkixcmp */
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n\x30\x03\x02\x01\x05",
+                 PKIE_ERR_CMP_CLIENT_CONTENT_TYPE);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp-poll\r\n"
+                 "Content-Length: 5\r\n\r\n\x30\x03\x02\x01\x05",
+                 PKIE_ERR_CMP_CLIENT_CONTENT_TYPE);
+    /* not HTTP at all, a bad status line, a bad header block */
+    CANNED_ERROR("SSH-2.0-OpenSSH_9.2\r\n\r\n", PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 2000 OK\r\n\r\n", PKIE_ERR_CMP_CLIENT_HTTP_STATUS);
+    CANNED_ERROR("HTTP/2 200\r\n\r\n", PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                 "Content-Length: 5x\r\n\r\n\x30\x03\x02\x01\x05",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    /* the body: not DER, indefinite length, length against Content-Length,
+     * cut short */
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                 "Content-Length: 5\r\n\r\n<html",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n\r\n"
+                 "\x30\x80\x02\x01\x05\x00\x00",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                 "Content-Length: 9\r\n\r\n\x30\x03\x02\x01\x05",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n\r\n"
+                 "\x30\x10\x02\x01\x05",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    CANNED_ERROR("HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 PKIE_ERR_CMP_CLIENT_HTTP);
+    /* no answer at all, and an overlong header line */
+    CANNED_ERROR("", PKIE_ERR_CMP_CLIENT_HTTP);
+    static char longline[40000];
+    int n = snprintf(longline, sizeof(longline), "HTTP/1.0 200 OK\r\nX-Long: ");
+    memset(longline + n, 'a', sizeof(longline) - (size_t)n - 1);
+    expect_error_raw(CANNED, longline, strlen(longline), PKIE_ERR_CMP_CLIENT_HTTP, 0);
+}
+
+/* The response bound holds against a Content-Length over the bound and a
+ * DER length over it, with the bound set low. */
+static void test_size_bound(void **state)
+{
+    (void)state;
+    static const char declared[] = "HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                                   "Content-Length: 100\r\n\r\n";
+    expect_error_raw(CANNED, declared, sizeof(declared) - 1, PKIE_ERR_LIMIT, 64);
+    static const char der[] = "HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n\r\n"
+                              "\x30\x82\x01\x00\x02\x01";
+    expect_error_raw(CANNED, der, sizeof(der) - 1, PKIE_ERR_LIMIT, 64);
 }
 
 static void test_total_timeout_cuts_message(void **state)
@@ -265,7 +474,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ok_and_keep_alive),
         cmocka_unit_test(test_keep_alive_off),
+        cmocka_unit_test(test_idle_close_reconnects),
+        cmocka_unit_test(test_keep_alive_required),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_proxy),
         cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_malformed_answers),
+        cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_total_timeout_cuts_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
