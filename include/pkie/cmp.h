@@ -160,7 +160,7 @@ void pkie_cmp_genm_itavs_free(struct pkie_cmp_genm_itavs *itavs);
  * Transfer function: send the DER request @p req (@p req_len bytes) and give
  * back the DER response in @p *rsp (malloc'ed, the library frees it) and
  * @p *rsp_len. Return 0, or a negative pkie_err (with the error record set).
- * The default is HTTP(S) with libcurl; tests install their own to run client
+ * The default is HTTP(S) with libcrypto's HTTP client; tests install their own to run client
  * and server in one process.
  */
 typedef int (*pkie_cmp_transfer_fn)(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_len,
@@ -226,7 +226,8 @@ void *pkie_cmp_ctx_get_transfer_arg(const struct pkie_cmp_ctx *ctx);
 
 /**
  * The default transfer: POST @p req as application/pkixcmp to the context's
- * server over one kept-alive libcurl handle and check the answer (HTTP 200,
+ * server over one kept-alive connection (libcrypto's HTTP client, the one
+ * openssl cmp uses) and check the answer (HTTP 200,
  * Content-Type application/pkixcmp, size within PKIE_CMP_OPT_MAX_RESP_SIZE,
  * the message timeout and what is left of the total timeout). Exposed so
  * that a transfer callback can wrap it.
