@@ -83,6 +83,16 @@ static void write_all(int fd, const void *p, size_t n)
     }
 }
 
+#define PKIXCMP_5 "Content-Type: application/pkixcmp\r\nContent-Length: 5\r\n\r\n"
+
+/* The header block @p head, then the 5 bytes of @p body when not NULL. */
+static void answer(int fd, const char *head, const char *body)
+{
+    write_all(fd, head, strlen(head));
+    if (body != NULL)
+        write_all(fd, body, 5);
+}
+
 static void *serve(void *arg)
 {
     struct srv *s = arg;
@@ -101,35 +111,25 @@ static void *serve(void *arg)
                 write_all(fd, s->canned, s->canned_len);
                 break;
             case HTTP10:
-                snprintf(hdr, sizeof(hdr),
-                         "HTTP/1.0 200 OK\r\nContent-Type: application/pkixcmp\r\n"
-                         "Content-Length: 5\r\n\r\n");
-                write_all(fd, hdr, strlen(hdr));
-                write_all(fd, body, 5);
+                answer(fd, "HTTP/1.0 200 OK\r\n" PKIXCMP_5, body);
                 break;
             case OK:
             case IDLE_CLOSE:
-                snprintf(hdr, sizeof(hdr),
-                         "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
-                         "Content-Length: 5\r\n\r\n");
-                write_all(fd, hdr, strlen(hdr));
-                write_all(fd, body, 5);
+                answer(fd, "HTTP/1.1 200 OK\r\n" PKIXCMP_5, body);
                 break;
             case NOT_FOUND:
-                snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                write_all(fd, hdr, strlen(hdr));
+                answer(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", NULL);
                 break;
             case HTML:
-                snprintf(hdr, sizeof(hdr),
-                         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n");
-                write_all(fd, hdr, strlen(hdr));
-                write_all(fd, body, 5);
+                answer(fd,
+                       "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n",
+                       body);
                 break;
             case HUGE_DECLARED:
-                snprintf(hdr, sizeof(hdr),
-                         "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
-                         "Content-Length: 100000000\r\n\r\n");
-                write_all(fd, hdr, strlen(hdr));
+                answer(fd,
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/pkixcmp\r\n"
+                       "Content-Length: 100000000\r\n\r\n",
+                       NULL);
                 break;
             case HUGE_STREAM: { /* no Content-Length: a DER SEQUENCE of 16 MiB */
                 snprintf(hdr, sizeof(hdr),
@@ -197,13 +197,10 @@ static struct pkie_cmp_ctx *client(const struct srv *s, const char *path)
 
 static const uint8_t req[] = {0x30, 0x00};
 
-static void test_ok_and_keep_alive(void **state)
+/* @p n transfers that must each bring back the server's 5-byte answer */
+static void transfers_ok(struct pkie_cmp_ctx *c, int n)
 {
-    (void)state;
-    struct srv s;
-    srv_start(&s, OK, 3);
-    struct pkie_cmp_ctx *c = client(&s, "/pkix/alias");
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n; i++) {
         uint8_t *rsp = NULL;
         size_t len = 0;
         assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
@@ -211,6 +208,15 @@ static void test_ok_and_keep_alive(void **state)
         assert_memory_equal(rsp, "\x30\x03\x02\x01\x05", 5);
         free(rsp);
     }
+}
+
+static void test_ok_and_keep_alive(void **state)
+{
+    (void)state;
+    struct srv s;
+    srv_start(&s, OK, 3);
+    struct pkie_cmp_ctx *c = client(&s, "/pkix/alias");
+    transfers_ok(c, 3);
     srv_stop(&s);
     assert_int_equal(s.requests, 3);
     assert_int_equal(s.connections, 1); /* one kept-alive connection */
@@ -229,12 +235,7 @@ static void test_keep_alive_off(void **state)
     srv_start(&s, OK, 2);
     struct pkie_cmp_ctx *c = client(&s, "");
     pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_KEEP_ALIVE, 0);
-    for (int i = 0; i < 2; i++) {
-        uint8_t *rsp = NULL;
-        size_t len = 0;
-        assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
-        free(rsp);
-    }
+    transfers_ok(c, 2);
     srv_stop(&s);
     assert_int_equal(s.connections, 2);
     assert_non_null(strcasestr(s.last_request, "Connection: close"));
@@ -251,13 +252,7 @@ static void test_idle_close_reconnects(void **state)
     struct srv s;
     srv_start(&s, IDLE_CLOSE, 3);
     struct pkie_cmp_ctx *c = client(&s, "");
-    for (int i = 0; i < 3; i++) {
-        uint8_t *rsp = NULL;
-        size_t len = 0;
-        assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
-        assert_int_equal(len, 5);
-        free(rsp);
-    }
+    transfers_ok(c, 3);
     srv_stop(&s);
     assert_int_equal(s.requests, 3);
     assert_int_equal(s.connections, 3);
@@ -304,10 +299,7 @@ static void test_proxy(void **state)
     assert_int_equal(pkie_cmp_ctx_set_server(c, "http://cmp.test:8080/pkix/"), 0);
     assert_int_equal(pkie_cmp_ctx_set_proxy(c, proxy), 0);
     pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 5);
-    uint8_t *rsp = NULL;
-    size_t len = 0;
-    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
-    free(rsp);
+    transfers_ok(c, 1);
     assert_non_null(strstr(s.last_request, "POST http://cmp.test:8080/pkix/ HTTP/1.0"));
     assert_non_null(strcasestr(s.last_request, "Host: cmp.test"));
     pkie_cmp_ctx_free(c);
@@ -316,8 +308,7 @@ static void test_proxy(void **state)
     c = client(&s, "/direct");
     assert_int_equal(pkie_cmp_ctx_set_proxy(c, "http://127.0.0.1:1"), 0);
     assert_int_equal(pkie_cmp_ctx_set_no_proxy(c, "other.test, 127.0.0.1"), 0);
-    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL), 0);
-    free(rsp);
+    transfers_ok(c, 1);
     assert_non_null(strstr(s.last_request, "POST /direct HTTP/1.0"));
     pkie_cmp_ctx_free(c);
     srv_stop(&s);
