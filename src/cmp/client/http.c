@@ -175,8 +175,10 @@ int cmp_http_error(const struct pkie_cmp_ctx *ctx, int opening, int timeout, con
     classify(f, opening);
     if (opening && f->code == PKIE_ERR_CMP_CLIENT_HTTP) /* nothing more telling */
         f->code = PKIE_ERR_CMP_CLIENT_CONNECT;
-    if (no_answer != NULL) /* no HTTP answer at all */
-        *no_answer = f->prio <= 1;
+    /* no HTTP answer at all: nothing read, or TLS failed (over a kept-alive
+     * connection the server may have closed while idle) */
+    if (no_answer != NULL)
+        *no_answer = f->prio <= 1 || f->code == PKIE_ERR_CMP_CLIENT_TLS;
     switch (f->code) {
     case PKIE_ERR_TIMEOUT:
         return PKIE_ERR(PKIE_ERR_TIMEOUT, "%s within %d s (%s)",

@@ -16,7 +16,12 @@
 #include "pkie/cmp.h"
 #include "pkie/error.h"
 
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,13 +54,19 @@ struct srv {
     pthread_t th;
 };
 
+/* TLS tests: the server's context (NULL: plain HTTP) and the connection
+ * being served (one server thread at a time). */
+static SSL_CTX *srv_tls;
+static SSL *srv_ssl;
+
 static int read_request(int fd, char *buf, size_t cap)
 {
     size_t n = 0;
     long clen = -1;
     char *body = NULL;
     while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        ssize_t r = srv_ssl != NULL ? SSL_read(srv_ssl, buf + n, (int)(cap - 1 - n))
+                                    : read(fd, buf + n, cap - 1 - n);
         if (r <= 0)
             return -1;
         n += (size_t)r;
@@ -75,7 +86,8 @@ static void write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL) /* the client may have gone */;
+        ssize_t w = srv_ssl != NULL ? SSL_write(srv_ssl, c, (int)n)
+                                    : send(fd, c, n, MSG_NOSIGNAL); /* the client may have gone */
         if (w <= 0)
             return;
         c += w;
@@ -96,11 +108,25 @@ static void answer(int fd, const char *head, const char *body)
 static void *serve(void *arg)
 {
     struct srv *s = arg;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE); /* SSL_write to a client that has gone */
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     while (s->requests < s->max_requests) {
         int fd = accept(s->lfd, NULL, NULL);
         if (fd < 0)
             break;
         s->connections++;
+        if (srv_tls != NULL) {
+            srv_ssl = SSL_new(srv_tls);
+            SSL_set_fd(srv_ssl, fd);
+            if (SSL_accept(srv_ssl) <= 0) {
+                SSL_free(srv_ssl);
+                srv_ssl = NULL;
+                close(fd);
+                continue;
+            }
+        }
         while (s->requests < s->max_requests &&
                read_request(fd, s->last_request, sizeof(s->last_request)) == 0) {
             s->requests++;
@@ -155,6 +181,11 @@ static void *serve(void *arg)
             if (s->mode == HUGE_STREAM || s->mode == SLOW || s->mode == CANNED ||
                 s->mode == IDLE_CLOSE || s->mode == HTTP10)
                 break;
+        }
+        if (srv_ssl != NULL) {
+            SSL_shutdown(srv_ssl);
+            SSL_free(srv_ssl);
+            srv_ssl = NULL;
         }
         close(fd);
     }
@@ -314,6 +345,98 @@ static void test_proxy(void **state)
     srv_stop(&s);
 }
 
+/* ---- HTTPS ---------------------------------------------------------------- */
+
+/* A server certificate for 127.0.0.1 and cmp.test, self-signed; its PEM in
+ * @p pem (the client's tls_trusted). */
+static void tls_setup(char *pem, size_t cap)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"tls", -1, -1, 0);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, n);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509V3_CTX v;
+    X509V3_set_ctx(&v, x, x, NULL, NULL, 0);
+    X509_EXTENSION *e =
+        X509V3_EXT_conf_nid(NULL, &v, NID_subject_alt_name, "IP:127.0.0.1,DNS:cmp.test");
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    snprintf(pem, cap, "%s/pkie_http_tls_XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(pem);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_true(PEM_write_X509(f, x) == 1);
+    fclose(f);
+    srv_tls = SSL_CTX_new(TLS_server_method());
+    assert_true(SSL_CTX_use_certificate(srv_tls, x) == 1 &&
+                SSL_CTX_use_PrivateKey(srv_tls, k) == 1);
+    X509_NAME_free(n);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+static void tls_teardown(const char *pem)
+{
+    SSL_CTX_free(srv_tls);
+    srv_tls = NULL;
+    unlink(pem);
+}
+
+static struct pkie_cmp_ctx *tls_client(const struct srv *s, const char *pem, const char *host)
+{
+    struct pkie_cmp_ctx *c = pkie_cmp_ctx_new();
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/pkix/", s->port);
+    assert_int_equal(pkie_cmp_ctx_set_server(c, url), 0);
+    pkie_cmp_ctx_set_proxy(c, "");
+    pkie_cmp_ctx_set_option(c, PKIE_CMP_OPT_MSG_TIMEOUT, 5);
+    assert_int_equal(pkie_cmp_ctx_set_tls_trusted(c, pem, host), 0);
+    return c;
+}
+
+/* HTTPS: one kept-alive TLS connection; a server that closes it while idle
+ * gets the request again over a new one; a wrong host name is refused. */
+static void test_tls(void **state)
+{
+    (void)state;
+    char pem[256];
+    tls_setup(pem, sizeof(pem));
+    struct srv s;
+    srv_start(&s, OK, 3);
+    struct pkie_cmp_ctx *c = tls_client(&s, pem, NULL);
+    transfers_ok(c, 3);
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+    assert_int_equal(s.connections, 1);
+
+    srv_start(&s, IDLE_CLOSE, 3);
+    c = tls_client(&s, pem, "cmp.test");
+    transfers_ok(c, 3);
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+    assert_int_equal(s.connections, 3);
+
+    srv_start(&s, OK, 1);
+    c = tls_client(&s, pem, "other.test");
+    uint8_t *rsp = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_cmp_http_transfer(c, req, sizeof(req), &rsp, &len, NULL),
+                     PKIE_ERR_CMP_CLIENT_TLS);
+    assert_null(rsp);
+    pkie_cmp_ctx_free(c);
+    srv_stop(&s);
+    tls_teardown(pem);
+}
+
 /* keep_alive 2: an answer without keep-alive is an error */
 static void test_keep_alive_required(void **state)
 {
@@ -469,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_required),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_proxy),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_malformed_answers),
         cmocka_unit_test(test_size_bound),
