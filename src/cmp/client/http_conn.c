@@ -95,8 +95,11 @@ static BIO *tls_connect(struct pkie_cmp_ctx *ctx, BIO *bio)
         BIO_free(sbio);
         return NULL;
     }
-    const char *host = verify_host(ctx);
-    if (!is_ip(host) && !SSL_set_tlsext_host_name(ssl, host)) {
+    /* SNI (not for an IP address); OpenSSL's macro wants a char * */
+    char host[256];
+    int n = snprintf(host, sizeof(host), "%s", verify_host(ctx));
+    if (n < 0 || (size_t)n >= sizeof(host) ||
+        (!is_ip(host) && !SSL_set_tlsext_host_name(ssl, host))) {
         SSL_free(ssl);
         BIO_free(sbio);
         return NULL;
@@ -136,7 +139,7 @@ void cmp_http_close(struct pkie_cmp_ctx *ctx)
 
 /* TCP connect to host:port within the timeout, without libcrypto's retries
  * of refused connections and failed lookups. */
-static int tcp_connect(struct pkie_cmp_ctx *ctx, const char *host, const char *port, int timeout)
+static int tcp_connect(struct pkie_cmp_ctx *ctx, const char *host, char *port, int timeout)
 {
     BIO *b = BIO_new_connect(host);
     if (b == NULL || (port != NULL && !BIO_set_conn_port(b, port)))
