@@ -3,7 +3,10 @@
 #include "certcache.h"
 #include "pkie/error.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +71,43 @@ void cmp_certcache_clear(struct cmp_certcache *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* The SubjectPublicKeyInfo of an EC key on a named curve, built from its
+ * parameters: i2d_PUBKEY goes through OpenSSL 3's encoders, whose set-up
+ * was a tenth of a `pkie cmp` process's instructions (bench/README.md).
+ * 0 when the key is not such a key (the caller falls back to i2d_PUBKEY). */
+static int ec_spki(EVP_PKEY *key, unsigned char **out)
+{
+    char group[64];
+    unsigned char point[256];
+    size_t gl = 0, pl = 0;
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        !EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                        &gl) ||
+        !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &pl))
+        return 0;
+    int nid = OBJ_sn2nid(group);
+    ASN1_OBJECT *curve = nid != NID_undef ? OBJ_nid2obj(nid) : NULL;
+    X509_PUBKEY *xpk = X509_PUBKEY_new();
+    unsigned char *pt = OPENSSL_memdup(point, pl);
+    int n = 0;
+    if (curve != NULL && xpk != NULL && pt != NULL &&
+        X509_PUBKEY_set0_param(xpk, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, curve, pt,
+                               (int)pl)) {
+        pt = NULL; /* owned by xpk */
+        n = i2d_X509_PUBKEY(xpk, out);
+    }
+    OPENSSL_free(pt);
+    X509_PUBKEY_free(xpk);
+    return n > 0 ? n : 0;
+}
+
 int cmp_spkicache_get0(struct cmp_spkicache *c, EVP_PKEY *key, const uint8_t **der, size_t *len)
 {
     if (c->key != key || c->der == NULL) {
         unsigned char *buf = NULL;
-        int n = i2d_PUBKEY(key, &buf);
+        int n = ec_spki(key, &buf);
+        if (n <= 0)
+            n = i2d_PUBKEY(key, &buf);
         if (n <= 0)
             return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encoding the public key");
         if (!EVP_PKEY_up_ref(key)) {

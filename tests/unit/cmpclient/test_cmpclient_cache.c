@@ -11,6 +11,7 @@
 #include "certcache.h"
 #include "pkie/error.h"
 
+#include <openssl/core_names.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,42 @@ static void test_spki(void **state)
     assert_null(s.key);
 }
 
+/* The encoding built from the key's parameters (named EC curves) is
+ * i2d_PUBKEY's, byte for byte; other keys take i2d_PUBKEY itself. */
+static void test_spki_kinds(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[] = {
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "brainpoolP256r1"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024),
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), /* made compressed below */
+    };
+    size_t last = sizeof(keys) / sizeof(keys[0]) - 1;
+    assert_true(EVP_PKEY_set_utf8_string_param(
+        keys[last], OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"));
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        assert_non_null(keys[i]);
+        struct cmp_spkicache s;
+        memset(&s, 0, sizeof(s));
+        const uint8_t *d;
+        size_t l;
+        assert_int_equal(cmp_spkicache_get0(&s, keys[i], &d, &l), 0);
+        unsigned char *ref = NULL;
+        int rl = i2d_PUBKEY(keys[i], &ref);
+        assert_true(rl > 0);
+        assert_int_equal((int)l, rl);
+        assert_memory_equal(d, ref, l);
+        OPENSSL_free(ref);
+        cmp_spkicache_clear(&s);
+        EVP_PKEY_free(keys[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_bad_encodings),
         cmocka_unit_test(test_eviction_and_no_cache),
         cmocka_unit_test(test_spki),
+        cmocka_unit_test(test_spki_kinds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
