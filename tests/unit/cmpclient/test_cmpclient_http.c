@@ -15,6 +15,7 @@
 
 #include "pkie/cmp.h"
 #include "pkie/error.h"
+#include "responder.h"
 
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -349,19 +350,11 @@ static void test_proxy(void **state)
 
 /* A server certificate for 127.0.0.1 and cmp.test, self-signed; its PEM in
  * @p pem (the client's tls_trusted). */
+/* (tpki_cert of responder.c, with the subjectAltName added and signed again) */
 static void tls_setup(char *pem, size_t cap)
 {
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *x = X509_new();
-    X509_NAME *n = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"tls", -1, -1, 0);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_set_subject_name(x, n);
-    X509_set_issuer_name(x, n);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, k);
+    EVP_PKEY *k = tpki_key();
+    X509 *x = tpki_cert("tls", k, NULL, k, 0);
     X509V3_CTX v;
     X509V3_set_ctx(&v, x, x, NULL, NULL, 0);
     X509_EXTENSION *e =
@@ -379,7 +372,6 @@ static void tls_setup(char *pem, size_t cap)
     srv_tls = SSL_CTX_new(TLS_server_method());
     assert_true(SSL_CTX_use_certificate(srv_tls, x) == 1 &&
                 SSL_CTX_use_PrivateKey(srv_tls, k) == 1);
-    X509_NAME_free(n);
     X509_free(x);
     EVP_PKEY_free(k);
 }
