@@ -1,5 +1,6 @@
 /* The CMP client's transport (src/cmp/client only): HTTP(S) with libcrypto's
- * HTTP client (http.c; the connection, proxy and TLS in http_conn.c), and the exchange
+ * HTTP client (http.c; the connection, proxy and TLS in http_conn.c; errors
+ * in http_err.c: http.c -> http_conn.c -> http_err.c), and the exchange
  * of one message through the context's transfer function (exchange.c).
  * Depends on nothing of ctx.c or txn.c: the context's fields only. */
 #ifndef PKIE_CMP_CLIENT_HTTP_H
@@ -35,7 +36,8 @@ int cmp_http_tls_used(const struct pkie_cmp_ctx *ctx);
  *  fails at once (libcrypto's own connect would retry until the timeout). */
 int cmp_http_open(struct pkie_cmp_ctx *ctx, const char *server, int timeout);
 /** Turn OpenSSL's error queue (emptied) into the error record of a failed
- *  connect (@p opening) or exchange with @p host; returns the code. */
+ *  connect (@p opening) or exchange with @p host; returns the code.
+ *  *no_answer (when not NULL): no HTTP answer came at all (http_err.c). */
 int cmp_http_error(const struct pkie_cmp_ctx *ctx, int opening, int timeout, const char *host,
                    int *no_answer);
 
