@@ -287,6 +287,21 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
 /** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
+/** A session refused before any file (in the TLS handshake or by the partner
+ *  check), as audited: one line with "stage":"handshake", "result":"refused". */
+struct pkie_xfer_audit_refusal {
+    const struct pkie_xfer_peer *peer; /**< address; subject, issuer and serial when a
+                                            certificate was seen (NULL otherwise) */
+    int alert;                         /**< TLS alert code sent or received, -1: none */
+    int alert_sent;                    /**< 1: we sent it, 0: the peer did */
+    const char *reason;                /**< why (the error text) */
+    uint64_t duration_ms;              /**< from the first byte to the refusal */
+};
+/** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
+int pkie_xfer_audit_refusal_format(const struct pkie_xfer_audit_refusal *r, char **out,
+                                   size_t *len);
+/** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_refusal *r);
 /** Append @p s (@p len bytes) JSON-escaped, without quotes, to a malloc'ed
  *  string buffer (*buf, *len, *cap). Bytes of invalid UTF-8 become \\u00XX. */
 int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen);
@@ -390,7 +405,9 @@ struct pkie_xfer_conf {
     char *audit;                        /**< audit: audit file (default <dir>/.pkie-audit.log) */
     long long handshake_timeout;        /**< handshake_timeout: seconds */
     long long idle_timeout;             /**< idle_timeout: seconds without a byte from the peer */
-    long long max_pending;              /**< max_pending: accepted connections waiting for a task */
+    long long max_pending;              /**< max_pending: connections not yet authenticated */
+    long long max_pending_per_address;  /**< max_pending_per_address: the same, per peer address */
+    long long first_byte_timeout;       /**< first_byte_timeout: seconds to the peer's first byte */
     char *log_level;                    /**< log_level: error|warn|info|debug|trace */
     char *cert;                         /**< cert: id of our certificate in the PKI base */
     char *ca;                           /**< ca: comma-separated ids of the CAs we accept */
