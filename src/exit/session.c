@@ -482,19 +482,14 @@ static void note_alert(struct pkie_tls_session *s, int level, int code, int sent
  * sent: its callback adds nothing or fails the handshake). */
 #define EXT_DENY_HOOK       0xfe7d
 
-/* The chain is accepted: the host's partner check decides (alert 49 when it
- * refuses, see pkie_tls_peer_check_fn). Returns the verify callback's answer. */
-static int partner_check(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *xs, X509 *leaf)
+/* Refuse the peer with access_denied (49), which libssl never sends for a
+ * verification failure (see pkie_tls_peer_check_fn). s->fail_msg is set.
+ * Returns the verify callback's answer. */
+static int deny_access(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *xs)
 {
-    char why[256] = "";
-    X509_STORE_CTX_set_error(xs, X509_V_OK);
-    if (s->peer_check == NULL || s->peer_check(s->peer_check_arg, leaf, why, sizeof(why)) == 0)
-        return 1;
     s->denied = 1;
     s->failed = 1;
-    snprintf(s->fail_msg, sizeof(s->fail_msg), "partner check: %s", why[0] ? why : "refused");
-    pkie_log_info("tls", "task %u session %llu: peer refused by the partner check: %s",
-                  s->t->task_id, (unsigned long long)s->ref, why);
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
     if (!s->is_server) {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
         return 0;
@@ -514,6 +509,20 @@ static int partner_check(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *x
     note_alert(s, 2, ALERT_ACCESS_DENIED, 1);
     X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
     return 0;
+}
+
+/* The chain is accepted: the host's partner check decides (alert 49 when it
+ * refuses). Returns the verify callback's answer. */
+static int partner_check(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *xs, X509 *leaf)
+{
+    char why[256] = "";
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
+    if (s->peer_check == NULL || s->peer_check(s->peer_check_arg, leaf, why, sizeof(why)) == 0)
+        return 1;
+    snprintf(s->fail_msg, sizeof(s->fail_msg), "partner check: %s", why[0] ? why : "refused");
+    pkie_log_info("tls", "task %u session %llu: peer refused by the partner check: %s",
+                  s->t->task_id, (unsigned long long)s->ref, why);
+    return deny_access(s, ssl, xs);
 }
 
 static int deny_hook_add(SSL *ssl, unsigned int ext_type, unsigned int context,
@@ -587,6 +596,8 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         snprintf(s->fail_msg, sizeof(s->fail_msg), "internal PKI: peer refused (alert %d): %s",
                  alert, pkie_err_last()->msg);
         s->failed = 1;
+        if (alert == ALERT_ACCESS_DENIED) /* the profile's DN filters */
+            return deny_access(s, ssl, xs);
         goto refuse;
     }
     return partner_check(s, ssl, xs, leaf);
