@@ -13,7 +13,9 @@
  *                             pkie_tls_task_start, EndTask at pkie_tls_task_end.
  *                             Used by one thread at a time.
  *   struct pkie_tls_session   one connection of a task: StartHandshake ..
- *                             HandshakeDone in pkie_tls_session_handshake,
+ *                             HandshakeDone in pkie_tls_session_handshake (or
+ *                             pkie_tls_session_begin + _step, non-blocking:
+ *                             the sessions of a task may interleave),
  *                             EndSession in pkie_tls_session_end (always).
  *
  * The phases called and their order are described in docs/exit-guide.md.

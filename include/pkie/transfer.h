@@ -443,11 +443,16 @@ int pkie_xfer_dn_match(const char *pattern, const char *subject);
 /* ---- the receiver monitor and the sender client (TLS) ---------------------- */
 
 /**
- * Run the receiver: listen, `tasks` SSL tasks (threads: StartTask .. EndTask),
- * each serving one connection at a time from the accept queue: handshake,
- * partner check, pkie_xfer_recv_session, EndSession. Returns when @p stop is
- * set (new connections refused, sessions cut at a checkpoint) with 0, or on
- * a startup error.
+ * Run the receiver: listen; admit connections within max_pending (in total
+ * and per address); `tasks` SSL tasks (threads: StartTask .. EndTask) each
+ * drive the handshakes of many connections without blocking, within
+ * first_byte_timeout and handshake_timeout, with the partner check before
+ * HandshakeDone (alert 49) and an audit line per refused session; each
+ * authenticated session runs pkie_xfer_recv_session in a thread of its own,
+ * then EndSession on its task (docs/architecture.md, "The receiver monitor").
+ * Returns when @p stop is set (new connections refused, handshakes ended,
+ * sessions cut at a checkpoint; within 10 s, a task stuck in an exit call
+ * abandoned) with 0, or on a startup error.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
 
