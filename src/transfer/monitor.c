@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,31 @@ static long long mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static rlim_t nofile_limit(void)
+{
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 0;
+}
+
+/* Every connection not yet authenticated holds a descriptor: raise the soft
+ * RLIMIT_NOFILE to the hard one and say when max_pending does not fit. */
+static void raise_nofile(const struct pkie_xfer_conf *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t want = (rlim_t)c->max_pending + (rlim_t)c->tasks * 4 + 64;
+    if (nofile_limit() < want)
+        pkie_log_warn(LOG_COMP,
+                      "RLIMIT_NOFILE %llu is below max_pending and the tasks' needs (%llu): "
+                      "connections past it wait in the kernel's backlog",
+                      (unsigned long long)nofile_limit(), (unsigned long long)want);
 }
 
 static struct rtask *least_loaded(struct rtask *tasks, size_t n)
@@ -51,15 +77,23 @@ static struct rtask *least_loaded(struct rtask *tasks, size_t n)
     return best;
 }
 
-/* Accept what is pending: each connection through the gate to a task. */
-static void accept_some(struct rmon *m, int lfd, struct rtask *tasks, size_t n)
+/* Accept what is pending: each connection through the gate to a task.
+ * Returns 1 when out of descriptors or memory (the caller backs off: the
+ * listening socket stays readable), else 0. */
+static int accept_some(struct rmon *m, int lfd, struct rtask *tasks, size_t n)
 {
     for (int k = 0; k < ACCEPT_BURST; k++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0)
-            return; /* EAGAIN, or an error of that connection only */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pkie_log_warn(LOG_COMP, "accept: %s (RLIMIT_NOFILE %llu): backing off",
+                              strerror(errno), (unsigned long long)nofile_limit());
+                return 1;
+            }
+            return 0; /* EAGAIN, or an error of that connection only */
+        }
         if (xfer_gate_admit(m->gate, &ss) != 0) {
             char host[128];
             uint16_t port;
@@ -76,6 +110,7 @@ static void accept_some(struct rmon *m, int lfd, struct rtask *tasks, size_t n)
             close(fd);
         }
     }
+    return 0;
 }
 
 /* Wait up to STOP_GRACE_MS for every started task to end; join those that
@@ -146,6 +181,7 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
         snprintf(apath, sizeof(apath), "%s", c->audit);
     else
         snprintf(apath, sizeof(apath), "%s/.pkie-audit.log", c->dir);
+    raise_nofile(c);
     if ((rc = xfer_gate_new(&m.lim, &m.gate)) != 0)
         goto out;
     if ((rc = pkie_xfer_audit_open(apath, &m.audit)) != 0)
@@ -190,8 +226,8 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
                   c->handshake_timeout);
     while (!atomic_load(stop)) {
         struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-        if (poll(&pfd, 1, 200) > 0)
-            accept_some(&m, lfd, tasks, started);
+        if (poll(&pfd, 1, 200) > 0 && accept_some(&m, lfd, tasks, started))
+            poll(NULL, 0, 100);
     }
     pkie_log_info(LOG_COMP, "stopping: no new connections, sessions cut at a checkpoint");
     close(lfd);

@@ -98,4 +98,39 @@ grep -q '"peer_subject":null,.*"stage":"handshake","alert":116,"alert_direction"
 [ "$(grep -c '"stage":"handshake"' "$W/audit.log")" -eq 3 ] || xfer_fail "audit: $(cat "$W/audit.log")"
 echo "ok: expired (45), unknown CA (48), no certificate (116) each audited once"
 xfer_recv_stop
+
+# one SSL task: two peers trickling their ClientHello hold handshakes open
+# (StartHandshake called) while four partners send at once, so the task's
+# handshakes interleave; each exit call must see its own session's refs,
+# private area (the trace exit counts a session's calls in it) and inputs
+sed -i 's/^tasks = .*/tasks = 1/' "$W/recv.conf"
+rm -f "$W/trace.log"
+xfer_recv_start
+"$BUILD/tests/xfer_hostile" "$PORT" 127.0.0.4 trickle 2 6 >"$W/trickle.out" 2>&1 &
+hpid=$!
+i=0
+while [ "$(grep -c '^StartHandshake' "$W/trace.log" 2>/dev/null || true)" -lt 2 ]; do
+  i=$((i + 1)); [ $i -lt 300 ] || xfer_fail "tricklers not in their handshakes"; sleep 0.1
+done
+send_parallel 4
+wait $hpid
+i=0
+while [ "$(grep -c '"peer":"127.0.0.4:.*"stage":"handshake"' "$W/audit.log" || true)" -lt 2 ]; do
+  i=$((i + 1)); [ $i -lt 300 ] || xfer_fail "trickler sessions not ended: $(cat "$W/audit.log")"; sleep 0.1
+done
+xfer_recv_stop
+awk '
+  { ph = $1; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    s = f["session"] }
+  ph == "StartTask" || ph == "EndTask" { next }
+  { if (f["xsession"] != 4294967296 + s && !(ph == "StartHandshake" && f["xsession"] == 0)) { print "session " s ": xsession " f["xsession"] " at " ph; bad++ }
+    if (f["calls"] != calls[s] + 1) { print "session " s ": call " f["calls"] " after " calls[s] " at " ph; bad++ }
+    calls[s] = f["calls"] }
+  ph == "StartHandshake" { open_hs[s] = 1; for (o in open_hs) if (o != s) inter++ }
+  ph == "HandshakeDone" || ph == "EndSession" { delete open_hs[s] }
+  END { print "interleaved handshakes: " inter + 0; exit bad > 0 }' "$W/trace.log" >"$W/interleave.out" ||
+  xfer_fail "exit calls saw another session's state: $(cat "$W/interleave.out")"
+cat "$W/interleave.out"
+grep -q "interleaved handshakes: [1-9]" "$W/interleave.out" || xfer_fail "no handshakes interleaved"
+echo "ok: one task, interleaved handshakes, each exit call with its own session's state"
 echo "transfer e2e partner: all passed"
