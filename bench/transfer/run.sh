@@ -154,21 +154,20 @@ s_time_new() { # OUT: one s_time -new client for 5 s
     -key "$P/sender1.key" -CAfile "$P/root.crt" 2>/dev/null >"$1" || true
 }
 rate() { awk '/connections in .* real seconds/ { s += $1 / $4 } END { printf "%.1f\n", s }' "$@"; }
+small_rate() { # OUT [pkie send options]: the 1-KiB files, one session each, files per second
+  _out=$1
+  shift
+  rm -f "$DEST"/k*
+  rm -rf "$W/state/send"
+  t0=$(now)
+  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$@" "$W"/small/k* >/dev/null ||
+    xfer_fail "small files $*"
+  t1=$(now)
+  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$_out"
+}
 for i in $(seq 1 "$RUNS"); do
-  rm -f "$DEST"/k*
-  rm -rf "$W/state/send"
-  t0=$(now)
-  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$W"/small/k* >/dev/null ||
-    xfer_fail "small files"
-  t1=$(now)
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/small_ours.txt"
-  rm -f "$DEST"/k*
-  rm -rf "$W/state/send"
-  t0=$(now)
-  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file --parallel "$PAR" "$W"/small/k* \
-    >/dev/null || xfer_fail "small files, --parallel $PAR"
-  t1=$(now)
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/par_ours.txt"
+  small_rate "$W/small_ours.txt"
+  small_rate "$W/par_ours.txt" --parallel "$PAR"
 
   (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
      -CAfile "$P/root.crt" -Verify 1 -verify_return_error -num_tickets 0 -no_cache -www \
@@ -216,17 +215,8 @@ printf 'max_pending = %d\nmax_pending_per_address = %d\nfirst_byte_timeout = 360
   $((IDLE_CONNS + 64)) $((IDLE_CONNS + 64)) >>"$W/recv.conf"
 xfer_recv_start
 : >"$W/hs_without.txt"; : >"$W/hs_with.txt"; : >"$W/idle_conn_rss.txt"
-hs_rate() { # OUT: the 1-KiB files on new sessions, files (sessions) per second
-  rm -f "$DEST"/k*
-  rm -rf "$W/state/send"
-  t0=$(now)
-  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$W"/small/k* >/dev/null ||
-    xfer_fail "small files (idle connections)"
-  t1=$(now)
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$1"
-}
 for i in $(seq 1 "$RUNS"); do
-  hs_rate "$W/hs_without.txt"
+  small_rate "$W/hs_without.txt"
   "$HOSTILE" "$XFER_PORT" 127.0.0.2 idle "$IDLE_CONNS" 3600 >"$W/idle_conns.out" 2>&1 &
   hpid=$!
   n=0
@@ -234,7 +224,7 @@ for i in $(seq 1 "$RUNS"); do
   grep -q "^ready $IDLE_CONNS\$" "$W/idle_conns.out" || xfer_fail "idle connections: $(cat "$W/idle_conns.out")"
   sleep 0.5
   awk '/VmRSS/ {print $2}' "/proc/$RECV_PID/status" >>"$W/idle_conn_rss.txt"
-  hs_rate "$W/hs_with.txt"
+  small_rate "$W/hs_with.txt"
   kill "$hpid" 2>/dev/null || true
   wait "$hpid" 2>/dev/null || true
   echo "  run $i: new sessions/s without idle connections $(tail -1 "$W/hs_without.txt")," \
