@@ -451,10 +451,16 @@ int pkie_xfer_dn_match(const char *pattern, const char *subject);
  * authenticated session runs pkie_xfer_recv_session in a thread of its own,
  * then EndSession on its task (docs/architecture.md, "The receiver monitor").
  * Returns when @p stop is set (new connections refused, handshakes ended,
- * sessions cut at a checkpoint; within 10 s, a task stuck in an exit call
- * abandoned) with 0, or on a startup error.
+ * sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within
+ * 10 s in every state: when an SSL task has not ended 8 s after @p stop (a
+ * thread inside an exit call that does not return) it is abandoned and the
+ * status PKIE_XFER_MONITOR_ABANDONED is returned; the abandoned thread may
+ * still use @p c and the monitor's state, so the caller must end the process
+ * at once (_exit) without freeing anything.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
+/** Status of pkie_xfer_monitor_run (positive: never an error code). */
+#define PKIE_XFER_MONITOR_ABANDONED 1
 
 /** One file to send and its outcome. */
 struct pkie_xfer_send_item {

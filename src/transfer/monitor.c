@@ -152,9 +152,26 @@ static int check_conf(const struct pkie_xfer_conf *c)
     return 0;
 }
 
+static int run(struct rmon *mp);
+
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
 {
-    struct rmon m = {.c = c, .stop = stop};
+    /* on the heap: an abandoned task keeps using it until the process exits */
+    struct rmon *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "monitor");
+    m->c = c;
+    m->stop = stop;
+    int rc = run(m);
+    if (rc != PKIE_XFER_MONITOR_ABANDONED)
+        free(m);
+    return rc;
+}
+
+static int run(struct rmon *m)
+{
+    const struct pkie_xfer_conf *c = m->c;
+    atomic_int *stop = m->stop;
     struct rtask *tasks = NULL;
     size_t started = 0, inited = 0, abandoned = 0;
     int lfd = -1, dirfd = -1;
@@ -164,13 +181,13 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
     dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "destination %s: %s", c->dir, strerror(errno));
-    pkie_xfer_recv_conf_init(&m.rconf, dirfd);
-    m.rconf.overwrite = c->overwrite;
-    m.rconf.max_file_size = (uint64_t)c->max_file_size;
-    m.rconf.checkpoint_bytes = (uint64_t)c->checkpoint;
-    m.rconf.direct_io = c->direct_io;
-    m.rconf.stop = stop;
-    m.lim = (struct xfer_gate_limits){
+    pkie_xfer_recv_conf_init(&m->rconf, dirfd);
+    m->rconf.overwrite = c->overwrite;
+    m->rconf.max_file_size = (uint64_t)c->max_file_size;
+    m->rconf.checkpoint_bytes = (uint64_t)c->checkpoint;
+    m->rconf.direct_io = c->direct_io;
+    m->rconf.stop = stop;
+    m->lim = (struct xfer_gate_limits){
         .max_total = (unsigned)c->max_pending,
         .max_per_addr = (unsigned)c->max_pending_per_address,
         .first_byte_ms = c->first_byte_timeout * 1000,
@@ -182,11 +199,11 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
     else
         snprintf(apath, sizeof(apath), "%s/.pkie-audit.log", c->dir);
     raise_nofile(c);
-    if ((rc = xfer_gate_new(&m.lim, &m.gate)) != 0)
+    if ((rc = xfer_gate_new(&m->lim, &m->gate)) != 0)
         goto out;
-    if ((rc = pkie_xfer_audit_open(apath, &m.audit)) != 0)
+    if ((rc = pkie_xfer_audit_open(apath, &m->audit)) != 0)
         goto out;
-    if ((rc = pkie_tls_runtime_open(&c->tls, &m.rt)) != 0)
+    if ((rc = pkie_tls_runtime_open(&c->tls, &m->rt)) != 0)
         goto out;
     if ((rc = xfer_listen(c->listen, 512, &lfd)) != 0)
         goto out;
@@ -201,7 +218,7 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
         goto out;
     }
     for (; inited < (size_t)c->tasks; inited++)
-        if ((rc = rtask_init(&tasks[inited], &m, (uint32_t)inited + 1)) != 0) {
+        if ((rc = rtask_init(&tasks[inited], m, (uint32_t)inited + 1)) != 0) {
             inited++;
             goto out;
         }
@@ -221,12 +238,12 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
                   "listening on %s, %lld SSL task(s), PKI %s, destination %s, audit %s; "
                   "unauthenticated connections: %lld, %lld per address, first byte %lld s, "
                   "handshake %lld s",
-                  c->listen, c->tasks, pkie_tls_runtime_exit_name(m.rt), c->dir, apath,
+                  c->listen, c->tasks, pkie_tls_runtime_exit_name(m->rt), c->dir, apath,
                   c->max_pending, c->max_pending_per_address, c->first_byte_timeout,
                   c->handshake_timeout);
     while (!atomic_load(stop)) {
         struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-        if (poll(&pfd, 1, 200) > 0 && accept_some(&m, lfd, tasks, started))
+        if (poll(&pfd, 1, 200) > 0 && accept_some(m, lfd, tasks, started))
             poll(NULL, 0, 100);
     }
     pkie_log_info(LOG_COMP, "stopping: no new connections, sessions cut at a checkpoint");
@@ -234,7 +251,7 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
     lfd = -1;
     abandoned = stop_tasks(tasks, started);
     if (rc == 0)
-        rc = atomic_load(&m.failed);
+        rc = atomic_load(&m->failed);
     if (abandoned == 0)
         pkie_log_info(LOG_COMP, "stopped");
     else
@@ -245,14 +262,14 @@ out:
     if (abandoned > 0) {
         /* The stuck tasks may still use the runtime, the gate, the audit and
          * their own state: all of it stays until the process exits. */
-        return rc;
+        return rc != 0 ? rc : PKIE_XFER_MONITOR_ABANDONED;
     }
     for (size_t i = 0; i < inited; i++)
         rtask_destroy(&tasks[i]);
     free(tasks);
-    pkie_tls_runtime_close(m.rt);
-    pkie_xfer_audit_close(m.audit);
-    xfer_gate_free(m.gate);
+    pkie_tls_runtime_close(m->rt);
+    pkie_xfer_audit_close(m->audit);
+    xfer_gate_free(m->gate);
     close(dirfd);
     return rc;
 }
