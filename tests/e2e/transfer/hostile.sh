@@ -47,8 +47,12 @@ t0=$(ms)
 send "$W/src/part" --json >"$W/part.json" 2>"$W/part.err" || xfer_fail "partner's send failed: $(cat "$W/part.err")"
 t1=$(ms)
 cmp "$W/src/part" "$W/in/part" || xfer_fail "partner's file differs"
-echo "partner's 1 MiB transfer under attack: $((t1 - t0)) ms"
-[ $((t1 - t0)) -lt 2000 ] || xfer_fail "partner's transfer took $((t1 - t0)) ms (limit 2000)"
+# the issue's bound is for the normal build; the sanitizer build (ASan+UBSan,
+# Debug) runs pkie send's start-up several times slower and gets 5x
+LIMIT=2000
+grep -q '^PKIE_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null && LIMIT=10000
+echo "partner's 1 MiB transfer under attack: $((t1 - t0)) ms (limit $LIMIT)"
+[ $((t1 - t0)) -lt $LIMIT ] || xfer_fail "partner's transfer took $((t1 - t0)) ms (limit $LIMIT)"
 wait $H1 $H2 $H3
 cat "$W/idle.out" "$W/trickle.out" "$W/flood.out"
 
