@@ -96,10 +96,10 @@ int pkie_cmd_recv(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = pkie_xfer_monitor_run(&c, &recv_stop);
-    if (rc == PKIE_XFER_MONITOR_ABANDONED) {
+    if (rc == PKIE_XFER_MONITOR_ABANDONED || rc == PKIE_XFER_MONITOR_ABANDONED_FAILED) {
         /* a task is stuck inside an exit call and may still use the
          * configuration: end now, touching nothing (stderr is unbuffered) */
-        _exit(0);
+        _exit(rc == PKIE_XFER_MONITOR_ABANDONED ? 0 : 1);
     }
     if (rc != 0)
         fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));

@@ -454,13 +454,16 @@ int pkie_xfer_dn_match(const char *pattern, const char *subject);
  * sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within
  * 10 s in every state: when an SSL task has not ended 8 s after @p stop (a
  * thread inside an exit call that does not return) it is abandoned and the
- * status PKIE_XFER_MONITOR_ABANDONED is returned; the abandoned thread may
- * still use @p c and the monitor's state, so the caller must end the process
- * at once (_exit) without freeing anything.
+ * status PKIE_XFER_MONITOR_ABANDONED is returned (..._FAILED when the
+ * monitor had also failed, e.g. another task's StartTask: the error is
+ * logged); the abandoned thread may still use @p c and the monitor's state,
+ * so the caller must end the process at once (_exit) without freeing
+ * anything.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
-/** Status of pkie_xfer_monitor_run (positive: never an error code). */
-#define PKIE_XFER_MONITOR_ABANDONED 1
+/** Statuses of pkie_xfer_monitor_run (positive: never error codes). */
+#define PKIE_XFER_MONITOR_ABANDONED        1
+#define PKIE_XFER_MONITOR_ABANDONED_FAILED 2
 
 /** One file to send and its outcome. */
 struct pkie_xfer_send_item {

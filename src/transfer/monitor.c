@@ -262,7 +262,9 @@ out:
     if (abandoned > 0) {
         /* The stuck tasks may still use the runtime, the gate, the audit and
          * their own state: all of it stays until the process exits. */
-        return rc != 0 ? rc : PKIE_XFER_MONITOR_ABANDONED;
+        if (rc != 0)
+            pkie_log_error(LOG_COMP, "%s", pkie_err_last()->msg);
+        return rc != 0 ? PKIE_XFER_MONITOR_ABANDONED_FAILED : PKIE_XFER_MONITOR_ABANDONED;
     }
     for (size_t i = 0; i < inited; i++)
         rtask_destroy(&tasks[i]);
