@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static atomic_int recv_stop;
 
@@ -95,6 +96,11 @@ int pkie_cmd_recv(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = pkie_xfer_monitor_run(&c, &recv_stop);
+    if (rc == PKIE_XFER_MONITOR_ABANDONED || rc == PKIE_XFER_MONITOR_ABANDONED_FAILED) {
+        /* a task is stuck inside an exit call and may still use the
+         * configuration: end now, touching nothing (stderr is unbuffered) */
+        _exit(rc == PKIE_XFER_MONITOR_ABANDONED ? 0 : 1);
+    }
     if (rc != 0)
         fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
     pkie_xfer_conf_free(&c);

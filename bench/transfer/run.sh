@@ -18,6 +18,12 @@
 #      the same s_server (the sum of their connections/s).
 #   4. Peak RSS of pkie send and pkie recv for the big file, and of pkie recv
 #      holding 100 idle sessions.
+#   5. New sessions per second of a good partner (the 1-KiB transfers of 3.,
+#      pkie send --session-per-file) while BENCH_IDLE_CONNS (default 1000)
+#      idle TCP connections that never send a byte are open on the receiver,
+#      against the same without them, interleaved in each run; and the
+#      receiver's RSS holding them (issue 15). RLIMIT_NOFILE is raised to
+#      its hard limit for the run.
 # Received files land in BENCH_DEST (default /var/tmp, on disk, as the issue
 # says "written to disk"; BENCH_DEST=/dev/shm measures the monitor without the
 # disk's writeback). The receiver runs with the shipped checkpoint interval;
@@ -33,6 +39,12 @@ case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
 export PKIE_BIN=${PKIE_BIN:-$B/pkie}
 export PKIE_BUILD_DIR=${PKIE_BUILD_DIR:-$(dirname "$PKIE_BIN")}
 RAW=${PKIE_RAWCLIENT:-$PKIE_BUILD_DIR/tests/xfer_rawclient}
+HOSTILE=${PKIE_HOSTILE:-$PKIE_BUILD_DIR/tests/xfer_hostile}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
+# every idle connection is a descriptor on both sides
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((IDLE_CONNS + 256)) ] ||
+  { echo "bench/transfer: RLIMIT_NOFILE $(ulimit -n) too low for $IDLE_CONNS idle connections" >&2; exit 1; }
 RUNS=${BENCH_RUNS:-5}
 SIZE=${BENCH_SIZE:-1073741824}
 SMALL=${BENCH_SMALL_FILES:-200}
@@ -40,7 +52,7 @@ PAR=${BENCH_SMALL_PARALLEL:-4}
 DEST_PARENT=${BENCH_DEST:-/var/tmp}
 export XFER_PORT=${BENCH_PORT:-19443}
 SPORT=$((XFER_PORT + 1))
-for f in "$PKIE_BIN" "$RAW"; do
+for f in "$PKIE_BIN" "$RAW" "$HOSTILE"; do
   [ -x "$f" ] || { echo "bench/transfer: missing $f (make build)" >&2; exit 1; }
 done
 command -v /usr/bin/time >/dev/null || { echo "bench/transfer: needs /usr/bin/time" >&2; exit 1; }
@@ -142,21 +154,20 @@ s_time_new() { # OUT: one s_time -new client for 5 s
     -key "$P/sender1.key" -CAfile "$P/root.crt" 2>/dev/null >"$1" || true
 }
 rate() { awk '/connections in .* real seconds/ { s += $1 / $4 } END { printf "%.1f\n", s }' "$@"; }
+small_rate() { # OUT [pkie send options]: the 1-KiB files, one session each, files per second
+  _out=$1
+  shift
+  rm -f "$DEST"/k*
+  rm -rf "$W/state/send"
+  t0=$(now)
+  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$@" "$W"/small/k* >/dev/null ||
+    xfer_fail "small files $*"
+  t1=$(now)
+  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$_out"
+}
 for i in $(seq 1 "$RUNS"); do
-  rm -f "$DEST"/k*
-  rm -rf "$W/state/send"
-  t0=$(now)
-  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file "$W"/small/k* >/dev/null ||
-    xfer_fail "small files"
-  t1=$(now)
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/small_ours.txt"
-  rm -f "$DEST"/k*
-  rm -rf "$W/state/send"
-  t0=$(now)
-  "$PKIE" send --conf "$W/send.conf" --to hq --session-per-file --parallel "$PAR" "$W"/small/k* \
-    >/dev/null || xfer_fail "small files, --parallel $PAR"
-  t1=$(now)
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/par_ours.txt"
+  small_rate "$W/small_ours.txt"
+  small_rate "$W/par_ours.txt" --parallel "$PAR"
 
   (openssl s_server -accept "$SPORT" -cert "$P/recv.crt" -key "$P/recv.key" \
      -CAfile "$P/root.crt" -Verify 1 -verify_return_error -num_tickets 0 -no_cache -www \
@@ -198,6 +209,32 @@ grep "sessions open" "$W/idle.out" | sed 's/^/  /'
 wait $rpid || true
 xfer_recv_stop
 
+# ---- 5. new sessions of a partner with 1,000 idle connections open ---------------------
+sed -i 's/^tasks = .*/tasks = 4/' "$W/recv.conf"
+printf 'max_pending = %d\nmax_pending_per_address = %d\nfirst_byte_timeout = 3600\n' \
+  $((IDLE_CONNS + 64)) $((IDLE_CONNS + 64)) >>"$W/recv.conf"
+xfer_recv_start
+: >"$W/hs_without.txt"; : >"$W/hs_with.txt"; : >"$W/idle_conn_rss.txt"
+for i in $(seq 1 "$RUNS"); do
+  small_rate "$W/hs_without.txt"
+  "$HOSTILE" "$XFER_PORT" 127.0.0.2 idle "$IDLE_CONNS" 3600 >"$W/idle_conns.out" 2>&1 &
+  hpid=$!
+  n=0
+  while ! grep -q "^ready" "$W/idle_conns.out" && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+  grep -q "^ready $IDLE_CONNS\$" "$W/idle_conns.out" || xfer_fail "idle connections: $(cat "$W/idle_conns.out")"
+  sleep 0.5
+  awk '/VmRSS/ {print $2}' "/proc/$RECV_PID/status" >>"$W/idle_conn_rss.txt"
+  small_rate "$W/hs_with.txt"
+  kill "$hpid" 2>/dev/null || true
+  wait "$hpid" 2>/dev/null || true
+  echo "  run $i: new sessions/s without idle connections $(tail -1 "$W/hs_without.txt")," \
+    "with $IDLE_CONNS open $(tail -1 "$W/hs_with.txt"); receiver RSS with them $(tail -1 "$W/idle_conn_rss.txt") KiB"
+done
+xfer_recv_stop
+hs_without=$(median "sessions/s without idle connections" <"$W/hs_without.txt")
+hs_with=$(median "sessions/s with idle connections" <"$W/hs_with.txt")
+idle_conn_rss=$(sort -g "$W/idle_conn_rss.txt" | tail -1)
+
 kib2mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 result "transfer_1GiB_MBps" "$ours" "$pipe" ">=2.0"
@@ -207,3 +244,5 @@ result "transfer_1KiB_new_session_per_s_parallel$PAR" "$par_ours" "$par_base" ">
 result "send_peak_rss_MiB_1GiB" "$(kib2mib "$send_rss")" 32 "<=1.0"
 result "recv_peak_rss_MiB_1GiB" "$(kib2mib "$recv_hwm")" 32 "<=1.0"
 result "recv_rss_MiB_100_idle_sessions" "$(kib2mib "$idle_rss")" 64 "<=1.0"
+result "new_sessions_per_s_with_${IDLE_CONNS}_idle_connections" "$hs_with" "$hs_without" ">=0.9"
+result "recv_rss_MiB_${IDLE_CONNS}_idle_connections" "$(kib2mib "$idle_conn_rss")" 64 "<=1.0"

@@ -13,7 +13,9 @@
  *                             pkie_tls_task_start, EndTask at pkie_tls_task_end.
  *                             Used by one thread at a time.
  *   struct pkie_tls_session   one connection of a task: StartHandshake ..
- *                             HandshakeDone in pkie_tls_session_handshake,
+ *                             HandshakeDone in pkie_tls_session_handshake (or
+ *                             pkie_tls_session_begin + _step, non-blocking:
+ *                             the sessions of a task may interleave),
  *                             EndSession in pkie_tls_session_end (always).
  *
  * The phases called and their order are described in docs/exit-guide.md.
@@ -115,19 +117,40 @@ int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pk
 /** EndTask (always, once per started task), then free. NULL is accepted. */
 void pkie_tls_task_end(struct pkie_tls_task *t);
 
+/**
+ * The host's check of the peer, called on the task's thread once the peer's
+ * chain is accepted (by the exit's CheckCertificate or the internal base) and
+ * before HandshakeDone: 0 accepts; non-zero refuses the peer, with a reason
+ * in @p why (capacity @p cap). A server refuses with alert 49
+ * (access_denied) in the handshake, whatever the exit answered: in TLS 1.2
+ * at once, in TLS 1.3 after the client's Finished (where the server would send
+ * its first post-handshake message); HandshakeDone is not called. A client
+ * refuses with alert 42 (bad_certificate).
+ */
+typedef int (*pkie_tls_peer_check_fn)(void *arg, X509 *leaf, char *why, size_t cap);
+
+/** Status values of pkie_tls_session_step (never negative: errors are). */
+enum pkie_tls_step {
+    PKIE_TLS_STEP_DONE = 0,       /**< handshake complete, HandshakeDone called */
+    PKIE_TLS_STEP_WANT_READ = 1,  /**< call again once the socket is readable */
+    PKIE_TLS_STEP_WANT_WRITE = 2, /**< call again once the socket is writable */
+};
+
 /** Per connection: what StartHandshake receives. Strings are copied. */
 struct pkie_tls_session_params {
-    int is_server;                   /**< 1: accept (server), 0: connect (client) */
-    const char *partner_id;          /**< partner name ("" or NULL if not known yet) */
-    const char *peer_addr;           /**< peer IP address as text (may be NULL) */
-    uint16_t peer_port;              /**< peer TCP port */
-    uint16_t local_port;             /**< local TCP port */
-    const char *sni;                 /**< client: server name to send (NULL: none);
-                                          server: ignored */
-    struct pkie_pki_profile profile; /**< cert id, CA ids, verify depth, DN filters;
-                                          the exit may change them at StartHandshake
-                                          (peer_role is ignored: the runtime sets it
-                                          from is_server) */
+    int is_server;                     /**< 1: accept (server), 0: connect (client) */
+    const char *partner_id;            /**< partner name ("" or NULL if not known yet) */
+    const char *peer_addr;             /**< peer IP address as text (may be NULL) */
+    uint16_t peer_port;                /**< peer TCP port */
+    uint16_t local_port;               /**< local TCP port */
+    const char *sni;                   /**< client: server name to send (NULL: none);
+                                            server: ignored */
+    struct pkie_pki_profile profile;   /**< cert id, CA ids, verify depth, DN filters;
+                                            the exit may change them at StartHandshake
+                                            (peer_role is ignored: the runtime sets it
+                                            from is_server) */
+    pkie_tls_peer_check_fn peer_check; /**< partner check (NULL: none) */
+    void *peer_check_arg;              /**< its argument */
 };
 
 /** One connection of a task. */
@@ -146,6 +169,28 @@ struct pkie_tls_session;
 int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
                                const struct pkie_tls_session_params *p, int timeout_ms,
                                struct pkie_tls_session **out);
+/**
+ * The non-blocking form of pkie_tls_session_handshake, for an event loop
+ * driving many sessions of one task: begin makes @p fd non-blocking and calls
+ * StartHandshake (0 or a pkie_err; *out is set as by
+ * pkie_tls_session_handshake and always goes to pkie_tls_session_end); each
+ * step then advances the handshake as far as the socket allows and returns a
+ * enum pkie_tls_step value (wait for the socket, or done) or a negative
+ * pkie_err (refused or failed; its message tells the alert). Exit calls run
+ * inside step, on the caller's thread: before each one the session's inputs
+ * are restored into the task's pkicom and the phase's outputs reset, so the
+ * sessions of a task may interleave. Deadlines are the caller's.
+ */
+int pkie_tls_session_begin(struct pkie_tls_task *t, int fd, const struct pkie_tls_session_params *p,
+                           int timeout_ms, struct pkie_tls_session **out);
+/** See pkie_tls_session_begin. */
+int pkie_tls_session_step(struct pkie_tls_session *s);
+/** The peer's leaf certificate as received (borrowed), also when the
+ *  handshake failed after it arrived; NULL when none arrived. */
+X509 *pkie_tls_seen_cert(struct pkie_tls_session *s);
+/** Was the peer refused by the partner check (pkie_tls_peer_check_fn)? */
+int pkie_tls_denied(struct pkie_tls_session *s);
+
 /** Read up to @p len bytes: > 0 bytes read, 0 clean close by the peer
  *  (close_notify), < 0 a pkie_err. Waits at most the session's timeout. */
 ssize_t pkie_tls_read(struct pkie_tls_session *s, void *buf, size_t len);
@@ -176,6 +221,8 @@ const char *pkie_tls_version(struct pkie_tls_session *s);
 const char *pkie_tls_cipher(struct pkie_tls_session *s);
 /** TLS alert code sent or received during the handshake, -1 when none. */
 int pkie_tls_alert(struct pkie_tls_session *s);
+/** 1 when the alert of pkie_tls_alert was sent by us, 0 when received. */
+int pkie_tls_alert_sent(struct pkie_tls_session *s);
 /** EndSession (always, once per session returned by handshake), then free the
  *  session (SSL object; the socket is not closed). NULL is accepted. */
 void pkie_tls_session_end(struct pkie_tls_session *s);

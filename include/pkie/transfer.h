@@ -287,6 +287,21 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
 /** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
+/** A session refused before any file (in the TLS handshake or by the partner
+ *  check), as audited: one line with "stage":"handshake", "result":"refused". */
+struct pkie_xfer_audit_refusal {
+    const struct pkie_xfer_peer *peer; /**< address; subject, issuer and serial when a
+                                            certificate was seen (NULL otherwise) */
+    int alert;                         /**< TLS alert code sent or received, -1: none */
+    int alert_sent;                    /**< 1: we sent it, 0: the peer did */
+    const char *reason;                /**< why (the error text) */
+    uint64_t duration_ms;              /**< from the first byte to the refusal */
+};
+/** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
+int pkie_xfer_audit_refusal_format(const struct pkie_xfer_audit_refusal *r, char **out,
+                                   size_t *len);
+/** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_refusal *r);
 /** Append @p s (@p len bytes) JSON-escaped, without quotes, to a malloc'ed
  *  string buffer (*buf, *len, *cap). Bytes of invalid UTF-8 become \\u00XX. */
 int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen);
@@ -390,7 +405,9 @@ struct pkie_xfer_conf {
     char *audit;                        /**< audit: audit file (default <dir>/.pkie-audit.log) */
     long long handshake_timeout;        /**< handshake_timeout: seconds */
     long long idle_timeout;             /**< idle_timeout: seconds without a byte from the peer */
-    long long max_pending;              /**< max_pending: accepted connections waiting for a task */
+    long long max_pending;              /**< max_pending: connections not yet authenticated */
+    long long max_pending_per_address;  /**< max_pending_per_address: the same, per peer address */
+    long long first_byte_timeout;       /**< first_byte_timeout: seconds to the peer's first byte */
     char *log_level;                    /**< log_level: error|warn|info|debug|trace */
     char *cert;                         /**< cert: id of our certificate in the PKI base */
     char *ca;                           /**< ca: comma-separated ids of the CAs we accept */
@@ -426,13 +443,27 @@ int pkie_xfer_dn_match(const char *pattern, const char *subject);
 /* ---- the receiver monitor and the sender client (TLS) ---------------------- */
 
 /**
- * Run the receiver: listen, `tasks` SSL tasks (threads: StartTask .. EndTask),
- * each serving one connection at a time from the accept queue: handshake,
- * partner check, pkie_xfer_recv_session, EndSession. Returns when @p stop is
- * set (new connections refused, sessions cut at a checkpoint) with 0, or on
- * a startup error.
+ * Run the receiver: listen; admit connections within max_pending (in total
+ * and per address); `tasks` SSL tasks (threads: StartTask .. EndTask) each
+ * drive the handshakes of many connections without blocking, within
+ * first_byte_timeout and handshake_timeout, with the partner check before
+ * HandshakeDone (alert 49) and an audit line per refused session; each
+ * authenticated session runs pkie_xfer_recv_session in a thread of its own,
+ * then EndSession on its task (docs/architecture.md, "The receiver monitor").
+ * Returns when @p stop is set (new connections refused, handshakes ended,
+ * sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within
+ * 10 s in every state: when an SSL task has not ended 8 s after @p stop (a
+ * thread inside an exit call that does not return) it is abandoned and the
+ * status PKIE_XFER_MONITOR_ABANDONED is returned (..._FAILED when the
+ * monitor had also failed, e.g. another task's StartTask: the error is
+ * logged); the abandoned thread may still use @p c and the monitor's state,
+ * so the caller must end the process at once (_exit) without freeing
+ * anything.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
+/** Statuses of pkie_xfer_monitor_run (positive: never error codes). */
+#define PKIE_XFER_MONITOR_ABANDONED        1
+#define PKIE_XFER_MONITOR_ABANDONED_FAILED 2
 
 /** One file to send and its outcome. */
 struct pkie_xfer_send_item {

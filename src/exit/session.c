@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/rsa.h>
@@ -77,16 +78,6 @@ int pkie_tls_wants(const struct pkie_tls_session *s, uint32_t phase)
     return 1;
 }
 
-void pkie_tls_fill_session(struct pkie_tls_session *s)
-{
-    struct pkicom *z = s->t->z;
-    z->host_task_ref = s->t->task_id;
-    z->host_session_ref = s->ref;
-    z->exit_session_ref = s->exit_ref;
-    z->session_area = s->area;
-    z->flags = s->is_server ? CFTPKIE_F_SERVER : 0;
-}
-
 void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *p)
 {
     memset(p, 0, sizeof(*p));
@@ -104,11 +95,70 @@ void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *
     p->n_dn_filters = s->prof.n_dn_filters;
 }
 
-/* Call the exit for a session phase: refs and area set, outputs reset by the
- * caller. Returns the normalised answer. */
+static void put_profile(struct pkicom *z, const struct pkie_exit_profile *d)
+{
+    memcpy(z->cert_id, d->cert_id, sizeof(z->cert_id));
+    z->n_ca_ids = d->n_ca_ids;
+    memcpy(z->ca_ids, d->ca_ids, sizeof(z->ca_ids));
+    z->verify_depth = d->verify_depth;
+    z->n_dn_filters = d->n_dn_filters;
+    memcpy(z->dn_filters, d->dn_filters, sizeof(z->dn_filters));
+}
+
+/*
+ * The one place a call is prepared. The task's pkicom is shared by every
+ * session of the task, whose handshakes interleave: the session's own inputs
+ * (refs, private area, flags, partner, peer address and ports, SNI, the
+ * profile in force) are restored, and the outputs of @p phase reset so that
+ * an exit which answers HANDLED without filling them leaves nothing of an
+ * earlier call. The phase's specific inputs are set by the caller before
+ * (they are never outputs of the same phase).
+ */
+static void prepare_call(struct pkie_tls_session *s, uint32_t phase)
+{
+    struct pkicom *z = s->t->z;
+    z->host_task_ref = s->t->task_id;
+    z->host_session_ref = s->ref;
+    z->exit_session_ref = s->exit_ref;
+    z->session_area = s->area;
+    z->flags = s->is_server ? CFTPKIE_F_SERVER : 0;
+    memcpy(z->partner_id, s->partner_id, sizeof(z->partner_id));
+    memcpy(z->peer_addr, s->peer_addr, sizeof(z->peer_addr));
+    z->peer_port = s->peer_port;
+    z->local_port = s->local_port;
+    memcpy(z->sni, s->sni, sizeof(z->sni));
+    put_profile(z, &s->prof);
+    switch (phase) {
+    case CFTPKIE_START_HANDSHAKE:
+        z->exit_session_ref = 0; /* out; the profile is in/out */
+        break;
+    case CFTPKIE_GET_CA_LIST:
+        z->ca_names_count = 0;
+        break;
+    case CFTPKIE_GET_CERTIFICATE:
+        z->chain_count = 0;
+        break;
+    case CFTPKIE_CHECK_CERTIFICATE:
+        z->accept = 0;
+        z->alert_code = 0;
+        break;
+    case CFTPKIE_CRYPT_DATA:
+        z->sig_len = 0;
+        z->key_len = 0;
+        break;
+    case CFTPKIE_HANDSHAKE_DONE:
+        memset(z->global_area, 0, sizeof(z->global_area));
+        break;
+    default: /* HandshakeAlert, EndSession: no output */
+        break;
+    }
+}
+
+/* Call the exit for a session phase (prepare_call, then the call). Returns the
+ * normalised answer. */
 static int call_phase(struct pkie_tls_session *s, uint32_t phase)
 {
-    pkie_tls_fill_session(s);
+    prepare_call(s, phase);
     return pkie_exit_call(s->t->rt->exit, s->t->z, phase);
 }
 
@@ -134,7 +184,6 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
         return SSL_CLIENT_HELLO_SUCCESS;
     STACK_OF(X509_NAME) *names = NULL;
     if (pkie_tls_wants(s, CFTPKIE_GET_CA_LIST)) {
-        s->t->z->ca_names_count = 0;
         int rc = call_phase(s, CFTPKIE_GET_CA_LIST);
         if (rc == CFTPKIE_ERROR) {
             pkie_tls_session_fail(s, CFTPKIE_GET_CA_LIST, "error: %s", s->t->z->error_text);
@@ -202,8 +251,6 @@ static int session_sign(void *arg, const struct pkie_exit_sign_req *req, uint8_t
         z->sign_digest = md_code(req->md);
         z->data_len = (uint32_t)req->tbs_len;
         memcpy(z->data, req->tbs, req->tbs_len);
-        z->sig_len = 0;
-        z->key_len = 0;
         put_sigalgs(s);
         rc = call_phase(s, CFTPKIE_CRYPT_DATA);
         if (rc == CFTPKIE_ERROR) {
@@ -313,7 +360,6 @@ static int cert_cb(SSL *ssl, void *arg)
     int rc = CFTPKIE_NOT_HANDLED;
     if (pkie_tls_wants(s, CFTPKIE_GET_CERTIFICATE)) {
         struct pkicom *z = s->t->z;
-        z->chain_count = 0;
         if (!s->is_server)
             pkie_exit_put_ca_names(z, SSL_get0_peer_CA_list(ssl));
         else
@@ -413,6 +459,84 @@ static int alert_to_x509err(int alert)
     }
 }
 
+/* An alert of the handshake: the first one is the session's; the exit hears
+ * of it once (HandshakeAlert), after which no handshake phase is called. */
+static void note_alert(struct pkie_tls_session *s, int level, int code, int sent)
+{
+    if (s->alert < 0) {
+        s->alert = code;
+        s->alert_sent = sent;
+    }
+    if (!pkie_tls_wants(s, CFTPKIE_HANDSHAKE_ALERT))
+        return;
+    struct pkicom *z = s->t->z;
+    z->alert_level = (uint32_t)level;
+    z->alert_code = (uint32_t)code;
+    z->alert_direction = sent ? CFTPKIE_ALERT_SENT : CFTPKIE_ALERT_RECEIVED;
+    call_phase(s, CFTPKIE_HANDSHAKE_ALERT); /* no output; its answer changes nothing */
+    s->alert_called = 1;
+}
+
+#define ALERT_ACCESS_DENIED 49
+/* A private extension number for the TLS 1.3 NewSessionTicket hook (never
+ * sent: its callback adds nothing or fails the handshake). */
+#define EXT_DENY_HOOK       0xfe7d
+
+/* Refuse the peer with access_denied (49), which libssl never sends for a
+ * verification failure (see pkie_tls_peer_check_fn). s->fail_msg is set.
+ * Returns the verify callback's answer. */
+static int deny_access(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *xs)
+{
+    s->denied = 1;
+    s->failed = 1;
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
+    if (!s->is_server) {
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+        return 0;
+    }
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        /* Our writes are encrypted by now, and libssl chooses the alerts of
+         * a verification failure: let the handshake run to the client's
+         * Finished, where the NewSessionTicket hook fails it with 49. */
+        SSL_set_num_tickets(ssl, 1);
+        return 1;
+    }
+    /* TLS 1.2: our side is still in plaintext (no ChangeCipherSpec sent):
+     * the fatal access_denied record goes first; libssl's own alert after it
+     * is never read by the peer. */
+    static const unsigned char rec[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, ALERT_ACCESS_DENIED};
+    (void)send(s->fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT);
+    note_alert(s, 2, ALERT_ACCESS_DENIED, 1);
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+    return 0;
+}
+
+/* The chain is accepted: the host's partner check decides (alert 49 when it
+ * refuses). Returns the verify callback's answer. */
+static int partner_check(struct pkie_tls_session *s, SSL *ssl, X509_STORE_CTX *xs, X509 *leaf)
+{
+    char why[256] = "";
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
+    if (s->peer_check == NULL || s->peer_check(s->peer_check_arg, leaf, why, sizeof(why)) == 0)
+        return 1;
+    snprintf(s->fail_msg, sizeof(s->fail_msg), "partner check: %s", why[0] ? why : "refused");
+    pkie_log_info("tls", "task %u session %llu: peer refused by the partner check: %s",
+                  s->t->task_id, (unsigned long long)s->ref, why);
+    return deny_access(s, ssl, xs);
+}
+
+static int deny_hook_add(SSL *ssl, unsigned int ext_type, unsigned int context,
+                         const unsigned char **out, size_t *outlen, X509 *x, size_t chainidx,
+                         int *al, void *arg)
+{
+    (void)ext_type, (void)context, (void)out, (void)outlen, (void)x, (void)chainidx, (void)arg;
+    struct pkie_tls_session *s = session_of(ssl);
+    if (s == NULL || !s->denied)
+        return 0; /* nothing added */
+    *al = ALERT_ACCESS_DENIED;
+    return -1;
+}
+
 static int verify_cb(X509_STORE_CTX *xs, void *arg)
 {
     (void)arg;
@@ -422,6 +546,9 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     int alert = 80;
     if (s == NULL || s->failed || chain == NULL || sk_X509_num(chain) < 1)
         goto refuse;
+    X509 *leaf = sk_X509_value(chain, 0);
+    if (s->peer_leaf == NULL && X509_up_ref(leaf))
+        s->peer_leaf = leaf;
     int rc = CFTPKIE_NOT_HANDLED;
     if (pkie_tls_wants(s, CFTPKIE_CHECK_CERTIFICATE)) {
         struct pkicom *z = s->t->z;
@@ -430,8 +557,6 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
             pkie_tls_session_fail(s, CFTPKIE_CHECK_CERTIFICATE, "peer chain too large");
             goto refuse;
         }
-        z->accept = 0;
-        z->alert_code = 0;
         rc = call_phase(s, CFTPKIE_CHECK_CERTIFICATE);
         if (rc == CFTPKIE_ERROR) {
             pkie_tls_session_fail(s, CFTPKIE_CHECK_CERTIFICATE, "error: %s", z->error_text);
@@ -456,8 +581,7 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
                 s->failed = 1;
                 goto refuse;
             }
-            X509_STORE_CTX_set_error(xs, X509_V_OK);
-            return 1;
+            return partner_check(s, ssl, xs, leaf);
         }
     }
     if (s->t->rt->pki == NULL) {
@@ -472,10 +596,11 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         snprintf(s->fail_msg, sizeof(s->fail_msg), "internal PKI: peer refused (alert %d): %s",
                  alert, pkie_err_last()->msg);
         s->failed = 1;
+        if (alert == ALERT_ACCESS_DENIED) /* the profile's DN filters */
+            return deny_access(s, ssl, xs);
         goto refuse;
     }
-    X509_STORE_CTX_set_error(xs, X509_V_OK);
-    return 1;
+    return partner_check(s, ssl, xs, leaf);
 refuse:
     X509_STORE_CTX_set_error(xs, alert_to_x509err(alert));
     return 0;
@@ -490,19 +615,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
     struct pkie_tls_session *s = session_of(ssl);
     if (s == NULL || s->done)
         return;
-    int sent = (where & SSL_CB_WRITE) != 0;
-    if (s->alert < 0) {
-        s->alert = ret & 0xff;
-        s->alert_sent = sent;
-    }
-    if (!pkie_tls_wants(s, CFTPKIE_HANDSHAKE_ALERT))
-        return;
-    struct pkicom *z = s->t->z;
-    z->alert_level = (uint32_t)((ret >> 8) & 0xff);
-    z->alert_code = (uint32_t)(ret & 0xff);
-    z->alert_direction = sent ? CFTPKIE_ALERT_SENT : CFTPKIE_ALERT_RECEIVED;
-    call_phase(s, CFTPKIE_HANDSHAKE_ALERT); /* no output; its answer changes nothing */
-    s->alert_called = 1;
+    note_alert(s, (ret >> 8) & 0xff, ret & 0xff, (where & SSL_CB_WRITE) != 0);
 }
 
 int pkie_tls_ctx_callbacks(SSL_CTX *ctx)
@@ -513,6 +626,9 @@ int pkie_tls_ctx_callbacks(SSL_CTX *ctx)
     SSL_CTX_set_cert_cb(ctx, cert_cb, NULL);
     SSL_CTX_set_cert_verify_callback(ctx, verify_cb, NULL);
     SSL_CTX_set_info_callback(ctx, info_cb);
+    if (!SSL_CTX_add_custom_ext(ctx, EXT_DENY_HOOK, SSL_EXT_TLS1_3_NEW_SESSION_TICKET,
+                                deny_hook_add, NULL, NULL, NULL, NULL))
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "TLS 1.3 partner refusal hook");
     return 0;
 }
 
@@ -545,17 +661,7 @@ static int copy_profile(struct pkie_tls_session *s, const struct pkie_pki_profil
     return 0;
 }
 
-static void put_profile(struct pkicom *z, const struct pkie_exit_profile *d)
-{
-    memcpy(z->cert_id, d->cert_id, sizeof(z->cert_id));
-    z->n_ca_ids = d->n_ca_ids;
-    memcpy(z->ca_ids, d->ca_ids, sizeof(z->ca_ids));
-    z->verify_depth = d->verify_depth;
-    z->n_dn_filters = d->n_dn_filters;
-    memcpy(z->dn_filters, d->dn_filters, sizeof(z->dn_filters));
-}
-
-static int start_handshake(struct pkie_tls_session *s, const struct pkie_tls_session_params *p)
+static int start_handshake(struct pkie_tls_session *s)
 {
     struct pkicom *z = s->t->z;
     if (s->t->area_size > 0) {
@@ -563,13 +669,6 @@ static int start_handshake(struct pkie_tls_session *s, const struct pkie_tls_ses
         if (s->area == NULL)
             return PKIE_ERR(PKIE_ERR_NOMEM, "session area");
     }
-    snprintf(z->partner_id, sizeof(z->partner_id), "%s", p->partner_id ? p->partner_id : "");
-    snprintf(z->peer_addr, sizeof(z->peer_addr), "%s", p->peer_addr ? p->peer_addr : "");
-    z->peer_port = p->peer_port;
-    z->local_port = p->local_port;
-    snprintf(z->sni, sizeof(z->sni), "%s", !p->is_server && p->sni ? p->sni : "");
-    put_profile(z, &s->prof);
-    z->exit_session_ref = 0;
     s->start_called = 1;
     s->exit_ref = 0;
     int rc = call_phase(s, CFTPKIE_START_HANDSHAKE);
@@ -585,9 +684,8 @@ static int start_handshake(struct pkie_tls_session *s, const struct pkie_tls_ses
                                   pkie_err_last()->msg);
             return PKIE_ERR_EXIT_ANSWER;
         }
-        s->prof = np;
+        s->prof = np; /* later phases see the profile in force */
     }
-    put_profile(z, &s->prof); /* later phases see the profile in force */
     return 0;
 }
 
@@ -610,7 +708,6 @@ static void handshake_done(struct pkie_tls_session *s)
     if (sk != NULL && peer != NULL && sk_X509_push(sk, peer))
         pkie_exit_put_peer_chain(z, sk, 1);
     sk_X509_free(sk);
-    memset(z->global_area, 0, sizeof(z->global_area));
     int rc = call_phase(s, CFTPKIE_HANDSHAKE_DONE);
     if (rc == CFTPKIE_ERROR) {
         pkie_tls_session_fail(s, CFTPKIE_HANDSHAKE_DONE, "error: %s", z->error_text);
@@ -635,9 +732,8 @@ static int handshake_error(struct pkie_tls_session *s, int ssl_ret)
     return PKIE_ERR_OSSL(PKIE_ERR_EXIT_HANDSHAKE, "handshake failed%s", alert);
 }
 
-int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
-                               const struct pkie_tls_session_params *p, int timeout_ms,
-                               struct pkie_tls_session **out)
+int pkie_tls_session_begin(struct pkie_tls_task *t, int fd, const struct pkie_tls_session_params *p,
+                           int timeout_ms, struct pkie_tls_session **out)
 {
     if (t == NULL || out == NULL || p == NULL || fd < 0)
         return PKIE_ERR(PKIE_ERR_ARG, "session: bad argument");
@@ -651,16 +747,21 @@ int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
     s->is_server = p->is_server ? 1 : 0;
     s->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
     s->ref = ++t->next_session;
+    s->peer_check = p->peer_check;
+    s->peer_check_arg = p->peer_check_arg;
+    snprintf(s->partner_id, sizeof(s->partner_id), "%s", p->partner_id ? p->partner_id : "");
+    snprintf(s->peer_addr, sizeof(s->peer_addr), "%s", p->peer_addr ? p->peer_addr : "");
+    s->peer_port = p->peer_port;
+    s->local_port = p->local_port;
+    snprintf(s->sni, sizeof(s->sni), "%s", !p->is_server && p->sni ? p->sni : "");
     t->cur = s;
     int rc = copy_profile(s, &p->profile);
     if (rc != 0)
         return rc;
     if (pkie_tls_wants(s, CFTPKIE_START_HANDSHAKE)) {
-        rc = start_handshake(s, p);
+        rc = start_handshake(s);
         if (rc != 0)
             return PKIE_ERR(PKIE_ERR_EXIT_PHASE, "%s", s->fail_msg);
-    } else if (t->z != NULL) {
-        put_profile(t->z, &s->prof);
     }
     s->ssl = SSL_new(t->rt->ctx);
     if (s->ssl == NULL || !SSL_set_ex_data(s->ssl, pkie_tls_ex_index(), s) ||
@@ -673,34 +774,60 @@ int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
         SSL_set_accept_state(s->ssl);
     } else {
         SSL_set_connect_state(s->ssl);
-        char sni[256];
-        if (p->sni != NULL && p->sni[0] != '\0') {
-            if (strlen(p->sni) >= sizeof(sni))
-                return PKIE_ERR(PKIE_ERR_ARG, "SNI longer than %zu", sizeof(sni) - 1);
-            snprintf(sni, sizeof(sni), "%s", p->sni);
-            if (!SSL_set_tlsext_host_name(s->ssl, sni))
-                return PKIE_ERR_OSSL(PKIE_ERR_ARG, "SNI %s", sni);
+        if (s->sni[0] != '\0') {
+            if (p->sni != NULL && strlen(p->sni) >= sizeof(s->sni))
+                return PKIE_ERR(PKIE_ERR_ARG, "SNI longer than %zu", sizeof(s->sni) - 1);
+            if (!SSL_set_tlsext_host_name(s->ssl, s->sni))
+                return PKIE_ERR_OSSL(PKIE_ERR_ARG, "SNI %s", s->sni);
         }
     }
-    long long deadline = pkie_tls_now_ms() + s->timeout_ms;
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(s->ssl);
-        if (r == 1)
-            break;
+    return 0;
+}
+
+int pkie_tls_session_step(struct pkie_tls_session *s)
+{
+    if (s == NULL || s->ssl == NULL)
+        return PKIE_ERR(PKIE_ERR_STATE, "session: not begun");
+    if (s->done)
+        return s->failed ? PKIE_ERR(PKIE_ERR_EXIT_PHASE, "%s", s->fail_msg) : PKIE_TLS_STEP_DONE;
+    s->t->cur = s; /* the opaque key signs for the session being driven */
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r != 1) {
         int e = SSL_get_error(s->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            rc = pkie_tls_wait(fd, e, deadline);
-            if (rc != 0)
-                return rc;
-            continue;
-        }
+        if (e == SSL_ERROR_WANT_READ)
+            return PKIE_TLS_STEP_WANT_READ;
+        if (e == SSL_ERROR_WANT_WRITE)
+            return PKIE_TLS_STEP_WANT_WRITE;
         return handshake_error(s, r);
     }
+    if (s->denied) /* no ticket hook ran (TLS 1.3 without tickets): refused all the same */
+        return PKIE_ERR(PKIE_ERR_EXIT_HANDSHAKE, "%s (no alert could be sent)", s->fail_msg);
     handshake_done(s);
     if (s->failed)
         return PKIE_ERR(PKIE_ERR_EXIT_PHASE, "%s", s->fail_msg);
-    return 0;
+    return PKIE_TLS_STEP_DONE;
+}
+
+int pkie_tls_session_handshake(struct pkie_tls_task *t, int fd,
+                               const struct pkie_tls_session_params *p, int timeout_ms,
+                               struct pkie_tls_session **out)
+{
+    int rc = pkie_tls_session_begin(t, fd, p, timeout_ms, out);
+    if (rc != 0)
+        return rc;
+    struct pkie_tls_session *s = *out;
+    long long deadline = pkie_tls_now_ms() + s->timeout_ms;
+    for (;;) {
+        rc = pkie_tls_session_step(s);
+        if (rc <= 0)
+            return rc;
+        rc = pkie_tls_wait(
+            fd, rc == PKIE_TLS_STEP_WANT_WRITE ? SSL_ERROR_WANT_WRITE : SSL_ERROR_WANT_READ,
+            deadline);
+        if (rc != 0)
+            return rc;
+    }
 }
 
 void pkie_tls_session_end(struct pkie_tls_session *s)
@@ -717,6 +844,7 @@ void pkie_tls_session_end(struct pkie_tls_session *s)
     if (t != NULL && t->cur == s)
         t->cur = NULL;
     EVP_PKEY_free(s->leaf_pub);
+    X509_free(s->peer_leaf);
     if (s->area != NULL)
         pkie_wipe_free(s->area, t->area_size);
     free(s);
@@ -725,6 +853,16 @@ void pkie_tls_session_end(struct pkie_tls_session *s)
 X509 *pkie_tls_peer_cert(struct pkie_tls_session *s)
 {
     return s != NULL && s->ssl != NULL && s->done ? SSL_get0_peer_certificate(s->ssl) : NULL;
+}
+
+X509 *pkie_tls_seen_cert(struct pkie_tls_session *s)
+{
+    return s != NULL ? s->peer_leaf : NULL;
+}
+
+int pkie_tls_denied(struct pkie_tls_session *s)
+{
+    return s != NULL && s->denied;
 }
 
 const uint8_t *pkie_tls_global_area(struct pkie_tls_session *s)
@@ -740,6 +878,11 @@ const char *pkie_tls_version(struct pkie_tls_session *s)
 const char *pkie_tls_cipher(struct pkie_tls_session *s)
 {
     return s != NULL ? s->cipher : "";
+}
+
+int pkie_tls_alert_sent(struct pkie_tls_session *s)
+{
+    return s != NULL && s->alert >= 0 && s->alert_sent;
 }
 
 int pkie_tls_alert(struct pkie_tls_session *s)

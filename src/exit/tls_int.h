@@ -54,6 +54,16 @@ struct pkie_tls_session {
     const char *ca_ptrs[CFTPKIE_CA_IDS_MAX];
     const char *dn_ptrs[CFTPKIE_DN_FILTERS_MAX];
     EVP_PKEY *leaf_pub; /* public key of the leaf we send */
+    X509 *peer_leaf;    /* the peer's leaf as received (set at CheckCertificate) */
+    /* The session's inputs, restored into the task's pkicom before each call
+     * (other sessions of the task use the same pkicom in between). */
+    char partner_id[CFTPKIE_NAME_CAP];
+    char peer_addr[CFTPKIE_NAME_CAP];
+    uint32_t peer_port, local_port;
+    char sni[CFTPKIE_NAME_CAP];
+    pkie_tls_peer_check_fn peer_check; /* host's partner check (NULL: none) */
+    void *peer_check_arg;
+    int denied; /* the partner check refused the peer: alert 49 */
     uint8_t global[PKIE_TLS_GLOBAL_AREA];
     char version[16];
     char cipher[64];
@@ -66,8 +76,6 @@ void pkie_tls_session_fail(struct pkie_tls_session *s, uint32_t phase, const cha
     __attribute__((format(printf, 3, 4)));
 /** Does the task's exit want @p phase (and has no alert stopped the handshake)? */
 int pkie_tls_wants(const struct pkie_tls_session *s, uint32_t phase);
-/** Fill the session part of the pkicom (refs, area, profile) before a call. */
-void pkie_tls_fill_session(struct pkie_tls_session *s);
 /** The internal profile view of a session. */
 void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *p);
 /** Install the callbacks of the runtime on @p ctx. */

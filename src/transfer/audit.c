@@ -136,13 +136,11 @@ static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *
     return sb_add(b, l, c, "\"", 1);
 }
 
-int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
+/* The start of every line: {"time":..., then the partner and the peer's
+ * address and certificate. */
+static int put_head(char **b, size_t *l, size_t *c, const struct pkie_xfer_peer *p)
 {
-    char *b = NULL;
-    size_t l = 0, c = 0;
-    const struct pkie_xfer_peer empty = {0};
-    const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
-    char hex[129], ts[80];
+    char ts[80];
     struct timespec now;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -150,17 +148,28 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(now.tv_nsec / 1000000) % 1000);
-    int rc = sb_printf(&b, &l, &c, "{\"time\":\"%s\"", ts);
+    int rc = sb_printf(b, l, c, "{\"time\":\"%s\"", ts);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "partner", p->partner);
+        rc = add_str(b, l, c, "partner", p->partner);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer", p->addr);
+        rc = add_str(b, l, c, "peer", p->addr);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_subject", p->subject);
+        rc = add_str(b, l, c, "peer_subject", p->subject);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_issuer", p->issuer);
+        rc = add_str(b, l, c, "peer_issuer", p->issuer);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_serial", p->serial);
+        rc = add_str(b, l, c, "peer_serial", p->serial);
+    return rc;
+}
+
+int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
+{
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    const struct pkie_xfer_peer empty = {0};
+    const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
+    char hex[129];
+    int rc = put_head(&b, &l, &c, p);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "tls_version", p->tls_version);
     if (rc == 0)
@@ -221,15 +230,40 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
     free(a);
 }
 
-int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+int pkie_xfer_audit_refusal_format(const struct pkie_xfer_audit_refusal *r, char **out,
+                                   size_t *outlen)
 {
-    if (a == NULL)
-        return 0;
-    char *line = NULL;
-    size_t len = 0;
-    int rc = pkie_xfer_audit_format(r, &line, &len);
-    if (rc != 0)
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    const struct pkie_xfer_peer empty = {0};
+    int rc = put_head(&b, &l, &c, r->peer ? r->peer : &empty);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "stage", "handshake");
+    if (rc == 0 && r->alert >= 0 && r->alert <= 255)
+        rc = sb_printf(&b, &l, &c, ",\"alert\":%d,\"alert_direction\":\"%s\"", r->alert,
+                       r->alert_sent ? "sent" : "received");
+    else if (rc == 0)
+        rc = sb_printf(&b, &l, &c, ",\"alert\":null,\"alert_direction\":null");
+    if (rc == 0)
+        rc = sb_printf(&b, &l, &c, ",\"duration_ms\":%" PRIu64, r->duration_ms);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "result", "refused");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "error", r->reason ? r->reason : "refused");
+    if (rc == 0)
+        rc = sb_add(&b, &l, &c, "}", 1);
+    if (rc != 0) {
+        free(b);
         return rc;
+    }
+    *out = b;
+    *outlen = l;
+    return 0;
+}
+
+/* Append a formatted line (@p line holds len + 1 bytes) with one write(2). Frees it. */
+static int append_line(struct pkie_xfer_audit *a, char *line, size_t len)
+{
     line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
     pthread_mutex_lock(&a->lock);
     ssize_t w = write(a->fd, line, len + 1);
@@ -239,4 +273,24 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
     if (w != (ssize_t)(len + 1))
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "audit write: %s", w < 0 ? strerror(e) : "short");
     return 0;
+}
+
+int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+{
+    if (a == NULL)
+        return 0;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = pkie_xfer_audit_format(r, &line, &len);
+    return rc != 0 ? rc : append_line(a, line, len);
+}
+
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_refusal *r)
+{
+    if (a == NULL)
+        return 0;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = pkie_xfer_audit_refusal_format(r, &line, &len);
+    return rc != 0 ? rc : append_line(a, line, len);
 }

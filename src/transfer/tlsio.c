@@ -122,9 +122,14 @@ static char *name_text(const X509_NAME *n)
     return out;
 }
 
+char *xfer_dn_text(const X509_NAME *n)
+{
+    return name_text(n);
+}
+
 void xfer_peer_info_fill(struct xfer_peer_info *pi, struct pkie_tls_session *s)
 {
-    X509 *cert = pkie_tls_peer_cert(s);
+    X509 *cert = pkie_tls_seen_cert(s); /* also for a refused session */
     if (cert != NULL) {
         pi->subject = name_text(X509_get_subject_name(cert));
         pi->issuer = name_text(X509_get_issuer_name(cert));

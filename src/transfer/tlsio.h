@@ -29,6 +29,8 @@ struct xfer_peer_info {
     char *subject, *issuer, *serial;
     uint8_t global_area[PKIE_TLS_GLOBAL_AREA];
 };
+/* RFC 4514 text of @p n (malloc'ed, NULL on failure), as the audit shows it. */
+char *xfer_dn_text(const X509_NAME *n);
 void xfer_peer_info_fill(struct xfer_peer_info *pi, struct pkie_tls_session *s);
 void xfer_peer_info_free(struct xfer_peer_info *pi);
 

@@ -106,7 +106,11 @@ static const struct pkie_conf_key keys[] = {
     STR("audit", audit, "audit file (one JSON line per transfer)"),
     INT("handshake_timeout", handshake_timeout, 1, 3600, "seconds for the TLS handshake"),
     INT("idle_timeout", idle_timeout, 1, 86400, "seconds a peer may stay silent"),
-    INT("max_pending", max_pending, 1, 65536, "accepted connections waiting for a task"),
+    INT("max_pending", max_pending, 1, 65536, "connections not yet authenticated, in total"),
+    INT("max_pending_per_address", max_pending_per_address, 1, 65536,
+        "connections not yet authenticated, per peer address"),
+    INT("first_byte_timeout", first_byte_timeout, 1, 3600,
+        "seconds from accept to the peer's first byte"),
     STR("log_level", log_level, "error|warn|info|debug|trace"),
     STR("cert", cert, "id of our certificate (with key) in the PKI base"),
     STR("ca", ca, "comma-separated ids of the CAs whose certificates we accept"),
@@ -131,6 +135,8 @@ static int set_defaults(struct pkie_xfer_conf *c)
     c->handshake_timeout = 30;
     c->idle_timeout = 300;
     c->max_pending = 1024;
+    c->max_pending_per_address = 64;
+    c->first_byte_timeout = 10;
     c->verify_depth = 4;
     int rc = pkie_tls_conf_apply(&c->tls, "tls.min_version", "TLS1.3");
     if (rc == 0)

@@ -19,7 +19,10 @@ grep -q "alert 48" "$W/rogue.out" || grep -q "XFER_TLS" "$W/rogue.out" ||
 grep -q "alert 48" "$W/rogue.out" || echo "note: sender saw: $(cat "$W/rogue.out")"
 grep -q "handshake with .* failed (alert 48)" "$RECV_LOG" || xfer_fail "receiver did not log alert 48"
 [ -z "$(visible)" ] || xfer_fail "something written for the rogue sender: $(visible)"
-[ ! -s "$W/audit.log" ] || xfer_fail "audit line for a refused handshake"
+# one audit line for the refused session: its certificate, the alert, the reason
+[ "$(grep -c '"stage":"handshake"' "$W/audit.log")" -eq 1 ] || xfer_fail "audit: $(cat "$W/audit.log")"
+grep -q '"peer_subject":"CN=sender1,O=pkie e2e".*"peer_issuer":"CN=Other Root,O=elsewhere".*"alert":48,"alert_direction":"sent".*"result":"refused"' "$W/audit.log" ||
+  xfer_fail "audit line of the refused handshake: $(cat "$W/audit.log")"
 echo "ok: other CA refused with alert 48, nothing written"
 
 # a parallel 128 MiB transfer while the hostile client runs

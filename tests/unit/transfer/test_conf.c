@@ -97,6 +97,24 @@ static void test_parse_negative(void **state)
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("parallel = x\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
+    /* the receiver's bounds on unauthenticated connections: safe defaults, 1.. */
+    assert_int_equal(pkie_xfer_conf_parse("", "t", &c), 0);
+    assert_int_equal(c.max_pending, 1024);
+    assert_int_equal(c.max_pending_per_address, 64);
+    assert_int_equal(c.first_byte_timeout, 10);
+    assert_int_equal(c.handshake_timeout, 30);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("max_pending_per_address = 0\n", "t", &c),
+                     PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("first_byte_timeout = 0\n", "t", &c),
+                     PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("first_byte_timeout = 3601\n", "t", &c),
+                     PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("max_pending = 0\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_load("/nonexistent.conf", &c), PKIE_ERR_IO);
     pkie_xfer_conf_free(&c);
 }

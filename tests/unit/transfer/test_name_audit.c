@@ -182,12 +182,46 @@ static void test_audit_record(void **state)
     assert_int_equal(pkie_xfer_audit_open("/nonexistent/dir/audit.log", &a), PKIE_ERR_XFER_FILE);
 }
 
+/* A refused session's line: the certificate seen, the alert, the reason. */
+static void test_audit_refusal(void **state)
+{
+    (void)state;
+    struct pkie_xfer_peer p = {
+        .addr = "127.0.0.1:4711", .subject = "CN=x\"y", .issuer = "CN=Root", .serial = "0A"};
+    struct pkie_xfer_audit_refusal r = {
+        .peer = &p, .alert = 49, .alert_sent = 1, .reason = "no partner", .duration_ms = 12};
+    char *line = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    assert_int_equal(strlen(line), len);
+    assert_non_null(strstr(line, "\"partner\":null,\"peer\":\"127.0.0.1:4711\","
+                                 "\"peer_subject\":\"CN=x\\\"y\",\"peer_issuer\":\"CN=Root\","
+                                 "\"peer_serial\":\"0A\",\"stage\":\"handshake\",\"alert\":49,"
+                                 "\"alert_direction\":\"sent\",\"duration_ms\":12,"
+                                 "\"result\":\"refused\",\"error\":\"no partner\"}"));
+    free(line);
+    /* no certificate, no alert, no peer at all */
+    r = (struct pkie_xfer_audit_refusal){.alert = -1};
+    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    assert_non_null(strstr(line, "\"peer_subject\":null"));
+    assert_non_null(strstr(line, "\"alert\":null,\"alert_direction\":null"));
+    assert_non_null(strstr(line, "\"error\":\"refused\""));
+    free(line);
+    /* an alert out of range is not written as one */
+    r.alert = 300;
+    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    assert_non_null(strstr(line, "\"alert\":null"));
+    free(line);
+    /* a NULL sink writes nothing */
+    assert_int_equal(pkie_xfer_audit_refusal(NULL, &r), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),        cmocka_unit_test(test_partial_name),
         cmocka_unit_test(test_hex),          cmocka_unit_test(test_json_escape),
-        cmocka_unit_test(test_audit_record),
+        cmocka_unit_test(test_audit_record), cmocka_unit_test(test_audit_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
