@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "pkie/tls.h"
@@ -242,6 +243,10 @@ int pkie_xfer_rfile_direct(const struct pkie_xfer_rfile *rf);
  * The handle is still to be closed.
  */
 int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32]);
+/** The sender gave the file up (ERROR frame during data, e.g. its source
+ *  changed): remove the partial and state files. The handle is still to be
+ *  closed. NULL or a finished transfer: no-op. */
+void pkie_xfer_rfile_abandon(struct pkie_xfer_rfile *rf);
 /** Close; an unfinished transfer is checkpointed and stays resumable. */
 void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf);
 
@@ -342,10 +347,15 @@ int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io
 /**
  * Send the open file @p fd as @p name with @p tid: FILE, wait for RESUME,
  * hash the prefix the receiver has, stream the rest, END, wait for DONE.
- * Returns 0 when confirmed; else the code (also in @p res). A refusal of this
- * file leaves the session usable (s->broken stays 0).
+ * The file must stay as fstat(2) saw it at FILE (device, inode, size,
+ * modification and change times): checked after the prefix and after each
+ * range read, and before END also by a stat of @p path (NULL: not checked).
+ * A change fails the file with PKIE_ERR_XFER_CHANGED: END is never sent, an
+ * ERROR frame tells the receiver to drop the partial file, the session stays
+ * usable. Returns 0 when confirmed; else the code (also in @p res). A refusal
+ * of this file leaves the session usable (s->broken stays 0).
  */
-int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, const char *path,
                           const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
                           pkie_xfer_progress_fn progress, void *progress_arg,
                           struct pkie_xfer_send_result *res);
@@ -356,8 +366,9 @@ void pkie_xfer_sender_finish(struct pkie_xfer_sender *s);
 
 /**
  * Transfer id for sending the open file @p fd (at @p path) to @p dest: the
- * one recorded in @p state_dir for the same destination, path, size, mtime and
- * inode (a rerun resumes), or a new random one, recorded before use.
+ * one recorded in @p state_dir for the same destination, path, size, mtime,
+ * ctime, device and inode (a rerun of an unchanged file resumes), or a new random one, recorded
+ * before use.
  * @p reused is set to 1 when an earlier id was found.
  */
 int pkie_xfer_sendstate_get(const char *state_dir, const char *dest, const char *path, int fd,
@@ -442,6 +453,9 @@ struct pkie_xfer_send_item {
     int confirmed;                    /**< 1 when the receiver confirmed it */
     int attempts;                     /**< connections used for it */
     double seconds;                   /**< time spent on it */
+    struct stat seen;                 /**< internal: the file at the first attempt (a resumed
+                                           attempt sends only the same file) */
+    int have_seen;                    /**< internal: seen is set */
 };
 
 /** Options of the sender client. */

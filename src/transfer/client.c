@@ -6,6 +6,7 @@
  * times per worker) and the file resumes with the same transfer id from the
  * offset the receiver has made durable. One worker runs in the calling thread.
  */
+#include "sread.h"
 #include "tlsio.h"
 
 #include "pkie/error.h"
@@ -195,13 +196,22 @@ static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
             close(ffd);
         return rc;
     }
+    if (it->have_seen && !xfer_src_same(&it->seen, &sb)) {
+        /* a resumed attempt: the receiver's prefix is of the file seen first */
+        rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s changed since the first attempt", it->name);
+        fail_item(it, rc);
+        close(ffd);
+        return rc;
+    }
+    it->seen = sb;
+    it->have_seen = 1;
     uint8_t tid[PKIE_XFER_TID_LEN];
     int reused = 0;
     rc = pkie_xfer_sendstate_get(sh->state_dir, sh->dest, it->path, ffd, tid, &reused);
     if (rc == 0) {
         if (reused)
             pkie_log_info(LOG_COMP, "%s: transfer id kept from an earlier run", it->name);
-        rc = pkie_xfer_sender_file(snd, ffd, it->name, tid, (uint32_t)sb.st_mode & 0777,
+        rc = pkie_xfer_sender_file(snd, ffd, it->name, it->path, tid, (uint32_t)sb.st_mode & 0777,
                                    o->progress ? worker_progress : NULL, w, &it->res);
     } else {
         fail_item(it, rc);

@@ -129,6 +129,21 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
                 s->stats->bytes += fr.len;
             continue;
         }
+        if (fr.type == PKIE_XFER_ERROR) {
+            /* the sender gives this file up (its source changed): nothing
+             * of it is kept, the session goes on */
+            struct pkie_xfer_error pe;
+            if ((rc = pkie_xfer_parse_error(&fr, &pe)) != 0)
+                goto fatal_reply;
+            pkie_xfer_rfile_abandon(rf);
+            pkie_xfer_rfile_close(rf);
+            int code =
+                strcmp(pkie_err_name(pe.code), "UNKNOWN") == 0 ? PKIE_ERR_XFER_PEER : pe.code;
+            rc = PKIE_ERR(code, "sender: %s", pe.text);
+            audit(s, &f, t0, bytes, offset, NULL, "failed", rc);
+            pkie_xfer_reader_shrink(&s->rd);
+            return 0;
+        }
         if (fr.type != PKIE_XFER_END) {
             rc = PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "frame type %u during data", fr.type);
             goto fatal_reply;

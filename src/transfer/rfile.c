@@ -526,6 +526,15 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
     return 0;
 }
 
+void pkie_xfer_rfile_abandon(struct pkie_xfer_rfile *rf)
+{
+    if (rf == NULL || rf->finished || rf->part_fd < 0)
+        return;
+    rf->finished = 1; /* no checkpoint on close */
+    unlinkat(rf->c->dirfd, rf->part, 0);
+    unlinkat(rf->c->dirfd, rf->state, 0);
+}
+
 void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)
 {
     if (rf == NULL)

@@ -121,6 +121,40 @@ static int explain_write_failure(struct pkie_xfer_sender *s, int rc)
     return rc;
 }
 
+/* The source must still be the file seen at FILE (@p st0): fstat of the open
+ * descriptor after each range read, and at END a stat of @p path too (a file
+ * renamed over the path leaves the descriptor's file unchanged). */
+static int check_source(int fd, const char *path, const char *name, const struct stat *st0)
+{
+    struct stat now;
+    if (fstat(fd, &now) != 0)
+        return PKIE_ERR(PKIE_ERR_XFER_FILE, "stat %s: %s", name, strerror(errno));
+    if (!xfer_src_same(st0, &now))
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was modified during the transfer", name);
+    if (path == NULL)
+        return 0;
+    if (stat(path, &now) != 0)
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was removed during the transfer: %s", name,
+                        strerror(errno));
+    if (!xfer_src_same(st0, &now))
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was replaced during the transfer", name);
+    return 0;
+}
+
+/* Give up a file after FILE: tell the receiver (it drops the partial file and
+ * the session goes on), keep our error. */
+static int abandon_file(struct pkie_xfer_sender *s, int rc)
+{
+    struct pkie_error keep = *pkie_err_last();
+    char text[PKIE_XFER_ERRTEXT_MAX + 1];
+    snprintf(text, sizeof(text), "%s: the sender gave up the file", pkie_err_name(rc));
+    if (pkie_xfer_send_error(s->io, rc, text) != 0)
+        s->broken = 1;
+    pkie_err_set(keep.code ? keep.code : rc, keep.file ? keep.file : __FILE__, keep.line,
+                 keep.offset, "%s", keep.msg);
+    return rc;
+}
+
 static int hash_prefix(struct pkie_xfer_sender *s, int fd, EVP_MD_CTX *md, uint64_t len)
 {
     uint64_t pos = 0;
@@ -157,14 +191,15 @@ static int send_data(struct pkie_xfer_sender *s, uint8_t *frame, size_t n, uint6
 
 /* Send [*pos, size) with the file read and hashed ahead in another thread.
  * Returns 0 with *pos at the end, or when the thread cannot start with *pos
- * unchanged (the caller's loop sends it); else an error. */
+ * unchanged (the caller's loop sends it); else an error, with *local set
+ * when it is the source's (changed, unreadable), not the connection's. */
 static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name, EVP_MD_CTX *md,
-                           uint64_t *pos, struct pkie_xfer_send_result *res,
-                           pkie_xfer_progress_fn progress, void *progress_arg)
+                           const struct stat *st0, uint64_t *pos, struct pkie_xfer_send_result *res,
+                           pkie_xfer_progress_fn progress, void *progress_arg, int *local)
 {
     struct xfer_sreader *sr = NULL;
     if (xfer_sreader_start(fd, *pos, res->size, SEND_DATA_LEN, READ_AHEAD_NBUF, PKIE_XFER_HDR_LEN,
-                           md, &sr) != 0)
+                           md, st0, &sr) != 0)
         return 0;
     int rc = 0;
     for (;;) {
@@ -174,9 +209,13 @@ static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name,
         if (e == 1)
             break;
         if (e < 0) {
-            rc = e == -ENODATA
-                     ? PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name)
-                     : PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
+            *local = 1;
+            if (e == -ENODATA)
+                rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name);
+            else if (e == -ESTALE)
+                rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was modified during the transfer", name);
+            else
+                rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
             break;
         }
         if ((rc = send_data(s, b, n, pos, res, progress, progress_arg)) != 0)
@@ -186,7 +225,7 @@ static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name,
     return rc;
 }
 
-int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, const char *path,
                           const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
                           pkie_xfer_progress_fn progress, void *progress_arg,
                           struct pkie_xfer_send_result *res)
@@ -195,7 +234,7 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
     EVP_MD_CTX *md = NULL;
     struct pkie_xfer_frame f;
     struct stat st;
-    int rc;
+    int rc, local = 0;
     if (s->broken) {
         rc = PKIE_ERR(PKIE_ERR_XFER_CLOSED, "connection unusable");
         goto out;
@@ -237,14 +276,16 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 init");
         goto broken;
     }
-    if ((rc = hash_prefix(s, fd, md, r.offset)) != 0)
-        goto broken;
+    if ((rc = hash_prefix(s, fd, md, r.offset)) != 0 ||
+        (rc = check_source(fd, NULL, name, &st)) != 0)
+        goto abandon;
     uint64_t pos = r.offset;
     if (progress)
         progress(progress_arg, pos, res->size);
     if (res->size - pos >= READ_AHEAD_MIN &&
-        (rc = send_read_ahead(s, fd, name, md, &pos, res, progress, progress_arg)) != 0)
-        goto broken;
+        (rc = send_read_ahead(s, fd, name, md, &st, &pos, res, progress, progress_arg, &local)) !=
+            0)
+        goto data_failed;
     while (pos < res->size) {
         uint64_t left = res->size - pos;
         size_t want = left < SEND_DATA_LEN ? (size_t)left : SEND_DATA_LEN;
@@ -254,8 +295,10 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         if (n <= 0) {
             rc = n < 0 ? PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(errno))
                        : PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name);
-            goto broken;
+            goto abandon;
         }
+        if ((rc = check_source(fd, NULL, name, &st)) != 0)
+            goto abandon;
         if (EVP_DigestUpdate(md, s->buf + PKIE_XFER_HDR_LEN, (size_t)n) != 1) {
             rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
             goto broken;
@@ -263,6 +306,9 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         if ((rc = send_data(s, s->buf, (size_t)n, &pos, res, progress, progress_arg)) != 0)
             goto broken;
     }
+    /* nothing is confirmed for a file that changed after FILE */
+    if ((rc = check_source(fd, path, name, &st)) != 0)
+        goto abandon;
     unsigned mdlen = 0;
     if (EVP_DigestFinal_ex(md, res->sha256, &mdlen) != 1 || mdlen != 32) {
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 final");
@@ -287,6 +333,14 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         goto broken;
     }
     rc = 0;
+    goto out;
+data_failed:
+    if (s->broken || !local)
+        goto broken;
+abandon:
+    /* a local reason (source changed or unreadable): the session stays */
+    if (!s->broken)
+        rc = abandon_file(s, rc);
     goto out;
 broken:
     s->broken = 1;
