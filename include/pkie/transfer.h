@@ -273,6 +273,7 @@ struct pkie_xfer_peer {
 struct pkie_xfer_audit_rec {
     const struct pkie_xfer_peer *peer; /**< session peer */
     const char *file;                  /**< file name (may hold any byte: escaped) */
+    size_t file_len;                   /**< bytes of file (NUL included); 0: up to its NUL */
     const uint8_t *tid;                /**< transfer id (16 bytes) or NULL */
     uint64_t size;                     /**< announced size */
     uint64_t bytes;                    /**< bytes received in this session */
@@ -292,8 +293,10 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
 /** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
-/** Append @p s (@p len bytes) JSON-escaped, without quotes, to a malloc'ed
- *  string buffer (*buf, *len, *cap). Bytes of invalid UTF-8 become \\u00XX. */
+/** Append @p s (@p len bytes, NUL included) JSON-escaped, without quotes, to a
+ *  malloc'ed string buffer (*buf, *len, *cap): control characters as \\uXXXX
+ *  (NUL as \\u0000), each byte XX that is not part of valid UTF-8 as \\udcXX
+ *  (a lone surrogate, never produced by valid UTF-8: lossless). */
 int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen);
 
 /* ---- sessions ------------------------------------------------------------- */
@@ -435,6 +438,11 @@ const struct pkie_xfer_partner *pkie_xfer_conf_partner(const struct pkie_xfer_co
 int pkie_xfer_dn_match(const char *pattern, const char *subject);
 
 /* ---- the receiver monitor and the sender client (TLS) ---------------------- */
+
+/** Name of TLS alert @p alert as RFC 8446 section 6 spells it ("unknown_ca",
+ *  "certificate_required", ...; the reserved codes by their TLS 1.2 names),
+ *  "unassigned" for another code 0..255, "none" for -1 (no alert). */
+const char *pkie_xfer_alert_name(int alert);
 
 /**
  * Run the receiver: listen, `tasks` SSL tasks (threads: StartTask .. EndTask),

@@ -107,8 +107,11 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
             i++;
         } else {
             size_t l = utf8_len(p + i, slen - i);
-            if (l == 0) { /* a byte of invalid UTF-8: shown as U+00XX */
-                rc = sb_printf(buf, len, cap, "\\u%04x", c);
+            if (l == 0) {
+                /* a byte that is not UTF-8: \udcXX, a lone low surrogate that
+                 * valid UTF-8 never holds (as Python's surrogateescape,
+                 * PEP 383): lossless, docs/protocol.md "Audit" */
+                rc = sb_printf(buf, len, cap, "\\udc%02x", c);
                 i++;
             } else {
                 rc = sb_add(buf, len, cap, s + i, l);
@@ -134,6 +137,17 @@ static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *
         (rc = pkie_xfer_json_escape(b, l, c, v, strlen(v))) != 0)
         return rc;
     return sb_add(b, l, c, "\"", 1);
+}
+
+/* As add_str for @p n bytes that may hold NUL (0: up to the first NUL). */
+static int add_bytes(char **b, size_t *l, size_t *c, const char *key, const char *v, size_t n)
+{
+    if (v == NULL || n == 0)
+        return add_str(b, l, c, key, v);
+    int rc = sb_printf(b, l, c, ",\"%s\":\"", key);
+    if (rc == 0)
+        rc = pkie_xfer_json_escape(b, l, c, v, n);
+    return rc != 0 ? rc : sb_add(b, l, c, "\"", 1);
 }
 
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
@@ -166,7 +180,7 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     if (rc == 0)
         rc = add_str(&b, &l, &c, "cipher", p->cipher);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "file", r->file);
+        rc = add_bytes(&b, &l, &c, "file", r->file, r->file ? r->file_len : 0);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "transfer_id",
                      r->tid ? pkie_xfer_hex(r->tid, PKIE_XFER_TID_LEN, hex) : NULL);

@@ -57,6 +57,7 @@ static void audit(struct rsess *s, const struct pkie_xfer_file *f, uint64_t t0, 
     struct pkie_xfer_audit_rec r = {
         .peer = s->peer,
         .file = f->name,
+        .file_len = f->name_len,
         .tid = f->tid,
         .size = f->size,
         .bytes = bytes,

@@ -252,8 +252,10 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, 
     memcpy(ff.name, name, ff.name_len + 1);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-    if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0)
+    if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0) {
+        rc = explain_write_failure(s, rc);
         goto broken;
+    }
     /* the answer to a HELLO sent with this FILE comes first */
     if (s->hello_pending && (rc = hello_answer(s)) != 0)
         goto broken;

@@ -47,7 +47,56 @@ static int alert_from_ossl(const char *text)
     return -1;
 }
 
-static int stream_error(const char *what)
+/* RFC 8446 section 6 (the RESERVED ones as TLS 1.2 and earlier named them). */
+static const struct {
+    int code;
+    const char *name;
+} alert_names[] = {
+    {0, "close_notify"},
+    {10, "unexpected_message"},
+    {20, "bad_record_mac"},
+    {21, "decryption_failed"},
+    {22, "record_overflow"},
+    {30, "decompression_failure"},
+    {40, "handshake_failure"},
+    {41, "no_certificate"},
+    {42, "bad_certificate"},
+    {43, "unsupported_certificate"},
+    {44, "certificate_revoked"},
+    {45, "certificate_expired"},
+    {46, "certificate_unknown"},
+    {47, "illegal_parameter"},
+    {48, "unknown_ca"},
+    {49, "access_denied"},
+    {50, "decode_error"},
+    {51, "decrypt_error"},
+    {60, "export_restriction"},
+    {70, "protocol_version"},
+    {71, "insufficient_security"},
+    {80, "internal_error"},
+    {86, "inappropriate_fallback"},
+    {90, "user_canceled"},
+    {100, "no_renegotiation"},
+    {109, "missing_extension"},
+    {110, "unsupported_extension"},
+    {111, "certificate_unobtainable"},
+    {112, "unrecognized_name"},
+    {113, "bad_certificate_status_response"},
+    {114, "bad_certificate_hash_value"},
+    {115, "unknown_psk_identity"},
+    {116, "certificate_required"},
+    {120, "no_application_protocol"},
+};
+
+const char *pkie_xfer_alert_name(int alert)
+{
+    for (size_t i = 0; i < sizeof(alert_names) / sizeof(alert_names[0]); i++)
+        if (alert_names[i].code == alert)
+            return alert_names[i].name;
+    return alert >= 0 && alert <= 255 ? "unassigned" : "none";
+}
+
+static int stream_error(struct xfer_tls_stream *st, const char *what)
 {
     const struct pkie_error *e = pkie_err_last();
     int code = e->code;
@@ -55,9 +104,11 @@ static int stream_error(const char *what)
     snprintf(msg, sizeof(msg), "%s", e->msg);
     snprintf(ossl, sizeof(ossl), "%s", e->openssl);
     int alert = alert_from_ossl(ossl);
-    if (alert >= 0)
+    if (alert >= 0) {
+        st->alert = alert;
         return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: the peer sent alert %d (%s)", what, alert,
-                        SSL_alert_desc_string_long(alert << 0));
+                        pkie_xfer_alert_name(alert));
+    }
     if (code == PKIE_ERR_EXIT_CLOSED)
         return PKIE_ERR(PKIE_ERR_XFER_CLOSED, "TLS %s: connection closed", what);
     return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: %s%s%s", what, msg, ossl[0] ? " " : "", ossl);
@@ -72,7 +123,7 @@ static ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
         if (n >= 0)
             return n;
         if ((int)n != PKIE_ERR_TIMEOUT)
-            return stream_error("read");
+            return stream_error(st, "read");
         if (st->stop != NULL && atomic_load(st->stop))
             return PKIE_ERR(PKIE_ERR_XFER_SHUTDOWN, "stopping");
         if (mono_ms() - start >= st->idle_ms)
@@ -89,7 +140,7 @@ static ssize_t tls_stream_write(void *ctx, const void *buf, size_t len)
     if (st->stop != NULL)
         pkie_tls_set_timeout(st->s, SLICE_MS);
     if (n < 0)
-        return stream_error("write");
+        return stream_error(st, "write");
     return n;
 }
 
@@ -98,6 +149,7 @@ void xfer_tls_stream_init(struct xfer_tls_stream *st, struct pkie_tls_session *s
 {
     st->s = s;
     st->stop = stop;
+    st->alert = -1;
     st->idle_ms = idle_ms > 0 ? idle_ms : 300000;
     st->io.read = tls_stream_read;
     st->io.write = tls_stream_write;
