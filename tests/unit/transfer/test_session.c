@@ -459,7 +459,11 @@ static void test_disk_full(void **state)
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     struct pkie_xfer_send_result res;
     int rc = pkie_xfer_sender_file(&snd, fd, "full", NULL, tid, 0600, NULL, NULL, &res);
-    assert_int_not_equal(rc, 0);
+    assert_int_equal(rc, PKIE_ERR_XFER_DISK_FULL);
+    /* the receiver's error names the transfer, not its hidden partial file */
+    assert_non_null(strstr(res.error, "data of full"));
+    assert_null(strstr(res.error, ".part"));
+    assert_null(strstr(res.error, ".full."));
     assert_int_equal(snd.broken, 1);
     pkie_xfer_sender_finish(&snd);
     close(cfd);
