@@ -168,7 +168,8 @@ int pkie_xfer_send_done(const struct pkie_xfer_io *io, const struct pkie_xfer_do
 int pkie_xfer_send_error(const struct pkie_xfer_io *io, int32_t code, const char *text);
 
 /** Is @p code an error about one file only, after which the connection goes on
- *  (name refused, exists, too big, busy, resume mismatch, hash mismatch)? */
+ *  (name refused, exists, reserved, too big, busy, resume mismatch, hash
+ *  mismatch, source changed)? */
 int pkie_xfer_error_is_file_level(int code);
 
 /** Negotiate: the highest version both ranges hold, or PKIE_ERR_XFER_VERSION. */
@@ -284,6 +285,15 @@ struct pkie_xfer_audit_rec {
     const char *error;                 /**< error text or NULL */
 };
 
+/** A session refused before any file (handshake, partner check). */
+struct pkie_xfer_refusal {
+    const struct pkie_xfer_peer *peer; /**< what is known of the peer (subject etc. if seen) */
+    const char *side;                  /**< "sender" or "receiver" */
+    int alert;                         /**< TLS alert, -1: none */
+    int alert_sent;                    /**< 1: we sent it, 0: received */
+    const char *reason;                /**< why (error text) */
+};
+
 /** An audit sink: one JSON line per transfer appended to a file. */
 struct pkie_xfer_audit;
 /** Open (create 0640, append) @p path. */
@@ -291,6 +301,12 @@ int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out);
 void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
 /** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
+/** Format a refused session as one JSON object: time, "event":"refused",
+ *  side, partner, peer, peer_subject/issuer/serial, alert (code, name,
+ *  "sent"/"received"), result "refused", error. */
+int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *len);
+/** Append a refused session as one line. NULL @p a: no-op. */
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r);
 /** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
 /** Append @p s (@p len bytes, NUL included) JSON-escaped, without quotes, to a
@@ -340,6 +356,7 @@ struct pkie_xfer_sender {
     size_t buf_cap;                 /**< its size */
     uint16_t version;               /**< negotiated version */
     int broken;                     /**< the connection cannot carry another file */
+    int answered;                   /**< the receiver's HELLO arrived (it accepted the session) */
     int hello_pending;              /**< HELLO sent and its answer not read yet: the first FILE goes
                                          out with it (one version spoken) and the answer is read
                                          before RESUME */
@@ -464,17 +481,38 @@ struct pkie_xfer_send_item {
     struct stat seen;                 /**< internal: the file at the first attempt (a resumed
                                            attempt sends only the same file) */
     int have_seen;                    /**< internal: seen is set */
+    int alert;                        /**< TLS alert that ended its last attempt, -1: none */
+    int retryable;                    /**< when not confirmed: 1 if sending it again may succeed
+                                           (pkie_xfer_retry_kind of its error), else 0 */
 };
+
+/** What a retry can do after an error (pkie_xfer_retry_kind). */
+enum pkie_xfer_retry {
+    PKIE_XFER_RETRY_NO = 0,    /**< a refusal: certificate (a TLS alert that refuses it),
+                                    partner, name, size, existing file, changed source,
+                                    protocol violation, local file */
+    PKIE_XFER_RETRY_NOW = 1,   /**< transient: connection lost or refused, timeout, busy id,
+                                    receiver stopping, hash mismatch */
+    PKIE_XFER_RETRY_LATER = 2, /**< the receiver's disk is full: retry after a long pause */
+};
+
+/** Classify error @p code that ended an attempt with TLS alert @p alert (-1:
+ *  none). An alert other than close_notify, internal_error or user_canceled
+ *  is a refusal whatever the code. */
+enum pkie_xfer_retry pkie_xfer_retry_kind(int code, int alert);
 
 /** Options of the sender client. */
 struct pkie_xfer_send_opts {
-    const char *host;      /**< receiver host */
-    const char *port;      /**< receiver port */
-    const char *partner;   /**< partner name (for StartHandshake and the DN filter) or NULL */
-    const char *state_dir; /**< transfer id store (NULL: default) */
-    int retries;           /**< reconnections after a broken connection (and retries of a busy
-                                file); a budget of each worker, not shared between workers */
-    int retry_delay_ms;    /**< pause before reconnecting */
+    const char *host;       /**< receiver host */
+    const char *port;       /**< receiver port */
+    const char *partner;    /**< partner name (for StartHandshake and the DN filter) or NULL */
+    const char *state_dir;  /**< transfer id store (NULL: default) */
+    int retries;            /**< reconnections after a broken connection (and retries of a busy
+                                 file); a budget of each worker, not shared between workers */
+    int retry_delay_ms;     /**< pause before reconnecting */
+    int disk_full_delay_ms; /**< pause before retrying after the receiver's disk was full
+                                 (pkie send: 60 s unless --disk-full-delay) */
+    struct pkie_xfer_audit *audit;  /**< refused sessions are audited here (NULL: not) */
     pkie_xfer_progress_fn progress; /**< progress callback or NULL; with several workers it is
                                          called by one worker at a time (under a lock), with
                                          `current` set to the item of that call */

@@ -126,6 +126,8 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
     return rc;
 }
 
+static int ts_now(char **b, size_t *l, size_t *c);
+
 static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *v)
 {
     int rc = sb_printf(b, l, c, ",\"%s\":", key);
@@ -156,15 +158,8 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     size_t l = 0, c = 0;
     const struct pkie_xfer_peer empty = {0};
     const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
-    char hex[129], ts[80];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(now.tv_nsec / 1000000) % 1000);
-    int rc = sb_printf(&b, &l, &c, "{\"time\":\"%s\"", ts);
+    char hex[129];
+    int rc = ts_now(&b, &l, &c);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "partner", p->partner);
     if (rc == 0)
@@ -209,6 +204,67 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     return 0;
 }
 
+static int ts_now(char **b, size_t *l, size_t *c)
+{
+    char ts[80];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(now.tv_nsec / 1000000) % 1000);
+    return sb_printf(b, l, c, "{\"time\":\"%s\"", ts);
+}
+
+int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *outlen)
+{
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    const struct pkie_xfer_peer empty = {0};
+    const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
+    int rc = ts_now(&b, &l, &c);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "event", "refused");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "side", r->side);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "partner", p->partner);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer", p->addr);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_subject", p->subject);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_issuer", p->issuer);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "peer_serial", p->serial);
+    if (rc == 0 && r->alert >= 0)
+        rc = sb_printf(&b, &l, &c, ",\"alert\":%d", r->alert);
+    else if (rc == 0)
+        rc = sb_add(&b, &l, &c, ",\"alert\":null", 13);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "alert_name",
+                     r->alert >= 0 ? pkie_xfer_alert_name(r->alert) : NULL);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "alert_dir",
+                     r->alert < 0    ? NULL
+                     : r->alert_sent ? "sent"
+                                     : "received");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "result", "refused");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "error", r->reason);
+    if (rc == 0)
+        rc = sb_add(&b, &l, &c, "}", 1);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *outlen = l;
+    return 0;
+}
+
 int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
 {
     *out = NULL;
@@ -235,15 +291,9 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
     free(a);
 }
 
-int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+/* Append @p line (@p len bytes and room for one more) as one line. */
+static int append_line(struct pkie_xfer_audit *a, char *line, size_t len)
 {
-    if (a == NULL)
-        return 0;
-    char *line = NULL;
-    size_t len = 0;
-    int rc = pkie_xfer_audit_format(r, &line, &len);
-    if (rc != 0)
-        return rc;
     line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
     pthread_mutex_lock(&a->lock);
     ssize_t w = write(a->fd, line, len + 1);
@@ -253,4 +303,24 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
     if (w != (ssize_t)(len + 1))
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "audit write: %s", w < 0 ? strerror(e) : "short");
     return 0;
+}
+
+int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+{
+    if (a == NULL)
+        return 0;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = pkie_xfer_audit_format(r, &line, &len);
+    return rc != 0 ? rc : append_line(a, line, len);
+}
+
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
+{
+    if (a == NULL)
+        return 0;
+    char *line = NULL;
+    size_t len = 0;
+    int rc = pkie_xfer_audit_format_refusal(r, &line, &len);
+    return rc != 0 ? rc : append_line(a, line, len);
 }

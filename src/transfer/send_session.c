@@ -103,6 +103,8 @@ static int hello_answer(struct pkie_xfer_sender *s)
         rc = pkie_xfer_parse_hello(&f, &theirs);
     if (rc == 0)
         rc = pkie_xfer_version_pick(&ours, &theirs, &s->version);
+    if (rc == 0)
+        s->answered = 1;
     return rc;
 }
 

@@ -56,6 +56,7 @@ xfer_setup() {
   for db in recv send rogue; do pki "$db.db" init; pki "$db.db" import --id root --type root --cert "$W/pki/root.crt"; done
   pki recv.db import --kdf-iter 10000 --id recv --type user --cert "$W/pki/recv.crt" --key "$W/pki/recv.key"
   pki send.db import --kdf-iter 10000 --id me --type user --cert "$W/pki/sender1.crt" --key "$W/pki/sender1.key"
+  pki rogue.db import --id other --type root --cert "$W/pki/other-root.crt" # its issuer
   pki rogue.db import --kdf-iter 10000 --id me --type user --cert "$W/pki/rogue.crt" --key "$W/pki/rogue.key"
   cat >"$W/recv.conf" <<CONF
 listen = 127.0.0.1:$PORT
