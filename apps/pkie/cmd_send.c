@@ -99,7 +99,7 @@ static void print_json(FILE *out, const struct pkie_xfer_send_item *items, size_
             fprintf(out, ",\"retryable\":%s", it->retryable ? "true" : "false");
         if (!it->confirmed && it->alert >= 0)
             fprintf(out, ",\"alert\":%d,\"alert_name\":\"%s\"", it->alert,
-                    pkie_xfer_alert_name(it->alert));
+                    pkie_tls_alert_name(it->alert));
         else
             fputs(",\"alert\":null,\"alert_name\":null", out);
         fputs("}", out);

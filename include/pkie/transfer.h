@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "pkie/tls.h"
+#include "pkie/tls_alert.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -455,11 +456,6 @@ const struct pkie_xfer_partner *pkie_xfer_conf_partner(const struct pkie_xfer_co
 int pkie_xfer_dn_match(const char *pattern, const char *subject);
 
 /* ---- the receiver monitor and the sender client (TLS) ---------------------- */
-
-/** Name of TLS alert @p alert as RFC 8446 section 6 spells it ("unknown_ca",
- *  "certificate_required", ...; the reserved codes by their TLS 1.2 names),
- *  "unassigned" for another code 0..255, "none" for -1 (no alert). */
-const char *pkie_xfer_alert_name(int alert);
 
 /**
  * Run the receiver: listen, `tasks` SSL tasks (threads: StartTask .. EndTask),

@@ -243,8 +243,8 @@ int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out
     else if (rc == 0)
         rc = sb_add(&b, &l, &c, ",\"alert\":null", 13);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "alert_name",
-                     r->alert >= 0 ? pkie_xfer_alert_name(r->alert) : NULL);
+        rc =
+            add_str(&b, &l, &c, "alert_name", r->alert >= 0 ? pkie_tls_alert_name(r->alert) : NULL);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "alert_dir",
                      r->alert < 0    ? NULL

@@ -150,7 +150,7 @@ static int open_session(struct send_shared *sh, struct pkie_tls_task *t, int *fd
         char msg[256], al[96] = "";
         snprintf(msg, sizeof(msg), "%s", pkie_err_last()->msg);
         if (*alert >= 0)
-            snprintf(al, sizeof(al), " (alert %d %s %s)", *alert, pkie_xfer_alert_name(*alert),
+            snprintf(al, sizeof(al), " (alert %d %s %s)", *alert, pkie_tls_alert_name(*alert),
                      sent ? "sent" : "received");
         rc = PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS handshake with %s failed%s: %s", sh->dest, al, msg);
         audit_refusal(sh, *s, *alert, sent, rc, NULL);

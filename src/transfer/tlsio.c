@@ -58,7 +58,7 @@ static int stream_error(struct xfer_tls_stream *st, const char *what)
     if (alert >= 0) {
         st->alert = alert;
         return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: the peer sent alert %d (%s)", what, alert,
-                        pkie_xfer_alert_name(alert));
+                        pkie_tls_alert_name(alert));
     }
     if (code == PKIE_ERR_EXIT_CLOSED)
         return PKIE_ERR(PKIE_ERR_XFER_CLOSED, "TLS %s: connection closed", what);

@@ -49,16 +49,16 @@ static void test_alert_names(void **state)
         {120, "no_application_protocol"},
     };
     for (size_t i = 0; i < sizeof(rfc8446) / sizeof(rfc8446[0]); i++)
-        assert_string_equal(pkie_xfer_alert_name(rfc8446[i].code), rfc8446[i].name);
+        assert_string_equal(pkie_tls_alert_name(rfc8446[i].code), rfc8446[i].name);
     /* the reserved ones keep their TLS 1.2 names */
-    assert_string_equal(pkie_xfer_alert_name(21), "decryption_failed");
-    assert_string_equal(pkie_xfer_alert_name(41), "no_certificate");
-    assert_string_equal(pkie_xfer_alert_name(100), "no_renegotiation");
+    assert_string_equal(pkie_tls_alert_name(21), "decryption_failed");
+    assert_string_equal(pkie_tls_alert_name(41), "no_certificate");
+    assert_string_equal(pkie_tls_alert_name(100), "no_renegotiation");
     /* no alert, an unassigned one, out of range */
-    assert_string_equal(pkie_xfer_alert_name(-1), "none");
-    assert_string_equal(pkie_xfer_alert_name(99), "unassigned");
-    assert_string_equal(pkie_xfer_alert_name(255), "unassigned");
-    assert_string_equal(pkie_xfer_alert_name(256), "none");
+    assert_string_equal(pkie_tls_alert_name(-1), "none");
+    assert_string_equal(pkie_tls_alert_name(99), "unassigned");
+    assert_string_equal(pkie_tls_alert_name(255), "unassigned");
+    assert_string_equal(pkie_tls_alert_name(256), "none");
 }
 
 static void test_retry_kinds(void **state)

@@ -1,5 +1,6 @@
-/* TLS alert names: the one table of them (RFC 8446 section 6). */
-#include "pkie/transfer.h"
+/* TLS alert names: the one table of them (RFC 8446 section 6), for the TLS
+ * layer (src/exit) and the transfer monitor alike. */
+#include "pkie/tls_alert.h"
 
 #include <stddef.h>
 
@@ -44,7 +45,7 @@ static const struct {
     {120, "no_application_protocol"},
 };
 
-const char *pkie_xfer_alert_name(int alert)
+const char *pkie_tls_alert_name(int alert)
 {
     for (size_t i = 0; i < sizeof(alert_names) / sizeof(alert_names[0]); i++)
         if (alert_names[i].code == alert)
