@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "pkie/tls.h"
 #include "pkie/tls_alert.h"
@@ -257,6 +258,43 @@ void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf);
 int pkie_xfer_partial_name(const char *name, const uint8_t tid[PKIE_XFER_TID_LEN],
                            const char *suffix, char *out, size_t cap);
 
+/* ---- partial transfers (reservation, listing, expiry) --------------------- */
+
+/** Default partial_ttl: 7 days. */
+#define PKIE_XFER_PARTIAL_TTL_DEFAULT (7LL * 86400)
+
+/**
+ * Is @p name reserved by another transfer? 0, or PKIE_ERR_XFER_RESERVED when
+ * the destination holds a partial transfer of the same name with another
+ * transfer id (names cut in partial file names compare by their cut prefix:
+ * two long names alike in it reserve each other).
+ */
+int pkie_xfer_name_reserved(int dirfd, const char *name, const uint8_t tid[PKIE_XFER_TID_LEN]);
+
+/** A partial transfer in the destination directory. */
+struct pkie_xfer_partial {
+    char name[256];                      /**< name (cut as in its partial file names) */
+    char tid[2 * PKIE_XFER_TID_LEN + 1]; /**< transfer id, hex */
+    uint64_t size;                       /**< announced size (0 before its first checkpoint) */
+    uint64_t durable;                    /**< durable offset recorded */
+    uint64_t bytes;                      /**< bytes in the partial file */
+    time_t mtime;                        /**< last change of either file */
+    int have_part;                       /**< the .part file exists */
+    int in_use;                          /**< a session holds it: never removed */
+    int expired;                         /**< unchanged for more than the ttl, not in use */
+};
+
+/** List the partial transfers of @p dirfd (expired: older than @p ttl seconds
+ *  at @p now; ttl 0: none). *out malloc'ed (free()), *n entries. */
+int pkie_xfer_partials_list(int dirfd, time_t ttl, time_t now, struct pkie_xfer_partial **out,
+                            size_t *n);
+/** Remove the partial transfer with hex id @p tidhex: PKIE_ERR_NOT_FOUND,
+ *  PKIE_ERR_XFER_BUSY when a session holds it, else 0. */
+int pkie_xfer_partial_remove(int dirfd, const char *tidhex);
+/** Remove every partial transfer unchanged for more than @p ttl seconds and not
+ *  in use; *removed counts them. */
+int pkie_xfer_partials_expire(int dirfd, time_t ttl, time_t now, unsigned *removed);
+
 /* ---- audit ---------------------------------------------------------------- */
 
 /** What is known of the peer of a session. Strings may be NULL. */
@@ -429,6 +467,8 @@ struct pkie_xfer_conf {
     long long verify_depth;             /**< verify_depth: intermediates allowed */
     char *state_dir;                    /**< state_dir: sender's transfer id store */
     long long parallel;                 /**< parallel: sender's concurrent sessions (1..64) */
+    long long partial_ttl;              /**< partial_ttl: seconds an unchanged partial transfer
+                                             is kept (receiver; default 7 days) */
     struct pkie_xfer_partner *partners; /**< partner.* entries */
     size_t n_partners;                  /**< entries of partners */
     struct pkie_tls_conf tls;           /**< pki.* and tls.* keys (pkie_tls_conf_apply) */

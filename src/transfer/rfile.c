@@ -43,6 +43,7 @@
 #define DIRECT_MAX_FILES   8u
 
 static atomic_uint direct_active;
+static pthread_mutex_t reserve_mu = PTHREAD_MUTEX_INITIALIZER;
 /* State record: fixed width, rewritten in place. */
 #define STATE_FMT "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
 #define STATE_LEN (11 + 32 + 1 + 20 + 1 + 20 + 1)
@@ -317,6 +318,7 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     if (!c->overwrite && fstatat(c->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", f->name);
 
+    int locked = 0; /* we hold the state file's lock */
     struct pkie_xfer_rfile *rf = calloc(1, sizeof(*rf));
     if (rf == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "rfile");
@@ -336,9 +338,18 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
         goto err;
     }
     int fl = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
-    rf->state_fd = openat(c->dirfd, rf->state, fl, 0600);
+    /* the name is reserved from FILE on: checked and our state file made
+     * under one lock, so of two transfers of a name the second sees the first */
+    pthread_mutex_lock(&reserve_mu);
+    rc = pkie_xfer_name_reserved(c->dirfd, f->name, f->tid);
+    if (rc == 0)
+        rf->state_fd = openat(c->dirfd, rf->state, fl, 0600);
+    int e = errno;
+    pthread_mutex_unlock(&reserve_mu);
+    if (rc != 0)
+        goto err;
     if (rf->state_fd < 0) {
-        rc = file_err("create", "resume state of", rf->f.name, errno);
+        rc = file_err("create", "resume state of", rf->f.name, e);
         goto err;
     }
     if (flock(rf->state_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -347,6 +358,7 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
                  : file_err("lock", "resume state of", rf->f.name, errno);
         goto err;
     }
+    locked = 1;
     if (fstat(rf->state_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "resume state of %s is not a regular file", rf->f.name);
         goto err;
@@ -389,6 +401,13 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     *out = rf;
     return 0;
 err:
+    /* a transfer refused before it recorded anything leaves nothing behind
+     * (an empty state file would reserve the name) */
+    if (locked && fstat(rf->state_fd, &st) == 0 && st.st_size == 0) {
+        if (rf->part_fd < 0 || (fstat(rf->part_fd, &st) == 0 && st.st_size == 0))
+            unlinkat(c->dirfd, rf->part, 0);
+        unlinkat(c->dirfd, rf->state, 0);
+    }
     if (rf->part_fd >= 0)
         close(rf->part_fd);
     if (rf->state_fd >= 0)
