@@ -113,6 +113,9 @@ void pkie_xfer_reader_shrink(struct pkie_xfer_reader *r);
  */
 int pkie_xfer_read_frame(struct pkie_xfer_reader *r, struct pkie_xfer_frame *f);
 
+/** At log level trace, log a frame: direction ("in"/"out"), type, length and
+ *  (for frames read) its stream offset. Nothing is formatted below trace. */
+void pkie_xfer_trace_frame(const char *dir, uint8_t type, uint32_t len, uint64_t offset);
 /** Check a header's type and length against the per-type bounds. */
 int pkie_xfer_check_header(uint8_t type, uint32_t len, uint32_t max_data);
 /** Write the 5-byte header for (@p type, @p len) into @p hdr. */

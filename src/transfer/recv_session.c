@@ -103,6 +103,8 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
     if (offset > 0)
         pkie_log_info(LOG_COMP, "%s: resuming at offset %" PRIu64 " of %" PRIu64, f.name, offset,
                       f.size);
+    pkie_log_debug(LOG_COMP, "%s: FILE %" PRIu64 " bytes accepted, RESUME at %" PRIu64, f.name,
+                   f.size, offset);
     struct pkie_xfer_resume res = {.offset = offset};
     memcpy(res.tid, f.tid, PKIE_XFER_TID_LEN);
     rc = pkie_xfer_send_resume(s->io, &res);
@@ -157,6 +159,8 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
                           pkie_xfer_rfile_offset(rf), f.size);
             goto fatal_reply;
         }
+        pkie_log_debug(LOG_COMP, "%s: END after %" PRIu64 " bytes: verify, fsync, rename", f.name,
+                       bytes);
         rc = pkie_xfer_rfile_finish(rf, sha);
         pkie_xfer_rfile_close(rf);
         rf = NULL;
@@ -204,6 +208,8 @@ int pkie_xfer_recv_session(const struct pkie_xfer_recv_conf *c, const struct pki
             reply_error(&s, rc);
         goto out;
     }
+    pkie_log_debug(LOG_COMP, "HELLO: versions %u..%u, speaking %u", theirs.min_version,
+                   theirs.max_version, version);
     struct pkie_xfer_hello reply = {version, version, 0};
     if ((rc = pkie_xfer_send_hello(io, &reply)) != 0)
         goto out;
@@ -222,8 +228,10 @@ int pkie_xfer_recv_session(const struct pkie_xfer_recv_conf *c, const struct pki
             reply_error(&s, rc);
             break;
         }
-        if (fr.type == PKIE_XFER_BYE)
+        if (fr.type == PKIE_XFER_BYE) {
+            pkie_log_debug(LOG_COMP, "BYE: session done");
             break;
+        }
         if (fr.type != PKIE_XFER_FILE) {
             rc = reply_error(&s, PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED,
                                           "frame type %u where FILE or BYE was expected", fr.type));

@@ -2,6 +2,7 @@
 #include "sread.h"
 
 #include "pkie/error.h"
+#include "pkie/log.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -103,8 +104,10 @@ static int hello_answer(struct pkie_xfer_sender *s)
         rc = pkie_xfer_parse_hello(&f, &theirs);
     if (rc == 0)
         rc = pkie_xfer_version_pick(&ours, &theirs, &s->version);
-    if (rc == 0)
+    if (rc == 0) {
         s->answered = 1;
+        pkie_log_debug("send", "HELLO answered: protocol version %u", s->version);
+    }
     return rc;
 }
 
@@ -181,6 +184,7 @@ static int send_data(struct pkie_xfer_sender *s, uint8_t *frame, size_t n, uint6
                      void *progress_arg)
 {
     pkie_xfer_put_header(frame, PKIE_XFER_DATA, (uint32_t)n);
+    pkie_xfer_trace_frame("out", PKIE_XFER_DATA, (uint32_t)n, 0);
     int rc = pkie_xfer_write_all(s->io, frame, PKIE_XFER_HDR_LEN + n);
     if (rc != 0)
         return explain_write_failure(s, rc);
@@ -275,6 +279,8 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, 
         goto broken;
     }
     res->resume_offset = r.offset;
+    pkie_log_debug("send", "%s: FILE %" PRIu64 " bytes, RESUME at %" PRIu64, name, res->size,
+                   r.offset);
     md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 init");
@@ -322,6 +328,8 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, 
         rc = explain_write_failure(s, rc);
         goto broken;
     }
+    pkie_log_debug("send", "%s: END sent after %" PRIu64 " bytes, waiting for DONE", name,
+                   res->bytes_sent);
     struct pkie_xfer_done d;
     rc = read_reply(s, PKIE_XFER_DONE, &f);
     if (rc == 0)
@@ -336,6 +344,7 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, 
         rc = PKIE_ERR(PKIE_ERR_XFER_MALFORMED, "DONE does not match the file sent");
         goto broken;
     }
+    pkie_log_debug("send", "%s: DONE (confirmed)", name);
     rc = 0;
     goto out;
 data_failed:

@@ -49,8 +49,23 @@ done
 echo "ok: rewritten in place at $before of $SIZE bytes: XFER_CHANGED, nothing confirmed, partial dropped"
 
 # the receiver goes on: an unchanged file is confirmed
+# (and --log-level trace shows the session steps and every frame; debug the
+# steps only; the receiver runs at debug)
 mkfile small 100000
-send "$W/src/small" --json >"$W/small.json" 2>"$W/small.err" || xfer_fail "small: $(cat "$W/small.err")"
+send "$W/src/small" --json --log-level trace >"$W/small.json" 2>"$W/small.err" ||
+  xfer_fail "small: $(cat "$W/small.err")"
 cmp "$W/src/small" "$W/in/small" || xfer_fail "small differs"
+for want in "handshake with 127.0.0.1:$PORT done" "receiver is partner hq" \
+  "frame] out FILE (2)" "frame] in HELLO (1)" "frame] in RESUME (3)" "frame] out DATA (4) len 100000" \
+  "frame] out END (5)" "frame] in DONE (6)" "small: FILE 100000 bytes, RESUME at 0" "small: DONE (confirmed)"; do
+  grep -qF "$want" "$W/small.err" || xfer_fail "trace lacks '$want': $(cat "$W/small.err")"
+done
+mkfile small2 1000
+send "$W/src/small2" --log-level debug >/dev/null 2>"$W/small2.err" || xfer_fail "small2"
+grep -q "small2: DONE (confirmed)" "$W/small2.err" || xfer_fail "debug lacks the steps"
+grep -q "frame\]" "$W/small2.err" && xfer_fail "frames logged at debug"
+grep -q "small: FILE 100000 bytes accepted, RESUME at 0" "$RECV_LOG" || xfer_fail "receiver debug lacks FILE"
+grep -q "small: END after 100000 bytes" "$RECV_LOG" || xfer_fail "receiver debug lacks END"
+echo "ok: trace and debug logs show the session steps (and frames at trace)"
 xfer_recv_stop
 echo "transfer e2e changed: all passed"
