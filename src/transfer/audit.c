@@ -141,6 +141,21 @@ static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *
     return sb_add(b, l, c, "\"", 1);
 }
 
+/* The peer's fields: partner, address, certificate subject, issuer, serial. */
+static int add_peer(char **b, size_t *l, size_t *c, const struct pkie_xfer_peer *p)
+{
+    int rc = add_str(b, l, c, "partner", p->partner);
+    if (rc == 0)
+        rc = add_str(b, l, c, "peer", p->addr);
+    if (rc == 0)
+        rc = add_str(b, l, c, "peer_subject", p->subject);
+    if (rc == 0)
+        rc = add_str(b, l, c, "peer_issuer", p->issuer);
+    if (rc == 0)
+        rc = add_str(b, l, c, "peer_serial", p->serial);
+    return rc;
+}
+
 /* As add_str for @p n bytes that may hold NUL (0: up to the first NUL). */
 static int add_bytes(char **b, size_t *l, size_t *c, const char *key, const char *v, size_t n)
 {
@@ -161,15 +176,7 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     char hex[129];
     int rc = ts_now(&b, &l, &c);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "partner", p->partner);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer", p->addr);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_subject", p->subject);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_issuer", p->issuer);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_serial", p->serial);
+        rc = add_peer(&b, &l, &c, p);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "tls_version", p->tls_version);
     if (rc == 0)
@@ -229,15 +236,7 @@ int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out
     if (rc == 0)
         rc = add_str(&b, &l, &c, "side", r->side);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "partner", p->partner);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer", p->addr);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_subject", p->subject);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_issuer", p->issuer);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "peer_serial", p->serial);
+        rc = add_peer(&b, &l, &c, p);
     if (rc == 0 && r->alert >= 0)
         rc = sb_printf(&b, &l, &c, ",\"alert\":%d", r->alert);
     else if (rc == 0)

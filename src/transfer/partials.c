@@ -43,6 +43,18 @@ static int split_partial(const char *fn, const char *suffix, char tidhex[HEXLEN 
     return (int)(hex - 1 - (fn + 1));
 }
 
+/* A stream over the destination directory (its own descriptor). */
+static int open_dir(int dirfd, DIR **out)
+{
+    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *out = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (*out != NULL)
+        return 0;
+    if (dfd >= 0)
+        close(dfd);
+    return PKIE_ERR(PKIE_ERR_XFER_FILE, "read the destination directory: %s", strerror(errno));
+}
+
 int pkie_xfer_name_reserved(int dirfd, const char *name, const uint8_t tid[PKIE_XFER_TID_LEN])
 {
     char mine[256], hex[HEXLEN + 1];
@@ -50,13 +62,9 @@ int pkie_xfer_name_reserved(int dirfd, const char *name, const uint8_t tid[PKIE_
     if (rc != 0)
         return rc;
     size_t plen = strlen(mine) - HEXLEN - strlen(".state"); /* ".NAME." */
-    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (d == NULL) {
-        if (dfd >= 0)
-            close(dfd);
-        return PKIE_ERR(PKIE_ERR_XFER_FILE, "read the destination directory: %s", strerror(errno));
-    }
+    DIR *d = NULL;
+    if ((rc = open_dir(dirfd, &d)) != 0)
+        return rc;
     struct dirent *e;
     rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
@@ -118,17 +126,13 @@ int pkie_xfer_partials_list(int dirfd, time_t ttl, time_t now, struct pkie_xfer_
 {
     *out = NULL;
     *n = 0;
-    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (d == NULL) {
-        if (dfd >= 0)
-            close(dfd);
-        return PKIE_ERR(PKIE_ERR_XFER_FILE, "read the destination directory: %s", strerror(errno));
-    }
+    DIR *d = NULL;
+    int rc = open_dir(dirfd, &d);
+    if (rc != 0)
+        return rc;
     struct pkie_xfer_partial *v = NULL;
     size_t cap = 0;
     struct dirent *e;
-    int rc = 0;
     while ((e = readdir(d)) != NULL) {
         struct pkie_xfer_partial p;
         if (load_one(dirfd, e->d_name, ttl, now, &p) != 0)

@@ -11,10 +11,6 @@ xfer_recv_start
 SIZE=134217728
 mkfile big $SIZE
 
-partial_size() {
-  f=$(ls -A "$W/in" | grep "^\.$1\..*\.part$" | head -1)
-  [ -n "$f" ] && stat -c %s "$W/in/$f" 2>/dev/null || echo 0
-}
 
 send "$W/src/big" --json --retries 0 >"$W/big.json" 2>"$W/big.err" &  # waited for
 spid=$!

@@ -4,6 +4,7 @@
 #   xfer_recv_stop        SIGTERM and wait
 #   xfer_fail MSG         print and exit 1
 #   send_parallel N       N senders at once, each file must arrive identical
+#   partial_size NAME     bytes of the partial file of NAME (0: none)
 set -eu
 PKIE=${PKIE_BIN:?PKIE_BIN not set}
 BUILD=${PKIE_BUILD_DIR:?PKIE_BUILD_DIR not set}
@@ -115,6 +116,12 @@ mkfile() {
   if [ "$2" -eq 0 ]; then : >"$W/src/$1"; return; fi
   openssl enc -aes-128-ctr -pass "pass:$1" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null |
     head -c "$2" >"$W/src/$1"
+}
+
+# partial_size NAME: bytes of the partial file of NAME in the destination (0: none)
+partial_size() {
+  f=$(ls -A "$W/in" | grep "^\.$1\..*\.part$" | head -1)
+  [ -n "$f" ] && stat -c %s "$W/in/$f" 2>/dev/null || echo 0
 }
 
 # visible files of the destination (hidden partials and the audit excluded)
