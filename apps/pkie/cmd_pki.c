@@ -11,11 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Options of every subcommand; each one accepts a subset (see the tables). */
 struct pki_opts {
     const char *pki, *pass, *pass_file, *id, *type, *cert, *key, *key_pass, *out, *kdf_iter;
-    int chain, der, help;
+    int chain, der, help, force;
     const char *pos[2]; /* positional arguments */
     int npos;
 };
@@ -31,7 +32,8 @@ enum {
     O_OUT = 1 << 7,
     O_CHAIN = 1 << 8,
     O_DER = 1 << 9,
-    O_KDF = 1 << 10
+    O_KDF = 1 << 10,
+    O_FORCE = 1 << 11
 };
 
 struct optdef {
@@ -62,6 +64,7 @@ static const struct optdef optdefs[] = {
     OPT("--kdf-iter", O_KDF, kdf_iter),
     FLAG("--chain", O_CHAIN, chain),
     FLAG("--der", O_DER, der),
+    FLAG("--force", O_FORCE, force),
 };
 
 static const char usage_text[] =
@@ -222,8 +225,21 @@ static int cmd_import(struct pki_opts *o)
         goto out;
     }
     if ((rc = pkie_pki_store_open(path, pass, 1, &st)) != 0 ||
-        (rc = pkie_pki_store_set_kdf_iter(st, (unsigned)iter)) != 0 ||
-        (rc = pkie_pki_store_add(st, o->id, type, cert, key, &stored)) != 0) {
+        (rc = pkie_pki_store_set_kdf_iter(st, (unsigned)iter)) != 0) {
+        fail("import", rc);
+        goto out;
+    }
+    if ((rc = pkie_pki_store_import_check(st, cert, type, time(NULL))) != 0) {
+        const struct pkie_error *e = pkie_err_last();
+        const char *why = e->code == rc && e->msg[0] ? e->msg : pkie_strerror(rc);
+        if (!o->force) {
+            fprintf(stderr, "pkie pki import: %s refused: %s (--force imports it anyway)\n", o->id,
+                    why);
+            goto out;
+        }
+        fprintf(stderr, "pkie pki import: warning: %s: %s (imported: --force)\n", o->id, why);
+    }
+    if ((rc = pkie_pki_store_add(st, o->id, type, cert, key, &stored)) != 0) {
         fail("import", rc);
         goto out;
     }
@@ -452,13 +468,15 @@ static int cmd_crl_list(struct pki_opts *o)
 #define GLOBAL (O_PKI | O_PASS)
 static const struct subcmd subcmds[] = {
     {"init", GLOBAL, 0, "usage: pkie pki init [--pki FILE]\n", cmd_init},
-    {"import", GLOBAL | O_ID | O_TYPE | O_CERT | O_KEY | O_KEYPASS | O_KDF, 0,
+    {"import", GLOBAL | O_ID | O_TYPE | O_CERT | O_KEY | O_KEYPASS | O_KDF | O_FORCE, 0,
      "usage: pkie pki import --id ID --cert FILE [--type root|inter|user] [--key FILE]\n"
-     "                       [--key-pass SPEC] [--kdf-iter N] [--pki FILE]\n"
+     "                       [--key-pass SPEC] [--kdf-iter N] [--force] [--pki FILE]\n"
      "                       [--pass SPEC | --pass-file FILE]\n"
      "The certificate may be PEM, DER or PKCS#12 (its key is taken along); the key\n"
      "PEM or DER, PKCS#8 encrypted or not. --key-pass opens them (env:, file:, pass:).\n"
-     "A key needs the PKI password, which encrypts it in the base.\n",
+     "A key needs the PKI password, which encrypts it in the base.\n"
+     "Refused, saying why, unless --force: a certificate expired or not yet valid,\n"
+     "a user certificate whose issuer is not a CA of the base (import it first).\n",
      cmd_import},
     {"list", GLOBAL, 0, "usage: pkie pki list [--pki FILE]\n", cmd_list},
     {"show", GLOBAL | O_ID, 0, "usage: pkie pki show --id ID [--pki FILE]\n", cmd_show},

@@ -17,7 +17,7 @@
 static const char send_usage[] =
     "usage: pkie send FILE... --to PARTNER|HOST:PORT [--conf FILE] [--json]\n"
     "                 [--state-dir DIR] [--retries N] [--session-per-file]\n"
-    "                 [--parallel N] [--log-level LEVEL]\n"
+    "                 [--parallel N] [--disk-full-delay SECONDS] [--log-level LEVEL]\n"
     "\n"
     "Send files to a pkie recv monitor over mutually authenticated TLS. Each file\n"
     "is confirmed by the receiver only once it is durable, verified (SHA-256) and\n"
@@ -33,12 +33,20 @@ static const char send_usage[] =
     "  --state-dir DIR    transfer ids kept for resume (default: state_dir, else\n"
     "                     $PKIE_SEND_STATE, $XDG_STATE_HOME/pkie/send, ~/.local/state/pkie/send)\n"
     "  --retries N        reconnections after a broken connection (default 3; for\n"
-    "                     each session with --parallel)\n"
+    "                     each session with --parallel); refusals (certificate,\n"
+    "                     partner, name, size, changed file) are never retried\n"
+    "  --disk-full-delay SECONDS\n"
+    "                     pause before retrying after the receiver's disk was full\n"
+    "                     (default 60)\n"
     "  --session-per-file a new TLS session (full handshake) for every file\n"
     "  --parallel N       N sessions at once, each taking the next file (1..64;\n"
     "                     default: parallel in the configuration, else 1)\n"
     "  --log-level LEVEL  error|warn|info|debug|trace (default warn)\n"
     "  --help             this help\n"
+    "\n"
+    "The receiver's certificate must match partner.NAME.subject when DEST is a\n"
+    "partner (XFER_DENIED before anything is sent). With `audit` in the\n"
+    "configuration, every refused session gets a JSON line there.\n"
     "\n"
     "Exit status: 0 when the receiver confirmed every file, 2 when a file was not\n"
     "confirmed, 1 for a usage or configuration error.\n";
@@ -61,10 +69,11 @@ static void print_json(FILE *out, const struct pkie_xfer_send_item *items, size_
     char hex[65];
     fputs("{\"to\":", out);
     json_str(out, dest);
+    /* null unless a session was accepted (never a refused handshake's) */
     fputs(",\"tls_version\":", out);
-    json_str(out, o->tls_version);
+    json_str(out, o->tls_version[0] ? o->tls_version : NULL);
     fputs(",\"cipher\":", out);
-    json_str(out, o->tls_cipher);
+    json_str(out, o->tls_cipher[0] ? o->tls_cipher : NULL);
     fprintf(out, ",\"ok\":%s,\"files\":[", ok ? "true" : "false");
     for (size_t i = 0; i < n; i++) {
         const struct pkie_xfer_send_item *it = &items[i];
@@ -84,6 +93,15 @@ static void print_json(FILE *out, const struct pkie_xfer_send_item *items, size_
             fputs("null", out);
         fputs(",\"error\":", out);
         json_str(out, it->confirmed ? NULL : it->res.error);
+        if (it->confirmed)
+            fputs(",\"retryable\":null", out);
+        else
+            fprintf(out, ",\"retryable\":%s", it->retryable ? "true" : "false");
+        if (!it->confirmed && it->alert >= 0)
+            fprintf(out, ",\"alert\":%d,\"alert_name\":\"%s\"", it->alert,
+                    pkie_tls_alert_name(it->alert));
+        else
+            fputs(",\"alert\":null,\"alert_name\":null", out);
         fputs("}", out);
     }
     fputs("]}\n", out);
@@ -93,7 +111,7 @@ int pkie_cmd_send(int argc, char **argv)
 {
     const char *to = NULL, *conf_path = getenv("PKIE_SEND_CONF"), *level = "warn";
     const char *state_dir = NULL;
-    int json = 0, retries = 3, per_file = 0, parallel = 0;
+    int json = 0, retries = 3, per_file = 0, parallel = 0, disk_full_delay = 60;
     const char **files = calloc((size_t)argc, sizeof(*files));
     size_t nfiles = 0;
     if (files == NULL)
@@ -130,6 +148,15 @@ int pkie_cmd_send(int argc, char **argv)
                 return 1;
             }
             parallel = (int)v;
+        } else if (strcmp(a, "--disk-full-delay") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (argv[i][0] == '\0' || *end != '\0' || v < 0 || v > 86400) {
+                fprintf(stderr, "pkie send: bad --disk-full-delay '%s' (0..86400)\n", argv[i]);
+                free(files);
+                return 1;
+            }
+            disk_full_delay = (int)v;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
         } else if (strcmp(a, "--session-per-file") == 0) {
@@ -180,6 +207,7 @@ int pkie_cmd_send(int argc, char **argv)
                                     .state_dir = state_dir,
                                     .retries = retries,
                                     .retry_delay_ms = 1000,
+                                    .disk_full_delay_ms = disk_full_delay * 1000,
                                     .session_per_file = per_file,
                                     .parallel = parallel ? parallel : (int)c.parallel};
     const struct pkie_xfer_partner *p = pkie_xfer_conf_partner(&c, to);
@@ -242,7 +270,14 @@ int pkie_cmd_send(int argc, char **argv)
                 o.progress = NULL;
         }
     }
+    struct pkie_xfer_audit *audit = NULL;
+    if (c.audit != NULL && pkie_xfer_audit_open(c.audit, &audit) != 0) {
+        fprintf(stderr, "pkie send: %s\n", pkie_err_format(err, sizeof(err)));
+        goto out;
+    }
+    o.audit = audit;
     int xrc = pkie_xfer_client_send(&c, &o, items, nfiles);
+    pkie_xfer_audit_close(audit);
     if (bar)
         xfer_progress_done(&prog);
     if (json) {

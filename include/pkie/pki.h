@@ -25,6 +25,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <time.h>
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -209,6 +211,16 @@ int pkie_pki_store_set_kdf_iter(struct pkie_pki_store *st, unsigned iter);
  */
 int pkie_pki_store_add(struct pkie_pki_store *st, const char *id, enum pkie_pki_type type,
                        X509 *cert, EVP_PKEY *key, enum pkie_pki_type *type_out);
+/**
+ * Checks before importing @p cert as @p type (PKIE_PKI_TYPE_DETECT: as
+ * pkie_pki_store_add would store it): valid at @p now (else
+ * PKIE_ERR_PKI_VALIDITY: expired or not yet valid) and, for a user
+ * certificate, issued by a CA of the base whose key verifies its signature
+ * (else PKIE_ERR_PKI_NO_ISSUER). The message says why. `pkie pki import`
+ * refuses on these unless --force.
+ */
+int pkie_pki_store_import_check(struct pkie_pki_store *st, X509 *cert, enum pkie_pki_type type,
+                                time_t now);
 /** Delete certificate @p id and its key (PKIE_ERR_PKI_UNKNOWN_ID if none). */
 int pkie_pki_store_delete(struct pkie_pki_store *st, const char *id);
 /**

@@ -221,7 +221,7 @@ const char *pkie_tls_version(struct pkie_tls_session *s);
 const char *pkie_tls_cipher(struct pkie_tls_session *s);
 /** TLS alert code sent or received during the handshake, -1 when none. */
 int pkie_tls_alert(struct pkie_tls_session *s);
-/** 1 when the alert of pkie_tls_alert was sent by us, 0 when received. */
+/** 1 when the alert of pkie_tls_alert was sent by us, 0 when received (or none). */
 int pkie_tls_alert_sent(struct pkie_tls_session *s);
 /** EndSession (always, once per session returned by handshake), then free the
  *  session (SSL object; the socket is not closed). NULL is accepted. */

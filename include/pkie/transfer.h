@@ -21,9 +21,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "pkie/tls.h"
+#include "pkie/tls_alert.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,6 +113,9 @@ void pkie_xfer_reader_shrink(struct pkie_xfer_reader *r);
  */
 int pkie_xfer_read_frame(struct pkie_xfer_reader *r, struct pkie_xfer_frame *f);
 
+/** At log level trace, log a frame: direction ("in"/"out"), type, length and
+ *  (for frames read) its stream offset. Nothing is formatted below trace. */
+void pkie_xfer_trace_frame(const char *dir, uint8_t type, uint32_t len, uint64_t offset);
 /** Check a header's type and length against the per-type bounds. */
 int pkie_xfer_check_header(uint8_t type, uint32_t len, uint32_t max_data);
 /** Write the 5-byte header for (@p type, @p len) into @p hdr. */
@@ -167,7 +173,8 @@ int pkie_xfer_send_done(const struct pkie_xfer_io *io, const struct pkie_xfer_do
 int pkie_xfer_send_error(const struct pkie_xfer_io *io, int32_t code, const char *text);
 
 /** Is @p code an error about one file only, after which the connection goes on
- *  (name refused, exists, too big, busy, resume mismatch, hash mismatch)? */
+ *  (name refused, exists, reserved, too big, busy, resume mismatch, hash
+ *  mismatch, source changed)? */
 int pkie_xfer_error_is_file_level(int code);
 
 /** Negotiate: the highest version both ranges hold, or PKIE_ERR_XFER_VERSION. */
@@ -242,6 +249,10 @@ int pkie_xfer_rfile_direct(const struct pkie_xfer_rfile *rf);
  * The handle is still to be closed.
  */
 int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32]);
+/** The sender gave the file up (ERROR frame during data, e.g. its source
+ *  changed): remove the partial and state files. The handle is still to be
+ *  closed. NULL or a finished transfer: no-op. */
+void pkie_xfer_rfile_abandon(struct pkie_xfer_rfile *rf);
 /** Close; an unfinished transfer is checkpointed and stays resumable. */
 void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf);
 
@@ -249,6 +260,43 @@ void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf);
  *  (the name cut so the whole fits in 255 bytes); @p suffix "part" or "state". */
 int pkie_xfer_partial_name(const char *name, const uint8_t tid[PKIE_XFER_TID_LEN],
                            const char *suffix, char *out, size_t cap);
+
+/* ---- partial transfers (reservation, listing, expiry) --------------------- */
+
+/** Default partial_ttl: 7 days. */
+#define PKIE_XFER_PARTIAL_TTL_DEFAULT (7LL * 86400)
+
+/**
+ * Is @p name reserved by another transfer? 0, or PKIE_ERR_XFER_RESERVED when
+ * the destination holds a partial transfer of the same name with another
+ * transfer id (names cut in partial file names compare by their cut prefix:
+ * two long names alike in it reserve each other).
+ */
+int pkie_xfer_name_reserved(int dirfd, const char *name, const uint8_t tid[PKIE_XFER_TID_LEN]);
+
+/** A partial transfer in the destination directory. */
+struct pkie_xfer_partial {
+    char name[256];                      /**< name (cut as in its partial file names) */
+    char tid[2 * PKIE_XFER_TID_LEN + 1]; /**< transfer id, hex */
+    uint64_t size;                       /**< announced size (0 before its first checkpoint) */
+    uint64_t durable;                    /**< durable offset recorded */
+    uint64_t bytes;                      /**< bytes in the partial file */
+    time_t mtime;                        /**< last change of either file */
+    int have_part;                       /**< the .part file exists */
+    int in_use;                          /**< a session holds it: never removed */
+    int expired;                         /**< unchanged for more than the ttl, not in use */
+};
+
+/** List the partial transfers of @p dirfd (expired: older than @p ttl seconds
+ *  at @p now; ttl 0: none). *out malloc'ed (free()), *n entries. */
+int pkie_xfer_partials_list(int dirfd, time_t ttl, time_t now, struct pkie_xfer_partial **out,
+                            size_t *n);
+/** Remove the partial transfer with hex id @p tidhex: PKIE_ERR_NOT_FOUND,
+ *  PKIE_ERR_XFER_BUSY when a session holds it, else 0. */
+int pkie_xfer_partial_remove(int dirfd, const char *tidhex);
+/** Remove every partial transfer unchanged for more than @p ttl seconds and not
+ *  in use; *removed counts them. */
+int pkie_xfer_partials_expire(int dirfd, time_t ttl, time_t now, unsigned *removed);
 
 /* ---- audit ---------------------------------------------------------------- */
 
@@ -268,6 +316,7 @@ struct pkie_xfer_peer {
 struct pkie_xfer_audit_rec {
     const struct pkie_xfer_peer *peer; /**< session peer */
     const char *file;                  /**< file name (may hold any byte: escaped) */
+    size_t file_len;                   /**< bytes of file (NUL included); 0: up to its NUL */
     const uint8_t *tid;                /**< transfer id (16 bytes) or NULL */
     uint64_t size;                     /**< announced size */
     uint64_t bytes;                    /**< bytes received in this session */
@@ -278,6 +327,18 @@ struct pkie_xfer_audit_rec {
     const char *error;                 /**< error text or NULL */
 };
 
+/** A session refused before any file (handshake, partner check). */
+struct pkie_xfer_refusal {
+    const struct pkie_xfer_peer *peer; /**< address; subject, issuer and serial when a
+                                            certificate was seen (NULL: nothing known) */
+    const char *side;                  /**< "sender" or "receiver" */
+    int alert;                         /**< TLS alert code sent or received, -1: none */
+    int alert_sent;                    /**< 1: we sent it, 0: the peer did */
+    const char *reason;                /**< why (the error text) */
+    int64_t duration_ms;               /**< from the first byte to the refusal, -1: not
+                                            measured (written as null) */
+};
+
 /** An audit sink: one JSON line per transfer appended to a file. */
 struct pkie_xfer_audit;
 /** Open (create 0640, append) @p path. */
@@ -285,25 +346,20 @@ int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out);
 void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
 /** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
+/** Format a session refused before any file (in the TLS handshake or by the
+ *  partner check) as one JSON object: time, "event":"refused", side, partner,
+ *  peer, peer_subject/issuer/serial, "stage":"handshake", alert (code,
+ *  alert_direction "sent"/"received", alert_name), duration_ms, "result":
+ *  "refused", error. */
+int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *len);
+/** Append a refused session as one line. NULL @p a: no-op. */
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r);
 /** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
-/** A session refused before any file (in the TLS handshake or by the partner
- *  check), as audited: one line with "stage":"handshake", "result":"refused". */
-struct pkie_xfer_audit_refusal {
-    const struct pkie_xfer_peer *peer; /**< address; subject, issuer and serial when a
-                                            certificate was seen (NULL otherwise) */
-    int alert;                         /**< TLS alert code sent or received, -1: none */
-    int alert_sent;                    /**< 1: we sent it, 0: the peer did */
-    const char *reason;                /**< why (the error text) */
-    uint64_t duration_ms;              /**< from the first byte to the refusal */
-};
-/** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
-int pkie_xfer_audit_refusal_format(const struct pkie_xfer_audit_refusal *r, char **out,
-                                   size_t *len);
-/** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
-int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_refusal *r);
-/** Append @p s (@p len bytes) JSON-escaped, without quotes, to a malloc'ed
- *  string buffer (*buf, *len, *cap). Bytes of invalid UTF-8 become \\u00XX. */
+/** Append @p s (@p len bytes, NUL included) JSON-escaped, without quotes, to a
+ *  malloc'ed string buffer (*buf, *len, *cap): control characters as \\uXXXX
+ *  (NUL as \\u0000), each byte XX that is not part of valid UTF-8 as \\udcXX
+ *  (a lone surrogate, never produced by valid UTF-8: lossless). */
 int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen);
 
 /* ---- sessions ------------------------------------------------------------- */
@@ -347,6 +403,7 @@ struct pkie_xfer_sender {
     size_t buf_cap;                 /**< its size */
     uint16_t version;               /**< negotiated version */
     int broken;                     /**< the connection cannot carry another file */
+    int answered;                   /**< the receiver's HELLO arrived (it accepted the session) */
     int hello_pending;              /**< HELLO sent and its answer not read yet: the first FILE goes
                                          out with it (one version spoken) and the answer is read
                                          before RESUME */
@@ -357,10 +414,15 @@ int pkie_xfer_sender_start(struct pkie_xfer_sender *s, const struct pkie_xfer_io
 /**
  * Send the open file @p fd as @p name with @p tid: FILE, wait for RESUME,
  * hash the prefix the receiver has, stream the rest, END, wait for DONE.
- * Returns 0 when confirmed; else the code (also in @p res). A refusal of this
- * file leaves the session usable (s->broken stays 0).
+ * The file must stay as fstat(2) saw it at FILE (device, inode, size,
+ * modification and change times): checked after the prefix and after each
+ * range read, and before END also by a stat of @p path (NULL: not checked).
+ * A change fails the file with PKIE_ERR_XFER_CHANGED: END is never sent, an
+ * ERROR frame tells the receiver to drop the partial file, the session stays
+ * usable. Returns 0 when confirmed; else the code (also in @p res). A refusal
+ * of this file leaves the session usable (s->broken stays 0).
  */
-int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, const char *path,
                           const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
                           pkie_xfer_progress_fn progress, void *progress_arg,
                           struct pkie_xfer_send_result *res);
@@ -371,8 +433,9 @@ void pkie_xfer_sender_finish(struct pkie_xfer_sender *s);
 
 /**
  * Transfer id for sending the open file @p fd (at @p path) to @p dest: the
- * one recorded in @p state_dir for the same destination, path, size, mtime and
- * inode (a rerun resumes), or a new random one, recorded before use.
+ * one recorded in @p state_dir for the same destination, path, size, mtime,
+ * ctime, device and inode (a rerun of an unchanged file resumes), or a new random one, recorded
+ * before use.
  * @p reused is set to 1 when an earlier id was found.
  */
 int pkie_xfer_sendstate_get(const char *state_dir, const char *dest, const char *path, int fd,
@@ -414,6 +477,8 @@ struct pkie_xfer_conf {
     long long verify_depth;             /**< verify_depth: intermediates allowed */
     char *state_dir;                    /**< state_dir: sender's transfer id store */
     long long parallel;                 /**< parallel: sender's concurrent sessions (1..64) */
+    long long partial_ttl;              /**< partial_ttl: seconds an unchanged partial transfer
+                                             is kept (receiver; default 7 days) */
     struct pkie_xfer_partner *partners; /**< partner.* entries */
     size_t n_partners;                  /**< entries of partners */
     struct pkie_tls_conf tls;           /**< pki.* and tls.* keys (pkie_tls_conf_apply) */
@@ -473,17 +538,41 @@ struct pkie_xfer_send_item {
     int confirmed;                    /**< 1 when the receiver confirmed it */
     int attempts;                     /**< connections used for it */
     double seconds;                   /**< time spent on it */
+    struct stat seen;                 /**< internal: the file at the first attempt (a resumed
+                                           attempt sends only the same file) */
+    int have_seen;                    /**< internal: seen is set */
+    int alert;                        /**< TLS alert that ended its last attempt, -1: none */
+    int retryable;                    /**< when not confirmed: 1 if sending it again may succeed
+                                           (pkie_xfer_retry_kind of its error), else 0 */
 };
+
+/** What a retry can do after an error (pkie_xfer_retry_kind). */
+enum pkie_xfer_retry {
+    PKIE_XFER_RETRY_NO = 0,    /**< a refusal: certificate (a TLS alert that refuses it),
+                                    partner, name, size, existing file, changed source,
+                                    protocol violation, local file */
+    PKIE_XFER_RETRY_NOW = 1,   /**< transient: connection lost or refused, timeout, busy id,
+                                    receiver stopping, hash mismatch */
+    PKIE_XFER_RETRY_LATER = 2, /**< the receiver's disk is full: retry after a long pause */
+};
+
+/** Classify error @p code that ended an attempt with TLS alert @p alert (-1:
+ *  none). An alert other than close_notify, internal_error or user_canceled
+ *  is a refusal whatever the code. */
+enum pkie_xfer_retry pkie_xfer_retry_kind(int code, int alert);
 
 /** Options of the sender client. */
 struct pkie_xfer_send_opts {
-    const char *host;      /**< receiver host */
-    const char *port;      /**< receiver port */
-    const char *partner;   /**< partner name (for StartHandshake and the DN filter) or NULL */
-    const char *state_dir; /**< transfer id store (NULL: default) */
-    int retries;           /**< reconnections after a broken connection (and retries of a busy
-                                file); a budget of each worker, not shared between workers */
-    int retry_delay_ms;    /**< pause before reconnecting */
+    const char *host;       /**< receiver host */
+    const char *port;       /**< receiver port */
+    const char *partner;    /**< partner name (for StartHandshake and the DN filter) or NULL */
+    const char *state_dir;  /**< transfer id store (NULL: default) */
+    int retries;            /**< reconnections after a broken connection (and retries of a busy
+                                 file); a budget of each worker, not shared between workers */
+    int retry_delay_ms;     /**< pause before reconnecting */
+    int disk_full_delay_ms; /**< pause before retrying after the receiver's disk was full
+                                 (pkie send: 60 s unless --disk-full-delay) */
+    struct pkie_xfer_audit *audit;  /**< refused sessions are audited here (NULL: not) */
     pkie_xfer_progress_fn progress; /**< progress callback or NULL; with several workers it is
                                          called by one worker at a time (under a lock), with
                                          `current` set to the item of that call */

@@ -26,6 +26,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/tls_alert.h"
 #include "pkie/wipe.h"
 #include "tls_int.h"
 
@@ -723,7 +724,7 @@ static int handshake_error(struct pkie_tls_session *s, int ssl_ret)
     char alert[64] = "";
     if (s->alert >= 0)
         snprintf(alert, sizeof(alert), " (alert %d %s, %s)", s->alert,
-                 SSL_alert_desc_string_long(s->alert), s->alert_sent ? "sent" : "received");
+                 pkie_tls_alert_name(s->alert), s->alert_sent ? "sent" : "received");
     if (s->failed)
         return PKIE_ERR_OSSL(PKIE_ERR_EXIT_HANDSHAKE, "%s%s", s->fail_msg, alert);
     if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
@@ -888,4 +889,9 @@ int pkie_tls_alert_sent(struct pkie_tls_session *s)
 int pkie_tls_alert(struct pkie_tls_session *s)
 {
     return s != NULL ? s->alert : -1;
+}
+
+int pkie_tls_alert_sent(struct pkie_tls_session *s)
+{
+    return s != NULL && s->alert >= 0 && s->alert_sent;
 }

@@ -205,7 +205,9 @@ int pkie_pki_store_delete(struct pkie_pki_store *st, const char *id)
 }
 
 /* Find a CA of the base whose key verifies @p crl. */
-static int crl_issuer_ok(sqlite3 *db, X509_CRL *crl)
+/* Is a CA of the base named @p issuer, whose key verifies @p cert (or else
+ * @p crl)? 1, 0, or a pkie_err. */
+static int ca_in_base(sqlite3 *db, const X509_NAME *issuer, X509 *cert, X509_CRL *crl)
 {
     sqlite3_stmt *q = NULL;
     int found = 0;
@@ -219,17 +221,66 @@ static int crl_issuer_ok(sqlite3 *db, X509_CRL *crl)
         X509 *ca = p != NULL && n > 0 ? d2i_X509(NULL, &p, n) : NULL;
         if (ca == NULL)
             continue;
-        if (X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) == 0 &&
-            X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+        EVP_PKEY *pub = X509_get0_pubkey(ca);
+        if (X509_NAME_cmp(X509_get_subject_name(ca), issuer) == 0 && pub != NULL &&
+            (cert != NULL ? X509_verify(cert, pub) : X509_CRL_verify(crl, pub)) == 1)
             found = 1;
         X509_free(ca);
     }
     sqlite3_finalize(q);
     if (!found && r != SQLITE_ROW && r != SQLITE_DONE)
         return pki_db_err(db, r, "reading the CAs");
-    if (!found)
+    return found;
+}
+
+static int crl_issuer_ok(sqlite3 *db, X509_CRL *crl)
+{
+    int r = ca_in_base(db, X509_CRL_get_issuer(crl), NULL, crl);
+    if (r < 0)
+        return r;
+    if (r == 0)
         return PKIE_ERR(PKIE_ERR_PKI_CRL_ISSUER, "no CA of the base issued this CRL");
     return 0;
+}
+
+int pkie_pki_store_import_check(struct pkie_pki_store *st, X509 *cert, enum pkie_pki_type type,
+                                time_t now)
+{
+    if (st == NULL || cert == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "pkie_pki_store_import_check: NULL argument");
+    char *nb = pki_time_text(X509_get0_notBefore(cert));
+    char *na = pki_time_text(X509_get0_notAfter(cert));
+    int before = X509_cmp_time(X509_get0_notBefore(cert), &now);
+    int after = X509_cmp_time(X509_get0_notAfter(cert), &now);
+    int rc = 0;
+    if (before == 0 || after == 0)
+        rc = PKIE_ERR(PKIE_ERR_PKI_VALIDITY, "the validity dates cannot be read");
+    else if (after < 0)
+        rc = PKIE_ERR(PKIE_ERR_PKI_VALIDITY, "the certificate expired (not after %s)",
+                      na ? na : "?");
+    else if (before > 0)
+        rc = PKIE_ERR(PKIE_ERR_PKI_VALIDITY, "the certificate is not valid yet (not before %s)",
+                      nb ? nb : "?");
+    free(nb);
+    free(na);
+    if (rc != 0)
+        return rc;
+    if (type == PKIE_PKI_TYPE_DETECT)
+        type = pkie_pki_type_detect(cert);
+    if (type != PKIE_PKI_USER)
+        return 0;
+    int r = ca_in_base(st->db, X509_get_issuer_name(cert), cert, NULL);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        char *issuer = pki_name_text(X509_get_issuer_name(cert));
+        rc = PKIE_ERR(PKIE_ERR_PKI_NO_ISSUER,
+                      "its issuer %s is not a CA of the base (or its key does not verify the "
+                      "certificate): import the CA first",
+                      issuer ? issuer : "?");
+        free(issuer);
+    }
+    return rc;
 }
 
 int pkie_pki_store_add_crl(struct pkie_pki_store *st, X509_CRL *crl)

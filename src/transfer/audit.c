@@ -107,8 +107,11 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
             i++;
         } else {
             size_t l = utf8_len(p + i, slen - i);
-            if (l == 0) { /* a byte of invalid UTF-8: shown as U+00XX */
-                rc = sb_printf(buf, len, cap, "\\u%04x", c);
+            if (l == 0) {
+                /* a byte that is not UTF-8: \udcXX, a lone low surrogate that
+                 * valid UTF-8 never holds (as Python's surrogateescape,
+                 * PEP 383): lossless, docs/protocol.md "Audit" */
+                rc = sb_printf(buf, len, cap, "\\udc%02x", c);
                 i++;
             } else {
                 rc = sb_add(buf, len, cap, s + i, l);
@@ -123,6 +126,8 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
     return rc;
 }
 
+static int ts_now(char **b, size_t *l, size_t *c);
+
 static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *v)
 {
     int rc = sb_printf(b, l, c, ",\"%s\":", key);
@@ -136,21 +141,10 @@ static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *
     return sb_add(b, l, c, "\"", 1);
 }
 
-/* The start of every line: {"time":..., then the partner and the peer's
- * address and certificate. */
-static int put_head(char **b, size_t *l, size_t *c, const struct pkie_xfer_peer *p)
+/* The peer's fields: partner, address, certificate subject, issuer, serial. */
+static int add_peer(char **b, size_t *l, size_t *c, const struct pkie_xfer_peer *p)
 {
-    char ts[80];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(now.tv_nsec / 1000000) % 1000);
-    int rc = sb_printf(b, l, c, "{\"time\":\"%s\"", ts);
-    if (rc == 0)
-        rc = add_str(b, l, c, "partner", p->partner);
+    int rc = add_str(b, l, c, "partner", p->partner);
     if (rc == 0)
         rc = add_str(b, l, c, "peer", p->addr);
     if (rc == 0)
@@ -162,6 +156,17 @@ static int put_head(char **b, size_t *l, size_t *c, const struct pkie_xfer_peer 
     return rc;
 }
 
+/* As add_str for @p n bytes that may hold NUL (0: up to the first NUL). */
+static int add_bytes(char **b, size_t *l, size_t *c, const char *key, const char *v, size_t n)
+{
+    if (v == NULL || n == 0)
+        return add_str(b, l, c, key, v);
+    int rc = sb_printf(b, l, c, ",\"%s\":\"", key);
+    if (rc == 0)
+        rc = pkie_xfer_json_escape(b, l, c, v, n);
+    return rc != 0 ? rc : sb_add(b, l, c, "\"", 1);
+}
+
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
 {
     char *b = NULL;
@@ -169,13 +174,15 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     const struct pkie_xfer_peer empty = {0};
     const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
     char hex[129];
-    int rc = put_head(&b, &l, &c, p);
+    int rc = ts_now(&b, &l, &c);
+    if (rc == 0)
+        rc = add_peer(&b, &l, &c, p);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "tls_version", p->tls_version);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "cipher", p->cipher);
     if (rc == 0)
-        rc = add_str(&b, &l, &c, "file", r->file);
+        rc = add_bytes(&b, &l, &c, "file", r->file, r->file ? r->file_len : 0);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "transfer_id",
                      r->tid ? pkie_xfer_hex(r->tid, PKIE_XFER_TID_LEN, hex) : NULL);
@@ -193,6 +200,65 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     if (rc == 0)
         rc = add_str(&b, &l, &c, "global_area",
                      p->global_area ? pkie_xfer_hex(p->global_area, 64, hex) : NULL);
+    if (rc == 0)
+        rc = sb_add(&b, &l, &c, "}", 1);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *outlen = l;
+    return 0;
+}
+
+static int ts_now(char **b, size_t *l, size_t *c)
+{
+    char ts[80];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(now.tv_nsec / 1000000) % 1000);
+    return sb_printf(b, l, c, "{\"time\":\"%s\"", ts);
+}
+
+int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *outlen)
+{
+    char *b = NULL;
+    size_t l = 0, c = 0;
+    const struct pkie_xfer_peer empty = {0};
+    const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
+    int alert = r->alert >= 0 && r->alert <= 255 ? r->alert : -1;
+    int rc = ts_now(&b, &l, &c);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "event", "refused");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "side", r->side);
+    if (rc == 0)
+        rc = add_peer(&b, &l, &c, p);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "stage", "handshake");
+    if (rc == 0 && alert >= 0)
+        rc = sb_printf(&b, &l, &c, ",\"alert\":%d", alert);
+    else if (rc == 0)
+        rc = sb_add(&b, &l, &c, ",\"alert\":null", 13);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "alert_direction",
+                     alert < 0       ? NULL
+                     : r->alert_sent ? "sent"
+                                     : "received");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "alert_name", alert >= 0 ? pkie_tls_alert_name(alert) : NULL);
+    if (rc == 0 && r->duration_ms >= 0)
+        rc = sb_printf(&b, &l, &c, ",\"duration_ms\":%" PRId64, r->duration_ms);
+    else if (rc == 0)
+        rc = sb_add(&b, &l, &c, ",\"duration_ms\":null", 18);
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "result", "refused");
+    if (rc == 0)
+        rc = add_str(&b, &l, &c, "error", r->reason ? r->reason : "refused");
     if (rc == 0)
         rc = sb_add(&b, &l, &c, "}", 1);
     if (rc != 0) {
@@ -230,38 +296,7 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
     free(a);
 }
 
-int pkie_xfer_audit_refusal_format(const struct pkie_xfer_audit_refusal *r, char **out,
-                                   size_t *outlen)
-{
-    char *b = NULL;
-    size_t l = 0, c = 0;
-    const struct pkie_xfer_peer empty = {0};
-    int rc = put_head(&b, &l, &c, r->peer ? r->peer : &empty);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "stage", "handshake");
-    if (rc == 0 && r->alert >= 0 && r->alert <= 255)
-        rc = sb_printf(&b, &l, &c, ",\"alert\":%d,\"alert_direction\":\"%s\"", r->alert,
-                       r->alert_sent ? "sent" : "received");
-    else if (rc == 0)
-        rc = sb_printf(&b, &l, &c, ",\"alert\":null,\"alert_direction\":null");
-    if (rc == 0)
-        rc = sb_printf(&b, &l, &c, ",\"duration_ms\":%" PRIu64, r->duration_ms);
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "result", "refused");
-    if (rc == 0)
-        rc = add_str(&b, &l, &c, "error", r->reason ? r->reason : "refused");
-    if (rc == 0)
-        rc = sb_add(&b, &l, &c, "}", 1);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    *out = b;
-    *outlen = l;
-    return 0;
-}
-
-/* Append a formatted line (@p line holds len + 1 bytes) with one write(2). Frees it. */
+/* Append @p line (@p len bytes and room for one more) as one line. */
 static int append_line(struct pkie_xfer_audit *a, char *line, size_t len)
 {
     line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
@@ -285,12 +320,12 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
     return rc != 0 ? rc : append_line(a, line, len);
 }
 
-int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_refusal *r)
+int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
 {
     if (a == NULL)
         return 0;
     char *line = NULL;
     size_t len = 0;
-    int rc = pkie_xfer_audit_refusal_format(r, &line, &len);
+    int rc = pkie_xfer_audit_format_refusal(r, &line, &len);
     return rc != 0 ? rc : append_line(a, line, len);
 }

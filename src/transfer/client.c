@@ -6,6 +6,7 @@
  * times per worker) and the file resumes with the same transfer id from the
  * offset the receiver has made durable. One worker runs in the calling thread.
  */
+#include "sread.h"
 #include "tlsio.h"
 
 #include "pkie/error.h"
@@ -72,14 +73,57 @@ static int is_ip_literal(const char *h)
     return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
 }
 
-/* Open a connection and run the handshake. */
+/* Do the partner's patterns admit @p subject? */
+static int partner_admits(const struct pkie_xfer_partner *p, const char *subject)
+{
+    for (size_t i = 0; subject != NULL && i < p->n_subjects; i++)
+        if (pkie_xfer_dn_match(p->subjects[i], subject))
+            return 1;
+    return 0;
+}
+
+/* One audit line for a session refused before any file: @p reason, or
+ * with @p code the current error record as "NAME: message". */
+static void audit_refusal(struct send_shared *sh, struct pkie_tls_session *s, int alert,
+                          int alert_sent, int code, const char *reason)
+{
+    char text[PKIE_XFER_ERRTEXT_MAX + 1];
+    if (code != 0) {
+        snprintf(text, sizeof(text), "%s: %s", pkie_err_name(code), pkie_err_last()->msg);
+        reason = text;
+    }
+    struct xfer_peer_info pi = {0};
+    if (s != NULL)
+        xfer_peer_info_fill(&pi, s);
+    pi.peer.partner = sh->o->partner;
+    pi.peer.addr = sh->dest;
+    pi.peer.tls_version = pi.peer.cipher = NULL; /* no session came of it */
+    pi.peer.global_area = NULL;
+    struct pkie_xfer_refusal r = {
+        .peer = &pi.peer,
+        .side = "sender",
+        .alert = alert,
+        .alert_sent = alert_sent,
+        .reason = reason,
+        .duration_ms = -1,
+    };
+    if (pkie_xfer_audit_refusal(sh->o->audit, &r) != 0)
+        pkie_log_error(LOG_COMP, "audit write failed: %s", pkie_err_last()->msg);
+    xfer_peer_info_free(&pi);
+}
+
+/* Open a connection, run the handshake and check the receiver is the
+ * partner (its subject matches partner.NAME.subject, whatever the PKI exit
+ * answered). *alert: the TLS alert of a failed handshake, else -1. */
 static int open_session(struct send_shared *sh, struct pkie_tls_task *t, int *fd,
-                        struct pkie_tls_session **s)
+                        struct pkie_tls_session **s, int *alert)
 {
     const struct pkie_xfer_conf *c = sh->c;
     struct pkie_xfer_send_opts *o = sh->o;
     const struct pkie_xfer_partner *partner =
         o->partner ? pkie_xfer_conf_partner(c, o->partner) : NULL;
+    *alert = -1;
+    pkie_log_debug(LOG_COMP, "connecting to %s", sh->dest);
     int rc = xfer_connect(o->host, o->port, (int)c->handshake_timeout * 1000, fd);
     if (rc != 0)
         return rc;
@@ -102,21 +146,55 @@ static int open_session(struct send_shared *sh, struct pkie_tls_task *t, int *fd
     };
     rc = pkie_tls_session_handshake(t, *fd, &p, (int)c->handshake_timeout * 1000, s);
     if (rc != 0) {
-        int alert = *s ? pkie_tls_alert(*s) : -1;
-        char msg[256];
+        int sent = *s ? pkie_tls_alert_sent(*s) : 0;
+        *alert = *s ? pkie_tls_alert(*s) : -1;
+        char msg[256], al[96] = "";
         snprintf(msg, sizeof(msg), "%s", pkie_err_last()->msg);
+        if (*alert >= 0)
+            snprintf(al, sizeof(al), " (alert %d %s %s)", *alert, pkie_tls_alert_name(*alert),
+                     sent ? "sent" : "received");
+        rc = PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS handshake with %s failed%s: %s", sh->dest, al, msg);
+        audit_refusal(sh, *s, *alert, sent, rc, NULL);
         pkie_tls_session_end(*s);
         *s = NULL;
         close(*fd);
         *fd = -1;
-        return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS handshake with %s:%s failed (alert %d): %s",
-                        o->host, o->port, alert, msg);
+        return rc;
     }
-    pthread_mutex_lock(&sh->mu);
-    snprintf(o->tls_version, sizeof(o->tls_version), "%s", pkie_tls_version(*s));
-    snprintf(o->tls_cipher, sizeof(o->tls_cipher), "%s", pkie_tls_cipher(*s));
-    pthread_mutex_unlock(&sh->mu);
+    pkie_log_debug(LOG_COMP, "handshake with %s done: %s %s", sh->dest, pkie_tls_version(*s),
+                   pkie_tls_cipher(*s));
+    if (partner != NULL) {
+        struct xfer_peer_info pi = {0};
+        xfer_peer_info_fill(&pi, *s);
+        int ok = partner_admits(partner, pi.subject);
+        if (!ok)
+            rc = PKIE_ERR(PKIE_ERR_XFER_DENIED,
+                          "receiver %s is not partner %s: its subject %s matches no "
+                          "partner.%s.subject",
+                          sh->dest, partner->name, pi.subject ? pi.subject : "(none)",
+                          partner->name);
+        xfer_peer_info_free(&pi);
+        if (!ok) {
+            audit_refusal(sh, *s, -1, 0, rc, NULL);
+            pkie_tls_session_end(*s); /* nothing sent: no close_notify either */
+            *s = NULL;
+            close(*fd);
+            *fd = -1;
+            return rc;
+        }
+        pkie_log_debug(LOG_COMP, "receiver is partner %s", partner->name);
+    }
     return 0;
+}
+
+/* The session carried a reply: its TLS version and cipher go to the summary
+ * (never those of a refused session). */
+static void publish_tls(struct send_shared *sh, struct pkie_tls_session *s)
+{
+    pthread_mutex_lock(&sh->mu);
+    snprintf(sh->o->tls_version, sizeof(sh->o->tls_version), "%s", pkie_tls_version(s));
+    snprintf(sh->o->tls_cipher, sizeof(sh->o->tls_cipher), "%s", pkie_tls_cipher(s));
+    pthread_mutex_unlock(&sh->mu);
 }
 
 static void close_session(struct pkie_tls_session *s, int fd, int clean)
@@ -133,6 +211,26 @@ static void close_session(struct pkie_tls_session *s, int fd, int clean)
 static void pause_ms(int ms)
 {
     usleep((useconds_t)ms * 1000u);
+}
+
+/* After a failed attempt (error @p rc, TLS alert @p alert): 1 once paused
+ * when another attempt may succeed and the worker's budget allows it, else 0.
+ * Refusals are not retried; a full disk only after disk_full_delay_ms. */
+static int retry_after(struct send_worker *w, int rc, int alert)
+{
+    const struct pkie_xfer_send_opts *o = w->sh->o;
+    enum pkie_xfer_retry k = pkie_xfer_retry_kind(rc, alert);
+    if (k == PKIE_XFER_RETRY_NO) {
+        pkie_log_info(LOG_COMP, "%s: not retried (a refusal)", pkie_err_name(rc));
+        return 0;
+    }
+    if (w->retries-- <= 0)
+        return 0;
+    int ms = k == PKIE_XFER_RETRY_LATER ? o->disk_full_delay_ms : o->retry_delay_ms;
+    pkie_log_info(LOG_COMP, "%s: retrying in %d ms (%d retries left)", pkie_err_name(rc), ms,
+                  w->retries);
+    pause_ms(ms);
+    return 1;
 }
 
 /* Take the next item nobody took: 1 and its index, or 0 when none is left. */
@@ -195,13 +293,22 @@ static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
             close(ffd);
         return rc;
     }
+    if (it->have_seen && !xfer_src_same(&it->seen, &sb)) {
+        /* a resumed attempt: the receiver's prefix is of the file seen first */
+        rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s changed since the first attempt", it->name);
+        fail_item(it, rc);
+        close(ffd);
+        return rc;
+    }
+    it->seen = sb;
+    it->have_seen = 1;
     uint8_t tid[PKIE_XFER_TID_LEN];
     int reused = 0;
     rc = pkie_xfer_sendstate_get(sh->state_dir, sh->dest, it->path, ffd, tid, &reused);
     if (rc == 0) {
         if (reused)
             pkie_log_info(LOG_COMP, "%s: transfer id kept from an earlier run", it->name);
-        rc = pkie_xfer_sender_file(snd, ffd, it->name, tid, (uint32_t)sb.st_mode & 0777,
+        rc = pkie_xfer_sender_file(snd, ffd, it->name, it->path, tid, (uint32_t)sb.st_mode & 0777,
                                    o->progress ? worker_progress : NULL, w, &it->res);
     } else {
         fail_item(it, rc);
@@ -240,7 +347,7 @@ static int send_files(struct send_worker *w, struct pkie_xfer_sender *snd)
 }
 
 /* One worker: an SSL task, sessions opened (and reopened) until no item is
- * left or its retries are spent. */
+ * left, its retries are spent or the receiver refused. */
 static void worker_run(struct send_worker *w)
 {
     struct send_shared *sh = w->sh;
@@ -252,16 +359,17 @@ static void worker_run(struct send_worker *w)
     }
     int have = take(sh, &w->cur);
     while (have) {
-        int fd = -1;
+        int fd = -1, alert = -1;
         struct pkie_tls_session *s = NULL;
-        rc = open_session(sh, t, &fd, &s);
+        struct pkie_xfer_send_item *it = &sh->items[w->cur];
+        rc = open_session(sh, t, &fd, &s, &alert);
         if (rc != 0) {
+            it->attempts++;
+            it->alert = alert;
             pkie_log_warn(LOG_COMP, "%s", pkie_err_last()->msg);
-            if (w->retries-- > 0) {
-                pause_ms(sh->o->retry_delay_ms);
+            fail_item(it, rc);
+            if (retry_after(w, rc, alert))
                 continue;
-            }
-            fail_item(&sh->items[w->cur], rc);
             break;
         }
         struct xfer_tls_stream st;
@@ -271,28 +379,29 @@ static void worker_run(struct send_worker *w)
             pkie_log_debug(LOG_COMP, "write batching off: %s", pkie_err_last()->msg);
         struct pkie_xfer_sender snd;
         rc = pkie_xfer_sender_start(&snd, &st.io);
-        if (rc != 0) {
-            fail_item(&sh->items[w->cur], rc);
-            pkie_xfer_sender_finish(&snd);
-            close_session(s, fd, 0);
-            if (pkie_xfer_error_is_file_level(rc) || rc == PKIE_ERR_XFER_DENIED ||
-                rc == PKIE_ERR_XFER_VERSION || w->retries-- <= 0)
-                break;
-            pause_ms(sh->o->retry_delay_ms);
-            continue;
+        if (rc == 0) {
+            have = send_files(w, &snd);
+            rc = snd.broken ? sh->items[w->cur].res.code : 0;
+        } else {
+            it->attempts++;
+            fail_item(it, rc);
         }
-        have = send_files(w, &snd);
         int broken = snd.broken;
+        if (snd.answered)
+            publish_tls(sh, s);
+        else if (broken) /* refused before any reply, e.g. TLS 1.3's late alert */
+            audit_refusal(sh, s, st.alert, 0, 0, sh->items[w->cur].res.error);
         pkie_xfer_sender_finish(&snd);
         close_session(s, fd, !broken);
         if (broken && have) {
-            struct pkie_xfer_send_item *it = &sh->items[w->cur];
-            pkie_log_warn(LOG_COMP, "%s: connection lost: %s", it->name, it->res.error);
-            if (w->retries-- <= 0) {
-                rc = 0; /* the rest is "not sent", as before */
-                break;
-            }
-            pause_ms(sh->o->retry_delay_ms);
+            it = &sh->items[w->cur];
+            it->alert = st.alert;
+            pkie_log_warn(LOG_COMP, "%s: session ended: %s", it->name, it->res.error);
+            if (retry_after(w, rc, st.alert))
+                continue;
+            if (pkie_xfer_retry_kind(rc, st.alert) != PKIE_XFER_RETRY_NO)
+                rc = 0; /* retries spent: the rest is "not sent", as before */
+            break;
         }
     }
     leave(w, have ? rc : 0);
@@ -314,6 +423,8 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
     char dest[512];
     int rc, first_err = 0;
     size_t nw = o->parallel > 1 ? (size_t)o->parallel : 1;
+    for (size_t i = 0; i < n; i++)
+        items[i].alert = -1;
     if (nw > MAX_WORKERS)
         nw = MAX_WORKERS;
     if (nw > n) /* never more workers than files */
@@ -356,12 +467,19 @@ int pkie_xfer_client_send(const struct pkie_xfer_conf *c, struct pkie_xfer_send_
             pthread_join(w[i].th, NULL);
     rc = 0;
 out:
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].confirmed && items[i].res.code == 0) {
-            items[i].res.code = rc ? rc : PKIE_ERR_XFER_CLOSED;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].confirmed && items[i].res.code == 0 && rc != 0) {
+            fail_item(&items[i], rc); /* nothing started: our own setup failed */
+        } else if (!items[i].confirmed && items[i].res.code == 0) {
+            items[i].res.code = PKIE_ERR_XFER_CLOSED;
             snprintf(items[i].res.error, sizeof(items[i].res.error),
                      "not sent: the connection could not be used");
         }
+        /* a local setup failure (configuration, PKI base) is not retryable */
+        items[i].retryable =
+            !items[i].confirmed && rc == 0 &&
+            pkie_xfer_retry_kind(items[i].res.code, items[i].alert) != PKIE_XFER_RETRY_NO;
+    }
     for (size_t i = 0; i < n; i++)
         if (!items[i].confirmed && first_err == 0)
             first_err = items[i].res.code ? items[i].res.code : PKIE_ERR_XFER_CLOSED;

@@ -1,5 +1,6 @@
 /* Frame codec of the transfer protocol (docs/protocol.md, include/pkie/transfer.h). */
 #include "pkie/error.h"
+#include "pkie/log.h"
 #include "pkie/transfer.h"
 
 #include <stdio.h>
@@ -197,6 +198,18 @@ static int reader_fill(struct pkie_xfer_reader *r, size_t need, int at_boundary)
     return 0;
 }
 
+static const char *const frame_names[] = {"?",   "HELLO", "FILE",  "RESUME", "DATA",
+                                          "END", "DONE",  "ERROR", "BYE"};
+
+/* --log-level trace: every frame, its direction, type, length and offset. */
+void pkie_xfer_trace_frame(const char *dir, uint8_t type, uint32_t len, uint64_t offset)
+{
+    if (pkie_log_enabled(PKIE_LOG_TRACE))
+        pkie_log(PKIE_LOG_TRACE, "frame", "%s %s (%u) len %u at stream offset %llu", dir,
+                 type < sizeof(frame_names) / sizeof(frame_names[0]) ? frame_names[type] : "?",
+                 type, len, (unsigned long long)offset);
+}
+
 int pkie_xfer_read_frame(struct pkie_xfer_reader *r, struct pkie_xfer_frame *f)
 {
     memset(f, 0, sizeof(*f));
@@ -217,6 +230,7 @@ int pkie_xfer_read_frame(struct pkie_xfer_reader *r, struct pkie_xfer_frame *f)
         return rc;
     f->type = type;
     f->len = len;
+    pkie_xfer_trace_frame("in", type, len, r->offset);
     f->payload = len ? r->buf + r->pos + PKIE_XFER_HDR_LEN : NULL;
     r->pos += PKIE_XFER_HDR_LEN + (size_t)len;
     r->offset += PKIE_XFER_HDR_LEN + (uint64_t)len;
@@ -229,6 +243,7 @@ int pkie_xfer_send_frame(const struct pkie_xfer_io *io, uint8_t type, const void
                          uint32_t len)
 {
     uint8_t small[PKIE_XFER_HDR_LEN + 512];
+    pkie_xfer_trace_frame("out", type, len, 0);
     if (len <= sizeof(small) - PKIE_XFER_HDR_LEN) {
         pkie_xfer_put_header(small, type, len);
         if (len)
@@ -439,5 +454,6 @@ int pkie_xfer_error_is_file_level(int code)
 {
     return code == PKIE_ERR_XFER_NAME || code == PKIE_ERR_XFER_EXISTS ||
            code == PKIE_ERR_XFER_TOO_BIG || code == PKIE_ERR_XFER_BUSY ||
-           code == PKIE_ERR_XFER_RESUME || code == PKIE_ERR_XFER_HASH;
+           code == PKIE_ERR_XFER_RESUME || code == PKIE_ERR_XFER_HASH ||
+           code == PKIE_ERR_XFER_RESERVED || code == PKIE_ERR_XFER_CHANGED;
 }

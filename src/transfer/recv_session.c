@@ -57,6 +57,7 @@ static void audit(struct rsess *s, const struct pkie_xfer_file *f, uint64_t t0, 
     struct pkie_xfer_audit_rec r = {
         .peer = s->peer,
         .file = f->name,
+        .file_len = f->name_len,
         .tid = f->tid,
         .size = f->size,
         .bytes = bytes,
@@ -102,6 +103,8 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
     if (offset > 0)
         pkie_log_info(LOG_COMP, "%s: resuming at offset %" PRIu64 " of %" PRIu64, f.name, offset,
                       f.size);
+    pkie_log_debug(LOG_COMP, "%s: FILE %" PRIu64 " bytes accepted, RESUME at %" PRIu64, f.name,
+                   f.size, offset);
     struct pkie_xfer_resume res = {.offset = offset};
     memcpy(res.tid, f.tid, PKIE_XFER_TID_LEN);
     rc = pkie_xfer_send_resume(s->io, &res);
@@ -129,6 +132,21 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
                 s->stats->bytes += fr.len;
             continue;
         }
+        if (fr.type == PKIE_XFER_ERROR) {
+            /* the sender gives this file up (its source changed): nothing
+             * of it is kept, the session goes on */
+            struct pkie_xfer_error pe;
+            if ((rc = pkie_xfer_parse_error(&fr, &pe)) != 0)
+                goto fatal_reply;
+            pkie_xfer_rfile_abandon(rf);
+            pkie_xfer_rfile_close(rf);
+            int code =
+                strcmp(pkie_err_name(pe.code), "UNKNOWN") == 0 ? PKIE_ERR_XFER_PEER : pe.code;
+            rc = PKIE_ERR(code, "sender: %s", pe.text);
+            audit(s, &f, t0, bytes, offset, NULL, "failed", rc);
+            pkie_xfer_reader_shrink(&s->rd);
+            return 0;
+        }
         if (fr.type != PKIE_XFER_END) {
             rc = PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED, "frame type %u during data", fr.type);
             goto fatal_reply;
@@ -141,6 +159,8 @@ static int recv_file(struct rsess *s, const struct pkie_xfer_frame *ff)
                           pkie_xfer_rfile_offset(rf), f.size);
             goto fatal_reply;
         }
+        pkie_log_debug(LOG_COMP, "%s: END after %" PRIu64 " bytes: verify, fsync, rename", f.name,
+                       bytes);
         rc = pkie_xfer_rfile_finish(rf, sha);
         pkie_xfer_rfile_close(rf);
         rf = NULL;
@@ -188,6 +208,8 @@ int pkie_xfer_recv_session(const struct pkie_xfer_recv_conf *c, const struct pki
             reply_error(&s, rc);
         goto out;
     }
+    pkie_log_debug(LOG_COMP, "HELLO: versions %u..%u, speaking %u", theirs.min_version,
+                   theirs.max_version, version);
     struct pkie_xfer_hello reply = {version, version, 0};
     if ((rc = pkie_xfer_send_hello(io, &reply)) != 0)
         goto out;
@@ -206,8 +228,10 @@ int pkie_xfer_recv_session(const struct pkie_xfer_recv_conf *c, const struct pki
             reply_error(&s, rc);
             break;
         }
-        if (fr.type == PKIE_XFER_BYE)
+        if (fr.type == PKIE_XFER_BYE) {
+            pkie_log_debug(LOG_COMP, "BYE: session done");
             break;
+        }
         if (fr.type != PKIE_XFER_FILE) {
             rc = reply_error(&s, PKIE_ERR(PKIE_ERR_XFER_UNEXPECTED,
                                           "frame type %u where FILE or BYE was expected", fr.type));

@@ -43,6 +43,7 @@
 #define DIRECT_MAX_FILES   8u
 
 static atomic_uint direct_active;
+static pthread_mutex_t reserve_mu = PTHREAD_MUTEX_INITIALIZER;
 /* State record: fixed width, rewritten in place. */
 #define STATE_FMT "PKIEPART 1 %32s %20" PRIu64 " %20" PRIu64 "\n"
 #define STATE_LEN (11 + 32 + 1 + 20 + 1 + 20 + 1)
@@ -105,11 +106,13 @@ static ssize_t do_write(const struct pkie_xfer_recv_conf *c, int fd, const void 
     return pwrite(fd, buf, len, off);
 }
 
-static int file_err(const char *what, const char *name, int e)
+/* Messages name the transfer (the sender's own name for it), never the
+ * hidden partial or state file: they go to the sender in ERROR frames. */
+static int file_err(const char *what, const char *which, const char *name, int e)
 {
     if (e == ENOSPC || e == EDQUOT)
-        return PKIE_ERR(PKIE_ERR_XFER_DISK_FULL, "%s %s: %s", what, name, strerror(e));
-    return PKIE_ERR(PKIE_ERR_XFER_FILE, "%s %s: %s", what, name, strerror(e));
+        return PKIE_ERR(PKIE_ERR_XFER_DISK_FULL, "%s %s %s: %s", what, which, name, strerror(e));
+    return PKIE_ERR(PKIE_ERR_XFER_FILE, "%s %s %s: %s", what, which, name, strerror(e));
 }
 
 /* Write and fdatasync the state record; 0 or an errno (*what: the step). */
@@ -133,7 +136,7 @@ static int state_store(struct pkie_xfer_rfile *rf, uint64_t offset)
 {
     const char *what;
     int e = state_write(rf, offset, &what);
-    return e == 0 ? 0 : file_err(what, rf->state, e);
+    return e == 0 ? 0 : file_err(what, "resume state of", rf->f.name, e);
 }
 
 /* Record @offset as durable unless a later one already is (the session and
@@ -174,17 +177,17 @@ static int state_load(struct pkie_xfer_rfile *rf, uint64_t *size, uint64_t *offs
     char rec[STATE_LEN + 1];
     ssize_t n = pread(rf->state_fd, rec, STATE_LEN, 0);
     if (n < 0)
-        return file_err("read", rf->state, errno);
+        return file_err("read", "resume state of", rf->f.name, errno);
     if (n == 0)
         return 0;
     rec[n] = '\0';
     char hex[33], want[33];
     if (n != STATE_LEN ||
         sscanf(rec, "PKIEPART 1 %32s %" SCNu64 " %" SCNu64, hex, size, offset) != 3)
-        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "state file %s is damaged", rf->state);
+        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "resume state of %s is damaged", rf->f.name);
     pkie_xfer_hex(rf->f.tid, PKIE_XFER_TID_LEN, want);
     if (strcmp(hex, want) != 0 || *offset > *size)
-        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "state file %s does not match", rf->state);
+        return PKIE_ERR(PKIE_ERR_XFER_RESUME, "resume state of %s does not match", rf->f.name);
     return 1;
 }
 
@@ -200,8 +203,9 @@ static int rehash_prefix(struct pkie_xfer_rfile *rf, uint64_t len)
         size_t want = len - pos < REHASH_CHUNK ? (size_t)(len - pos) : REHASH_CHUNK;
         ssize_t n = pread(rf->part_fd, buf, want, (off_t)pos);
         if (n <= 0) {
-            rc = n < 0 ? file_err("read", rf->part, errno)
-                       : PKIE_ERR(PKIE_ERR_XFER_RESUME, "%s shorter than recorded", rf->part);
+            rc = n < 0 ? file_err("read", "data of", rf->f.name, errno)
+                       : PKIE_ERR(PKIE_ERR_XFER_RESUME, "data of %s shorter than recorded",
+                                  rf->f.name);
             break;
         }
         if (EVP_DigestUpdate(rf->md, buf, (size_t)n) != 1) {
@@ -284,7 +288,7 @@ static int direct_fail(struct pkie_xfer_rfile *rf, int e)
     close(rf->dfd);
     rf->dfd = -1;
     rf->broken = 1;
-    return file_err("write", rf->part, e);
+    return file_err("write", "data of", rf->f.name, e);
 }
 
 /* Everything received into the file (direct I/O only; else nothing to do). */
@@ -314,6 +318,7 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     if (!c->overwrite && fstatat(c->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", f->name);
 
+    int locked = 0; /* we hold the state file's lock */
     struct pkie_xfer_rfile *rf = calloc(1, sizeof(*rf));
     if (rf == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "rfile");
@@ -333,19 +338,29 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
         goto err;
     }
     int fl = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
-    rf->state_fd = openat(c->dirfd, rf->state, fl, 0600);
+    /* the name is reserved from FILE on: checked and our state file made
+     * under one lock, so of two transfers of a name the second sees the first */
+    pthread_mutex_lock(&reserve_mu);
+    rc = pkie_xfer_name_reserved(c->dirfd, f->name, f->tid);
+    if (rc == 0)
+        rf->state_fd = openat(c->dirfd, rf->state, fl, 0600);
+    int e = errno;
+    pthread_mutex_unlock(&reserve_mu);
+    if (rc != 0)
+        goto err;
     if (rf->state_fd < 0) {
-        rc = file_err("create", rf->state, errno);
+        rc = file_err("create", "resume state of", rf->f.name, e);
         goto err;
     }
     if (flock(rf->state_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK
                  ? PKIE_ERR(PKIE_ERR_XFER_BUSY, "transfer of %s is active elsewhere", f->name)
-                 : file_err("lock", rf->state, errno);
+                 : file_err("lock", "resume state of", rf->f.name, errno);
         goto err;
     }
+    locked = 1;
     if (fstat(rf->state_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s is not a regular file", rf->state);
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "resume state of %s is not a regular file", rf->f.name);
         goto err;
     }
     uint64_t rsize = 0, roff = 0;
@@ -359,17 +374,17 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     }
     rf->part_fd = openat(c->dirfd, rf->part, fl, 0600);
     if (rf->part_fd < 0) {
-        rc = file_err("create", rf->part, errno);
+        rc = file_err("create", "data of", rf->f.name, errno);
         goto err;
     }
     if (fstat(rf->part_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "%s is not a regular file", rf->part);
+        rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "data of %s is not a regular file", rf->f.name);
         goto err;
     }
     if ((uint64_t)st.st_size < roff)
         roff = 0; /* the recorded prefix is gone: start again */
     if (ftruncate(rf->part_fd, (off_t)roff) != 0) {
-        rc = file_err("truncate", rf->part, errno);
+        rc = file_err("truncate", "data of", rf->f.name, errno);
         goto err;
     }
     if (roff > 0 && (rc = rehash_prefix(rf, roff)) != 0)
@@ -386,6 +401,13 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     *out = rf;
     return 0;
 err:
+    /* a transfer refused before it recorded anything leaves nothing behind
+     * (an empty state file would reserve the name) */
+    if (locked && fstat(rf->state_fd, &st) == 0 && st.st_size == 0) {
+        if (rf->part_fd < 0 || (fstat(rf->part_fd, &st) == 0 && st.st_size == 0))
+            unlinkat(c->dirfd, rf->part, 0);
+        unlinkat(c->dirfd, rf->state, 0);
+    }
     if (rf->part_fd >= 0)
         close(rf->part_fd);
     if (rf->state_fd >= 0)
@@ -416,11 +438,11 @@ int pkie_xfer_rfile_checkpoint(struct pkie_xfer_rfile *rf)
     if (durable_get(rf) == rf->off)
         return 0;
     if (fdatasync(rf->part_fd) != 0)
-        return file_err("fsync", rf->part, errno);
+        return file_err("fsync", "data of", rf->f.name, errno);
     const char *what;
     int e = durable_advance(rf, rf->off, &what);
     if (e != 0)
-        return file_err(what, rf->state, e);
+        return file_err(what, "resume state of", rf->f.name, e);
     rf->since_ckpt = 0;
     return 0;
 }
@@ -432,7 +454,7 @@ int pkie_xfer_rfile_write(struct pkie_xfer_rfile *rf, const void *buf, size_t le
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
     if (rf->broken)
-        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
+        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->f.name);
     if (len > rf->f.size - rf->off)
         return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "data past the announced size %" PRIu64, rf->f.size);
     if (rf->dw != NULL) {
@@ -462,7 +484,7 @@ static int buffered_write(struct pkie_xfer_rfile *rf, const void *buf, size_t le
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return file_err("write", rf->part, n < 0 ? errno : ENOSPC);
+            return file_err("write", "data of", rf->f.name, n < 0 ? errno : ENOSPC);
         if (EVP_DigestUpdate(rf->md, p, (size_t)n) != 1)
             return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
         rf->off += (uint64_t)n;
@@ -487,7 +509,7 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
     if (rf->finished || rf->part_fd < 0)
         return PKIE_ERR(PKIE_ERR_STATE, "transfer is closed");
     if (rf->broken)
-        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->part);
+        return PKIE_ERR(PKIE_ERR_STATE, "%s: a write failed, the transfer must resume", rf->f.name);
     int rc = direct_flush(rf);
     if (rc != 0)
         return rc;
@@ -504,9 +526,9 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
     }
     mode_t mode = (mode_t)((rf->f.mode & 0777) | 0600);
     if (fchmod(rf->part_fd, mode) != 0)
-        return file_err("chmod", rf->part, errno);
+        return file_err("chmod", "data of", rf->f.name, errno);
     if (fsync(rf->part_fd) != 0)
-        return file_err("fsync", rf->part, errno);
+        return file_err("fsync", "data of", rf->f.name, errno);
     int r = rf->c->overwrite
                 ? renameat(rf->c->dirfd, rf->part, rf->c->dirfd, rf->f.name)
                 : renameat2(rf->c->dirfd, rf->part, rf->c->dirfd, rf->f.name, RENAME_NOREPLACE);
@@ -518,12 +540,21 @@ int pkie_xfer_rfile_finish(struct pkie_xfer_rfile *rf, const uint8_t sha256[32])
         pthread_mutex_unlock(&rf->dmu);
         if (e == EEXIST)
             return PKIE_ERR(PKIE_ERR_XFER_EXISTS, "%s exists", rf->f.name);
-        return file_err("rename", rf->part, e);
+        return file_err("rename", "data of", rf->f.name, e);
     }
     if (fsync(rf->c->dirfd) != 0)
-        return file_err("fsync", "destination directory", errno);
+        return file_err("fsync", "the directory of", rf->f.name, errno);
     unlinkat(rf->c->dirfd, rf->state, 0);
     return 0;
+}
+
+void pkie_xfer_rfile_abandon(struct pkie_xfer_rfile *rf)
+{
+    if (rf == NULL || rf->finished || rf->part_fd < 0)
+        return;
+    rf->finished = 1; /* no checkpoint on close */
+    unlinkat(rf->c->dirfd, rf->part, 0);
+    unlinkat(rf->c->dirfd, rf->state, 0);
 }
 
 void pkie_xfer_rfile_close(struct pkie_xfer_rfile *rf)

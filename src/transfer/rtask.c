@@ -14,6 +14,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/tls_alert.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -227,20 +228,26 @@ static void hs_refuse(struct rtask *t, struct rconn *c, int rc)
     char reason[600];
     snprintf(reason, sizeof(reason), "%s: %s", pkie_err_name(rc), pkie_err_last()->msg);
     int alert = pkie_tls_alert(c->s);
-    pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (alert %d): %s", t->id, c->addrport,
-                  alert, pkie_err_last()->msg);
+    if (alert >= 0)
+        pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (alert %d %s, %s): %s", t->id,
+                      c->addrport, alert, pkie_tls_alert_name(alert),
+                      pkie_tls_alert_sent(c->s) ? "sent" : "received", pkie_err_last()->msg);
+    else
+        pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (no alert): %s", t->id,
+                      c->addrport, pkie_err_last()->msg);
     struct xfer_peer_info pi = {0};
     if (c->s != NULL)
         xfer_peer_info_fill(&pi, c->s);
     pi.peer.addr = c->addrport;
     pi.peer.tls_version = pi.peer.cipher = NULL; /* nothing was negotiated */
     pi.peer.global_area = NULL;
-    struct pkie_xfer_audit_refusal r = {
+    struct pkie_xfer_refusal r = {
         .peer = &pi.peer,
+        .side = "receiver",
         .alert = alert,
         .alert_sent = pkie_tls_alert_sent(c->s),
         .reason = reason,
-        .duration_ms = (uint64_t)(now_ms() - (c->t_first ? c->t_first : c->t_accept)),
+        .duration_ms = (int64_t)(now_ms() - (c->t_first ? c->t_first : c->t_accept)),
     };
     int arc = pkie_xfer_audit_refusal(t->m->audit, &r);
     if (arc != 0)

@@ -2,6 +2,7 @@
 #include "sread.h"
 
 #include "pkie/error.h"
+#include "pkie/log.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -103,6 +104,10 @@ static int hello_answer(struct pkie_xfer_sender *s)
         rc = pkie_xfer_parse_hello(&f, &theirs);
     if (rc == 0)
         rc = pkie_xfer_version_pick(&ours, &theirs, &s->version);
+    if (rc == 0) {
+        s->answered = 1;
+        pkie_log_debug("send", "HELLO answered: protocol version %u", s->version);
+    }
     return rc;
 }
 
@@ -118,6 +123,40 @@ static int explain_write_failure(struct pkie_xfer_sender *s, int rc)
         return rrc; /* the TLS alert that ended the connection says more */
     pkie_err_set(keep.code, keep.file ? keep.file : __FILE__, keep.line, keep.offset, "%s",
                  keep.msg);
+    return rc;
+}
+
+/* The source must still be the file seen at FILE (@p st0): fstat of the open
+ * descriptor after each range read, and at END a stat of @p path too (a file
+ * renamed over the path leaves the descriptor's file unchanged). */
+static int check_source(int fd, const char *path, const char *name, const struct stat *st0)
+{
+    struct stat now;
+    if (fstat(fd, &now) != 0)
+        return PKIE_ERR(PKIE_ERR_XFER_FILE, "stat %s: %s", name, strerror(errno));
+    if (!xfer_src_same(st0, &now))
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was modified during the transfer", name);
+    if (path == NULL)
+        return 0;
+    if (stat(path, &now) != 0)
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was removed during the transfer: %s", name,
+                        strerror(errno));
+    if (!xfer_src_same(st0, &now))
+        return PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was replaced during the transfer", name);
+    return 0;
+}
+
+/* Give up a file after FILE: tell the receiver (it drops the partial file and
+ * the session goes on), keep our error. */
+static int abandon_file(struct pkie_xfer_sender *s, int rc)
+{
+    struct pkie_error keep = *pkie_err_last();
+    char text[PKIE_XFER_ERRTEXT_MAX + 1];
+    snprintf(text, sizeof(text), "%s: the sender gave up the file", pkie_err_name(rc));
+    if (pkie_xfer_send_error(s->io, rc, text) != 0)
+        s->broken = 1;
+    pkie_err_set(keep.code ? keep.code : rc, keep.file ? keep.file : __FILE__, keep.line,
+                 keep.offset, "%s", keep.msg);
     return rc;
 }
 
@@ -145,6 +184,7 @@ static int send_data(struct pkie_xfer_sender *s, uint8_t *frame, size_t n, uint6
                      void *progress_arg)
 {
     pkie_xfer_put_header(frame, PKIE_XFER_DATA, (uint32_t)n);
+    pkie_xfer_trace_frame("out", PKIE_XFER_DATA, (uint32_t)n, 0);
     int rc = pkie_xfer_write_all(s->io, frame, PKIE_XFER_HDR_LEN + n);
     if (rc != 0)
         return explain_write_failure(s, rc);
@@ -157,14 +197,15 @@ static int send_data(struct pkie_xfer_sender *s, uint8_t *frame, size_t n, uint6
 
 /* Send [*pos, size) with the file read and hashed ahead in another thread.
  * Returns 0 with *pos at the end, or when the thread cannot start with *pos
- * unchanged (the caller's loop sends it); else an error. */
+ * unchanged (the caller's loop sends it); else an error, with *local set
+ * when it is the source's (changed, unreadable), not the connection's. */
 static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name, EVP_MD_CTX *md,
-                           uint64_t *pos, struct pkie_xfer_send_result *res,
-                           pkie_xfer_progress_fn progress, void *progress_arg)
+                           const struct stat *st0, uint64_t *pos, struct pkie_xfer_send_result *res,
+                           pkie_xfer_progress_fn progress, void *progress_arg, int *local)
 {
     struct xfer_sreader *sr = NULL;
     if (xfer_sreader_start(fd, *pos, res->size, SEND_DATA_LEN, READ_AHEAD_NBUF, PKIE_XFER_HDR_LEN,
-                           md, &sr) != 0)
+                           md, st0, &sr) != 0)
         return 0;
     int rc = 0;
     for (;;) {
@@ -174,9 +215,13 @@ static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name,
         if (e == 1)
             break;
         if (e < 0) {
-            rc = e == -ENODATA
-                     ? PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name)
-                     : PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
+            *local = 1;
+            if (e == -ENODATA)
+                rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name);
+            else if (e == -ESTALE)
+                rc = PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s was modified during the transfer", name);
+            else
+                rc = PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(-e));
             break;
         }
         if ((rc = send_data(s, b, n, pos, res, progress, progress_arg)) != 0)
@@ -186,7 +231,7 @@ static int send_read_ahead(struct pkie_xfer_sender *s, int fd, const char *name,
     return rc;
 }
 
-int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
+int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name, const char *path,
                           const uint8_t tid[PKIE_XFER_TID_LEN], uint32_t mode,
                           pkie_xfer_progress_fn progress, void *progress_arg,
                           struct pkie_xfer_send_result *res)
@@ -195,7 +240,7 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
     EVP_MD_CTX *md = NULL;
     struct pkie_xfer_frame f;
     struct stat st;
-    int rc;
+    int rc, local = 0;
     if (s->broken) {
         rc = PKIE_ERR(PKIE_ERR_XFER_CLOSED, "connection unusable");
         goto out;
@@ -213,8 +258,10 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
     memcpy(ff.name, name, ff.name_len + 1);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-    if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0)
+    if ((rc = pkie_xfer_send_file(s->io, &ff)) != 0) {
+        rc = explain_write_failure(s, rc);
         goto broken;
+    }
     /* the answer to a HELLO sent with this FILE comes first */
     if (s->hello_pending && (rc = hello_answer(s)) != 0)
         goto broken;
@@ -232,19 +279,23 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         goto broken;
     }
     res->resume_offset = r.offset;
+    pkie_log_debug("send", "%s: FILE %" PRIu64 " bytes, RESUME at %" PRIu64, name, res->size,
+                   r.offset);
     md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 init");
         goto broken;
     }
-    if ((rc = hash_prefix(s, fd, md, r.offset)) != 0)
-        goto broken;
+    if ((rc = hash_prefix(s, fd, md, r.offset)) != 0 ||
+        (rc = check_source(fd, NULL, name, &st)) != 0)
+        goto abandon;
     uint64_t pos = r.offset;
     if (progress)
         progress(progress_arg, pos, res->size);
     if (res->size - pos >= READ_AHEAD_MIN &&
-        (rc = send_read_ahead(s, fd, name, md, &pos, res, progress, progress_arg)) != 0)
-        goto broken;
+        (rc = send_read_ahead(s, fd, name, md, &st, &pos, res, progress, progress_arg, &local)) !=
+            0)
+        goto data_failed;
     while (pos < res->size) {
         uint64_t left = res->size - pos;
         size_t want = left < SEND_DATA_LEN ? (size_t)left : SEND_DATA_LEN;
@@ -254,8 +305,10 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         if (n <= 0) {
             rc = n < 0 ? PKIE_ERR(PKIE_ERR_XFER_FILE, "read %s: %s", name, strerror(errno))
                        : PKIE_ERR(PKIE_ERR_XFER_CHANGED, "%s shrank during the transfer", name);
-            goto broken;
+            goto abandon;
         }
+        if ((rc = check_source(fd, NULL, name, &st)) != 0)
+            goto abandon;
         if (EVP_DigestUpdate(md, s->buf + PKIE_XFER_HDR_LEN, (size_t)n) != 1) {
             rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 update");
             goto broken;
@@ -263,6 +316,9 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         if ((rc = send_data(s, s->buf, (size_t)n, &pos, res, progress, progress_arg)) != 0)
             goto broken;
     }
+    /* nothing is confirmed for a file that changed after FILE */
+    if ((rc = check_source(fd, path, name, &st)) != 0)
+        goto abandon;
     unsigned mdlen = 0;
     if (EVP_DigestFinal_ex(md, res->sha256, &mdlen) != 1 || mdlen != 32) {
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "SHA-256 final");
@@ -272,6 +328,8 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         rc = explain_write_failure(s, rc);
         goto broken;
     }
+    pkie_log_debug("send", "%s: END sent after %" PRIu64 " bytes, waiting for DONE", name,
+                   res->bytes_sent);
     struct pkie_xfer_done d;
     rc = read_reply(s, PKIE_XFER_DONE, &f);
     if (rc == 0)
@@ -286,7 +344,16 @@ int pkie_xfer_sender_file(struct pkie_xfer_sender *s, int fd, const char *name,
         rc = PKIE_ERR(PKIE_ERR_XFER_MALFORMED, "DONE does not match the file sent");
         goto broken;
     }
+    pkie_log_debug("send", "%s: DONE (confirmed)", name);
     rc = 0;
+    goto out;
+data_failed:
+    if (s->broken || !local)
+        goto broken;
+abandon:
+    /* a local reason (source changed or unreadable): the session stays */
+    if (!s->broken)
+        rc = abandon_file(s, rc);
     goto out;
 broken:
     s->broken = 1;

@@ -1,6 +1,7 @@
 /*
  * The sender's transfer ids, kept across runs so that a rerun after a broken
- * connection resumes: one file per (destination, path, size, mtime, inode)
+ * connection resumes: one file per (destination, path, size, mtime, ctime,
+ * device and inode: a file changed in any way gets a new id)
  * named by the SHA-256 of that key, holding the transfer id in hex. Removed
  * when the receiver confirmed the file. Written through a temporary file
  * renamed into place (one per call), so concurrent workers of one process and
@@ -68,10 +69,11 @@ static int state_path(const char *dir, const char *dest, const char *path, int f
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "stat %s: %s", path, strerror(errno));
     char *abs = realpath(path, NULL);
     char key[8192];
-    int n = snprintf(key, sizeof(key), "%s%c%s%c%" PRIu64 "%c%lld.%09ld%c%llu:%llu", dest, 0,
-                     abs ? abs : path, 0, (uint64_t)st.st_size, 0, (long long)st.st_mtim.tv_sec,
-                     st.st_mtim.tv_nsec, 0, (unsigned long long)st.st_dev,
-                     (unsigned long long)st.st_ino);
+    int n =
+        snprintf(key, sizeof(key), "%s%c%s%c%" PRIu64 "%c%lld.%09ld%c%lld.%09ld%c%llu:%llu", dest,
+                 0, abs ? abs : path, 0, (uint64_t)st.st_size, 0, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec, 0, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, 0,
+                 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     free(abs);
     if (n < 0 || (size_t)n >= sizeof(key))
         return PKIE_ERR(PKIE_ERR_LIMIT, "state key too long");

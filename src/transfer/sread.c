@@ -24,6 +24,8 @@ struct xfer_sreader {
     size_t chunk, headroom;
     unsigned nbuf;
     EVP_MD_CTX *md;
+    struct stat ident; /* the file as it must stay (have_ident) */
+    int have_ident;
     uint8_t *mem;
     struct chunk c[MAX_BUF];
     pthread_mutex_t mu;
@@ -32,7 +34,8 @@ struct xfer_sreader {
     uint64_t produced; /* chunks read and hashed */
     uint64_t released; /* chunks the caller is done with */
     int handed;        /* chunk number released is out with the caller */
-    int err;           /* errno of a failed read (ENODATA: the file shrank), sticky */
+    int err;           /* errno of a failed read (ENODATA: the file shrank, ESTALE:
+                          it changed), sticky */
     int eof;           /* everything up to size was read */
     int quit;
 };
@@ -54,6 +57,26 @@ static int read_full(int fd, uint8_t *p, size_t want, uint64_t at)
     return 0;
 }
 
+int xfer_src_same(const struct stat *was, const struct stat *now)
+{
+    return was->st_dev == now->st_dev && was->st_ino == now->st_ino &&
+           was->st_size == now->st_size && was->st_mtim.tv_sec == now->st_mtim.tv_sec &&
+           was->st_mtim.tv_nsec == now->st_mtim.tv_nsec &&
+           was->st_ctim.tv_sec == now->st_ctim.tv_sec &&
+           was->st_ctim.tv_nsec == now->st_ctim.tv_nsec;
+}
+
+/* After a read: ESTALE when the file is no longer the one watched. */
+static int check_ident(const struct xfer_sreader *r)
+{
+    struct stat now;
+    if (!r->have_ident)
+        return 0;
+    if (fstat(r->fd, &now) != 0)
+        return errno != 0 ? errno : EIO;
+    return xfer_src_same(&r->ident, &now) ? 0 : ESTALE;
+}
+
 static void *reader_main(void *arg)
 {
     struct xfer_sreader *r = arg;
@@ -73,6 +96,8 @@ static void *reader_main(void *arg)
         uint64_t at = r->pos;
         pthread_mutex_unlock(&r->mu);
         int err = read_full(r->fd, c->p + r->headroom, want, at);
+        if (err == 0)
+            err = check_ident(r);
         if (err == 0 && EVP_DigestUpdate(r->md, c->p + r->headroom, want) != 1)
             err = EIO;
         pthread_mutex_lock(&r->mu);
@@ -91,7 +116,8 @@ static void *reader_main(void *arg)
 }
 
 int xfer_sreader_start(int fd, uint64_t pos, uint64_t size, size_t chunk, unsigned nbuf,
-                       size_t headroom, EVP_MD_CTX *md, struct xfer_sreader **out)
+                       size_t headroom, EVP_MD_CTX *md, const struct stat *ident,
+                       struct xfer_sreader **out)
 {
     *out = NULL;
     if (nbuf < 2 || nbuf > MAX_BUF || chunk == 0 || md == NULL || pos > size || headroom > 4096 ||
@@ -113,6 +139,10 @@ int xfer_sreader_start(int fd, uint64_t pos, uint64_t size, size_t chunk, unsign
     r->headroom = headroom;
     r->nbuf = nbuf;
     r->md = md;
+    if (ident != NULL) {
+        r->ident = *ident;
+        r->have_ident = 1;
+    }
     for (unsigned i = 0; i < nbuf; i++)
         r->c[i].p = r->mem + (size_t)i * stride;
     int rc = pthread_mutex_init(&r->mu, NULL);
@@ -142,7 +172,8 @@ int xfer_sreader_next(struct xfer_sreader *r, uint8_t **buf, size_t *len)
     while (r->produced == r->released && r->err == 0 && !r->eof)
         pthread_cond_wait(&r->cv, &r->mu);
     int rc;
-    if (r->produced > r->released) { /* chunks read before an error still go out */
+    if (r->produced > r->released && r->err != ESTALE) {
+        /* chunks read before an error still go out, not after a change */
         struct chunk *c = &r->c[r->released % r->nbuf];
         *buf = c->p;
         *len = c->len;

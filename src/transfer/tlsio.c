@@ -47,7 +47,7 @@ static int alert_from_ossl(const char *text)
     return -1;
 }
 
-static int stream_error(const char *what)
+static int stream_error(struct xfer_tls_stream *st, const char *what)
 {
     const struct pkie_error *e = pkie_err_last();
     int code = e->code;
@@ -55,9 +55,11 @@ static int stream_error(const char *what)
     snprintf(msg, sizeof(msg), "%s", e->msg);
     snprintf(ossl, sizeof(ossl), "%s", e->openssl);
     int alert = alert_from_ossl(ossl);
-    if (alert >= 0)
+    if (alert >= 0) {
+        st->alert = alert;
         return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: the peer sent alert %d (%s)", what, alert,
-                        SSL_alert_desc_string_long(alert << 0));
+                        pkie_tls_alert_name(alert));
+    }
     if (code == PKIE_ERR_EXIT_CLOSED)
         return PKIE_ERR(PKIE_ERR_XFER_CLOSED, "TLS %s: connection closed", what);
     return PKIE_ERR(PKIE_ERR_XFER_TLS, "TLS %s: %s%s%s", what, msg, ossl[0] ? " " : "", ossl);
@@ -72,7 +74,7 @@ static ssize_t tls_stream_read(void *ctx, void *buf, size_t len)
         if (n >= 0)
             return n;
         if ((int)n != PKIE_ERR_TIMEOUT)
-            return stream_error("read");
+            return stream_error(st, "read");
         if (st->stop != NULL && atomic_load(st->stop))
             return PKIE_ERR(PKIE_ERR_XFER_SHUTDOWN, "stopping");
         if (mono_ms() - start >= st->idle_ms)
@@ -89,7 +91,7 @@ static ssize_t tls_stream_write(void *ctx, const void *buf, size_t len)
     if (st->stop != NULL)
         pkie_tls_set_timeout(st->s, SLICE_MS);
     if (n < 0)
-        return stream_error("write");
+        return stream_error(st, "write");
     return n;
 }
 
@@ -98,6 +100,7 @@ void xfer_tls_stream_init(struct xfer_tls_stream *st, struct pkie_tls_session *s
 {
     st->s = s;
     st->stop = stop;
+    st->alert = -1;
     st->idle_ms = idle_ms > 0 ? idle_ms : 300000;
     st->io.read = tls_stream_read;
     st->io.write = tls_stream_write;

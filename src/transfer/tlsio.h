@@ -15,6 +15,7 @@ struct xfer_tls_stream {
     struct pkie_tls_session *s;
     const atomic_int *stop;
     long long idle_ms;
+    int alert; /* TLS alert the peer sent after the handshake, else -1 */
 };
 /* Socket write buffer of pkie send (pkie_tls_coalesce_writes): one DATA
  * frame's 16 full records with their overhead (at most 64 bytes each). */

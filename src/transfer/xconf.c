@@ -117,6 +117,8 @@ static const struct pkie_conf_key keys[] = {
     INT("verify_depth", verify_depth, 0, 16, "intermediate CAs allowed"),
     STR("state_dir", state_dir, "sender: directory of the transfer ids kept for resume"),
     INT("parallel", parallel, 1, 64, "sender: concurrent sessions (pkie send --parallel)"),
+    INT("partial_ttl", partial_ttl, 60, 10LL * 365 * 86400,
+        "seconds an unchanged partial transfer is kept (default 7 days)"),
     {.name = "partner.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "partner.*.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "pki.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
@@ -138,6 +140,7 @@ static int set_defaults(struct pkie_xfer_conf *c)
     c->max_pending_per_address = 64;
     c->first_byte_timeout = 10;
     c->verify_depth = 4;
+    c->partial_ttl = PKIE_XFER_PARTIAL_TTL_DEFAULT;
     int rc = pkie_tls_conf_apply(&c->tls, "tls.min_version", "TLS1.3");
     if (rc == 0)
         rc = pkie_tls_conf_apply(&c->tls, "tls.max_version", "TLS1.3");

@@ -4,6 +4,7 @@
 #   xfer_recv_stop        SIGTERM and wait
 #   xfer_fail MSG         print and exit 1
 #   send_parallel N       N senders at once, each file must arrive identical
+#   partial_size NAME     bytes of the partial file of NAME (0: none)
 set -eu
 PKIE=${PKIE_BIN:?PKIE_BIN not set}
 BUILD=${PKIE_BUILD_DIR:?PKIE_BUILD_DIR not set}
@@ -56,6 +57,7 @@ xfer_setup() {
   for db in recv send rogue; do pki "$db.db" init; pki "$db.db" import --id root --type root --cert "$W/pki/root.crt"; done
   pki recv.db import --kdf-iter 10000 --id recv --type user --cert "$W/pki/recv.crt" --key "$W/pki/recv.key"
   pki send.db import --kdf-iter 10000 --id me --type user --cert "$W/pki/sender1.crt" --key "$W/pki/sender1.key"
+  pki rogue.db import --id other --type root --cert "$W/pki/other-root.crt" # its issuer
   pki rogue.db import --kdf-iter 10000 --id me --type user --cert "$W/pki/rogue.crt" --key "$W/pki/rogue.key"
   cat >"$W/recv.conf" <<CONF
 listen = 127.0.0.1:$PORT
@@ -114,6 +116,12 @@ mkfile() {
   if [ "$2" -eq 0 ]; then : >"$W/src/$1"; return; fi
   openssl enc -aes-128-ctr -pass "pass:$1" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null |
     head -c "$2" >"$W/src/$1"
+}
+
+# partial_size NAME: bytes of the partial file of NAME in the destination (0: none)
+partial_size() {
+  f=$(ls -A "$W/in" | grep "^\.$1\..*\.part$" | head -1)
+  [ -n "$f" ] && stat -c %s "$W/in/$f" 2>/dev/null || echo 0
 }
 
 # visible files of the destination (hidden partials and the audit excluded)

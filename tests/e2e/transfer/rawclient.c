@@ -148,8 +148,17 @@ static void scenario_names(int port)
     const struct {
         const char *n;
         size_t len;
-    } bad[] = {{"../../etc/passwd", 16}, {"a/b", 3},   {".profile", 8}, {"..", 2},
-               {"x\x1b[2Jy", 6},         {"nl\nx", 4}, {"\xff\xfe", 2}, {"c:\\x", 4}};
+    } bad[] = {{"../../etc/passwd", 16},
+               {"a/b", 3},
+               {".profile", 8},
+               {"..", 2},
+               {"x\x1b[2Jy", 6},
+               {"nl\nx", 4},
+               {"\xff\xfe", 2},
+               {"c:\\x", 4},
+               /* audited losslessly: NUL (not cut to "a"), Latin-1 e-acute */
+               {"a\0b", 3},
+               {"x\xe9y", 3}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         file_frame(&c, bad[i].n, bad[i].len, 1, (uint8_t)(0x50 + i));
         char what[64];

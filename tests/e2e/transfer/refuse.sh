@@ -52,5 +52,9 @@ send "$W/src/after" >/dev/null || xfer_fail "monitor stopped serving"
 cmp "$W/src/after" "$W/in/after" || xfer_fail "after differs"
 xfer_recv_stop
 n=$(grep -c '"result":"refused".*XFER_NAME' "$W/audit.log")
-[ "$n" -eq 8 ] || xfer_fail "audit: $n XFER_NAME refusals, expected 8"
+[ "$n" -eq 10 ] || xfer_fail "audit: $n XFER_NAME refusals, expected 10"
+# names audited losslessly: NUL as \u0000 (not cut), a byte that is not UTF-8 as \udcXX
+grep -q '"file":"a\\u0000b"' "$W/audit.log" || xfer_fail "audit: NUL name not escaped: $(grep -a '"file":"a' "$W/audit.log")"
+grep -q '"file":"x\\udce9y"' "$W/audit.log" || xfer_fail "audit: Latin-1 byte not escaped"
+grep -q '"file":"\\udcff\\udcfe"' "$W/audit.log" || xfer_fail "audit: bytes ff fe not escaped"
 echo "transfer e2e refuse: all passed"

@@ -11,10 +11,6 @@ xfer_recv_start
 SIZE=268435456
 mkfile big $SIZE
 
-partial_size() {
-  f=$(ls -A "$W/in" | grep "^\.$1\..*\.part$" | head -1)
-  [ -n "$f" ] && stat -c %s "$W/in/$f" 2>/dev/null || echo 0
-}
 wait_partial() { # NAME MIN_BYTES
   i=0
   while [ "$(partial_size "$1")" -lt "$2" ]; do

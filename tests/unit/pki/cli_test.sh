@@ -91,6 +91,16 @@ q openssl ca -config ca.cnf -batch -cert inter.pem -keyfile inter.key -revoke re
 q openssl ca -config ca.cnf -batch -cert inter.pem -keyfile inter.key -gencrl -out inter.crl
 q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key \
     -out other.pem -subj "/CN=Other Root" -days 30
+# not yet valid (from 2099), and a user certificate of a CA the base lacks
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout future.key \
+    -out future.csr -subj "/CN=future"
+q openssl ca -config ca.cnf -batch -notext -cert inter.pem -keyfile inter.key -in future.csr \
+    -out future.pem -startdate 20990101000000Z -enddate 20990201000000Z \
+    -extfile ext.cnf -extensions user_ext
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stray.key \
+    -out stray.csr -subj "/CN=stray"
+q openssl x509 -req -in stray.csr -CA other.pem -CAkey other.key -CAcreateserial \
+    -extfile ext.cnf -extensions user_ext -out stray.pem -days 10
 printf 'the pki password\n' > pw
 printf 'not it\n' > badpw
 
@@ -108,7 +118,14 @@ expect_ok "import DER + encrypted PKCS#8 key" "imported bob (user, with key)" \
 PKIE_P12=p12pw PKIE_PKI=base.db expect_ok "import PKCS#12 (key taken along, PKIE_PKI)" \
     "imported carol (user, with key)" \
     $PKIE pki --pass-file pw import --id carol --cert carol.p12 --key-pass env:PKIE_P12 $KDF
-expect_ok "import expired" "imported old (user)" $PKIE pki $B import --id old --cert old.pem --type user
+expect_fail "import expired refused" "old refused: the certificate expired (not after 2020-02-01" \
+    $PKIE pki $B import --id old --cert old.pem --type user
+expect_fail "import not yet valid refused" "future refused: the certificate is not valid yet (not before 2099-01-01" \
+    $PKIE pki $B import --id future --cert future.pem
+expect_fail "import of an unknown issuer refused" "stray refused: its issuer CN=Other Root is not a CA of the base" \
+    $PKIE pki $B import --id stray --cert stray.pem
+expect_ok "import expired with --force" "imported old (user)" \
+    $PKIE pki $B import --id old --cert old.pem --type user --force
 expect_ok "import revoked" "imported revoked" $PKIE pki $B import --id revoked --cert rev.pem
 expect_ok "import another root" "imported other (root)" $PKIE pki $B import --id other --cert other.pem
 [ "$(stat -c %a base.db)" = 600 ] && ok "still 0600" || ko "mode changed"

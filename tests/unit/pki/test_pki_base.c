@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct tc_world *w;
@@ -300,6 +301,48 @@ static void test_import_errors(void **state)
     assert_null(pkie_pki_find(pki, "x1"));
     assert_null(pkie_pki_find(pki, "x2"));
     pkie_pki_close(pki);
+}
+
+/* What `pkie pki import` checks before adding: validity now, and for a user
+ * certificate a CA of the base that verifies it. */
+static void test_import_check(void **state)
+{
+    (void)state;
+    const char *path = tc_path(w, 0, "check.db");
+    unlink(path);
+    struct pkie_pki_store *st = NULL;
+    time_t now = time(NULL);
+    assert_int_equal(pkie_pki_store_open(path, NULL, 1, &st), 0);
+    /* an empty base: a root is fine, a user certificate has no issuer */
+    assert_int_equal(pkie_pki_store_import_check(st, w->root, PKIE_PKI_TYPE_DETECT, now), 0);
+    assert_int_equal(pkie_pki_store_import_check(st, w->user, PKIE_PKI_TYPE_DETECT, now),
+                     PKIE_ERR_PKI_NO_ISSUER);
+    assert_non_null(strstr(pkie_err_last()->msg, "is not a CA of the base"));
+    assert_int_equal(pkie_pki_store_add(st, "root", PKIE_PKI_TYPE_DETECT, w->root, NULL, NULL), 0);
+    /* the root is not the issuer of alice (inter is) */
+    assert_int_equal(pkie_pki_store_import_check(st, w->user, PKIE_PKI_USER, now),
+                     PKIE_ERR_PKI_NO_ISSUER);
+    assert_int_equal(pkie_pki_store_import_check(st, w->inter, PKIE_PKI_TYPE_DETECT, now), 0);
+    assert_int_equal(pkie_pki_store_add(st, "inter", PKIE_PKI_TYPE_DETECT, w->inter, NULL, NULL),
+                     0);
+    assert_int_equal(pkie_pki_store_import_check(st, w->user, PKIE_PKI_USER, now), 0);
+    assert_int_equal(pkie_pki_store_import_check(st, w->user_ec, PKIE_PKI_TYPE_DETECT, now), 0);
+    /* issued by a root the base lacks */
+    assert_int_equal(pkie_pki_store_import_check(st, w->stranger, PKIE_PKI_TYPE_DETECT, now),
+                     PKIE_ERR_PKI_NO_ISSUER);
+    /* validity, whatever the issuer */
+    assert_int_equal(pkie_pki_store_import_check(st, w->expired, PKIE_PKI_TYPE_DETECT, now),
+                     PKIE_ERR_PKI_VALIDITY);
+    assert_non_null(strstr(pkie_err_last()->msg, "expired"));
+    assert_int_equal(pkie_pki_store_import_check(st, w->notyet, PKIE_PKI_TYPE_DETECT, now),
+                     PKIE_ERR_PKI_VALIDITY);
+    assert_non_null(strstr(pkie_err_last()->msg, "not valid yet"));
+    /* alice seen from far in the future: expired */
+    assert_int_equal(pkie_pki_store_import_check(st, w->user, PKIE_PKI_USER, now + 3650L * 86400),
+                     PKIE_ERR_PKI_VALIDITY);
+    assert_int_equal(pkie_pki_store_import_check(NULL, w->user, PKIE_PKI_USER, now), PKIE_ERR_ARG);
+    pkie_pki_store_close(st);
+    unlink(path);
 }
 
 static void test_unknown_ids(void **state)
@@ -625,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_wal_and_foreign_keys),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_password_race),
+        cmocka_unit_test(test_import_check),
         cmocka_unit_test(test_no_password_no_key),
         cmocka_unit_test(test_import_errors),
         cmocka_unit_test(test_unknown_ids),

@@ -101,9 +101,45 @@ static void test_json_escape(void **state)
     size_t l = 0, c = 0;
     const char in[] = "q\"b\\n\nt\tc\x01z\x7f\xff\xc3\xa9";
     assert_int_equal(pkie_xfer_json_escape(&b, &l, &c, in, sizeof(in) - 1), 0);
-    assert_string_equal(b, "q\\\"b\\\\n\\nt\\tc\\u0001z\\u007f\\u00ff\xc3\xa9");
+    assert_string_equal(b, "q\\\"b\\\\n\\nt\\tc\\u0001z\\u007f\\udcff\xc3\xa9");
     assert_int_equal(l, strlen(b));
     free(b);
+}
+
+/* Names are audited losslessly: NUL inside a name, a byte that is not UTF-8,
+ * the same character as valid UTF-8, and a cut name all differ. */
+static void test_audit_lossless_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"a\0b", 3, "\"file\":\"a\\u0000b\""},
+        {"a", 1, "\"file\":\"a\""},
+        {"x\xe9y", 3, "\"file\":\"x\\udce9y\""},                   /* Latin-1 e-acute byte */
+        {"x\xc3\xa9y", 4, "\"file\":\"x\xc3\xa9y\""},              /* U+00E9 as UTF-8 */
+        {"x\\u00e9y", 8, "\"file\":\"x\\\\u00e9y\""},              /* the text \u00e9 */
+        {"\xed\xb3\xa9", 3, "\"file\":\"\\udced\\udcb3\\udca9\""}, /* UTF-8 of a surrogate */
+        {"\xc3", 1, "\"file\":\"\\udcc3\""},                       /* cut sequence */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pkie_xfer_audit_rec r = {.file = cases[i].name, .file_len = cases[i].len};
+        char *line = NULL;
+        size_t len = 0;
+        assert_int_equal(pkie_xfer_audit_format(&r, &line, &len), 0);
+        if (strstr(line, cases[i].want) == NULL)
+            fail_msg("case %zu: %s lacks %s", i, line, cases[i].want);
+        free(line);
+    }
+    /* file_len 0: up to the NUL, as before */
+    struct pkie_xfer_audit_rec r = {.file = "plain"};
+    char *line = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_xfer_audit_format(&r, &line, &len), 0);
+    assert_non_null(strstr(line, "\"file\":\"plain\""));
+    free(line);
 }
 
 static void test_audit_record(void **state)
@@ -188,28 +224,35 @@ static void test_audit_refusal(void **state)
     (void)state;
     struct pkie_xfer_peer p = {
         .addr = "127.0.0.1:4711", .subject = "CN=x\"y", .issuer = "CN=Root", .serial = "0A"};
-    struct pkie_xfer_audit_refusal r = {
-        .peer = &p, .alert = 49, .alert_sent = 1, .reason = "no partner", .duration_ms = 12};
+    struct pkie_xfer_refusal r = {.peer = &p,
+                                  .side = "receiver",
+                                  .alert = 49,
+                                  .alert_sent = 1,
+                                  .reason = "no partner",
+                                  .duration_ms = 12};
     char *line = NULL;
     size_t len = 0;
-    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    assert_int_equal(pkie_xfer_audit_format_refusal(&r, &line, &len), 0);
     assert_int_equal(strlen(line), len);
-    assert_non_null(strstr(line, "\"partner\":null,\"peer\":\"127.0.0.1:4711\","
+    assert_non_null(strstr(line, "\"event\":\"refused\",\"side\":\"receiver\","
+                                 "\"partner\":null,\"peer\":\"127.0.0.1:4711\","
                                  "\"peer_subject\":\"CN=x\\\"y\",\"peer_issuer\":\"CN=Root\","
                                  "\"peer_serial\":\"0A\",\"stage\":\"handshake\",\"alert\":49,"
-                                 "\"alert_direction\":\"sent\",\"duration_ms\":12,"
+                                 "\"alert_direction\":\"sent\",\"alert_name\":\"access_denied\","
+                                 "\"duration_ms\":12,"
                                  "\"result\":\"refused\",\"error\":\"no partner\"}"));
     free(line);
     /* no certificate, no alert, no peer at all */
-    r = (struct pkie_xfer_audit_refusal){.alert = -1};
-    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    r = (struct pkie_xfer_refusal){.alert = -1, .duration_ms = -1};
+    assert_int_equal(pkie_xfer_audit_format_refusal(&r, &line, &len), 0);
     assert_non_null(strstr(line, "\"peer_subject\":null"));
-    assert_non_null(strstr(line, "\"alert\":null,\"alert_direction\":null"));
+    assert_non_null(strstr(line, "\"alert\":null,\"alert_direction\":null,\"alert_name\":null,"
+                                 "\"duration_ms\":null"));
     assert_non_null(strstr(line, "\"error\":\"refused\""));
     free(line);
     /* an alert out of range is not written as one */
     r.alert = 300;
-    assert_int_equal(pkie_xfer_audit_refusal_format(&r, &line, &len), 0);
+    assert_int_equal(pkie_xfer_audit_format_refusal(&r, &line, &len), 0);
     assert_non_null(strstr(line, "\"alert\":null"));
     free(line);
     /* a NULL sink writes nothing */
@@ -222,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_names),        cmocka_unit_test(test_partial_name),
         cmocka_unit_test(test_hex),          cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_audit_record), cmocka_unit_test(test_audit_refusal),
+        cmocka_unit_test(test_audit_lossless_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -194,7 +195,8 @@ static void test_files_arrive(void **state)
         uint8_t tid[16];
         memset(tid, i + 1, sizeof(tid));
         struct pkie_xfer_send_result res;
-        assert_int_equal(pkie_xfer_sender_file(&snd, fd, names[i], tid, 0640, NULL, NULL, &res), 0);
+        assert_int_equal(
+            pkie_xfer_sender_file(&snd, fd, names[i], NULL, tid, 0640, NULL, NULL, &res), 0);
         assert_int_equal(res.size, sizes[i]);
         assert_int_equal(res.bytes_sent, sizes[i]);
         assert_int_equal(res.resume_offset, 0);
@@ -205,14 +207,14 @@ static void test_files_arrive(void **state)
     int fd = make_src(x, "ok", 3);
     uint8_t tid[16] = {9};
     struct pkie_xfer_send_result res;
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, ".hidden", tid, 0640, NULL, NULL, &res),
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, ".hidden", NULL, tid, 0640, NULL, NULL, &res),
                      PKIE_ERR_XFER_NAME);
     /* an existing name: the receiver refuses it, the session goes on */
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "one", tid, 0640, NULL, NULL, &res),
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "one", NULL, tid, 0640, NULL, NULL, &res),
                      PKIE_ERR_XFER_EXISTS);
     assert_non_null(strstr(res.error, "receiver"));
     assert_int_equal(snd.broken, 0);
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "ok", tid, 0640, NULL, NULL, &res), 0);
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "ok", NULL, tid, 0640, NULL, NULL, &res), 0);
     close(fd);
     pkie_xfer_sender_finish(&snd);
     close(cfd);
@@ -363,7 +365,7 @@ static void test_sender_pipelined_hello(void **state)
     int fd = make_src(x, "p", 100);
     uint8_t tid[PKIE_XFER_TID_LEN] = {7};
     struct pkie_xfer_send_result res;
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "p", tid, 0640, NULL, NULL, &res),
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "p", NULL, tid, 0640, NULL, NULL, &res),
                      PKIE_ERR_XFER_VERSION);
     assert_int_equal(snd.broken, 1);
     assert_int_equal(res.bytes_sent, 0);
@@ -419,7 +421,7 @@ static void test_resume_after_break(void **state)
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     struct pkie_xfer_send_result res;
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "big", tid, 0600, NULL, NULL, &res), 0);
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "big", NULL, tid, 0600, NULL, NULL, &res), 0);
     assert_int_equal(res.resume_offset, 5u * (512u << 10));
     assert_int_equal(res.bytes_sent, size - res.resume_offset);
     pkie_xfer_sender_finish(&snd);
@@ -456,8 +458,12 @@ static void test_disk_full(void **state)
     struct pkie_xfer_sender snd;
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
     struct pkie_xfer_send_result res;
-    int rc = pkie_xfer_sender_file(&snd, fd, "full", tid, 0600, NULL, NULL, &res);
-    assert_int_not_equal(rc, 0);
+    int rc = pkie_xfer_sender_file(&snd, fd, "full", NULL, tid, 0600, NULL, NULL, &res);
+    assert_int_equal(rc, PKIE_ERR_XFER_DISK_FULL);
+    /* the receiver's error names the transfer, not its hidden partial file */
+    assert_non_null(strstr(res.error, "data of full"));
+    assert_null(strstr(res.error, ".part"));
+    assert_null(strstr(res.error, ".full."));
     assert_int_equal(snd.broken, 1);
     pkie_xfer_sender_finish(&snd);
     close(cfd);
@@ -467,13 +473,119 @@ static void test_disk_full(void **state)
     x->c.write_fn = NULL;
     cfd = server_start(&s, x);
     assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
-    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "full", tid, 0600, NULL, NULL, &res), 0);
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "full", NULL, tid, 0600, NULL, NULL, &res), 0);
     assert_int_equal(res.resume_offset, 1u << 20);
     pkie_xfer_sender_finish(&snd);
     close(cfd);
     assert_int_equal(server_join(&s), 0);
     close(fd);
     assert_true(same_content(x, "full"));
+}
+
+/* What the progress callback does to the source once data went out. */
+struct change {
+    int fd;          /* rewrite one byte in place through it, or */
+    const char *src; /* rename @p other over this path */
+    const char *other;
+    int done;
+};
+
+static void change_source(void *arg, uint64_t done, uint64_t total)
+{
+    struct change *c = arg;
+    (void)total;
+    if (done == 0 || c->done)
+        return;
+    c->done = 1;
+    if (c->other != NULL) {
+        assert_int_equal(rename(c->other, c->src), 0);
+        return;
+    }
+    uint8_t b;
+    assert_int_equal(pread(c->fd, &b, 1, 0), 1);
+    b ^= 0xff; /* same size, other content */
+    assert_int_equal(pwrite(c->fd, &b, 1, 0), 1);
+}
+
+/* The source's times set an hour back: a write now changes them even within
+ * the clock tick of the file's creation. */
+static void age(int fd)
+{
+    struct timespec t[2];
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= 3600;
+    t[1] = t[0];
+    assert_int_equal(futimens(fd, t), 0);
+}
+
+static int partials_left(struct fx *x)
+{
+    DIR *d = opendir(x->dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".part") || strstr(e->d_name, ".state"))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_source_changed(void **state)
+{
+    struct fx *x = *state;
+    /* inline path (small file), read-ahead path (large), replaced at END */
+    const size_t sizes[] = {(1u << 20) + 5, (9u << 20) + 7, 100000};
+    const char *names[] = {"inl", "ahead", "swap"};
+    char path[256], other[256];
+    struct server s;
+    int cfd = server_start(&s, x);
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_sender snd;
+    assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
+    struct pkie_xfer_send_result res;
+    uint8_t tid[16];
+    for (int i = 0; i < 3; i++) {
+        int fd = make_src(x, names[i], sizes[i]);
+        age(fd);
+        snprintf(path, sizeof(path), "%s/%s", x->src, names[i]);
+        snprintf(other, sizeof(other), "%s/other", x->src);
+        struct change ch = {.fd = fd};
+        if (i == 2) {
+            int ofd = make_src(x, "other", sizes[i]);
+            close(ofd);
+            ch.src = path;
+            ch.other = other;
+        }
+        memset(tid, 0x30 + i, sizeof(tid));
+        int rc =
+            pkie_xfer_sender_file(&snd, fd, names[i], path, tid, 0600, change_source, &ch, &res);
+        assert_int_equal(ch.done, 1);
+        assert_int_equal(rc, PKIE_ERR_XFER_CHANGED);
+        assert_int_equal(res.code, PKIE_ERR_XFER_CHANGED);
+        assert_non_null(strstr(res.error, names[i]));
+        assert_int_equal(snd.broken, 0); /* the session goes on */
+        close(fd);
+    }
+    /* the same session still carries a file; an unchanged one with its path is confirmed */
+    int fd = make_src(x, "ok", 70000);
+    snprintf(path, sizeof(path), "%s/ok", x->src);
+    memset(tid, 0x50, sizeof(tid));
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "ok", path, tid, 0600, NULL, NULL, &res), 0);
+    close(fd);
+    pkie_xfer_sender_finish(&snd);
+    close(cfd);
+    assert_int_equal(server_join(&s), 0);
+    assert_true(same_content(x, "ok"));
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", x->dir, names[i]);
+        assert_int_equal(access(path, F_OK), -1); /* nothing of a changed file arrived */
+    }
+    assert_int_equal(partials_left(x), 0); /* the receiver dropped the partial files */
+    assert_int_equal(audit_lines(x, "XFER_CHANGED"), 3);
+    assert_int_equal(audit_lines(x, "\"result\":\"failed\""), 3);
+    assert_int_equal(s.st.files_ok, 1);
+    assert_int_equal(s.st.files_failed, 3);
 }
 
 static void test_sendstate(void **state)
@@ -568,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sender_pipelined_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_after_break, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendstate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendstate_threads, setup, teardown),
     };

@@ -1,6 +1,6 @@
 /* Unit tests: the sender's read-ahead (chunks in order with headroom, the
- * digest of the range, a file that shrank, a read error, early stop, bad
- * arguments). */
+ * digest of the range, a file that shrank or changed, a read error, early
+ * stop, bad arguments). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEAD  5u
@@ -68,7 +70,7 @@ static void read_range(struct fx *x, uint64_t pos, uint64_t size, unsigned nbuf)
 {
     assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
     struct xfer_sreader *r;
-    assert_int_equal(xfer_sreader_start(x->fd, pos, size, CHUNK, nbuf, HEAD, x->md, &r), 0);
+    assert_int_equal(xfer_sreader_start(x->fd, pos, size, CHUNK, nbuf, HEAD, x->md, NULL, &r), 0);
     uint64_t at = pos;
     uint8_t *b;
     size_t n;
@@ -108,7 +110,7 @@ static void test_shrank(void **state)
     struct fx *x = *state;
     assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
     struct xfer_sreader *r;
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n + 100, CHUNK, 4, HEAD, x->md, &r), 0);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n + 100, CHUNK, 4, HEAD, x->md, NULL, &r), 0);
     uint8_t *b;
     size_t n, total = 0;
     int rc;
@@ -127,7 +129,7 @@ static void test_read_error(void **state)
     assert_true(wfd >= 0);
     assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
     struct xfer_sreader *r;
-    assert_int_equal(xfer_sreader_start(wfd, 0, x->n, CHUNK, 2, HEAD, x->md, &r), 0);
+    assert_int_equal(xfer_sreader_start(wfd, 0, x->n, CHUNK, 2, HEAD, x->md, NULL, &r), 0);
     uint8_t *b;
     size_t n;
     assert_int_equal(xfer_sreader_next(r, &b, &n), -EBADF);
@@ -142,7 +144,7 @@ static void test_early_stop(void **state)
     for (int i = 0; i < 50; i++) {
         assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
         struct xfer_sreader *r;
-        assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, 1000, 2, HEAD, x->md, &r), 0);
+        assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, 1000, 2, HEAD, x->md, NULL, &r), 0);
         uint8_t *b;
         size_t n;
         if (i % 2 == 0)
@@ -156,13 +158,66 @@ static void test_bad_arguments(void **state)
 {
     struct fx *x = *state;
     struct xfer_sreader *r = (struct xfer_sreader *)1;
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 1, HEAD, x->md, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 1, HEAD, x->md, NULL, &r), -EINVAL);
     assert_null(r);
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 9, HEAD, x->md, &r), -EINVAL);
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, 0, 2, HEAD, x->md, &r), -EINVAL);
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 2, HEAD, NULL, &r), -EINVAL);
-    assert_int_equal(xfer_sreader_start(x->fd, 10, 9, CHUNK, 2, HEAD, x->md, &r), -EINVAL);
-    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, SIZE_MAX / 2, 2, HEAD, x->md, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 9, HEAD, x->md, NULL, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, 0, 2, HEAD, x->md, NULL, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 2, HEAD, NULL, NULL, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 10, 9, CHUNK, 2, HEAD, x->md, NULL, &r), -EINVAL);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, SIZE_MAX / 2, 2, HEAD, x->md, NULL, &r),
+                     -EINVAL);
+}
+
+/* A file written in place while read (same size): -ESTALE, and no chunk read
+ * after the change is handed out; unchanged with an identity: read to the end;
+ * xfer_src_same's negative cases. */
+static void test_changed(void **state)
+{
+    struct fx *x = *state;
+    struct timespec old[2];
+    clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 3600;
+    old[1] = old[0];
+    assert_int_equal(futimens(x->fd, old), 0);
+    struct stat st0, st;
+    assert_int_equal(fstat(x->fd, &st0), 0);
+    assert_int_equal(xfer_src_same(&st0, &st0), 1);
+    st = st0;
+    st.st_ino++;
+    assert_int_equal(xfer_src_same(&st0, &st), 0);
+    st = st0;
+    st.st_ctim.tv_nsec ^= 1;
+    assert_int_equal(xfer_src_same(&st0, &st), 0);
+    st = st0;
+    st.st_size--;
+    assert_int_equal(xfer_src_same(&st0, &st), 0);
+
+    /* unchanged: every chunk, then done */
+    assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
+    struct xfer_sreader *r;
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 2, HEAD, x->md, &st0, &r), 0);
+    uint8_t *b;
+    size_t n, total = 0;
+    int e;
+    while ((e = xfer_sreader_next(r, &b, &n)) == 0)
+        total += n;
+    assert_int_equal(e, 1);
+    assert_int_equal(total, x->n);
+    xfer_sreader_free(r);
+
+    /* written in place after the first chunk was taken: the reader, held by
+     * its two buffers, reads the third chunk after the change and stops */
+    assert_int_equal(EVP_DigestInit_ex(x->md, EVP_sha256(), NULL), 1);
+    assert_int_equal(xfer_sreader_start(x->fd, 0, x->n, CHUNK, 2, HEAD, x->md, &st0, &r), 0);
+    assert_int_equal(xfer_sreader_next(r, &b, &n), 0);
+    uint8_t z = 0x5a;
+    assert_int_equal(pwrite(x->fd, &z, 1, (off_t)x->n - 1), 1);
+    total = n;
+    while ((e = xfer_sreader_next(r, &b, &n)) == 0)
+        total += n;
+    assert_int_equal(e, -ESTALE);
+    assert_true(total <= 2u * CHUNK); /* nothing read after the change went out */
+    xfer_sreader_free(r);
 }
 
 int main(void)
@@ -173,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
