@@ -891,7 +891,3 @@ int pkie_tls_alert(struct pkie_tls_session *s)
     return s != NULL ? s->alert : -1;
 }
 
-int pkie_tls_alert_sent(struct pkie_tls_session *s)
-{
-    return s != NULL && s->alert >= 0 && s->alert_sent;
-}
