@@ -193,6 +193,9 @@ void pkie_ca_cert_clear(struct pkie_ca_cert *c);
 /** Call @p cb for each certificate (revoked_only: only revoked ones), ordered by issuance. */
 int pkie_ca_store_cert_list(struct pkie_ca_store *s, int revoked_only,
                             int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg);
+/** Number of revoked certificates in the store (a certificate is never
+ *  un-revoked: a change tells a cached CRL is stale, whichever node revoked). */
+int pkie_ca_store_revoked_count(struct pkie_ca_store *s, int64_t *n);
 /** Number of certificates in the store. */
 int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n);
 

@@ -71,6 +71,7 @@ struct ca_store_ops {
     int (*cert_iter)(struct pkie_ca_store *s, enum ca_cert_iter which, int64_t tx_id, int with_der,
                      int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg);
     int (*cert_count)(struct pkie_ca_store *s, int64_t *n);
+    int (*revoked_count)(struct pkie_ca_store *s, int64_t *n);
     int (*tx_create)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len, int state,
                      const char *client_ref, const char *subject, const uint8_t *request,
                      size_t request_len, int64_t *id);

@@ -191,10 +191,6 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
         rc = PKIE_ERR(PKIE_ERR_EXISTS, "%s already holds a CA", p->dir);
         goto out;
     }
-    if ((rc = pkie_ca_store_open(p->db != NULL ? p->db : path, 1, &s)) != 0)
-        goto out;
-    if ((rc = store_empty(s)) != 0 || (rc = pkie_ca_store_unlock(s, p->pass)) != 0)
-        goto out;
     const char *kt = p->key_type != NULL ? p->key_type : "ec:P-256";
     int64_t days = p->root_days > 0 ? p->root_days : 3650;
     rkey = pkie_ca_key_generate(kt);
@@ -224,6 +220,11 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_CRYPTO;
         goto out;
     }
+    /* the store is touched only once every key and certificate is made */
+    if ((rc = pkie_ca_store_open(p->db != NULL ? p->db : path, 1, &s)) != 0)
+        goto out;
+    if ((rc = store_empty(s)) != 0 || (rc = pkie_ca_store_unlock(s, p->pass)) != 0)
+        goto out;
     if ((rc = store_ca(s, PKIE_CA_ROOT, root, rkey, p->pass)) != 0 ||
         (rc = store_ca(s, PKIE_CA_ISSUER, issuer, issuer_key, p->pass)) != 0 ||
         (rc = store_ca(s, PKIE_CA_SIGNER, signer, skey, p->pass)) != 0 ||

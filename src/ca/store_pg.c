@@ -69,6 +69,7 @@ static const char *const pg_text[PG_SQL_COUNT] = {
     [PG_CERT_REVOKED] = "SELECT " CERT_COLS " FROM certs WHERE status=2 ORDER BY seq",
     [PG_CERT_TX] = "SELECT " CERT_COLS " FROM certs WHERE tx_id=$1 ORDER BY cert_req_id",
     [PG_CERT_COUNT] = "SELECT count(*) FROM certs",
+    [PG_REVOKED_COUNT] = "SELECT count(*) FROM certs WHERE status=2",
     [PG_TX_CREATE] = "INSERT INTO txs(txid,state,client_ref,subject,created,updated,request) "
                      "VALUES($1,$2,$3,$4,$5,$5,$6) RETURNING id",
     [PG_TX_BY_ID] = "SELECT " TX_COLS " FROM txs WHERE id=$1",
@@ -136,6 +137,8 @@ const struct pkie_pq *pg_lib(void)
 
 void pgp_text(struct pgp *p, const char *v)
 {
+    if (p->n >= PGP_MAX)
+        abort(); /* a statement of ours with more parameters than PGP_MAX */
     p->v[p->n] = v;
     p->len[p->n] = 0;
     p->fmt[p->n++] = 0;
@@ -143,12 +146,16 @@ void pgp_text(struct pgp *p, const char *v)
 
 void pgp_int(struct pgp *p, int64_t v)
 {
+    if (p->n >= PGP_MAX)
+        abort();
     snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)v);
     pgp_text(p, p->num[p->n]);
 }
 
 void pgp_bin(struct pgp *p, const void *v, size_t len)
 {
+    if (p->n >= PGP_MAX)
+        abort();
     p->v[p->n] = len > 0 ? v : "";
     p->len[p->n] = (int)len;
     p->fmt[p->n++] = 1;
@@ -718,6 +725,7 @@ const struct ca_store_ops pkie_ca_pg_ops = {
     .cert_get = pkie_ca_pg_cert_get,
     .cert_iter = pkie_ca_pg_cert_iter,
     .cert_count = pkie_ca_pg_cert_count,
+    .revoked_count = pkie_ca_pg_revoked_count,
     .tx_create = pkie_ca_pg_tx_create,
     .tx_get = pkie_ca_pg_tx_get,
     .tx_set_state = pkie_ca_pg_tx_set_state,

@@ -26,6 +26,7 @@ enum pg_sql {
     PG_CERT_REVOKED,
     PG_CERT_TX,
     PG_CERT_COUNT,
+    PG_REVOKED_COUNT,
     PG_TX_CREATE,
     PG_TX_BY_ID,
     PG_TX_BY_TXID,
@@ -40,7 +41,7 @@ enum pg_sql {
     PG_SQL_COUNT
 };
 
-#define PGP_MAX 12
+#define PGP_MAX 16
 
 /** Parameters of one statement: text, decimal integers or binary (bytea). */
 struct pgp {
@@ -78,6 +79,7 @@ int pkie_ca_pg_cert_iter(struct pkie_ca_store *s, enum ca_cert_iter which, int64
                          int with_der, int (*cb)(void *arg, const struct pkie_ca_cert *c),
                          void *arg);
 int pkie_ca_pg_cert_count(struct pkie_ca_store *s, int64_t *n);
+int pkie_ca_pg_revoked_count(struct pkie_ca_store *s, int64_t *n);
 int pkie_ca_pg_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len, int state,
                          const char *client_ref, const char *subject, const uint8_t *request,
                          size_t request_len, int64_t *id);

@@ -45,9 +45,24 @@ int pkie_ca_pg_write(struct pkie_ca_store *s, struct ca_write *w)
         pgp_text(&p, opens ? "t" : "f");
     }
     int rc = pg_query(s, id, &p, NULL, conflict, "store certificate");
+    if (rc == PKIE_ERR_EXISTS && strncmp(conflict, "nonces", 6) == 0)
+        return nonce_conflict(conflict);
     if (rc == PKIE_ERR_EXISTS) {
-        if (strncmp(conflict, "nonces", 6) == 0)
-            return nonce_conflict(conflict);
+        /* a serial collision: the nonce is kept all the same (as the SQLite
+         * backend does), the caller draws another serial */
+        if (c != NULL && !c->committed) {
+            struct pgp q = {0};
+            pgp_bin(&q, c->nonce, c->nonce_len);
+            pgp_bin(&q, c->txid, c->txid_len);
+            pgp_int(&q, c->now);
+            pgp_text(&q, opens ? "t" : "f");
+            int nrc = pg_query(s, PG_WRITE_NONCE, &q, NULL, conflict, "store nonce");
+            if (nrc == PKIE_ERR_EXISTS)
+                return nonce_conflict(conflict);
+            if (nrc != 0)
+                return nrc;
+            c->committed = 1;
+        }
         return PKIE_ERR(PKIE_ERR_EXISTS, "serial %s already used", w->serial);
     }
     if (rc == 0 && c != NULL)
@@ -140,14 +155,24 @@ int pkie_ca_pg_cert_iter(struct pkie_ca_store *s, enum ca_cert_iter which, int64
     return rc;
 }
 
-int pkie_ca_pg_cert_count(struct pkie_ca_store *s, int64_t *n)
+static int count(struct pkie_ca_store *s, enum pg_sql id, int64_t *n)
 {
     PGresult *r = NULL;
-    int rc = pg_query(s, PG_CERT_COUNT, NULL, &r, NULL, "count");
+    int rc = pg_query(s, id, NULL, &r, NULL, "count");
     if (rc == 0)
         *n = pg_int(r, 0, 0);
     lib->clear(r);
     return rc;
+}
+
+int pkie_ca_pg_cert_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, PG_CERT_COUNT, n);
+}
+
+int pkie_ca_pg_revoked_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, PG_REVOKED_COUNT, n);
 }
 
 /* ---- transactions -------------------------------------------------------- */

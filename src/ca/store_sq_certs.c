@@ -133,11 +133,11 @@ int pkie_ca_sq_cert_iter(struct pkie_ca_store *s, enum ca_cert_iter which, int64
                      -1, with_der, cb, arg);
 }
 
-int pkie_ca_sq_cert_count(struct pkie_ca_store *s, int64_t *n)
+static int count(struct pkie_ca_store *s, const char *sql, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->rmu);
-    int rc = pkie_ca_db_prepare_r(s, "SELECT count(*) FROM certs", &st);
+    int rc = pkie_ca_db_prepare_r(s, sql, &st);
     if (rc == 0) {
         if (sqlite3_step(st) == SQLITE_ROW)
             *n = sqlite3_column_int64(st, 0);
@@ -147,6 +147,16 @@ int pkie_ca_sq_cert_count(struct pkie_ca_store *s, int64_t *n)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->rmu);
     return rc;
+}
+
+int pkie_ca_sq_cert_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, "SELECT count(*) FROM certs", n);
+}
+
+int pkie_ca_sq_revoked_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, "SELECT count(*) FROM certs WHERE status=2", n);
 }
 
 /* ---- transactions -------------------------------------------------------- */

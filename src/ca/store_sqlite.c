@@ -492,6 +492,7 @@ const struct ca_store_ops pkie_ca_sqlite_ops = {
     .cert_get = pkie_ca_sq_cert_get,
     .cert_iter = pkie_ca_sq_cert_iter,
     .cert_count = pkie_ca_sq_cert_count,
+    .revoked_count = pkie_ca_sq_revoked_count,
     .tx_create = pkie_ca_sq_tx_create,
     .tx_get = pkie_ca_sq_tx_get,
     .tx_set_state = pkie_ca_sq_tx_set_state,

@@ -30,9 +30,10 @@ static int setup(void **state)
     snprintf(f->cadir, sizeof(f->cadir), "%s/ca", f->dir);
     struct pkie_ca_init_params p = {
         .dir = f->cadir, .subject = "/CN=Engine Root", .pass = PASS, .intermediate = 1};
+    p.db = ca_test_db(f->cadir, 1);
     assert_int_equal(pkie_ca_dir_init(&p), 0);
     struct pkie_ca_store *s = NULL;
-    assert_int_equal(pkie_ca_dir_open(f->cadir, PASS, &s), 0);
+    assert_int_equal(pkie_ca_dir_open_db(f->cadir, ca_test_db(f->cadir, 0), PASS, &s), 0);
     struct pkie_ca_client c;
     ca_test_client(&c, "auto1", "CN=*", "DNS:*.test");
     assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
@@ -41,6 +42,7 @@ static int setup(void **state)
     assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
     pkie_ca_store_close(s);
     struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    sp.db = ca_test_db(f->cadir, 0);
     assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
     f->key = pkie_ca_key_generate("ec:P-256");
     *state = f;
@@ -534,6 +536,7 @@ static void test_replay_after_restart(void **state)
     pkie_ca_server_close(f->srv);
     f->srv = NULL;
     struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    sp.db = ca_test_db(f->cadir, 0);
     assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
     int n = -1;
     assert_int_equal(pkie_ca_server_expire(f->srv, &n), 0); /* purge keeps recent nonces */

@@ -22,6 +22,7 @@ static char *init_ca(int intermediate)
     snprintf(sub, sizeof(sub), "%s/ca", dir);
     struct pkie_ca_init_params p = {
         .dir = sub, .subject = "/CN=Test Root/O=pkie", .pass = PASS, .intermediate = intermediate};
+    p.db = ca_test_db(sub, 1);
     assert_int_equal(pkie_ca_dir_init(&p), 0);
     return dir;
 }
@@ -31,7 +32,7 @@ static struct pkie_ca_store *open_ca(const char *dir, const char *pass)
     char sub[600];
     struct pkie_ca_store *s = NULL;
     snprintf(sub, sizeof(sub), "%s/ca", dir);
-    assert_int_equal(pkie_ca_dir_open(sub, pass, &s), 0);
+    assert_int_equal(pkie_ca_dir_open_db(sub, ca_test_db(sub, 0), pass, &s), 0);
     return s;
 }
 
@@ -44,8 +45,8 @@ static void test_init_files_and_modes(void **state)
     snprintf(path, sizeof(path), "%s/ca", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
-    const char *files[] = {"ca.db", "root.crt", "issuer.crt", "signer.crt"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *files[] = {"root.crt", "issuer.crt", "signer.crt", "ca.db"};
+    for (size_t i = 0; i < (ca_test_db(path, 0) != NULL ? 3 : 4); i++) {
         snprintf(path, sizeof(path), "%s/ca/%s", dir, files[i]);
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0077, 0);
@@ -53,6 +54,7 @@ static void test_init_files_and_modes(void **state)
     /* a second init refuses */
     snprintf(path, sizeof(path), "%s/ca", dir);
     struct pkie_ca_init_params p = {.dir = path, .subject = "/CN=x", .pass = PASS};
+    p.db = ca_test_db(path, 0);
     assert_int_equal(pkie_ca_dir_init(&p), PKIE_ERR_EXISTS);
 
     struct pkie_ca_store *s = open_ca(dir, PASS);
@@ -80,7 +82,8 @@ static void test_init_files_and_modes(void **state)
     pkie_ca_store_close(s);
     /* the data key does not unwrap with a wrong passphrase */
     snprintf(path, sizeof(path), "%s/ca", dir);
-    assert_int_equal(pkie_ca_dir_open(path, "wrong", &s), PKIE_ERR_CA_PASSWORD);
+    assert_int_equal(pkie_ca_dir_open_db(path, ca_test_db(path, 0), "wrong", &s),
+                     PKIE_ERR_CA_PASSWORD);
     assert_null(s);
     ca_test_rmdir(dir);
 }
