@@ -134,6 +134,8 @@ const char *pkie_ca_store_backend(const struct pkie_ca_store *s);
  *  be reached (PKIE_ERR_CA_UNAVAILABLE) since the last call; clears it. The
  *  HTTP transport answers such requests with 503. */
 int pkie_ca_store_take_unavailable(void);
+/** The same without clearing it. */
+int pkie_ca_store_unavailable_seen(void);
 /** Close the database (NULL allowed). */
 void pkie_ca_store_close(struct pkie_ca_store *s);
 /** Check the database: SQLite's PRAGMA integrity_check answers "ok"; on

@@ -448,7 +448,8 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         goto done;
     failbit = PKIE_CMP_FI_systemFailure;
 error:
-    if (rc == PKIE_ERR_CA_UNAVAILABLE) /* the database is down: try again later */
+    /* the database could not be reached (whatever error the step made of it) */
+    if (rc == PKIE_ERR_CA_UNAVAILABLE || pkie_ca_store_unavailable_seen())
         failbit = PKIE_CMP_FI_systemUnavail;
     snprintf(why, sizeof(why), "%s",
              pkie_err_last()->msg[0] != '\0' ? pkie_err_last()->msg : pkie_strerror(rc));

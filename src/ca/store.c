@@ -91,6 +91,11 @@ int pkie_ca_store_unavailable(const char *fmt, ...)
     return PKIE_ERR(PKIE_ERR_CA_UNAVAILABLE, "database unavailable: %s", msg);
 }
 
+int pkie_ca_store_unavailable_seen(void)
+{
+    return db_unavailable;
+}
+
 int pkie_ca_store_take_unavailable(void)
 {
     int v = db_unavailable;

@@ -25,6 +25,8 @@
 struct pg_conn {
     PGconn *c;
     int busy;
+    unsigned epoch; /* pool epoch when connected */
+    int used;       /* ran a statement since it connected */
     uint8_t prepared[PG_SQL_COUNT];
 };
 
@@ -33,6 +35,7 @@ struct ca_pg {
     char *conninfo;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    unsigned epoch; /* bumped when a connection finds the server gone: all older ones reconnect */
     struct pg_conn conns[POOL];
 };
 
@@ -256,8 +259,16 @@ static int acquire(struct ca_pg *pg, struct pg_conn **out)
                 pick = &pg->conns[i];
         if (pick != NULL) {
             pick->busy = 1;
+            PGconn *stale = pick->c != NULL && pick->epoch != pg->epoch ? pick->c : NULL;
+            if (stale != NULL)
+                pick->c = NULL;
+            unsigned epoch = pg->epoch;
             pthread_mutex_unlock(&pg->mu);
+            if (stale != NULL)
+                lib->finish(stale); /* connected before the server went away */
             if (pick->c == NULL) {
+                pick->epoch = epoch;
+                pick->used = 0;
                 memset(pick->prepared, 0, sizeof(pick->prepared));
                 pick->c = connect_db(pg);
                 if (pick->c == NULL) {
@@ -278,13 +289,15 @@ static int acquire(struct ca_pg *pg, struct pg_conn **out)
     }
 }
 
-static void release(struct ca_pg *pg, struct pg_conn *pc)
+static void release(struct ca_pg *pg, struct pg_conn *pc, int gone)
 {
-    if (pc->c != NULL && lib->status(pc->c) != CONNECTION_OK) {
+    if (pc->c != NULL && (gone || lib->status(pc->c) != CONNECTION_OK)) {
         lib->finish(pc->c); /* reconnected by the next user */
         pc->c = NULL;
     }
     pthread_mutex_lock(&pg->mu);
+    if (gone && pc->epoch == pg->epoch)
+        pg->epoch++; /* the others were connected to the same server: reconnect them too */
     pc->busy = 0;
     pthread_cond_signal(&pg->cv);
     pthread_mutex_unlock(&pg->mu);
@@ -338,8 +351,23 @@ int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGres
     int rc = acquire(s->pg, &pc);
     if (rc != 0)
         return rc;
+    int fresh = !pc->used;
+    pc->used = 1;
     rc = run_on(pc, id, p, res, conflict, what);
-    release(s->pg, pc);
+    if (rc == PKIE_ERR_CA_UNAVAILABLE && !fresh) {
+        /* A pooled connection may have outlived its server (restarted):
+         * once more on a new connection. A statement the old server had
+         * committed before the connection broke is refused by its
+         * constraints on the second run (a nonce seen, a serial used). */
+        release(s->pg, pc, 1);
+        pkie_err_clear();
+        (void)pkie_ca_store_take_unavailable();
+        if ((rc = acquire(s->pg, &pc)) != 0)
+            return rc;
+        pc->used = 1;
+        rc = run_on(pc, id, p, res, conflict, what);
+    }
+    release(s->pg, pc, rc == PKIE_ERR_CA_UNAVAILABLE);
     return rc;
 }
 
@@ -450,7 +478,7 @@ int pkie_ca_pg_open(struct pkie_ca_store *s, const char *conninfo, int create)
     if ((rc = acquire(pg, &pc)) != 0)
         return rc;
     rc = migrate(s, pc, create);
-    release(pg, pc);
+    release(pg, pc, 0);
     return rc;
 }
 
@@ -477,7 +505,7 @@ static int pg_check(struct pkie_ca_store *s)
             rc = PKIE_ERR(PKIE_ERR_CA_DB, "index %s is missing", need[i]);
         lib->clear(r);
     }
-    release(s->pg, pc);
+    release(s->pg, pc, 0);
     return rc;
 }
 
@@ -522,7 +550,7 @@ static int pg_dek_put(struct pkie_ca_store *s, const uint8_t *salt, size_t slen,
     if (r == NULL || lib->resultStatus(r) != PGRES_COMMAND_OK)
         rc = classify(pc->c, r, "store data key");
     lib->clear(r);
-    release(s->pg, pc);
+    release(s->pg, pc, 0);
     return rc;
 }
 
