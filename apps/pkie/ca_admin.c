@@ -516,8 +516,9 @@ int ca_cmd_export(int argc, char **argv)
 
 static const char check_help[] = "usage: pkie ca check --dir DIR\n"
                                  "\n"
-                                 "Check the database (PRAGMA integrity_check) and print the number "
-                                 "of certificates.\n" CA_DB_HELP;
+                                 "Check the store (SQLite: PRAGMA integrity_check; PostgreSQL: the "
+                                 "constraints several nodes rely on) and print the number of "
+                                 "certificates.\n" CA_DB_HELP;
 
 int ca_cmd_check(int argc, char **argv)
 {
