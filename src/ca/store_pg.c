@@ -224,9 +224,12 @@ static int classify(PGconn *c, const PGresult *r, const char *what)
 
 static PGconn *connect_db(struct ca_pg *pg)
 {
-    /* connect_timeout first: a value in the user's string overrides it */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const vals[] = {"3", "pkie-ca", pg->conninfo, NULL};
+    /* Defaults first, so that the user's string overrides them: a request
+     * meets an outage within 5 s (connect: libpq's minimum of 2 s; TCP data
+     * unacknowledged for 2.5 s breaks the connection). */
+    const char *const keys[] = {"connect_timeout", "tcp_user_timeout", "fallback_application_name",
+                                "dbname", NULL};
+    const char *const vals[] = {"2", "2500", "pkie-ca", pg->conninfo, NULL};
     PGconn *c = lib->connectdbParams(keys, vals, 1);
     if (c == NULL || lib->status(c) != CONNECTION_OK) {
         classify(c, NULL, "connect");
