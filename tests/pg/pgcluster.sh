@@ -10,6 +10,7 @@
 # initdb and postgres refuse to run as root: as root the cluster runs as the
 # unprivileged user PKIE_PG_USER (default nobody) through runuser. Connections
 # are local (Unix socket only, no TCP) with trust authentication: test only.
+# PKIE_PG_OPTS: more server settings ("-c name=value ...").
 set -eu
 cmd=$1
 dir=$2
@@ -28,7 +29,7 @@ as_pg() {
 conninfo="host=$dir/sock user=pkie"
 pg_start() {
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-k $dir/sock -c listen_addresses= -c max_connections=200 -c unix_socket_permissions=0777 -c fsync=on -c synchronous_commit=on" \
+    -o "-k $dir/sock -c listen_addresses= -c max_connections=200 -c unix_socket_permissions=0777 -c fsync=on -c synchronous_commit=on ${PKIE_PG_OPTS:-}" \
     start >/dev/null
 }
 case $cmd in
