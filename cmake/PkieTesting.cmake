@@ -80,3 +80,26 @@ function(pkie_fuzz_target)
   set_target_properties(${exe} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   set_tests_properties(${exe} PROPERTIES LABELS fuzz TIMEOUT 600 ENVIRONMENT "${PKIE_TEST_ENV}")
 endfunction()
+
+# PostgreSQL variants: the same test with PKIE_TEST_PG_DIR naming the throwaway
+# cluster that the fixture "pg" starts (tests/pg); labels LABEL and pg.
+#   pkie_pg_test(NAME n LABEL unit|interop|e2e [TIMEOUT s] COMMAND prog args...)
+set(PKIE_PG_DIR ${CMAKE_BINARY_DIR}/pg)
+set(PKIE_PG_ENV PKIE_TEST_PG_DIR=${PKIE_PG_DIR}
+                PKIE_TEST_PG_SCRIPT=${CMAKE_SOURCE_DIR}/tests/pg/pgcluster.sh)
+function(pkie_pg_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "COMMAND" ${ARGN})
+  if(PKIE_FUZZ)
+    return()
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  if(T_LABEL STREQUAL "unit")
+    add_test(NAME ${T_NAME} COMMAND ${T_COMMAND})
+  else()
+    add_test(NAME ${T_NAME} COMMAND ${PKIE_NETNS_RUN} ${T_COMMAND})
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABEL};pg" TIMEOUT ${T_TIMEOUT}
+                       FIXTURES_REQUIRED pg ENVIRONMENT "${PKIE_TEST_ENV};${PKIE_PG_ENV}")
+endfunction()

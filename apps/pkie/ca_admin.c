@@ -60,6 +60,10 @@ static int parse_opts(const char *sub, int argc, char **argv, const struct ca_op
     return -1;
 }
 
+/* --db of every subcommand: a PostgreSQL connection string or an SQLite
+ * file (default DIR/ca.db); set by the option tables below. */
+static const char *db_opt;
+
 static int open_store(const char *sub, const char *dir, const char *pass_file,
                       const char *pass_spec, int need_pass, struct pkie_ca_store **s)
 {
@@ -68,7 +72,7 @@ static int open_store(const char *sub, const char *dir, const char *pass_file,
         return ca_cli_usage_error(sub, "--dir is required");
     if (need_pass && (pass = ca_cli_pass(pass_file, pass_spec)) == NULL)
         return ca_cli_fail(sub);
-    int rc = pkie_ca_dir_open(dir, pass, s);
+    int rc = pkie_ca_dir_open_db(dir, db_opt, pass, s);
     pkie_wipe_free_str(pass);
     return rc != 0 ? ca_cli_fail(sub) : 0;
 }
@@ -114,7 +118,7 @@ static const char client_help[] =
     "  --san-pattern PAT      allowed SANs, e.g. \"DNS:*.example.com,IP:10.0.0.1\" (default none)\n"
     "  --profile NAME         issuance profile: default, tls, short (default: default)\n"
     "  --approval MODE        auto (default) or manual (requests wait for pending approve)\n"
-    "  --pass-file F | --pass env:VAR   the CA passphrase (encrypts the secret)\n";
+    "  --pass-file F | --pass env:VAR   the CA passphrase (encrypts the secret)\n" CA_DB_HELP;
 
 static int read_secret(const char *path, struct pkie_ca_client *c)
 {
@@ -152,6 +156,7 @@ int ca_cmd_client(int argc, char **argv)
                *profile = "default", *approval = "auto", *pass_file = NULL, *pass_spec = NULL;
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
+        {"db", 1, &db_opt, NULL},
         {"ref", 1, &ref, NULL},
         {"secret-file", 1, &secret_file, NULL},
         {"subject-pattern", 1, &subj, NULL},
@@ -219,7 +224,7 @@ static const char pending_help[] =
     "       pkie ca pending reject ID --dir DIR --reason TEXT\n"
     "\n"
     "Decide on requests of clients registered with --approval manual. The client\n"
-    "polls (pollReq) and receives the certificate or the rejection at its next poll.\n";
+    "polls (pollReq) and receives the certificate or the rejection at its next poll.\n" CA_DB_HELP;
 
 static int print_tx(void *arg, const struct pkie_ca_tx *t)
 {
@@ -236,6 +241,7 @@ int ca_cmd_pending(int argc, char **argv)
     const char *dir = NULL, *reason = NULL;
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
+        {"db", 1, &db_opt, NULL},
         {"reason", 1, &reason, NULL},
         {NULL, 0, NULL, NULL},
     };
@@ -287,7 +293,7 @@ static const char revoke_help[] =
     "  --serial S   serial number in hex (as pkie ca list prints it)\n"
     "  --reason R   unspecified, keyCompromise, cACompromise, affiliationChanged,\n"
     "               superseded, cessationOfOperation, certificateHold,\n"
-    "               privilegeWithdrawn, aACompromise, or the number 0..10\n";
+    "               privilegeWithdrawn, aACompromise, or the number 0..10\n" CA_DB_HELP;
 
 static int reason_code(const char *r)
 {
@@ -309,10 +315,8 @@ int ca_cmd_revoke(int argc, char **argv)
 {
     const char *dir = NULL, *serial = NULL, *reason = NULL;
     const struct ca_opt o[] = {
-        {"dir", 1, &dir, NULL},
-        {"serial", 1, &serial, NULL},
-        {"reason", 1, &reason, NULL},
-        {NULL, 0, NULL, NULL},
+        {"dir", 1, &dir, NULL},       {"db", 1, &db_opt, NULL}, {"serial", 1, &serial, NULL},
+        {"reason", 1, &reason, NULL}, {NULL, 0, NULL, NULL},
     };
     char *pos[1];
     int npos, rc = parse_opts("revoke", argc, argv, o, revoke_help, pos, 0, &npos);
@@ -337,7 +341,7 @@ int ca_cmd_revoke(int argc, char **argv)
 static const char list_help[] = "usage: pkie ca list --dir DIR [--revoked]\n"
                                 "\n"
                                 "One line per issued certificate: serial, status, notAfter, "
-                                "client, subject.\n";
+                                "client, subject.\n" CA_DB_HELP;
 
 static int print_cert(void *arg, const struct pkie_ca_cert *c)
 {
@@ -355,6 +359,7 @@ int ca_cmd_list(int argc, char **argv)
     int revoked = 0;
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
+        {"db", 1, &db_opt, NULL},
         {"revoked", 0, NULL, &revoked},
         {NULL, 0, NULL, NULL},
     };
@@ -374,13 +379,14 @@ int ca_cmd_list(int argc, char **argv)
 static const char show_help[] = "usage: pkie ca show --dir DIR --serial S\n"
                                 "\n"
                                 "Print the record of one issued certificate and the certificate "
-                                "(PEM).\n";
+                                "(PEM).\n" CA_DB_HELP;
 
 int ca_cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *serial = NULL;
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
+        {"db", 1, &db_opt, NULL},
         {"serial", 1, &serial, NULL},
         {NULL, 0, NULL, NULL},
     };
@@ -427,7 +433,7 @@ static const char export_help[] =
     "  --crl        a freshly signed CRL (needs the passphrase)\n"
     "  --out F      write to F (mode 0600) instead of standard output\n"
     "  --der        DER instead of PEM (one object only)\n"
-    "  --pass-file F | --pass env:VAR   the CA passphrase (for --crl)\n";
+    "  --pass-file F | --pass env:VAR   the CA passphrase (for --crl)\n" CA_DB_HELP;
 
 static int write_out(const char *out, BIO *data)
 {
@@ -449,15 +455,11 @@ int ca_cmd_export(int argc, char **argv)
     const char *dir = NULL, *serial = NULL, *out = NULL, *pass_file = NULL, *pass_spec = NULL;
     int chain = 0, crl = 0, der = 0;
     const struct ca_opt o[] = {
-        {"dir", 1, &dir, NULL},
-        {"serial", 1, &serial, NULL},
-        {"chain", 0, NULL, &chain},
-        {"crl", 0, NULL, &crl},
-        {"out", 1, &out, NULL},
-        {"der", 0, NULL, &der},
-        {"pass-file", 1, &pass_file, NULL},
-        {"pass", 1, &pass_spec, NULL},
-        {NULL, 0, NULL, NULL},
+        {"dir", 1, &dir, NULL},        {"db", 1, &db_opt, NULL},
+        {"serial", 1, &serial, NULL},  {"chain", 0, NULL, &chain},
+        {"crl", 0, NULL, &crl},        {"out", 1, &out, NULL},
+        {"der", 0, NULL, &der},        {"pass-file", 1, &pass_file, NULL},
+        {"pass", 1, &pass_spec, NULL}, {NULL, 0, NULL, NULL},
     };
     char *pos[1];
     int npos, rc = parse_opts("export", argc, argv, o, export_help, pos, 0, &npos);
@@ -512,16 +514,18 @@ int ca_cmd_export(int argc, char **argv)
 
 /* ---- check ---------------------------------------------------------------------- */
 
-static const char check_help[] =
-    "usage: pkie ca check --dir DIR\n"
-    "\n"
-    "Check the database (PRAGMA integrity_check) and print the number of certificates.\n";
+static const char check_help[] = "usage: pkie ca check --dir DIR\n"
+                                 "\n"
+                                 "Check the store (SQLite: PRAGMA integrity_check; PostgreSQL: the "
+                                 "constraints several nodes rely on) and print the number of "
+                                 "certificates.\n" CA_DB_HELP;
 
 int ca_cmd_check(int argc, char **argv)
 {
     const char *dir = NULL;
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
+        {"db", 1, &db_opt, NULL},
         {NULL, 0, NULL, NULL},
     };
     char *pos[1];

@@ -4,6 +4,12 @@
 
 #include "pkie/ca.h"
 
+/** The --db line of every subcommand's --help. */
+#define CA_DB_HELP                                                                                 \
+    "  --db URL          the store: postgresql://HOST/DB, postgres://.., or libpq's\n"             \
+    "                    key=value form (the password from ~/.pgpass or PGPASSFILE,\n"             \
+    "                    never here), or an SQLite file; default DIR/ca.db\n"
+
 /** Print "pkie ca SUB: <last error>" to stderr and return 1. */
 int ca_cli_fail(const char *sub);
 /** Print "pkie ca SUB: msg" to stderr and return 1. */

@@ -14,7 +14,7 @@
 #include <time.h>
 
 static const char serve_help[] =
-    "usage: pkie ca serve --dir DIR --listen ADDR:PORT [--tls-cert F --tls-key F]\n"
+    "usage: pkie ca serve --dir DIR [--db URL] --listen ADDR:PORT [--tls-cert F --tls-key F]\n"
     "                     [--threads N] [--timeout S] [--check-after S] [--tx-timeout S]\n"
     "                     [--crl-url URL] [--log-level L] [--pass-file F | --pass env:VAR]\n"
     "\n"
@@ -27,7 +27,9 @@ static const char serve_help[] =
     "  --check-after S     checkAfter given to polling clients (default 1)\n"
     "  --tx-timeout S      idle transactions expire after S seconds (default 300)\n"
     "  --crl-url URL       CRL distribution point written into certificates\n"
-    "  --log-level L       error, warn, info (default), debug\n";
+    "  --log-level L       error, warn, info (default), debug\n" CA_DB_HELP
+    "Several nodes may serve one PostgreSQL store at once (same DIR files and\n"
+    "passphrase); while the database is unreachable, requests get HTTP 503.\n";
 
 static long num_arg(const char *s, long lo, long hi, int *bad)
 {
@@ -53,6 +55,7 @@ int ca_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
+        {"db", required_argument, NULL, 'B'},
         {"listen", required_argument, NULL, 'l'},
         {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'k'},
@@ -77,6 +80,9 @@ int ca_cmd_serve(int argc, char **argv)
         switch (c) {
         case 'd':
             sp.dir = optarg;
+            break;
+        case 'B':
+            sp.db = optarg;
             break;
         case 'l':
             hp.listen = optarg;

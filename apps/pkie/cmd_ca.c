@@ -54,7 +54,7 @@ char *ca_cli_pass(const char *pass_file, const char *pass_spec)
 }
 
 static const char init_help[] =
-    "usage: pkie ca init --dir DIR --subject DN [--key-type TYPE] [--intermediate]\n"
+    "usage: pkie ca init --dir DIR [--db URL] --subject DN [--key-type TYPE] [--intermediate]\n"
     "                    [--days N] [--pass-file F | --pass env:VAR]\n"
     "\n"
     "Create a CA in DIR (mode 0700): ca.db, root.crt, issuer.crt, signer.crt (0600).\n"
@@ -63,12 +63,13 @@ static const char init_help[] =
     "  --intermediate    issue from an intermediate CA signed by the root\n"
     "  --days N          root validity in days (default 3650)\n"
     "  --pass-file F     read the passphrase from the first line of F\n"
-    "  --pass env:VAR    read the passphrase from the environment variable VAR\n";
+    "  --pass env:VAR    read the passphrase from the environment variable VAR\n" CA_DB_HELP;
 
 int ca_cmd_init(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
+        {"db", required_argument, NULL, 'B'},
         {"subject", required_argument, NULL, 's'},
         {"key-type", required_argument, NULL, 'k'},
         {"intermediate", no_argument, NULL, 'i'},
@@ -87,6 +88,9 @@ int ca_cmd_init(int argc, char **argv)
         switch (c) {
         case 'd':
             p.dir = optarg;
+            break;
+        case 'B':
+            p.db = optarg;
             break;
         case 's':
             p.subject = optarg;

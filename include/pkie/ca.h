@@ -1,18 +1,20 @@
 /*
  * pkie embedded CA: store, issuance policy, CRL and the HTTP transport.
  *
- * A CA lives in one directory (mode 0700): `ca.db`, an SQLite database in WAL
- * mode with synchronous=FULL that holds the CA certificates and their keys
+ * A CA lives in one directory (mode 0700) and one store: by default `ca.db`
+ * in that directory, an SQLite database in WAL mode with synchronous=FULL; or
+ * a PostgreSQL database (libpq, loaded at run time only then) that several
+ * CA nodes share. The store holds the CA certificates and their keys
  * (PKCS#8, PBES2 AES-256-CBC + PBKDF2-HMAC-SHA256, encrypted with the CA
  * passphrase), the registered CMP clients (their MAC secrets encrypted with
  * AES-256-GCM under a data key that the passphrase unwraps), the issued
  * certificates, the CMP transactions and the CRL number. Public copies of the
  * certificates are written next to it as PEM files (mode 0600).
  *
- * Every write is one SQLite transaction committed (fsync) before the caller
- * continues, so a certificate handed out has been made durable first.
- * Serial numbers are 128 random bits, unique by a PRIMARY KEY: a collision
- * (or a restart) can never reuse one.
+ * Every write is one database transaction committed (fsync, or PostgreSQL's
+ * synchronous commit) before the caller continues, so a certificate handed out has been made
+ * durable first. Serial numbers are 128 random bits, unique by a PRIMARY KEY: a collision (or a
+ * restart) can never reuse one.
  *
  * All functions return 0 / a negative pkie_err (detail in pkie_err_last()),
  * or a pointer / NULL. A store handle may be used from several threads: its
@@ -38,7 +40,7 @@ extern "C" {
 /** Longest MAC secret a client may register (bytes). */
 #define PKIE_CA_SECRET_MAX     256
 /** Current database schema version. */
-#define PKIE_CA_SCHEMA_VERSION 1
+#define PKIE_CA_SCHEMA_VERSION 2
 
 /** Names of the CA credentials kept in the store. */
 #define PKIE_CA_ROOT   "root"   /**< self-signed root */
@@ -115,13 +117,29 @@ struct pkie_ca_tx {
 /* ---- store ------------------------------------------------------------ */
 
 /**
- * Open (or with @p create, create) the database at @p path. Sets WAL,
- * synchronous=FULL, foreign keys, and checks the schema version.
+ * Open (or with @p create, create) the store at @p path: a PostgreSQL
+ * connection string when pkie_ca_db_is_url() says so, else an SQLite file
+ * (WAL, synchronous=FULL, foreign keys). Creates the schema or migrates it to
+ * PKIE_CA_SCHEMA_VERSION (PKIE_ERR_CA_SCHEMA for a newer one). A PostgreSQL
+ * connection string must not carry a password (PKIE_ERR_ARG): libpq reads it
+ * from ~/.pgpass, PGPASSFILE or PGPASSWORD.
  */
 int pkie_ca_store_open(const char *path, int create, struct pkie_ca_store **out);
+/** 1 when @p db names a PostgreSQL database: a postgresql:// or postgres://
+ *  URI or a libpq key=value connection string; 0 for a file path. */
+int pkie_ca_db_is_url(const char *db);
+/** The backend's name: "sqlite" or "postgresql". */
+const char *pkie_ca_store_backend(const struct pkie_ca_store *s);
+/** 1 when a store call on this thread failed because the database could not
+ *  be reached (PKIE_ERR_CA_UNAVAILABLE) since the last call; clears it. The
+ *  HTTP transport answers such requests with 503. */
+int pkie_ca_store_take_unavailable(void);
+/** The same without clearing it. */
+int pkie_ca_store_unavailable_seen(void);
 /** Close the database (NULL allowed). */
 void pkie_ca_store_close(struct pkie_ca_store *s);
-/** Run PRAGMA integrity_check; 0 when it answers "ok". */
+/** Check the database: SQLite's PRAGMA integrity_check answers "ok"; on
+ *  PostgreSQL, the constraints the CA relies on are in place. */
 int pkie_ca_store_check(struct pkie_ca_store *s);
 
 /**
@@ -177,6 +195,9 @@ void pkie_ca_cert_clear(struct pkie_ca_cert *c);
 /** Call @p cb for each certificate (revoked_only: only revoked ones), ordered by issuance. */
 int pkie_ca_store_cert_list(struct pkie_ca_store *s, int revoked_only,
                             int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg);
+/** Number of revoked certificates in the store (a certificate is never
+ *  un-revoked: a change tells a cached CRL is stale, whichever node revoked). */
+int pkie_ca_store_revoked_count(struct pkie_ca_store *s, int64_t *n);
 /** Number of certificates in the store. */
 int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n);
 
@@ -221,11 +242,10 @@ struct pkie_ca_nonce_claim {
     int64_t now;                      /**< time recorded with the nonce */
     int active;                       /**< registered among the requests in flight */
     int committed;                    /**< the nonce is durably stored */
+    int tid_refused;                  /**< refused: its transactionID was in use */
     struct pkie_ca_nonce_claim *next; /**< next request in flight (store's list) */
 };
 
-/** Create the nonces table if missing (called by pkie_ca_store_open). */
-int pkie_ca_store_nonce_init(struct pkie_ca_store *s);
 /**
  * Remember the senderNonce of an accepted request, with its transactionID and
  * the time @p now (committed before returning). PKIE_ERR_CMP_NONCE_REPLAY if
@@ -390,12 +410,16 @@ struct pkie_ca_init_params {
     int intermediate;     /**< also create an issuing intermediate */
     const char *pass;     /**< passphrase protecting the keys */
     int64_t root_days;    /**< root validity in days (default 3650) */
+    const char *db;       /**< store (see pkie_ca_store_open); NULL: DIR/ca.db */
 };
 
 /** Create a CA directory: database, keys, root, optional intermediate, CMP signer. */
 int pkie_ca_dir_init(const struct pkie_ca_init_params *p);
 /** Open DIR/ca.db (must exist) and unlock it with @p pass (NULL: leave locked). */
 int pkie_ca_dir_open(const char *dir, const char *pass, struct pkie_ca_store **out);
+/** The same with the store @p db (NULL: DIR/ca.db); DIR must be a CA directory. */
+int pkie_ca_dir_open_db(const char *dir, const char *db, const char *pass,
+                        struct pkie_ca_store **out);
 
 /* ---- HTTP transport ------------------------------------------------------ */
 

@@ -35,6 +35,7 @@ struct pkie_ca_server_params {
     int64_t check_after; /**< checkAfter of pollRep, seconds (0: 1) */
     int64_t tx_timeout;  /**< idle transactions expire after this many seconds (0: 300) */
     int64_t max_skew;    /**< accepted messageTime skew, seconds (0: 600; < 0: no check) */
+    const char *db;      /**< store (see pkie_ca_store_open); NULL: DIR/ca.db */
 };
 
 /** A CMP server over one CA directory. */

@@ -11,7 +11,101 @@
 
 #define DEK_LEN 32
 
-struct ca_write; /* a write waiting for the group commit (store_commit.c) */
+struct ca_pg; /* PostgreSQL connection pool (store_pg.c) */
+
+/* One durable write of a request: a certificate (serial != NULL) with its
+ * transaction update, a claimed nonce, or both, committed together before the
+ * request's answer leaves (SQLite: group commit in store_sq_commit.c;
+ * PostgreSQL: one transaction in store_pg_certs.c). */
+struct ca_write {
+    struct ca_write *next;
+    struct pkie_ca_nonce_claim *claim; /* nonce to write first, or NULL */
+    const char *serial, *subject, *client_ref;
+    const unsigned char *der;
+    int der_len, status, tx_state;
+    int64_t not_before, not_after, tx_id, cert_req_id;
+    int nonce_kept;     /* the nonce row is written in this batch */
+    int rc;             /* result (pkie_err) */
+    pthread_mutex_t mu; /* with cv: wakes the waiter */
+    pthread_cond_t cv;
+    int wake; /* under mu: 0 wait, WAKE_DONE, WAKE_LEAD */
+    char msg[256];
+};
+
+/** Which certificates pkie_ca_store_ops.cert_iter walks. */
+enum ca_cert_iter { CA_ITER_ALL, CA_ITER_REVOKED, CA_ITER_TX };
+
+/** The operations of one store backend (SQLite: store_sqlite.c and
+ *  store_sq_*.c; PostgreSQL: store_pg*.c). store.c holds what both share
+ *  (the data key, client secret encryption, in-flight nonce claims) and
+ *  calls these; their contracts are those of the pkie_ca_store_* functions
+ *  of the same name (serials already canonical). */
+struct ca_store_ops {
+    const char *name;
+    void (*close)(struct pkie_ca_store *s); /* backend part only */
+    int (*check)(struct pkie_ca_store *s);
+    /* meta value @p key: PKIE_ERR_NOT_FOUND when absent */
+    int (*meta_get)(struct pkie_ca_store *s, const char *key, uint8_t *out, size_t cap,
+                    size_t *len);
+    /* the wrapped data key and its salt, in one transaction */
+    int (*dek_put)(struct pkie_ca_store *s, const uint8_t *salt, size_t slen,
+                   const uint8_t *wrapped, size_t wlen);
+    int (*put_ca)(struct pkie_ca_store *s, const char *name, const uint8_t *cert, size_t cert_len,
+                  const char *key_pem);
+    /* CA credential row: certificate DER and key PEM (NULL when none), malloc'd */
+    int (*get_ca)(struct pkie_ca_store *s, const char *name, uint8_t **der, size_t *der_len,
+                  char **pem);
+    /* client row with its encrypted secret blob (EXISTS when the ref is taken) */
+    int (*client_insert)(struct pkie_ca_store *s, const struct pkie_ca_client *c,
+                         const uint8_t *blob, size_t blob_len, int64_t now);
+    int (*client_get)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                      uint8_t *blob, size_t cap, size_t *blob_len);
+    int (*client_remove)(struct pkie_ca_store *s, const char *ref);
+    int (*client_list)(struct pkie_ca_store *s,
+                       int (*cb)(void *arg, const struct pkie_ca_client *c), void *arg);
+    /* one durable write (certificate and/or nonce); returns only once committed */
+    int (*write)(struct pkie_ca_store *s, struct ca_write *w);
+    int (*cert_set_status)(struct pkie_ca_store *s, const char *canon, int status, int reason);
+    int (*cert_get)(struct pkie_ca_store *s, const char *canon, int with_der,
+                    struct pkie_ca_cert *c);
+    int (*cert_iter)(struct pkie_ca_store *s, enum ca_cert_iter which, int64_t tx_id, int with_der,
+                     int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg);
+    int (*cert_count)(struct pkie_ca_store *s, int64_t *n);
+    int (*revoked_count)(struct pkie_ca_store *s, int64_t *n);
+    int (*tx_create)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len, int state,
+                     const char *client_ref, const char *subject, const uint8_t *request,
+                     size_t request_len, int64_t *id);
+    int (*tx_get)(struct pkie_ca_store *s, int64_t id, const uint8_t *txid, size_t txid_len,
+                  struct pkie_ca_tx *t);
+    int (*tx_set_state)(struct pkie_ca_store *s, int64_t id, int from, int state,
+                        const char *reason);
+    int (*tx_list)(struct pkie_ca_store *s, int state,
+                   int (*cb)(void *arg, const struct pkie_ca_tx *t), void *arg);
+    int (*tx_expire)(struct pkie_ca_store *s, int64_t max_age, int *n);
+    /* committed nonces: *what = 1 nonce seen, 2 (new_tx) txid used by another nonce, 0 */
+    int (*nonce_seen)(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what);
+    int (*nonce_purge)(struct pkie_ca_store *s, int64_t before, int *n);
+    int (*txnonce_set)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                       const uint8_t *nonce, size_t nonce_len, int64_t now);
+    int (*txnonce_check)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
+                         const uint8_t *recip, size_t recip_len);
+    int (*next_crl_number)(struct pkie_ca_store *s, int64_t *n);
+};
+
+extern const struct ca_store_ops pkie_ca_sqlite_ops;
+extern const struct ca_store_ops pkie_ca_pg_ops;
+
+/** Allocate a store with the shared fields set up (ops NULL). */
+struct pkie_ca_store *pkie_ca_store_alloc(void);
+/** Free what pkie_ca_store_alloc set up (after the backend's close). */
+void pkie_ca_store_free(struct pkie_ca_store *s);
+/** Open the SQLite backend on @p path (store_sqlite.c). */
+int pkie_ca_sq_open(struct pkie_ca_store *s, const char *path, int create);
+/** Open the PostgreSQL backend on @p conninfo (store_pg.c). */
+int pkie_ca_pg_open(struct pkie_ca_store *s, const char *conninfo, int create);
+/** Record that the database could not be reached on this thread (see
+ *  pkie_ca_store_take_unavailable) and return PKIE_ERR_CA_UNAVAILABLE. */
+int pkie_ca_store_unavailable(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** Statements of the hot paths, prepared once per connection and kept
  *  (store.c holds their text). */
@@ -43,13 +137,16 @@ enum ca_sql {
     "cert_req_id,der"
 #define CA_TX_COLS "id,txid,state,client_ref,subject,reason,serial,created,updated,request"
 
-/** The open database; every use holds mu. */
+/** An open store: the shared part, then the SQLite backend's fields (the
+ *  PostgreSQL backend keeps its own in pg). */
 struct pkie_ca_store {
-    sqlite3 *db;         /**< the connection for writes */
-    pthread_mutex_t mu;  /**< serialises all use of db */
-    sqlite3 *rdb;        /**< a second connection for reads: with WAL they never wait for
-                              a commit (and its fsync) in progress on db */
-    pthread_mutex_t rmu; /**< serialises all use of rdb */
+    const struct ca_store_ops *ops; /**< the backend */
+    struct ca_pg *pg;               /**< PostgreSQL pool (NULL for SQLite) */
+    sqlite3 *db;                    /**< the connection for writes */
+    pthread_mutex_t mu;             /**< serialises all use of db */
+    sqlite3 *rdb;                   /**< a second connection for reads: with WAL they never wait for
+                                         a commit (and its fsync) in progress on db */
+    pthread_mutex_t rmu;            /**< serialises all use of rdb */
     sqlite3_stmt *wst[CA_SQL_COUNT]; /**< cached statements on db (use under mu) */
     sqlite3_stmt *rst[CA_SQL_COUNT]; /**< cached statements on rdb (use under rmu) */
     int unlocked;                    /**< dek is valid */
@@ -80,7 +177,7 @@ sqlite3_stmt *pkie_ca_stmt_r(struct pkie_ca_store *s, enum ca_sql id);
 void pkie_ca_stmt_done(sqlite3_stmt *st);
 /** Run the cached statement @p id (no bindings, no rows) on db (hold mu). */
 int pkie_ca_db_run(struct pkie_ca_store *s, enum ca_sql id);
-/** Insert a claimed nonce inside the open transaction on db (store_commit.c):
+/** Insert a claimed nonce inside the open transaction on db (store_sq_nonces.c):
  *  0 or PKIE_ERR_CMP_NONCE_REPLAY. */
 int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c);
 /** Public key from SubjectPublicKeyInfo *contents* for EC named curves and

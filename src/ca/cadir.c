@@ -141,6 +141,26 @@ static int store_ca(struct pkie_ca_store *s, const char *name, X509 *cert, EVP_P
     return rc;
 }
 
+/* 1 when DIR/NAME exists. */
+static int stat_file(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* A shared database may already hold a CA: never overwrite its keys. */
+static int store_empty(struct pkie_ca_store *s)
+{
+    X509 *x = NULL;
+    int rc = pkie_ca_store_get_ca(s, PKIE_CA_ROOT, NULL, &x, NULL);
+    X509_free(x);
+    if (rc == 0)
+        return PKIE_ERR(PKIE_ERR_EXISTS, "the database already holds a CA");
+    pkie_err_clear();
+    return rc == PKIE_ERR_CA_NOT_INIT ? 0 : rc;
+}
+
 int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
 {
     char path[4096];
@@ -167,12 +187,10 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
         goto out;
     }
     snprintf(path, sizeof(path), "%s/ca.db", p->dir);
-    if (access(path, F_OK) == 0) {
+    if (access(path, F_OK) == 0 || stat_file(p->dir, "root.crt")) {
         rc = PKIE_ERR(PKIE_ERR_EXISTS, "%s already holds a CA", p->dir);
         goto out;
     }
-    if ((rc = pkie_ca_store_open(path, 1, &s)) != 0 || (rc = pkie_ca_store_unlock(s, p->pass)) != 0)
-        goto out;
     const char *kt = p->key_type != NULL ? p->key_type : "ec:P-256";
     int64_t days = p->root_days > 0 ? p->root_days : 3650;
     rkey = pkie_ca_key_generate(kt);
@@ -202,6 +220,11 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_CRYPTO;
         goto out;
     }
+    /* the store is touched only once every key and certificate is made */
+    if ((rc = pkie_ca_store_open(p->db != NULL ? p->db : path, 1, &s)) != 0)
+        goto out;
+    if ((rc = store_empty(s)) != 0 || (rc = pkie_ca_store_unlock(s, p->pass)) != 0)
+        goto out;
     if ((rc = store_ca(s, PKIE_CA_ROOT, root, rkey, p->pass)) != 0 ||
         (rc = store_ca(s, PKIE_CA_ISSUER, issuer, issuer_key, p->pass)) != 0 ||
         (rc = store_ca(s, PKIE_CA_SIGNER, signer, skey, p->pass)) != 0 ||
@@ -229,14 +252,23 @@ out:
 
 int pkie_ca_dir_open(const char *dir, const char *pass, struct pkie_ca_store **out)
 {
+    return pkie_ca_dir_open_db(dir, NULL, pass, out);
+}
+
+int pkie_ca_dir_open_db(const char *dir, const char *db, const char *pass,
+                        struct pkie_ca_store **out)
+{
     char path[4096];
     *out = NULL;
     snprintf(path, sizeof(path), "%s/ca.db", dir);
-    if (access(path, F_OK) != 0)
+    if (db == NULL && access(path, F_OK) != 0)
         return PKIE_ERR(PKIE_ERR_CA_NOT_INIT,
                         "%s is not a CA directory (no ca.db; run pkie ca init)", dir);
+    if (db != NULL && !stat_file(dir, "root.crt"))
+        return PKIE_ERR(PKIE_ERR_CA_NOT_INIT,
+                        "%s is not a CA directory (no root.crt; copy it from the first node)", dir);
     mode_t old = umask(077);
-    int rc = pkie_ca_store_open(path, 0, out);
+    int rc = pkie_ca_store_open(db != NULL ? db : path, 0, out);
     umask(old);
     if (rc == 0 && pass != NULL && (rc = pkie_ca_store_unlock(*out, pass)) != 0) {
         pkie_ca_store_close(*out);

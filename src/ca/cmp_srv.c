@@ -36,7 +36,7 @@ int pkie_ca_server_open(const struct pkie_ca_server_params *p, struct pkie_ca_se
         rc = PKIE_ERR(PKIE_ERR_NOMEM, "server");
         goto err;
     }
-    if ((rc = pkie_ca_dir_open(p->dir, p->pass, &srv->store)) != 0 ||
+    if ((rc = pkie_ca_dir_open_db(p->dir, p->db, p->pass, &srv->store)) != 0 ||
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ROOT, NULL, &srv->root, NULL)) != 0 ||
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ISSUER, p->pass, &srv->issuer,
                                    &srv->issuer_key)) != 0 ||
@@ -116,8 +116,13 @@ int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
     int rc = 0;
     *der = NULL;
     pthread_mutex_lock(&srv->crl_mu);
-    /* Revocations by `pkie ca revoke` happen in another process: rebuild at least each minute. */
-    if (srv->crl_dirty || srv->crl_der == NULL || pkie_ca_now() - srv->crl_time >= 60) {
+    /* Revocations by `pkie ca revoke` or by another node sharing the store
+     * happen elsewhere: the store's count of revoked certificates tells. */
+    int64_t revoked = -1;
+    if ((rc = pkie_ca_store_revoked_count(srv->store, &revoked)) != 0)
+        goto out;
+    if (srv->crl_dirty || srv->crl_der == NULL || revoked != srv->crl_revoked ||
+        pkie_ca_now() - srv->crl_time >= 60) {
         struct pkie_ca_issuer iss = {srv->issuer, srv->issuer_key, NULL};
         X509_CRL *crl = pkie_ca_crl_build(srv->store, &iss, 86400);
         unsigned char *p = NULL;
@@ -139,6 +144,7 @@ int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
         srv->crl_len = (size_t)n;
         srv->crl_time = pkie_ca_now();
         srv->crl_dirty = 0;
+        srv->crl_revoked = revoked;
     }
     *der = malloc(srv->crl_len);
     if (*der == NULL)
@@ -442,6 +448,9 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         goto done;
     failbit = PKIE_CMP_FI_systemFailure;
 error:
+    /* the database could not be reached (whatever error the step made of it) */
+    if (rc == PKIE_ERR_CA_UNAVAILABLE || pkie_ca_store_unavailable_seen())
+        failbit = PKIE_CMP_FI_systemUnavail;
     snprintf(why, sizeof(why), "%s",
              pkie_err_last()->msg[0] != '\0' ? pkie_err_last()->msg : pkie_strerror(rc));
     pkie_log_info(COMP, "%s refused: %s (%s)", m != NULL ? pkie_cmp_body_name(m->body.type) : "?",

@@ -26,6 +26,7 @@ struct pkie_ca_server {
     size_t crl_len;
     int64_t crl_time;
     int crl_dirty;
+    int64_t crl_revoked; /* revoked count in the store when the CRL was built */
 };
 
 /* One request being answered. */

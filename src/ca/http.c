@@ -87,8 +87,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (strcmp(url, "/crl") == 0 && h->p.crl != NULL) {
                 uint8_t *der = NULL;
                 size_t len = 0;
+                (void)pkie_ca_store_take_unavailable();
                 if (h->p.crl(h->p.arg, &der, &len) != 0)
-                    return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
+                    return reply(c,
+                                 pkie_ca_store_take_unavailable() ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 NULL, NULL, 0);
                 return reply(c, MHD_HTTP_OK, "application/pkix-crl", der, len);
             }
             return reply(c, MHD_HTTP_NOT_FOUND, NULL, NULL, 0);
@@ -137,13 +141,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     uint8_t *out = NULL;
     size_t out_len = 0;
+    (void)pkie_ca_store_take_unavailable();
     int rc = h->p.handler(h->p.arg, st->profile[0] != '\0' ? st->profile : NULL, st->body.data,
                           st->body.len, &out, &out_len);
+    /* the database could not be reached: the CMP error answer (systemUnavail)
+     * goes with 503, so that clients and balancers retry elsewhere or later */
+    int unavail = pkie_ca_store_take_unavailable();
     if (rc != 0 || out == NULL) {
         free(out);
-        return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
+        return reply(c, unavail ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     NULL, NULL, 0);
     }
-    return reply(c, MHD_HTTP_OK, "application/pkixcmp", out, out_len);
+    return reply(c, unavail ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, "application/pkixcmp",
+                 out, out_len);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -1,7 +1,7 @@
-/* CA store: senderNonces of accepted requests, for replay and transactionID
- * reuse detection. A request claims its nonce at once (checked against the
- * requests in flight and the database) and the nonce is written with the
- * request's first durable write (store_commit.c), before its answer leaves. */
+/* CA store, both backends: the senderNonces claimed by requests in flight
+ * (checked against each other here, against the stored ones through the
+ * backend) and the durable writes that carry them: a request's nonce is
+ * written with its first durable write, before its answer leaves. */
 #include "ca_internal.h"
 #include "pkie/error.h"
 
@@ -9,39 +9,6 @@
 #include <string.h>
 
 #define NONCE_MAX PKIE_CA_NONCE_MAX /* longer ones are refused (RFC 9810 asks for 128 bits) */
-
-int pkie_ca_store_nonce_init(struct pkie_ca_store *s)
-{
-    return pkie_ca_db_exec(s, "CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY,"
-                              " txid BLOB NOT NULL, seen INTEGER NOT NULL);"
-                              "CREATE INDEX IF NOT EXISTS nonces_txid ON nonces(txid);"
-                              "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen);"
-                              "CREATE TABLE IF NOT EXISTS tx_nonces(txid BLOB PRIMARY KEY,"
-                              " nonce BLOB NOT NULL, seen INTEGER NOT NULL);");
-}
-
-/* Insert the claimed nonce inside the open transaction (store_commit.c); the
- * primary key refuses a replay here too. Its transactionID was checked when
- * it was claimed: every request with the same transactionID was then either
- * in flight or committed, and is seen (a later check would also count the
- * nonce of a request refused because of this one, kept as it is). */
-int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c)
-{
-    sqlite3_stmt *st = pkie_ca_stmt(s, CA_SQL_NONCE_INSERT);
-    int step;
-    if (st == NULL)
-        return pkie_err_last()->code;
-    sqlite3_bind_blob(st, 1, c->nonce, (int)c->nonce_len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, c->txid, (int)c->txid_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, c->now);
-    step = sqlite3_step(st);
-    pkie_ca_stmt_done(st);
-    if ((step & 0xff) == SQLITE_CONSTRAINT)
-        return PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
-    if (step != SQLITE_DONE)
-        return pkie_ca_db_err(s, "nonce insert");
-    return 0;
-}
 
 static void unlink_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c)
 {
@@ -52,30 +19,6 @@ static void unlink_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c)
         }
     c->next = NULL;
     c->active = 0;
-}
-
-/* The committed nonces on the read connection: 1 when @p c's nonce was seen,
- * 2 when (new_tx) another nonce carried its transactionID, 0 neither. */
-static int seen_before(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what)
-{
-    int rc = 0;
-    *what = 0;
-    pthread_mutex_lock(&s->rmu);
-    sqlite3_stmt *st = pkie_ca_stmt_r(s, CA_SQL_NONCE_SEEN);
-    if (st == NULL) {
-        rc = pkie_err_last()->code;
-    } else {
-        sqlite3_bind_blob(st, 1, c->nonce, (int)c->nonce_len, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, c->new_tx);
-        sqlite3_bind_blob(st, 3, c->txid, (int)c->txid_len, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_ROW)
-            rc = PKIE_ERR(PKIE_ERR_CA_DB, "nonce lookup: %s", sqlite3_errmsg(s->rdb));
-        else
-            *what = sqlite3_column_int(st, 0) ? 1 : sqlite3_column_int(st, 1) ? 2 : 0;
-        pkie_ca_stmt_done(st);
-    }
-    pthread_mutex_unlock(&s->rmu);
-    return rc;
 }
 
 int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c,
@@ -112,15 +55,17 @@ int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_clai
     c->active = 1;
     pthread_mutex_unlock(&s->nc_mu);
     int what = 0;
-    int rc = seen_before(s, c, &what);
+    int rc = s->ops->nonce_seen(s, c, &what);
     if (rc == 0 && what == 1)
         rc = PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
     if (rc != 0) {
         pkie_ca_store_nonce_release(s, c);
         return rc;
     }
-    if (tid_used || what == 2) /* refused, but the nonce is still to be kept */
+    if (tid_used || what == 2) { /* refused, but the nonce is still to be kept */
+        c->tid_refused = 1;
         return PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already used");
+    }
     return 0;
 }
 
@@ -149,71 +94,80 @@ int pkie_ca_store_nonce_remember(struct pkie_ca_store *s, const uint8_t *nonce, 
     return rc;
 }
 
+static struct pkie_ca_nonce_claim *pending(struct pkie_ca_nonce_claim *c)
+{
+    return c != NULL && c->active && !c->committed ? c : NULL;
+}
+
+int pkie_ca_store_cert_insert(struct pkie_ca_store *s, X509 *cert, int status,
+                              const char *client_ref, int64_t tx_id, int64_t cert_req_id,
+                              int tx_state)
+{
+    return pkie_ca_store_cert_insert_claim(s, cert, status, client_ref, tx_id, cert_req_id,
+                                           tx_state, NULL);
+}
+
+int pkie_ca_store_cert_insert_claim(struct pkie_ca_store *s, X509 *cert, int status,
+                                    const char *client_ref, int64_t tx_id, int64_t cert_req_id,
+                                    int tx_state, struct pkie_ca_nonce_claim *claim)
+{
+    char serial[48], subject[512];
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert, &der);
+    if (len <= 0)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
+    int rc = pkie_ca_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
+    if (rc == 0 && pkie_ca_name_text(X509_get_subject_name(cert), subject, sizeof(subject)) != 0)
+        snprintf(subject, sizeof(subject), "?");
+    if (rc != 0) {
+        OPENSSL_free(der);
+        return rc;
+    }
+    struct ca_write me = {
+        .claim = pending(claim),
+        .serial = serial,
+        .subject = subject,
+        .client_ref = client_ref,
+        .der = der,
+        .der_len = len,
+        .status = status,
+        .tx_state = tx_state,
+        .not_before = pkie_ca_asn1_time_secs(X509_get0_notBefore(cert)),
+        .not_after = pkie_ca_asn1_time_secs(X509_get0_notAfter(cert)),
+        .tx_id = tx_id,
+        .cert_req_id = cert_req_id,
+    };
+    rc = s->ops->write(s, &me);
+    OPENSSL_free(der);
+    return rc;
+}
+
+int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *claim)
+{
+    struct ca_write me = {.claim = pending(claim)};
+    if (me.claim == NULL)
+        return 0;
+    return s->ops->write(s, &me);
+}
+
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)
 {
-    char sql[128];
-    int count = 0;
-    snprintf(sql, sizeof(sql), "DELETE FROM nonces WHERE seen<%lld", (long long)before);
-    pthread_mutex_lock(&s->mu);
-    int rc = pkie_ca_db_exec(s, sql);
-    if (rc == 0) {
-        count = sqlite3_changes(s->db);
-        snprintf(sql, sizeof(sql), "DELETE FROM tx_nonces WHERE seen<%lld", (long long)before);
-        rc = pkie_ca_db_exec(s, sql);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (n != NULL)
-        *n = count;
-    return rc;
+    return s->ops->nonce_purge(s, before, n);
 }
 
 int pkie_ca_store_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                               const uint8_t *nonce, size_t nonce_len, int64_t now)
 {
-    sqlite3_stmt *st = NULL;
     if (txid == NULL || txid_len == 0 || txid_len > NONCE_MAX || nonce == NULL || nonce_len == 0 ||
         nonce_len > NONCE_MAX)
         return PKIE_ERR(PKIE_ERR_ARG, "transactionID or nonce");
-    pthread_mutex_lock(&s->mu);
-    int rc = 0;
-    if ((st = pkie_ca_stmt(s, CA_SQL_TXNONCE_SET)) == NULL)
-        rc = pkie_err_last()->code;
-    if (rc == 0) {
-        sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, nonce, (int)nonce_len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = pkie_ca_db_err(s, "tx nonce");
-    }
-    pkie_ca_stmt_done(st);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return s->ops->txnonce_set(s, txid, txid_len, nonce, nonce_len, now);
 }
 
 int pkie_ca_store_txnonce_check(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                                 const uint8_t *recip, size_t recip_len)
 {
-    sqlite3_stmt *st = NULL;
     if (txid == NULL || txid_len == 0 || txid_len > NONCE_MAX)
         return 0; /* no transaction to speak of: the body handler refuses it */
-    pthread_mutex_lock(&s->mu);
-    int rc = 0;
-    if ((st = pkie_ca_stmt(s, CA_SQL_TXNONCE_GET)) == NULL)
-        rc = pkie_err_last()->code;
-    if (rc == 0) {
-        sqlite3_bind_blob(st, 1, txid, (int)txid_len, SQLITE_STATIC);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            const void *n = sqlite3_column_blob(st, 0);
-            size_t nl = (size_t)sqlite3_column_bytes(st, 0);
-            if (recip == NULL || recip_len != nl || n == NULL || memcmp(recip, n, nl) != 0)
-                rc = PKIE_ERR(PKIE_ERR_CMP_RECIPNONCE,
-                              "recipNonce is not the senderNonce of our last answer");
-        } else if (step != SQLITE_DONE) {
-            rc = pkie_ca_db_err(s, "tx nonce lookup");
-        }
-    }
-    pkie_ca_stmt_done(st);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return s->ops->txnonce_check(s, txid, txid_len, recip, recip_len);
 }

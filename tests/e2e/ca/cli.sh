@@ -32,7 +32,8 @@ check "init with --pass-file, rsa:3072" env -u PKIE_CA_PASS "$P" ca init --dir "
   --subject "/CN=CLI Root" --key-type rsa:3072 --pass-file "$WORK/passfile"
 check "dir 0700" sh -c "test \"\$(stat -c %a '$WORK/ca')\" = 700"
 check "files 0600" sh -c "for f in '$WORK'/ca/*; do test \"\$(stat -c %a \"\$f\")\" = 600 || exit 1; done"
-check "no clear key in the database" sh -c "! grep -q 'BEGIN PRIVATE KEY' '$WORK/ca/ca.db'"
+db_raw "$WORK/ca" >"$WORK/raw" && check "store readable" test -s "$WORK/raw"
+check "no clear key in the database" sh -c "! grep -q 'BEGIN PRIVATE KEY' '$WORK/raw'"
 oneline "init twice" env PKIE_CA_PASS=from-file "$P" ca init --dir "$WORK/ca" --subject /CN=x
 printf 'cli-secret\n' >"$WORK/sec"
 oneline "client add with a wrong passphrase" env PKIE_CA_PASS=wrong "$P" ca client add \
@@ -43,7 +44,8 @@ oneline "client add with an unknown profile" env PKIE_CA_PASS=from-file "$P" ca 
   --dir "$WORK/ca" --ref c1 --secret-file "$WORK/sec" --subject-pattern "CN=*" --profile gold
 check "client add" env PKIE_CA_PASS=from-file "$P" ca client add --dir "$WORK/ca" --ref c1 \
   --secret-file "$WORK/sec" --subject-pattern "CN=*" --approval manual
-check "secret not stored in clear" sh -c "! grep -q cli-secret '$WORK/ca/ca.db'"
+db_raw "$WORK/ca" >"$WORK/raw"
+check "secret not stored in clear" sh -c "test -s '$WORK/raw' && ! grep -q cli-secret '$WORK/raw'"
 oneline "client add twice" env PKIE_CA_PASS=from-file "$P" ca client add --dir "$WORK/ca" \
   --ref c1 --secret-file "$WORK/sec" --subject-pattern "CN=*"
 check "client list" sh -c "'$P' ca client list --dir '$WORK/ca' | grep -q 'c1 .*manual'"

@@ -7,6 +7,22 @@ SERVER_PID=
 export PKIE_CA_PASS=interop-pass
 fails=0
 
+# PKIE_TEST_PG_DIR (a throwaway cluster, tests/pg/pgcluster.sh): the same test
+# on PostgreSQL. A fresh database of the cluster is the store, and every
+# `pkie ca SUB` of the test gets --db through a wrapper in $WORK.
+if [ -n "${PKIE_TEST_PG_DIR:-}" ]; then
+  PKIE_TEST_DBNAME="t$$_$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
+  sh "$PKIE_TEST_PG_SCRIPT" createdb "$PKIE_TEST_PG_DIR" "$PKIE_TEST_DBNAME" ||
+    { echo "FATAL: createdb" >&2; exit 1; }
+  PKIE_TEST_DB="$(sh "$PKIE_TEST_PG_SCRIPT" conninfo "$PKIE_TEST_PG_DIR") dbname=$PKIE_TEST_DBNAME"
+  PKIE_REAL_BIN=$PKIE_BIN
+  PKIE_BIN=$WORK/pkie-db
+  printf '#!/bin/sh\nif [ "$1" = ca ] && [ $# -ge 2 ] && [ "$2" != --help ]; then\n  sub=$2\n  shift 2\n  exec "%s" ca "$sub" --db "%s" "$@"\nfi\nexec "%s" "$@"\n' \
+    "$PKIE_REAL_BIN" "$PKIE_TEST_DB" "$PKIE_REAL_BIN" >"$PKIE_BIN"
+  chmod +x "$PKIE_BIN"
+  echo "store: PostgreSQL ($PKIE_TEST_DB)"
+fi
+
 cleanup() {
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
@@ -82,6 +98,15 @@ ca_stop() {
 }
 
 newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+# db_raw CADIR: the store's raw content on stdout (SQLite file or pg_dump)
+db_raw() {
+  if [ -n "${PKIE_TEST_DB:-}" ]; then
+    sh "$PKIE_TEST_PG_SCRIPT" dump "$PKIE_TEST_PG_DIR" "$PKIE_TEST_DBNAME"
+  else
+    cat "$1/ca.db"
+  fi
+}
 
 # db_has_cert FILE: the certificate FILE is in the CA database with the same DER
 db_has_cert() {

@@ -31,6 +31,33 @@ static inline void ca_test_rmdir(char *dir)
     free(dir);
 }
 
+/* The store of the test CA in @p cadir: NULL (DIR/ca.db, SQLite) unless
+ * PKIE_TEST_PG_DIR names a throwaway PostgreSQL cluster (tests/pg/pgcluster.sh,
+ * started by the ctest fixture "pg"): then a connection string to a database
+ * of that cluster named after @p cadir, created when @p create. The same
+ * tests thus run on both backends. The string lives until the next call. */
+static inline const char *ca_test_db(const char *cadir, int create)
+{
+    static char conn[8][512];
+    static unsigned next;
+    const char *dir = getenv("PKIE_TEST_PG_DIR"), *script = getenv("PKIE_TEST_PG_SCRIPT");
+    if (dir == NULL || dir[0] == '\0')
+        return NULL;
+    unsigned long h = 5381;
+    for (const char *p = cadir; *p != '\0'; p++)
+        h = h * 33 + (unsigned char)*p;
+    char name[64], cmd[1200];
+    snprintf(name, sizeof(name), "t%d_%lx", (int)getpid(), h & 0xffffffffUL);
+    if (create) {
+        snprintf(cmd, sizeof(cmd), "sh '%s' createdb '%s' '%s'", script, dir, name);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not create database %s\n", name);
+    }
+    char *out = conn[next++ % 8];
+    snprintf(out, sizeof(conn[0]), "host=%s/sock user=pkie dbname=%s", dir, name);
+    return out;
+}
+
 /* A client registration with the given patterns and secret "secret". */
 static inline void ca_test_client(struct pkie_ca_client *c, const char *ref, const char *subj,
                                   const char *san)

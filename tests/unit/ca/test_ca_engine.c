@@ -30,9 +30,10 @@ static int setup(void **state)
     snprintf(f->cadir, sizeof(f->cadir), "%s/ca", f->dir);
     struct pkie_ca_init_params p = {
         .dir = f->cadir, .subject = "/CN=Engine Root", .pass = PASS, .intermediate = 1};
+    p.db = ca_test_db(f->cadir, 1);
     assert_int_equal(pkie_ca_dir_init(&p), 0);
     struct pkie_ca_store *s = NULL;
-    assert_int_equal(pkie_ca_dir_open(f->cadir, PASS, &s), 0);
+    assert_int_equal(pkie_ca_dir_open_db(f->cadir, ca_test_db(f->cadir, 0), PASS, &s), 0);
     struct pkie_ca_client c;
     ca_test_client(&c, "auto1", "CN=*", "DNS:*.test");
     assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
@@ -41,6 +42,7 @@ static int setup(void **state)
     assert_int_equal(pkie_ca_store_client_add(s, &c), 0);
     pkie_ca_store_close(s);
     struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    sp.db = ca_test_db(f->cadir, 0);
     assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
     f->key = pkie_ca_key_generate("ec:P-256");
     *state = f;
@@ -534,6 +536,7 @@ static void test_replay_after_restart(void **state)
     pkie_ca_server_close(f->srv);
     f->srv = NULL;
     struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    sp.db = ca_test_db(f->cadir, 0);
     assert_int_equal(pkie_ca_server_open(&sp, &f->srv), 0);
     int n = -1;
     assert_int_equal(pkie_ca_server_expire(f->srv, &n), 0); /* purge keeps recent nonces */
@@ -615,6 +618,125 @@ static void test_nonce_concurrent(void **state)
     assert_int_equal(replay, 3);
 }
 
+/* Two servers ("nodes") on one store, as `pkie ca serve` nodes on one
+ * PostgreSQL database (and on one SQLite file): a transaction continues on the
+ * other node, replays and transactionID reuse are refused across nodes, an
+ * approval and a revocation at one node are seen at once by the other. */
+static void test_two_nodes(void **state)
+{
+    struct fx *f = *state;
+    struct fx b = *f;
+    struct pkie_ca_server_params sp = {.dir = f->cadir, .pass = PASS};
+    sp.db = ca_test_db(f->cadir, 0);
+    assert_int_equal(pkie_ca_server_open(&sp, &b.srv), 0);
+    uint8_t *raw = NULL, *raw2 = NULL;
+
+    /* ir at A waits for approval; pollReq at B; approval through B's store; ip at A */
+    const uint8_t t1[16] = {0x71, 1};
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "nodes", t1);
+    struct pkie_cmp_msg *r = exchange(f, m, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_WAITING);
+    struct pkie_cmp_msg *p = cert_request(PKIE_CMP_BODY_POLLREQ, 0, f->key, "", t1);
+    p->body.u.pollReq.certReqId = pkie_cmp_alloc(p, sizeof(int64_t));
+    p->body.u.pollReq.count = 1;
+    set_recip(p, r);
+    struct pkie_cmp_msg *r2 = exchange(&b, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(r2->body.type, PKIE_CMP_BODY_POLLREP);
+    struct pkie_ca_tx t;
+    struct pkie_ca_store *sb = pkie_ca_server_store(b.srv);
+    assert_int_equal(pkie_ca_store_tx_get(sb, 0, t1, 16, &t), 0);
+    assert_int_equal(
+        pkie_ca_store_tx_set_state(sb, t.id, PKIE_CA_TX_WAITING, PKIE_CA_TX_APPROVED, NULL), 0);
+    pkie_ca_tx_clear(&t);
+    fresh_nonce(p);
+    set_recip(p, r2);
+    pkie_cmp_msg_free(r);
+    free(raw);
+    r = exchange(f, p, "manual1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_ACCEPTED);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(p);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    free(raw2);
+
+    /* cr at A, certConf at B */
+    const uint8_t t2[16] = {0x72, 2};
+    m = cert_request(PKIE_CMP_BODY_CR, 1, f->key, "nodes-conf", t2);
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_CP);
+    const struct pkie_cmp_certresp *cr = &r->body.u.certRep.response[0];
+    const unsigned char *q = cr->certifiedKeyPair.certOrEncCert.p;
+    X509 *x = d2i_X509(NULL, &q, (long)cr->certifiedKeyPair.certOrEncCert.len);
+    assert_non_null(x);
+    char hex[48];
+    pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex));
+    struct pkie_cmp_msg *cc = cert_request(PKIE_CMP_BODY_CERTCONF, 0, f->key, "", t2);
+    struct pkie_cmp_certconf *conf = &cc->body.u.certConf;
+    conf->status = pkie_cmp_alloc_array(cc, 1, sizeof(*conf->status));
+    conf->count = 1;
+    ASN1_OCTET_STRING *h = X509_digest_sig(x, NULL, NULL);
+    pkie_cmp_dup(cc, &conf->status[0].certHash, ASN1_STRING_get0_data(h),
+                 (size_t)ASN1_STRING_length(h));
+    set_recip(cc, r);
+    r2 = exchange(&b, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(r2->body.type, PKIE_CMP_BODY_PKICONF);
+    struct pkie_ca_cert rec;
+    assert_int_equal(pkie_ca_store_cert_get(pkie_ca_server_store(f->srv), hex, 0, &rec), 0);
+    assert_int_equal(rec.status, PKIE_CA_CERT_CONFIRMED);
+    ASN1_OCTET_STRING_free(h);
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(cc);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    free(raw2);
+
+    /* a request replayed at the other node; a transactionID reused there */
+    const uint8_t t3[16] = {0x73, 3};
+    m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "nodes-replay", t3);
+    assert_int_equal(pkie_cmp_header_set_implicit_confirm(m), 0);
+    uint8_t *der = NULL;
+    size_t len = 0;
+    encode_mac(m, "auto1", &der, &len);
+    r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    r2 = send_raw(b.srv, der, len, &raw2);
+    assert_int_equal(error_bits(r2), 1u << PKIE_CMP_FI_badSenderNonce);
+    pkie_cmp_msg_free(r2);
+    free(raw2);
+    free(der);
+    pkie_cmp_msg_free(m);
+    m = cert_request(PKIE_CMP_BODY_CR, 1, f->key, "nodes-tid", t3);
+    r2 = exchange(&b, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_true(error_bits(r2) & (1u << PKIE_CMP_FI_transactionIdInUse));
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    free(raw2);
+
+    /* a revocation at A is in the CRL B serves (B had one cached before) */
+    uint8_t *crl = NULL;
+    size_t crl_len = 0;
+    assert_int_equal(pkie_ca_server_crl(b.srv, &crl, &crl_len), 0);
+    free(crl);
+    assert_int_equal(
+        pkie_ca_store_cert_set_status(pkie_ca_server_store(f->srv), hex, PKIE_CA_CERT_REVOKED, 1),
+        0);
+    assert_int_equal(pkie_ca_server_crl(b.srv, &crl, &crl_len), 0);
+    q = crl;
+    X509_CRL *c = d2i_X509_CRL(NULL, &q, (long)crl_len);
+    X509_REVOKED *rv = NULL;
+    assert_int_equal(X509_CRL_get0_by_serial(c, &rv, X509_get0_serialNumber(x)), 1);
+    X509_CRL_free(c);
+    free(crl);
+    X509_free(x);
+    pkie_ca_server_close(b.srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include "pkie/wipe.h"
 
 #include <openssl/x509.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #define PASS "correct horse"
@@ -22,6 +23,7 @@ static char *init_ca(int intermediate)
     snprintf(sub, sizeof(sub), "%s/ca", dir);
     struct pkie_ca_init_params p = {
         .dir = sub, .subject = "/CN=Test Root/O=pkie", .pass = PASS, .intermediate = intermediate};
+    p.db = ca_test_db(sub, 1);
     assert_int_equal(pkie_ca_dir_init(&p), 0);
     return dir;
 }
@@ -31,7 +33,7 @@ static struct pkie_ca_store *open_ca(const char *dir, const char *pass)
     char sub[600];
     struct pkie_ca_store *s = NULL;
     snprintf(sub, sizeof(sub), "%s/ca", dir);
-    assert_int_equal(pkie_ca_dir_open(sub, pass, &s), 0);
+    assert_int_equal(pkie_ca_dir_open_db(sub, ca_test_db(sub, 0), pass, &s), 0);
     return s;
 }
 
@@ -44,8 +46,8 @@ static void test_init_files_and_modes(void **state)
     snprintf(path, sizeof(path), "%s/ca", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
-    const char *files[] = {"ca.db", "root.crt", "issuer.crt", "signer.crt"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *files[] = {"root.crt", "issuer.crt", "signer.crt", "ca.db"};
+    for (size_t i = 0; i < (ca_test_db(path, 0) != NULL ? 3 : 4); i++) {
         snprintf(path, sizeof(path), "%s/ca/%s", dir, files[i]);
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0077, 0);
@@ -53,6 +55,7 @@ static void test_init_files_and_modes(void **state)
     /* a second init refuses */
     snprintf(path, sizeof(path), "%s/ca", dir);
     struct pkie_ca_init_params p = {.dir = path, .subject = "/CN=x", .pass = PASS};
+    p.db = ca_test_db(path, 0);
     assert_int_equal(pkie_ca_dir_init(&p), PKIE_ERR_EXISTS);
 
     struct pkie_ca_store *s = open_ca(dir, PASS);
@@ -80,8 +83,100 @@ static void test_init_files_and_modes(void **state)
     pkie_ca_store_close(s);
     /* the data key does not unwrap with a wrong passphrase */
     snprintf(path, sizeof(path), "%s/ca", dir);
-    assert_int_equal(pkie_ca_dir_open(path, "wrong", &s), PKIE_ERR_CA_PASSWORD);
+    assert_int_equal(pkie_ca_dir_open_db(path, ca_test_db(path, 0), "wrong", &s),
+                     PKIE_ERR_CA_PASSWORD);
     assert_null(s);
+    ca_test_rmdir(dir);
+}
+
+/* --db: which strings name PostgreSQL, and a password in one is refused. */
+static void test_db_url(void **state)
+{
+    (void)state;
+    assert_true(pkie_ca_db_is_url("postgresql://db.example/ca"));
+    assert_true(pkie_ca_db_is_url("postgres:///ca?host=/run/postgresql"));
+    assert_true(pkie_ca_db_is_url("host=/run/postgresql dbname=ca"));
+    assert_true(pkie_ca_db_is_url("dbname = ca"));
+    assert_false(pkie_ca_db_is_url(NULL));
+    assert_false(pkie_ca_db_is_url(""));
+    assert_false(pkie_ca_db_is_url("/var/lib/ca/ca.db"));
+    assert_false(pkie_ca_db_is_url("ca.db"));
+    assert_false(pkie_ca_db_is_url("./a=b.db"));
+    assert_false(pkie_ca_db_is_url("=x"));
+    assert_false(pkie_ca_db_is_url("Host=x"));
+    assert_false(pkie_ca_db_is_url("postgresql:"));
+    struct pkie_ca_store *s = NULL;
+    assert_int_equal(pkie_ca_store_open("postgresql://u:secret@127.0.0.1/ca", 0, &s), PKIE_ERR_ARG);
+    assert_null(s);
+    assert_int_equal(pkie_ca_store_open("host=127.0.0.1 password=secret dbname=ca", 0, &s),
+                     PKIE_ERR_ARG);
+    assert_int_equal(pkie_ca_store_open("host=127.0.0.1 dbname='unterminated", 0, &s),
+                     PKIE_ERR_ARG);
+    assert_null(s);
+}
+
+static void sql(const char *path, const char *text)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* SQLite schema: a version 1 database (version in meta.schema, no nonce
+ * tables) is migrated; a newer version than this pkie knows is refused. */
+static void test_schema_migration(void **state)
+{
+    (void)state;
+    char *dir = ca_test_mkdtemp();
+    char path[600];
+    snprintf(path, sizeof(path), "%s/v1.db", dir);
+    sql(path,
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB);"
+        "CREATE TABLE ca(name TEXT PRIMARY KEY, cert BLOB NOT NULL, key_pem TEXT);"
+        "CREATE TABLE clients(ref TEXT PRIMARY KEY, secret BLOB NOT NULL,"
+        " subject_pattern TEXT NOT NULL, san_pattern TEXT NOT NULL, profile TEXT NOT NULL,"
+        " manual INTEGER NOT NULL, created INTEGER NOT NULL);"
+        "CREATE TABLE txs(id INTEGER PRIMARY KEY AUTOINCREMENT, txid BLOB NOT NULL,"
+        " state INTEGER NOT NULL, client_ref TEXT NOT NULL, subject TEXT NOT NULL,"
+        " reason TEXT NOT NULL DEFAULT '', serial TEXT NOT NULL DEFAULT '',"
+        " created INTEGER NOT NULL, updated INTEGER NOT NULL, request BLOB);"
+        "CREATE TABLE certs(serial TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+        " der BLOB NOT NULL, status INTEGER NOT NULL, reason INTEGER NOT NULL DEFAULT -1,"
+        " not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, issued_at INTEGER NOT NULL,"
+        " revoked_at INTEGER NOT NULL DEFAULT 0, client_ref TEXT NOT NULL DEFAULT '',"
+        " tx_id INTEGER NOT NULL DEFAULT 0, cert_req_id INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO meta VALUES('schema', x'01');");
+    struct pkie_ca_store *s = NULL;
+    assert_int_equal(pkie_ca_store_open(path, 0, &s), 0);
+    assert_string_equal(pkie_ca_store_backend(s), "sqlite");
+    assert_int_equal(pkie_ca_store_nonce_remember(s, (const uint8_t *)"0123456789abcdef", 16,
+                                                  (const uint8_t *)"tx", 2, 1, 100),
+                     0);
+    pkie_ca_store_close(s);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT version FROM schema_version),"
+                                        " (SELECT count(*) FROM meta WHERE key='schema')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), PKIE_CA_SCHEMA_VERSION);
+    assert_int_equal(sqlite3_column_int(st, 1), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* opened again: nothing to migrate */
+    assert_int_equal(pkie_ca_store_open(path, 0, &s), 0);
+    pkie_ca_store_close(s);
+    /* a newer schema is refused, an empty file is not a CA database */
+    sql(path, "UPDATE schema_version SET version=99");
+    assert_int_equal(pkie_ca_store_open(path, 0, &s), PKIE_ERR_CA_SCHEMA);
+    assert_null(s);
+    snprintf(path, sizeof(path), "%s/empty.db", dir);
+    sql(path, "CREATE TABLE other(x)");
+    assert_int_equal(pkie_ca_store_open(path, 0, &s), PKIE_ERR_CA_NOT_INIT);
     ca_test_rmdir(dir);
 }
 
@@ -449,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_unconfirmed_revoked_on_expiry),
         cmocka_unit_test(test_pass_read),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_db_url),
+        cmocka_unit_test(test_schema_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

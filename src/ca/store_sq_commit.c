@@ -1,32 +1,17 @@
-/* CA store: group commit of the durable writes of concurrent requests (an
+/* CA store, SQLite backend: group commit of the durable writes of concurrent requests (an
  * issued certificate with its transaction update, the senderNonce of the
  * request). Whoever finds no batch in progress commits every queued write in
  * one SQLite transaction, so that one fsync (synchronous=FULL) serves them
  * all; each caller returns only once its own write is durable, so its answer
  * never leaves before. */
 #include "ca_internal.h"
+#include "store_sq.h"
 #include "pkie/error.h"
 
 #include <stdio.h>
 #include <string.h>
 
 enum { WAKE_DONE = 1, WAKE_LEAD = 2 };
-
-/* One queued write: a certificate (serial != NULL), a claimed nonce, or both. */
-struct ca_write {
-    struct ca_write *next;
-    struct pkie_ca_nonce_claim *claim; /* nonce to write first, or NULL */
-    const char *serial, *subject, *client_ref;
-    const unsigned char *der;
-    int der_len, status, tx_state;
-    int64_t not_before, not_after, tx_id, cert_req_id;
-    int nonce_kept;     /* the nonce row is written in this batch */
-    int rc;             /* result (pkie_err) */
-    pthread_mutex_t mu; /* with cv: wakes the waiter */
-    pthread_cond_t cv;
-    int wake; /* under mu: 0 wait, WAKE_DONE, WAKE_LEAD */
-    char msg[256];
-};
 
 /* Insert one certificate (and update its transaction) inside the open SQLite
  * transaction, under a savepoint so that a serial collision undoes only it. */
@@ -141,7 +126,7 @@ static void post(struct ca_write *it, int what)
  * The first writer to find no commit in progress commits all queued writes;
  * when it is done it wakes that batch's writers and hands the next batch to
  * one writer queued meanwhile (gc_busy stays set across the hand-over). */
-static int submit(struct pkie_ca_store *s, struct ca_write *me)
+int pkie_ca_sq_write(struct pkie_ca_store *s, struct ca_write *me)
 {
     struct ca_write *batch = NULL;
     pthread_mutex_init(&me->mu, NULL);
@@ -190,60 +175,4 @@ static int submit(struct pkie_ca_store *s, struct ca_write *me)
     if (me->rc != 0)
         return pkie_err_set(me->rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me->msg);
     return 0;
-}
-
-static struct pkie_ca_nonce_claim *pending(struct pkie_ca_nonce_claim *c)
-{
-    return c != NULL && c->active && !c->committed ? c : NULL;
-}
-
-int pkie_ca_store_cert_insert(struct pkie_ca_store *s, X509 *cert, int status,
-                              const char *client_ref, int64_t tx_id, int64_t cert_req_id,
-                              int tx_state)
-{
-    return pkie_ca_store_cert_insert_claim(s, cert, status, client_ref, tx_id, cert_req_id,
-                                           tx_state, NULL);
-}
-
-int pkie_ca_store_cert_insert_claim(struct pkie_ca_store *s, X509 *cert, int status,
-                                    const char *client_ref, int64_t tx_id, int64_t cert_req_id,
-                                    int tx_state, struct pkie_ca_nonce_claim *claim)
-{
-    char serial[48], subject[512];
-    unsigned char *der = NULL;
-    int len = i2d_X509(cert, &der);
-    if (len <= 0)
-        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
-    int rc = pkie_ca_serial_hex(X509_get0_serialNumber(cert), serial, sizeof(serial));
-    if (rc == 0 && pkie_ca_name_text(X509_get_subject_name(cert), subject, sizeof(subject)) != 0)
-        snprintf(subject, sizeof(subject), "?");
-    if (rc != 0) {
-        OPENSSL_free(der);
-        return rc;
-    }
-    struct ca_write me = {
-        .claim = pending(claim),
-        .serial = serial,
-        .subject = subject,
-        .client_ref = client_ref,
-        .der = der,
-        .der_len = len,
-        .status = status,
-        .tx_state = tx_state,
-        .not_before = pkie_ca_asn1_time_secs(X509_get0_notBefore(cert)),
-        .not_after = pkie_ca_asn1_time_secs(X509_get0_notAfter(cert)),
-        .tx_id = tx_id,
-        .cert_req_id = cert_req_id,
-    };
-    rc = submit(s, &me);
-    OPENSSL_free(der);
-    return rc;
-}
-
-int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *claim)
-{
-    struct ca_write me = {.claim = pending(claim)};
-    if (me.claim == NULL)
-        return 0;
-    return submit(s, &me);
 }

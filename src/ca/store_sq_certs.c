@@ -1,5 +1,6 @@
-/* CA store: issued certificates, transactions and the CRL number. */
+/* CA store, SQLite backend: issued certificates, transactions and the CRL number. */
 #include "ca_internal.h"
+#include "store_sq.h"
 #include "pkie/error.h"
 
 #include <stdlib.h>
@@ -33,23 +34,10 @@ static int cert_row(sqlite3_stmt *st, int with_der, struct pkie_ca_cert *c)
     return 0;
 }
 
-void pkie_ca_cert_clear(struct pkie_ca_cert *c)
+int pkie_ca_sq_cert_set_status(struct pkie_ca_store *s, const char *canon, int status, int reason)
 {
-    if (c == NULL)
-        return;
-    free(c->der);
-    c->der = NULL;
-    c->der_len = 0;
-}
-
-int pkie_ca_store_cert_set_status(struct pkie_ca_store *s, const char *serial, int status,
-                                  int reason)
-{
-    char canon[48];
     sqlite3_stmt *st = NULL;
-    int rc = pkie_ca_serial_canon(serial, canon, sizeof(canon));
-    if (rc != 0)
-        return rc;
+    int rc;
     pthread_mutex_lock(&s->mu);
     rc = pkie_ca_db_prepare(s,
                             status == PKIE_CA_CERT_REVOKED
@@ -89,15 +77,12 @@ int pkie_ca_store_cert_set_status(struct pkie_ca_store *s, const char *serial, i
     return rc;
 }
 
-int pkie_ca_store_cert_get(struct pkie_ca_store *s, const char *serial, int with_der,
-                           struct pkie_ca_cert *c)
+int pkie_ca_sq_cert_get(struct pkie_ca_store *s, const char *canon, int with_der,
+                        struct pkie_ca_cert *c)
 {
-    char canon[48];
     sqlite3_stmt *st = NULL;
+    int rc = 0;
     memset(c, 0, sizeof(*c));
-    int rc = pkie_ca_serial_canon(serial, canon, sizeof(canon));
-    if (rc != 0)
-        return rc;
     pthread_mutex_lock(&s->rmu);
     if ((st = pkie_ca_stmt_r(s, CA_SQL_CERT_GET)) == NULL)
         rc = pkie_err_last()->code;
@@ -134,27 +119,25 @@ static int cert_iter(struct pkie_ca_store *s, const char *sql, int64_t bind, int
     return rc;
 }
 
-int pkie_ca_store_cert_list(struct pkie_ca_store *s, int revoked_only,
-                            int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg)
+int pkie_ca_sq_cert_iter(struct pkie_ca_store *s, enum ca_cert_iter which, int64_t tx_id,
+                         int with_der, int (*cb)(void *arg, const struct pkie_ca_cert *c),
+                         void *arg)
 {
+    if (which == CA_ITER_TX)
+        return cert_iter(s, "SELECT " CERT_COLS " FROM certs WHERE tx_id=? ORDER BY cert_req_id",
+                         tx_id, with_der, cb, arg);
     return cert_iter(s,
-                     revoked_only ? "SELECT " CERT_COLS " FROM certs WHERE status=2 ORDER BY rowid"
-                                  : "SELECT " CERT_COLS " FROM certs ORDER BY rowid",
-                     -1, revoked_only, cb, arg);
+                     which == CA_ITER_REVOKED ? "SELECT " CERT_COLS
+                                                " FROM certs WHERE status=2 ORDER BY rowid"
+                                              : "SELECT " CERT_COLS " FROM certs ORDER BY rowid",
+                     -1, with_der, cb, arg);
 }
 
-int pkie_ca_store_tx_certs(struct pkie_ca_store *s, int64_t tx_id,
-                           int (*cb)(void *arg, const struct pkie_ca_cert *c), void *arg)
-{
-    return cert_iter(s, "SELECT " CERT_COLS " FROM certs WHERE tx_id=? ORDER BY cert_req_id", tx_id,
-                     1, cb, arg);
-}
-
-int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n)
+static int count(struct pkie_ca_store *s, const char *sql, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->rmu);
-    int rc = pkie_ca_db_prepare_r(s, "SELECT count(*) FROM certs", &st);
+    int rc = pkie_ca_db_prepare_r(s, sql, &st);
     if (rc == 0) {
         if (sqlite3_step(st) == SQLITE_ROW)
             *n = sqlite3_column_int64(st, 0);
@@ -164,6 +147,16 @@ int pkie_ca_store_cert_count(struct pkie_ca_store *s, int64_t *n)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->rmu);
     return rc;
+}
+
+int pkie_ca_sq_cert_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, "SELECT count(*) FROM certs", n);
+}
+
+int pkie_ca_sq_revoked_count(struct pkie_ca_store *s, int64_t *n)
+{
+    return count(s, "SELECT count(*) FROM certs WHERE status=2", n);
 }
 
 /* ---- transactions -------------------------------------------------------- */
@@ -198,18 +191,9 @@ static int tx_row(sqlite3_stmt *st, int with_req, struct pkie_ca_tx *t)
     return 0;
 }
 
-void pkie_ca_tx_clear(struct pkie_ca_tx *t)
-{
-    if (t == NULL)
-        return;
-    free(t->request);
-    t->request = NULL;
-    t->request_len = 0;
-}
-
-int pkie_ca_store_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
-                            int state, const char *client_ref, const char *subject,
-                            const uint8_t *request, size_t request_len, int64_t *id)
+int pkie_ca_sq_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len, int state,
+                         const char *client_ref, const char *subject, const uint8_t *request,
+                         size_t request_len, int64_t *id)
 {
     sqlite3_stmt *st = NULL;
     if (txid_len == 0 || txid_len > 64)
@@ -238,8 +222,8 @@ int pkie_ca_store_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t
     return rc;
 }
 
-int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txid, size_t txid_len,
-                         struct pkie_ca_tx *t)
+int pkie_ca_sq_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txid, size_t txid_len,
+                      struct pkie_ca_tx *t)
 {
     sqlite3_stmt *st = NULL;
     memset(t, 0, sizeof(*t));
@@ -262,8 +246,8 @@ int pkie_ca_store_tx_get(struct pkie_ca_store *s, int64_t id, const uint8_t *txi
     return rc;
 }
 
-int pkie_ca_store_tx_set_state(struct pkie_ca_store *s, int64_t id, int from, int state,
-                               const char *reason)
+int pkie_ca_sq_tx_set_state(struct pkie_ca_store *s, int64_t id, int from, int state,
+                            const char *reason)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
@@ -288,8 +272,8 @@ int pkie_ca_store_tx_set_state(struct pkie_ca_store *s, int64_t id, int from, in
     return rc;
 }
 
-int pkie_ca_store_tx_list(struct pkie_ca_store *s, int state,
-                          int (*cb)(void *arg, const struct pkie_ca_tx *t), void *arg)
+int pkie_ca_sq_tx_list(struct pkie_ca_store *s, int state,
+                       int (*cb)(void *arg, const struct pkie_ca_tx *t), void *arg)
 {
     sqlite3_stmt *st = NULL;
     struct pkie_ca_tx t;
@@ -309,7 +293,7 @@ int pkie_ca_store_tx_list(struct pkie_ca_store *s, int state,
     return rc;
 }
 
-int pkie_ca_store_tx_expire(struct pkie_ca_store *s, int64_t max_age, int *n)
+int pkie_ca_sq_tx_expire(struct pkie_ca_store *s, int64_t max_age, int *n)
 {
     int64_t now = pkie_ca_now(), limit = now - max_age;
     char sql[512];
@@ -342,7 +326,7 @@ out:
     return rc;
 }
 
-int pkie_ca_store_next_crl_number(struct pkie_ca_store *s, int64_t *n)
+int pkie_ca_sq_next_crl_number(struct pkie_ca_store *s, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->mu);
