@@ -11,6 +11,9 @@
 # unprivileged user PKIE_PG_USER (default nobody) through runuser. Connections
 # are local (Unix socket only, no TCP) with trust authentication: test only.
 # PKIE_PG_OPTS: more server settings ("-c name=value ...").
+# When that user cannot reach DIR (a clone under a directory closed to others,
+# or a socket path longer than the 107 bytes a Unix socket name allows), the
+# cluster lives in a directory under /tmp and DIR is a link to it.
 set -eu
 cmd=$1
 dir=$2
@@ -26,32 +29,47 @@ user=${PKIE_PG_USER:-nobody}
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
 }
-conninfo="host=$dir/sock user=pkie"
+# the cluster's real place (DIR itself, or what DIR links to)
+real=$dir
+[ -L "$dir" ] && real=$(readlink "$dir")
+conninfo="host=$real/sock user=pkie"
 pg_start() {
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-k $dir/sock -c listen_addresses= -c max_connections=200 -c unix_socket_permissions=0777 -c fsync=on -c synchronous_commit=on ${PKIE_PG_OPTS:-}" \
+  as_pg "$bin/pg_ctl" -D "$real/data" -l "$real/log" -w -t 60 \
+    -o "-k $real/sock -c listen_addresses= -c max_connections=200 -c unix_socket_permissions=0777 -c fsync=on -c synchronous_commit=on ${PKIE_PG_OPTS:-}" \
     start >/dev/null
 }
 case $cmd in
 start)
-  if [ -f "$dir/data/postmaster.pid" ]; then as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; fi
+  if [ -f "$real/data/postmaster.pid" ]; then as_pg "$bin/pg_ctl" -D "$real/data" -m immediate stop >/dev/null 2>&1 || true; fi
+  [ "$real" != "$dir" ] && rm -rf "$real"
   rm -rf "$dir"
-  mkdir -p "$dir/sock"
-  [ "$(id -u)" = 0 ] && chown -R "$user" "$dir"
-  chmod 0755 "$dir" "$dir/sock"
-  as_pg "$bin/initdb" -D "$dir/data" -U pkie --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || {
-    cat "$dir/initdb.log" >&2
+  mkdir -p "$(dirname "$dir")"
+  real=$dir
+  reach=1
+  if [ "$(id -u)" = 0 ] && ! runuser -u "$user" -- test -x "$(dirname "$dir")"; then reach=0; fi
+  [ ${#dir} -gt 80 ] && reach=0
+  if [ $reach = 0 ]; then
+    real=$(mktemp -d /tmp/pkie-pg.XXXXXX)
+    ln -s "$real" "$dir"
+  fi
+  conninfo="host=$real/sock user=pkie"
+  mkdir -p "$real/sock"
+  [ "$(id -u)" = 0 ] && chown -R "$user" "$real"
+  chmod 0755 "$real" "$real/sock"
+  as_pg "$bin/initdb" -D "$real/data" -U pkie --auth=trust -E UTF8 --no-sync >"$real/initdb.log" 2>&1 || {
+    cat "$real/initdb.log" >&2
     exit 1
   }
-  pg_start || { cat "$dir/log" >&2; exit 1; }
+  pg_start || { cat "$real/log" >&2; exit 1; }
   echo "$conninfo"
   ;;
 stop)
-  if [ -f "$dir/data/postmaster.pid" ]; then as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
+  if [ -f "$real/data/postmaster.pid" ]; then as_pg "$bin/pg_ctl" -D "$real/data" -m fast -w stop >/dev/null; fi
+  [ "$real" != "$dir" ] && rm -rf "$real"
   rm -rf "$dir"
   ;;
 pause)
-  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+  as_pg "$bin/pg_ctl" -D "$real/data" -m fast -w stop >/dev/null
   ;;
 resume)
   pg_start
