@@ -254,7 +254,7 @@ int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out
     if (rc == 0 && r->duration_ms >= 0)
         rc = sb_printf(&b, &l, &c, ",\"duration_ms\":%" PRId64, r->duration_ms);
     else if (rc == 0)
-        rc = sb_add(&b, &l, &c, ",\"duration_ms\":null", 18);
+        rc = sb_printf(&b, &l, &c, ",\"duration_ms\":null");
     if (rc == 0)
         rc = add_str(&b, &l, &c, "result", "refused");
     if (rc == 0)
