@@ -109,7 +109,7 @@ void pkie_tls_profile_view(struct pkie_tls_session *s, struct pkie_pki_profile *
 static int call_phase(struct pkie_tls_session *s, uint32_t phase)
 {
     pkie_tls_fill_session(s);
-    return pkie_exit_call(s->t->rt->exit, s->t->z, phase);
+    return pkie_tls_task_call(s->t, phase);
 }
 
 static void put_sigalgs(struct pkie_tls_session *s)
