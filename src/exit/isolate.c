@@ -273,6 +273,8 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
     atomic_fetch_add(&spawns, 1);
     int e = posix_spawn(&h->pid, "/proc/self/exe", &fa, NULL, argv, envp);
     free(envp);
+    posix_spawn_file_actions_destroy(&fa);
+    fa_init = 0;
     if (e != 0) {
         h->pid = 0;
         rc = PKIE_ERR(PKIE_ERR_EXIT_LOAD, "exit helper: cannot start /proc/self/exe: %s",

@@ -11,6 +11,10 @@
 TRIG=$W/trigger
 TO=2
 LIB=exit_adversarial.so
+# In a sanitizer build the helper must die of its signal or exit with its own
+# status, as in a normal build (not through the sanitizer's handlers).
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:handle_abort=0:detect_leaks=0"
+export ASAN_OPTIONS
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cause_of() { # MODE: the cause the log line must give

@@ -5,7 +5,7 @@
  * the next session is a good one).
  *
  * pki.exit.conf: "MODE TRIGGER" with MODE one of
- *   segv     a NULL write (SIGSEGV)
+ *   segv     a write to a page without access (SIGSEGV)
  *   abort    abort() (SIGABRT)
  *   exit     exit(3)
  *   loop     an endless loop
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,7 +47,11 @@ static int triggered(const struct conf *c, uint32_t phase)
 static int misbehave(const struct conf *c, struct pkicom *z)
 {
     if (strcmp(c->mode, "segv") == 0) {
-        *(volatile int *)(uintptr_t)z->reserved0 = 1; /* reserved0 is 0: a NULL write */
+        /* a write to a page without access (no undefined behaviour for a
+         * sanitizer to report instead of the crash) */
+        volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED)
+            *p = 1;
     } else if (strcmp(c->mode, "abort") == 0) {
         abort();
     } else if (strcmp(c->mode, "exit") == 0) {
