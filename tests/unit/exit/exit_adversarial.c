@@ -12,10 +12,13 @@
  *   sleep    sleep for an hour
  *   stdout   writes 1 MiB to stdout, then answers "not handled"
  *   closefd  closes every descriptor from 3 up, then answers "not handled"
+ *   fds      answers CFTPKIE_ERROR with "fds=0,1,2,..." (its open descriptors)
+ *   uid      answers CFTPKIE_ERROR with "uid=N gid=N"
  *   run      runs /bin/true with execv, then fork(); answers CFTPKIE_ERROR
  *            if either worked (the helper's sandbox denies both)
  * and TRIGGER a file holding the phase number (e.g. 5 for CheckCertificate).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +73,31 @@ static int misbehave(const struct conf *c, struct pkicom *z)
     } else if (strcmp(c->mode, "closefd") == 0) {
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
+    } else if (strcmp(c->mode, "fds") == 0) {
+        DIR *d = opendir("/proc/self/fd");
+        size_t n = (size_t)snprintf(z->error_text, sizeof(z->error_text), "fds=");
+        struct dirent *e;
+        int fds[64], k = 0;
+        while (d != NULL && (e = readdir(d)) != NULL && k < 64)
+            if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
+                fds[k++] = atoi(e->d_name);
+        if (d != NULL)
+            closedir(d);
+        for (int i = 0; i < k; i++) /* in order */
+            for (int j = i + 1; j < k; j++)
+                if (fds[j] < fds[i]) {
+                    int x = fds[i];
+                    fds[i] = fds[j];
+                    fds[j] = x;
+                }
+        for (int i = 0; i < k && n < sizeof(z->error_text) - 8; i++)
+            n += (size_t)snprintf(z->error_text + n, sizeof(z->error_text) - n, "%s%d",
+                                  i ? "," : "", fds[i]);
+        return CFTPKIE_ERROR;
+    } else if (strcmp(c->mode, "uid") == 0) {
+        snprintf(z->error_text, sizeof(z->error_text), "uid=%u gid=%u", (unsigned)getuid(),
+                 (unsigned)getgid());
+        return CFTPKIE_ERROR;
     } else if (strcmp(c->mode, "run") == 0) {
         char *argv[] = {(char *)"true", NULL};
         execv("/bin/true", argv);
