@@ -235,6 +235,13 @@ static void test_stop(void **state)
 int main(void)
 {
     pkie_log_set_level(PKIE_LOG_ERROR);
+    /* In a sanitizer build the helpers (started with this environment) must
+     * die of their own signal, as in a normal build. */
+    const char *ao = getenv("ASAN_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof(opts), "%s%shandle_segv=0:handle_abort=0:detect_leaks=0", ao ? ao : "",
+             ao && ao[0] ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
     const char *b = getenv("PKIE_BUILD_DIR");
     snprintf(lib, sizeof(lib), "%s/tests/exits/exit_adversarial.so", b ? b : ".");
     snprintf(trig, sizeof(trig), "/tmp/pkie-isolate-%d", (int)getpid());
