@@ -271,7 +271,17 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
     snprintf(a1, sizeof(a1), "%s", iso->name);
     char *argv[] = {a0, a1, NULL};
     atomic_fetch_add(&spawns, 1);
-    int e = posix_spawn(&h->pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    /* No signal blocked (a task thread may block some), handlers back to
+     * their defaults (posix_spawn does that for caught ones; ignored ones,
+     * such as SIGPIPE, stay ignored). */
+    posix_spawnattr_t sa;
+    posix_spawnattr_init(&sa);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&sa, &none);
+    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK);
+    int e = posix_spawn(&h->pid, "/proc/self/exe", &fa, &sa, argv, envp);
+    posix_spawnattr_destroy(&sa);
     free(envp);
     posix_spawn_file_actions_destroy(&fa);
     fa_init = 0;
