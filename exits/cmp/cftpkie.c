@@ -261,7 +261,7 @@ static int crypt_data(struct pkicom *z)
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *zpki)
 {
-    /* ABI: any host of version >= 1 (an older exit on a newer host is fine);
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
      * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
     if (zpki == NULL || zpki->abi_version < 1 || zpki->size < CFTPKIE_V1_END)
         return CFTPKIE_ERROR;

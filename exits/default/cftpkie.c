@@ -6,7 +6,7 @@
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *zpki)
 {
-    /* ABI: any host of version >= 1 (an older exit on a newer host is fine);
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
      * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
     if (zpki == NULL || zpki->abi_version < 1)
         return CFTPKIE_ERROR;
