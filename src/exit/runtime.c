@@ -237,6 +237,11 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* StartTask in a new helper runs one task at a time: a PKCS#11 module's
+ * file store (SoftHSM2's) is not read reliably while another process logs in
+ * and rewrites it, as several helpers starting at once would. */
+static pthread_mutex_t helper_start_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* The helper failed: sessions it served are lost; restarts back off. */
 static void helper_failed(struct pkie_tls_task *t)
 {
@@ -322,12 +327,14 @@ static int restart_helper(struct pkie_tls_task *t)
         return PKIE_ERR(PKIE_ERR_EXIT_PHASE,
                         "the exit helper failed %u times: next restart in %lld ms", t->failures,
                         t->retry_at - now);
+    pthread_mutex_lock(&helper_start_mu);
     int rc = pkie_exit_helper_start(&rt->iso, &t->h);
     if (rc == 0) {
         pkie_log_warn("exit", "exit %s: task %u: helper restarted (failure %u), StartTask again",
                       rt->exit->name, t->task_id, t->failures);
         rc = task_start_call(t, 1);
     }
+    pthread_mutex_unlock(&helper_start_mu);
     if (rc != 0) {
         char msg[400];
         snprintf(msg, sizeof(msg), "%s", pkie_err_last()->msg);
@@ -415,11 +422,16 @@ int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pk
     z->host_task_ref = task_id;
     memcpy(z->conf, rt->exit_conf, sizeof(z->conf));
     int ret = 0;
-    if (rt->isolation == PKIE_TLS_EXIT_PROCESS)
+    int iso = rt->isolation == PKIE_TLS_EXIT_PROCESS;
+    if (iso) {
+        pthread_mutex_lock(&helper_start_mu);
         ret = pkie_exit_helper_start(&rt->iso, &t->h);
+    }
     if (ret == 0) {
         int trace = pkie_log_enabled(PKIE_LOG_TRACE);
         ret = task_start_call(t, 0);
+        if (iso)
+            pthread_mutex_unlock(&helper_start_mu);
         if (trace)
             pkie_log(PKIE_LOG_TRACE, "exit", "exit %s phase StartTask: task %u: %s", rt->exit->name,
                      task_id, ret == 0 ? "ok" : "error");
@@ -428,6 +440,7 @@ int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pk
             return ret;
         }
     } else {
+        pthread_mutex_unlock(&helper_start_mu);
         free(t->z);
         free(t);
         return ret;
