@@ -6,6 +6,9 @@
 # sleeps in CryptData with a 60 s deadline: SIGTERM ends the receiver within
 # seconds, with exit status 0.
 . "$(dirname "$0")/lib.sh"
+# In a sanitizer build the helper must die of its signal, as in a normal build.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0:handle_abort=0:detect_leaks=0"
+export ASAN_OPTIONS
 xfer_setup
 ADV=$BUILD/tests/exits/exit_adversarial.so
 TRIG=$W/trigger
