@@ -28,6 +28,18 @@
  *  - One struct pkicom exists per task and is only used by the thread of that
  *    task: the exit needs no locking for it. The exit function itself must be
  *    thread-safe (several tasks run at once).
+ *  - Versions (as SQLite's sqlite3_vfs): a host of version N accepts exits of
+ *    every version 1..N, and an exit runs on every host of version >= 1. A
+ *    later version only appends fields (the struct ends with a marker
+ *    "fields above are in version N"). An exit reads or writes a field of
+ *    version V > 1 only when CFTPKIE_HAS(zpki, V, field) is true (the host's
+ *    abi_version and size both say it is there), and never refuses a host
+ *    whose abi_version is above its own. The offset and size of every
+ *    version 1 field are pinned by the _Static_asserts at the end (64-bit).
+ *  - With pki.exit.isolation = process (the default) the exit runs in a
+ *    helper process: the struct is shared memory, pointers in it
+ *    (session_area) are valid in the exit's own process only, and a call
+ *    that crashes, exits or passes pki.exit.timeout costs that session only.
  *  - At StartTask the exit returns in phase_mask the later phases it wants.
  *    StartTask and EndTask are always called; when StartHandshake is wanted,
  *    EndSession is always called too. The default exit answers 0 (no phase).
@@ -150,7 +162,10 @@ struct pkicom {
                                     (0 if StartHandshake is not wanted) */
     uint8_t *session_area;     /**< in, session phases: the per-session private area
                                     (session_area_size bytes, zeroed at StartHandshake,
-                                    kept until EndSession; NULL when size 0) */
+                                    kept until EndSession; NULL when size 0). A pointer
+                                    in the exit's own address space (8 bytes on the
+                                    64-bit platforms pkie supports, pinned below); the
+                                    host never reads it back */
 
     /* ---- areas ---- */
     uint8_t task_area[CFTPKIE_TASK_AREA_CAP];     /**< in/out, all: the task public area,
@@ -242,7 +257,93 @@ struct pkicom {
     uint32_t tls_version;                 /**< in: 0x0303 TLS 1.2, 0x0304 TLS 1.3 */
     uint32_t cipher_id;                   /**< in: IANA cipher suite number */
     char cipher_name[CFTPKIE_CIPHER_CAP]; /**< in: OpenSSL's cipher name */
+
+    /* ---- fields above are in version 1 ---- */
 };
+
+/** End of the version 1 fields: a host of version 1 has size >= this. */
+#define CFTPKIE_V1_END (offsetof(struct pkicom, cipher_name) + CFTPKIE_CIPHER_CAP)
+
+/**
+ * Is @p field (added in ABI version @p version) there in the host's struct?
+ * An exit touches a field of version > 1 only when this is true, e.g.
+ * CFTPKIE_HAS(zpki, 2, some_v2_field).
+ */
+#define CFTPKIE_HAS(zpki, version, field)                                                          \
+    ((zpki)->abi_version >= (version) &&                                                           \
+     (zpki)->size >= offsetof(struct pkicom, field) + sizeof((zpki)->field))
+
+/* The version 1 layout, pinned (64-bit platforms, C11 or C++11). */
+#if (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L) || defined(__cplusplus)
+#if defined(__LP64__) || defined(_LP64)
+#ifdef __cplusplus
+#define CFTPKIE_SA_ static_assert
+#else
+#define CFTPKIE_SA_ _Static_assert
+#endif
+#define CFTPKIE_PIN_(f, off, sz)                                                                   \
+    CFTPKIE_SA_(offsetof(struct pkicom, f) == (off) && sizeof(((struct pkicom *)0)->f) == (sz),    \
+                "struct pkicom: version 1 field " #f " moved or resized")
+CFTPKIE_PIN_(size, 0, 4);
+CFTPKIE_PIN_(abi_version, 4, 4);
+CFTPKIE_PIN_(phase, 8, 4);
+CFTPKIE_PIN_(flags, 12, 4);
+CFTPKIE_PIN_(exit_abi_version, 16, 4);
+CFTPKIE_PIN_(phase_mask, 20, 4);
+CFTPKIE_PIN_(session_area_size, 24, 4);
+CFTPKIE_PIN_(reserved0, 28, 4);
+CFTPKIE_PIN_(host_task_ref, 32, 8);
+CFTPKIE_PIN_(exit_task_ref, 40, 8);
+CFTPKIE_PIN_(host_session_ref, 48, 8);
+CFTPKIE_PIN_(exit_session_ref, 56, 8);
+CFTPKIE_PIN_(session_area, 64, 8);
+CFTPKIE_PIN_(task_area, 72, 4096);
+CFTPKIE_PIN_(global_area, 4168, 64);
+CFTPKIE_PIN_(error_text, 4232, 256);
+CFTPKIE_PIN_(conf, 4488, 1024);
+CFTPKIE_PIN_(pki_password, 5512, 256);
+CFTPKIE_PIN_(partner_id, 5768, 256);
+CFTPKIE_PIN_(peer_addr, 6024, 256);
+CFTPKIE_PIN_(peer_port, 6280, 4);
+CFTPKIE_PIN_(local_port, 6284, 4);
+CFTPKIE_PIN_(sni, 6288, 256);
+CFTPKIE_PIN_(cert_id, 6544, 72);
+CFTPKIE_PIN_(n_ca_ids, 6616, 4);
+CFTPKIE_PIN_(ca_ids, 6620, 1152);
+CFTPKIE_PIN_(verify_depth, 7772, 4);
+CFTPKIE_PIN_(n_dn_filters, 7776, 4);
+CFTPKIE_PIN_(dn_filters, 7780, 4096);
+CFTPKIE_PIN_(chain_count, 11876, 4);
+CFTPKIE_PIN_(chain_len, 11880, 40);
+CFTPKIE_PIN_(chain, 11920, 65536);
+CFTPKIE_PIN_(ca_names_count, 77456, 4);
+CFTPKIE_PIN_(ca_names_len, 77460, 256);
+CFTPKIE_PIN_(ca_names, 77716, 16384);
+CFTPKIE_PIN_(n_sigalgs, 94100, 4);
+CFTPKIE_PIN_(sigalgs, 94104, 128);
+CFTPKIE_PIN_(peer_count, 94232, 4);
+CFTPKIE_PIN_(peer_len, 94236, 40);
+CFTPKIE_PIN_(peer_chain, 94276, 65536);
+CFTPKIE_PIN_(accept, 159812, 4);
+CFTPKIE_PIN_(alert_level, 159816, 4);
+CFTPKIE_PIN_(alert_code, 159820, 4);
+CFTPKIE_PIN_(alert_direction, 159824, 4);
+CFTPKIE_PIN_(sign_alg, 159828, 4);
+CFTPKIE_PIN_(sign_digest, 159832, 4);
+CFTPKIE_PIN_(data_len, 159836, 4);
+CFTPKIE_PIN_(data, 159840, 262144);
+CFTPKIE_PIN_(sig_len, 421984, 4);
+CFTPKIE_PIN_(sig, 421988, 1024);
+CFTPKIE_PIN_(key_len, 423012, 4);
+CFTPKIE_PIN_(key, 423016, 8192);
+CFTPKIE_PIN_(tls_version, 431208, 4);
+CFTPKIE_PIN_(cipher_id, 431212, 4);
+CFTPKIE_PIN_(cipher_name, 431216, 64);
+CFTPKIE_SA_(CFTPKIE_V1_END == 431280u, "struct pkicom: version 1 size changed");
+#undef CFTPKIE_PIN_
+#undef CFTPKIE_SA_
+#endif
+#endif
 
 /** The exit's entry point. */
 int cftpkie(struct pkicom *zpki);

@@ -3,6 +3,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/tls.h"
 #include "pkie/transfer.h"
 
 #include <fcntl.h>
@@ -21,6 +22,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     atomic_store(&recv_stop, 1);
+    pkie_tls_stop(); /* an exit call in a helper returns at once */
 }
 
 static const char recv_usage[] =

@@ -33,11 +33,17 @@ printf 'pki.type = internal\npki.base = %s\npki.password = %s\n' "$P/pki.db" "$P
 # the exit's trust anchors: the root, and the intermediate to complete the
 # client's chain (s_time sends the leaf only; the internal base holds both)
 cat "$P/root.crt" "$P/inter.crt" >"$P/anchors.pem"
+# b-sig runs the exit isolated (pki.exit.isolation = process, the default);
+# b-none is b-sig with the exit in the server's process (isolation = none)
 for m in key sig; do
   s=$([ $m = key ] && echo pkcs8 || echo sig)
   printf 'pki.type = exit\npki.exit.libpath = %s\npki.exit.conf = %s\n' "$HA" \
     "chain=$P/srv-ec.chain.pem key=$P/srv-ec.key ca=$P/anchors.pem sign=$s" >"$W/b-$m.conf"
 done
+{
+  cat "$W/b-sig.conf"
+  echo "pki.exit.isolation = none"
+} >"$W/b-none.conf"
 
 PORT=
 start_pkie() { # conf
@@ -116,14 +122,15 @@ while [ $r -le "$RUNS" ]; do
   start_pkie "$W/a.conf" && echo "a $(measure)" >>"$W/m"
   start_pkie "$W/b-key.conf" && echo "bk $(measure)" >>"$W/m"
   start_pkie "$W/b-sig.conf" && echo "bs $(measure)" >>"$W/m"
-  echo "run $r (handshakes/s, handshakes per server CPU second):" $(tail -n 4 "$W/m" | tr '\n' ' ')
+  start_pkie "$W/b-none.conf" && echo "bn $(measure)" >>"$W/m"
+  echo "run $r (handshakes/s, handshakes per server CPU second):" $(tail -n 5 "$W/m" | tr '\n' ' ')
   r=$((r + 1))
 done
 col() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/m"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "min=%s max=%s", lo, hi }'; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.3f", x / y; else print "nan" }'; }
-for k in c a bk bs; do
+for k in c a bk bs bn; do
   eval "r_$k=\$(col $k 2 | median)"
   eval "e_$k=\$(col $k 3 | median)"
   echo "spread $k: rate $(col $k 2 | spread); per CPU s $(col $k 3 | spread)"
@@ -133,6 +140,7 @@ done
   echo "RESULT exit_overhead_internal_handshakes_per_s ours=$r_a baseline=$r_c ratio=$(ratio "$r_a" "$r_c") target=1.0"
   echo "RESULT exit_overhead_exit_key_vs_internal_handshakes_per_s ours=$r_bk baseline=$r_a ratio=$(ratio "$r_bk" "$r_a") target=0.97"
   echo "RESULT exit_overhead_exit_sig_vs_internal_handshakes_per_s ours=$r_bs baseline=$r_a ratio=$(ratio "$r_bs" "$r_a") target=0.97"
+  echo "RESULT exit_overhead_isolation_process_vs_none_handshakes_per_s ours=$r_bs baseline=$r_bn ratio=$(ratio "$r_bs" "$r_bn") target=0.95"
   echo "RESULT exit_overhead_internal_handshakes_per_server_cpu_s ours=$e_a baseline=$e_c ratio=$(ratio "$e_a" "$e_c") target=1.0"
   echo "RESULT exit_overhead_exit_key_vs_internal_handshakes_per_server_cpu_s ours=$e_bk baseline=$e_a ratio=$(ratio "$e_bk" "$e_a") target=0.97"
   echo "RESULT exit_overhead_exit_sig_vs_internal_handshakes_per_server_cpu_s ours=$e_bs baseline=$e_a ratio=$(ratio "$e_bs" "$e_a") target=0.97"

@@ -261,8 +261,9 @@ static int crypt_data(struct pkicom *z)
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *zpki)
 {
-    if (zpki == NULL || zpki->abi_version != CFTPKIE_ABI_VERSION ||
-        zpki->size < sizeof(struct pkicom))
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
+     * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
+    if (zpki == NULL || zpki->abi_version < 1 || zpki->size < CFTPKIE_V1_END)
         return CFTPKIE_ERROR;
     switch (zpki->phase) {
     case CFTPKIE_START_TASK:

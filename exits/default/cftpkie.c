@@ -6,7 +6,9 @@
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *zpki)
 {
-    if (zpki == NULL || zpki->abi_version != CFTPKIE_ABI_VERSION)
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
+     * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
+    if (zpki == NULL || zpki->abi_version < 1)
         return CFTPKIE_ERROR;
     if (zpki->phase == CFTPKIE_START_TASK) {
         zpki->exit_abi_version = CFTPKIE_ABI_VERSION;

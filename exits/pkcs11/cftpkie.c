@@ -199,7 +199,9 @@ static int crypt_data(struct pkicom *z, struct xtask *x)
 
 EXPORT int cftpkie(struct pkicom *z)
 {
-    if (z == NULL || z->abi_version != CFTPKIE_ABI_VERSION || z->size < sizeof(*z))
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
+     * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
+    if (z == NULL || z->abi_version < 1 || z->size < CFTPKIE_V1_END)
         return CFTPKIE_ERROR;
     if (z->phase == CFTPKIE_START_TASK)
         return start_task(z);

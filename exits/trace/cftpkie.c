@@ -110,8 +110,9 @@ static void inputs(struct line *l, const struct pkicom *z)
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *zpki)
 {
-    if (zpki == NULL || zpki->abi_version != CFTPKIE_ABI_VERSION ||
-        zpki->size < sizeof(struct pkicom))
+    /* ABI: any host of version >= 1 (an exit built for an older version runs on a newer host);
+     * this exit uses version 1 fields only (a later field: CFTPKIE_HAS()). */
+    if (zpki == NULL || zpki->abi_version < 1 || zpki->size < CFTPKIE_V1_END)
         return CFTPKIE_ERROR;
     uint32_t ph = zpki->phase;
     if (ph == CFTPKIE_START_TASK) {

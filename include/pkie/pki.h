@@ -74,7 +74,9 @@ struct pkie_pki_profile {
     int verify_depth;              /**< max chain depth, e.g. 4: as OpenSSL's
                                         X509_VERIFY_PARAM_set_depth, the number of
                                         intermediate CAs allowed between the leaf and
-                                        the trust anchor; < 0: 4 */
+                                        the trust anchor, 1..10 (configuration
+                                        files refuse 0; through this API a value
+                                        <= 0 means 4, above 10 means 10) */
     const char *const *dn_filters; /**< accepted peer subject DN patterns (RFC 4514
                                         text, '*' wildcard per attribute value);
                                         none = any */

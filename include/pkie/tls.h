@@ -60,6 +60,12 @@ enum pkie_tls_pki_type {
  *                      AES-GCM / ChaCha20; key transport suites are never
  *                      offered since the private key only signs)
  *   tls.ciphersuites   OpenSSL TLS 1.3 ciphersuites (default OpenSSL's)
+ *   pki.exit.isolation process | none: the exit runs in a helper process per
+ *                      SSL task (default process) or in the monitor itself
+ *   pki.exit.timeout   deadline of one exit call, in seconds (default 10;
+ *                      1..3600; with isolation = none it only bounds stopping)
+ *   pki.exit.user      user the helper process runs as (default: unchanged;
+ *                      needs the monitor to run as root)
  */
 struct pkie_tls_conf {
     int pki_type;            /**< enum pkie_tls_pki_type */
@@ -71,6 +77,15 @@ struct pkie_tls_conf {
     int max_version;         /**< PKIE_TLS_V1_2 / PKIE_TLS_V1_3; 0 = TLS 1.3 */
     char *ciphers;           /**< tls.ciphers (malloc'ed or NULL = default) */
     char *ciphersuites;      /**< tls.ciphersuites (malloc'ed or NULL = default) */
+    int exit_isolation;      /**< enum pkie_tls_exit_isolation (0 = process) */
+    int exit_timeout_s;      /**< pki.exit.timeout, seconds; 0 = 10 */
+    char *exit_user;         /**< pki.exit.user (malloc'ed or NULL = unchanged) */
+};
+
+/** pki.exit.isolation values. */
+enum pkie_tls_exit_isolation {
+    PKIE_TLS_EXIT_PROCESS = 0, /**< the exit runs in a helper process per SSL task (default) */
+    PKIE_TLS_EXIT_NONE = 1,    /**< the exit runs in the monitor's own task thread */
 };
 
 /**
@@ -83,6 +98,17 @@ struct pkie_tls_conf {
 int pkie_tls_conf_apply(struct pkie_tls_conf *c, const char *key, const char *value);
 /** Free the strings of @p c and zero it. NULL is accepted. */
 void pkie_tls_conf_free(struct pkie_tls_conf *c);
+
+/**
+ * The process is stopping: an exit call in progress in a helper process
+ * returns at once (the helper is killed, the session fails closed), and later
+ * calls (EndSession, EndTask) get at most 2 s each. Async-signal-safe: call it
+ * from a SIGTERM handler. With pki.exit.isolation = none a call in progress
+ * cannot be interrupted; pkie_tls_stopping() tells the caller to stop waiting.
+ */
+void pkie_tls_stop(void);
+/** 1 once pkie_tls_stop() was called. */
+int pkie_tls_stopping(void);
 
 /** Process-wide runtime: exit loaded once, PKI base open, OpenSSL contexts. */
 struct pkie_tls_runtime;

@@ -1,4 +1,5 @@
 /* The pki.* and tls.* settings (pkie_tls_conf_apply). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +53,31 @@ int pkie_tls_conf_apply(struct pkie_tls_conf *c, const char *key, const char *va
             return PKIE_ERR(PKIE_ERR_CONF_VALUE, "pki.exit.conf: longer than 1023 bytes");
         return set_str(&c->exit_conf, value);
     }
+    if (strcmp(key, "pki.exit.isolation") == 0) {
+        if (strcmp(value, "process") == 0)
+            c->exit_isolation = PKIE_TLS_EXIT_PROCESS;
+        else if (strcmp(value, "none") == 0)
+            c->exit_isolation = PKIE_TLS_EXIT_NONE;
+        else
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE,
+                            "pki.exit.isolation: \"%s\" is not process or none", value);
+        return 0;
+    }
+    if (strcmp(key, "pki.exit.timeout") == 0) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || v < 1 || v > 3600)
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE,
+                            "pki.exit.timeout: \"%s\" is not a number of seconds 1..3600", value);
+        c->exit_timeout_s = (int)v;
+        return 0;
+    }
+    if (strcmp(key, "pki.exit.user") == 0) {
+        if (value[0] == '\0')
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "pki.exit.user: empty");
+        return set_str(&c->exit_user, value);
+    }
     if (strcmp(key, "pki.base") == 0)
         return set_str(&c->pki_base, value);
     if (strcmp(key, "pki.password") == 0)
@@ -77,5 +103,6 @@ void pkie_tls_conf_free(struct pkie_tls_conf *c)
     free(c->pki_password_file);
     free(c->ciphers);
     free(c->ciphersuites);
+    free(c->exit_user);
     memset(c, 0, sizeof(*c));
 }

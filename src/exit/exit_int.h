@@ -32,6 +32,11 @@ const char *pkie_exit_phase_name(uint32_t phase);
  * logs a line naming the exit, the phase and its error text.
  */
 int pkie_exit_call(const struct pkie_exit *x, struct pkicom *z, uint32_t phase);
+/** The first half of pkie_exit_call: the header set, error_text reset. */
+void pkie_exit_call_prepare(struct pkicom *z, uint32_t phase);
+/** The second half: the header restored, @p rc (what the exit returned)
+ *  normalised and an error logged. */
+int pkie_exit_answer(const struct pkie_exit *x, struct pkicom *z, uint32_t phase, int rc);
 
 /* ---- validation of what an exit returns (validate.c) ---------------------- */
 

@@ -74,14 +74,17 @@ const char *pkie_exit_phase_name(uint32_t phase)
     return phase_names[phase];
 }
 
-int pkie_exit_call(const struct pkie_exit *x, struct pkicom *z, uint32_t phase)
+void pkie_exit_call_prepare(struct pkicom *z, uint32_t phase)
 {
     z->size = (uint32_t)sizeof(*z);
     z->abi_version = CFTPKIE_ABI_VERSION;
     z->phase = phase;
     z->reserved0 = 0;
     z->error_text[0] = '\0';
-    int rc = x->fn(z);
+}
+
+int pkie_exit_answer(const struct pkie_exit *x, struct pkicom *z, uint32_t phase, int rc)
+{
     /* The exit may have scribbled over the header: restore it. */
     z->size = (uint32_t)sizeof(*z);
     z->abi_version = CFTPKIE_ABI_VERSION;
@@ -101,4 +104,10 @@ int pkie_exit_call(const struct pkie_exit *x, struct pkicom *z, uint32_t phase)
         pkie_log_error("exit", "exit %s phase %s: error: %s", x->name, pkie_exit_phase_name(phase),
                        z->error_text);
     return CFTPKIE_ERROR;
+}
+
+int pkie_exit_call(const struct pkie_exit *x, struct pkicom *z, uint32_t phase)
+{
+    pkie_exit_call_prepare(z, phase);
+    return pkie_exit_answer(x, z, phase, x->fn(z));
 }

@@ -3,11 +3,13 @@
  * base, build the SSL_CTX; SSL tasks (StartTask / EndTask).
  */
 #include <errno.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -33,17 +35,46 @@ static int read_password_file(const char *path, char *buf, size_t cap)
     return 0;
 }
 
+/* One call in process or in helper @p h; a failed helper is an error whose
+ * cause is in error_text (and logged). */
+static int call_in(struct pkie_tls_runtime *rt, struct pkie_exit_helper *h, struct pkicom *z,
+                   uint32_t phase, uint8_t *area, uint32_t area_len)
+{
+    if (h == NULL)
+        return pkie_exit_call(rt->exit, z, phase);
+    pkie_exit_call_prepare(z, phase);
+    char cause[200];
+    int rc = pkie_exit_helper_call(h, z, phase, area, area_len, cause, sizeof(cause));
+    if (rc >= 0)
+        return pkie_exit_answer(rt->exit, z, phase, rc);
+    pkie_exit_answer(rt->exit, z, phase, CFTPKIE_HANDLED); /* restore the header */
+    snprintf(z->error_text, sizeof(z->error_text), "exit helper failed: %s", cause);
+    pkie_log_error("exit", "exit %s phase %s: task %llu session %llu: %s", rt->exit->name,
+                   pkie_exit_phase_name(phase), (unsigned long long)z->host_task_ref,
+                   (unsigned long long)z->host_session_ref, cause);
+    return CFTPKIE_ERROR;
+}
+
 /* StartTask + EndTask with task id 0: the library answers, with an ABI the
- * host knows; an optional base password comes back. */
+ * host knows; an optional base password comes back. With isolation, in a
+ * helper of its own. */
 static int probe_exit(struct pkie_tls_runtime *rt, char *password, size_t cap)
 {
+    struct pkie_exit_helper *h = NULL;
+    if (rt->isolation == PKIE_TLS_EXIT_PROCESS) {
+        int rc = pkie_exit_helper_start(&rt->iso, &h);
+        if (rc != 0)
+            return rc;
+    }
     struct pkicom *z = calloc(1, sizeof(*z));
-    if (z == NULL)
+    if (z == NULL) {
+        pkie_exit_helper_stop(h);
         return PKIE_ERR(PKIE_ERR_NOMEM, "exit probe");
+    }
     int ret = 0;
     memcpy(z->conf, rt->exit_conf, sizeof(z->conf));
     z->flags = CFTPKIE_F_PROBE;
-    int rc = pkie_exit_call(rt->exit, z, CFTPKIE_START_TASK);
+    int rc = call_in(rt, h, z, CFTPKIE_START_TASK, NULL, 0);
     if (rc == CFTPKIE_ERROR) {
         ret = PKIE_ERR(PKIE_ERR_EXIT_LOAD, "exit %s refused to start (StartTask: %s)",
                        rt->exit->name, z->error_text[0] ? z->error_text : "no text");
@@ -52,7 +83,7 @@ static int probe_exit(struct pkie_tls_runtime *rt, char *password, size_t cap)
         ret = pkie_exit_check_start_task(z, &mask, &size);
         if (ret == PKIE_ERR_EXIT_ABI)
             ret = PKIE_ERR(PKIE_ERR_EXIT_ABI,
-                           "exit %s: ABI version %u unknown to the host (it knows %u)",
+                           "exit %s: ABI version %u unknown to the host (it knows 1..%u)",
                            rt->exit->name, z->exit_abi_version, CFTPKIE_ABI_VERSION);
         else if (ret != 0)
             ret = PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "exit %s: invalid StartTask answer: %s",
@@ -63,7 +94,8 @@ static int probe_exit(struct pkie_tls_runtime *rt, char *password, size_t cap)
     pkie_wipe(z->pki_password, sizeof(z->pki_password));
     /* EndTask follows every StartTask. */
     z->flags = CFTPKIE_F_PROBE;
-    pkie_exit_call(rt->exit, z, CFTPKIE_END_TASK);
+    call_in(rt, h, z, CFTPKIE_END_TASK, NULL, 0);
+    pkie_exit_helper_stop(h);
     free(z);
     return ret;
 }
@@ -98,6 +130,34 @@ static int build_ctx(struct pkie_tls_runtime *rt, const struct pkie_tls_conf *c)
     return pkie_tls_ctx_callbacks(ctx);
 }
 
+/* pki.exit.isolation, pki.exit.timeout, pki.exit.user. */
+static int setup_isolation(struct pkie_tls_runtime *rt, const struct pkie_tls_conf *c)
+{
+    rt->isolation = c->exit_isolation;
+    rt->timeout_ms = (c->exit_timeout_s > 0 ? c->exit_timeout_s : 10) * 1000;
+    if (rt->isolation == PKIE_TLS_EXIT_NONE)
+        return 0;
+    rt->libpath = strdup(c->exit_libpath);
+    if (rt->libpath == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "runtime");
+    rt->iso.libpath = rt->libpath;
+    rt->iso.name = rt->exit->name;
+    rt->iso.timeout_ms = rt->timeout_ms;
+    if (c->exit_user != NULL) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwnam_r(c->exit_user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+            return PKIE_ERR(PKIE_ERR_EXIT_CONF, "pki.exit.user: no user %s", c->exit_user);
+        if (geteuid() != 0 && pw.pw_uid != geteuid())
+            return PKIE_ERR(PKIE_ERR_EXIT_CONF,
+                            "pki.exit.user = %s needs the monitor to run as root", c->exit_user);
+        rt->iso.has_user = 1;
+        rt->iso.uid = pw.pw_uid;
+        rt->iso.gid = pw.pw_gid;
+    }
+    return 0;
+}
+
 int pkie_tls_runtime_open(const struct pkie_tls_conf *c, struct pkie_tls_runtime **out)
 {
     char password[CFTPKIE_PASSWORD_CAP] = "";
@@ -117,6 +177,9 @@ int pkie_tls_runtime_open(const struct pkie_tls_conf *c, struct pkie_tls_runtime
         snprintf(rt->exit_conf, sizeof(rt->exit_conf), "%s", c->exit_conf);
     if (c->pki_type == PKIE_TLS_PKI_EXIT) {
         rc = pkie_exit_load(c->exit_libpath, &rt->exit);
+        if (rc != 0)
+            goto err;
+        rc = setup_isolation(rt, c);
         if (rc != 0)
             goto err;
         rc = probe_exit(rt, c->pki_password_file ? NULL : password, sizeof(password));
@@ -158,12 +221,182 @@ void pkie_tls_runtime_close(struct pkie_tls_runtime *rt)
     SSL_CTX_free(rt->ctx);
     pkie_pki_close(rt->pki);
     pkie_exit_unload(rt->exit);
+    free(rt->libpath);
     free(rt);
 }
 
 const char *pkie_tls_runtime_exit_name(const struct pkie_tls_runtime *rt)
 {
     return rt != NULL && rt->exit != NULL ? rt->exit->name : "internal";
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* StartTask in a new helper runs one task at a time: a PKCS#11 module's
+ * file store (SoftHSM2's) is not read reliably while another process logs in
+ * and rewrites it, as several helpers starting at once would. */
+static pthread_mutex_t helper_start_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The helper failed: sessions it served are lost; restarts back off. */
+static void helper_failed(struct pkie_tls_task *t)
+{
+    pkie_exit_helper_stop(t->h);
+    t->h = NULL;
+    t->dead_ref = t->max_ref;
+    t->failures++;
+    /* the first restart at once, then 100 ms, 200 ms, ... up to 5 s */
+    long long delay = 0;
+    if (t->failures >= 2)
+        delay = t->failures >= 8 ? 5000 : 100LL << (t->failures - 2);
+    if (delay > 5000)
+        delay = 5000;
+    t->retry_at = mono_ms() + delay;
+}
+
+static const char *rc_name(int rc)
+{
+    return rc == CFTPKIE_HANDLED ? "handled" : rc == CFTPKIE_NOT_HANDLED ? "not handled" : "error";
+}
+
+/* StartTask in the task's (new) helper; the answer is checked. With
+ * @p restart the mask and area size must be the first StartTask's. */
+static int task_start_call(struct pkie_tls_task *t, int restart)
+{
+    struct pkie_tls_runtime *rt = t->rt;
+    struct pkicom *z = t->z;
+    uint32_t flags = z->flags;
+    uint64_t href = z->host_session_ref, eref = z->exit_session_ref;
+    uint8_t *area = z->session_area;
+    z->flags = 0;
+    z->host_session_ref = 0;
+    z->exit_session_ref = 0;
+    z->session_area = NULL;
+    z->exit_abi_version = 0;
+    z->phase_mask = 0;
+    z->session_area_size = 0;
+    z->exit_task_ref = 0;
+    if (t->h != NULL)
+        pkie_exit_helper_reset_task(t->h);
+    int rc = call_in(rt, t->h, z, CFTPKIE_START_TASK, NULL, 0);
+    uint32_t mask = 0, size = 0;
+    int ret = 0;
+    if (rc == CFTPKIE_ERROR) {
+        ret = PKIE_ERR(PKIE_ERR_EXIT_PHASE, "exit %s phase StartTask (task %u): error: %s",
+                       rt->exit->name, t->task_id, z->error_text[0] ? z->error_text : "no text");
+    } else if (pkie_exit_check_start_task(z, &mask, &size) != 0) {
+        ret = PKIE_ERR(PKIE_ERR_EXIT_PHASE, "exit %s phase StartTask (task %u): invalid answer: %s",
+                       rt->exit->name, t->task_id, pkie_err_last()->msg);
+        pkie_log_error("exit", "%s", pkie_err_last()->msg);
+    }
+    pkie_wipe(z->pki_password, sizeof(z->pki_password));
+    if (rc == CFTPKIE_NOT_HANDLED) {
+        mask = 0; /* not handled: the host does everything */
+        size = 0;
+    }
+    if (ret == 0 && restart && (mask != t->mask || size != t->area_size))
+        ret = PKIE_ERR(PKIE_ERR_EXIT_PHASE,
+                       "exit %s phase StartTask (task %u, restarted): mask 0x%x / area %u "
+                       "differ from the first StartTask's 0x%x / %u",
+                       rt->exit->name, t->task_id, mask, size, t->mask, t->area_size);
+    if (!restart) {
+        t->mask = ret == 0 ? mask : 0;
+        t->area_size = ret == 0 ? size : 0;
+    }
+    if (restart) {
+        z->flags = flags;
+        z->host_session_ref = href;
+        z->exit_session_ref = eref;
+        z->session_area = area;
+    }
+    return ret;
+}
+
+/* The helper is gone: restart it (StartTask again) unless backing off. */
+static int restart_helper(struct pkie_tls_task *t)
+{
+    struct pkie_tls_runtime *rt = t->rt;
+    long long now = mono_ms();
+    if (pkie_tls_stopping())
+        return PKIE_ERR(PKIE_ERR_EXIT_PHASE, "stopping: the exit helper is not restarted");
+    if (now < t->retry_at)
+        return PKIE_ERR(PKIE_ERR_EXIT_PHASE,
+                        "the exit helper failed %u times: next restart in %lld ms", t->failures,
+                        t->retry_at - now);
+    pthread_mutex_lock(&helper_start_mu);
+    int rc = pkie_exit_helper_start(&rt->iso, &t->h);
+    if (rc == 0) {
+        pkie_log_warn("exit", "exit %s: task %u: helper restarted (failure %u), StartTask again",
+                      rt->exit->name, t->task_id, t->failures);
+        rc = task_start_call(t, 1);
+    }
+    pthread_mutex_unlock(&helper_start_mu);
+    if (rc != 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%s", pkie_err_last()->msg);
+        helper_failed(t);
+        return PKIE_ERR(PKIE_ERR_EXIT_PHASE, "%s", msg);
+    }
+    return 0;
+}
+
+static int session_phase(uint32_t phase)
+{
+    return phase >= CFTPKIE_START_HANDSHAKE && phase <= CFTPKIE_END_SESSION;
+}
+
+static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
+{
+    struct pkicom *z = t->z;
+    uint64_t ref = session_phase(phase) ? z->host_session_ref : 0;
+    if (t->h == NULL) {
+        /* Nothing to end in a helper that is gone; a session it served is lost. */
+        if (phase == CFTPKIE_END_TASK ||
+            (ref <= t->dead_ref &&
+             (phase == CFTPKIE_END_SESSION || phase == CFTPKIE_HANDSHAKE_ALERT))) {
+            pkie_exit_call_prepare(z, phase);
+            return CFTPKIE_NOT_HANDLED;
+        }
+        int rc =
+            ref > t->dead_ref || phase == CFTPKIE_START_TASK
+                ? restart_helper(t)
+                : PKIE_ERR(PKIE_ERR_EXIT_PHASE, "the exit helper that started this session failed");
+        if (rc != 0) {
+            pkie_exit_call_prepare(z, phase);
+            snprintf(z->error_text, sizeof(z->error_text), "%s", pkie_err_last()->msg);
+            pkie_log_error("exit", "exit %s phase %s: task %u session %llu: %s", t->rt->exit->name,
+                           pkie_exit_phase_name(phase), t->task_id, (unsigned long long)ref,
+                           z->error_text);
+            return CFTPKIE_ERROR;
+        }
+    }
+    if (ref > t->max_ref)
+        t->max_ref = ref;
+    uint8_t *area = session_phase(phase) ? z->session_area : NULL;
+    int rc = call_in(t->rt, t->h, z, phase, area, area != NULL ? t->area_size : 0);
+    if (!pkie_exit_helper_alive(t->h))
+        helper_failed(t);
+    else if (phase == CFTPKIE_END_SESSION)
+        t->failures = 0; /* a session went through: restarts no longer back off */
+    return rc;
+}
+
+int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase)
+{
+    int trace = pkie_log_enabled(PKIE_LOG_TRACE);
+    long long t0 = trace ? mono_ms() : 0;
+    int rc = t->rt->isolation == PKIE_TLS_EXIT_NONE ? pkie_exit_call(t->rt->exit, t->z, phase)
+                                                    : task_call_isolated(t, phase);
+    if (trace)
+        pkie_log(PKIE_LOG_TRACE, "exit", "exit %s phase %s: task %u session %llu: %s (%lld ms)",
+                 t->rt->exit->name, pkie_exit_phase_name(phase), t->task_id,
+                 (unsigned long long)(session_phase(phase) ? t->z->host_session_ref : 0),
+                 rc_name(rc), mono_ms() - t0);
+    return rc;
 }
 
 int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pkie_tls_task **out)
@@ -188,24 +421,28 @@ int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pk
     struct pkicom *z = t->z;
     z->host_task_ref = task_id;
     memcpy(z->conf, rt->exit_conf, sizeof(z->conf));
-    int rc = pkie_exit_call(rt->exit, z, CFTPKIE_START_TASK);
     int ret = 0;
-    if (rc == CFTPKIE_ERROR) {
-        ret = PKIE_ERR(PKIE_ERR_EXIT_PHASE, "exit %s phase StartTask (task %u): error: %s",
-                       rt->exit->name, task_id, z->error_text[0] ? z->error_text : "no text");
-    } else if (pkie_exit_check_start_task(z, &t->mask, &t->area_size) != 0) {
-        ret = PKIE_ERR(PKIE_ERR_EXIT_PHASE, "exit %s phase StartTask (task %u): invalid answer: %s",
-                       rt->exit->name, task_id, pkie_err_last()->msg);
-        pkie_log_error("exit", "%s", pkie_err_last()->msg);
+    int iso = rt->isolation == PKIE_TLS_EXIT_PROCESS;
+    if (iso) {
+        pthread_mutex_lock(&helper_start_mu);
+        ret = pkie_exit_helper_start(&rt->iso, &t->h);
     }
-    pkie_wipe(z->pki_password, sizeof(z->pki_password));
-    if (rc == CFTPKIE_NOT_HANDLED) {
-        t->mask = 0; /* not handled: the host does everything */
-        t->area_size = 0;
-    }
-    if (ret != 0) {
-        t->mask = 0;
-        pkie_tls_task_end(t); /* EndTask follows every StartTask */
+    if (ret == 0) {
+        int trace = pkie_log_enabled(PKIE_LOG_TRACE);
+        ret = task_start_call(t, 0);
+        if (iso)
+            pthread_mutex_unlock(&helper_start_mu);
+        if (trace)
+            pkie_log(PKIE_LOG_TRACE, "exit", "exit %s phase StartTask: task %u: %s", rt->exit->name,
+                     task_id, ret == 0 ? "ok" : "error");
+        if (ret != 0) {
+            pkie_tls_task_end(t); /* EndTask follows every StartTask */
+            return ret;
+        }
+    } else {
+        pthread_mutex_unlock(&helper_start_mu);
+        free(t->z);
+        free(t);
         return ret;
     }
     *out = t;
@@ -221,7 +458,10 @@ void pkie_tls_task_end(struct pkie_tls_task *t)
         t->z->exit_session_ref = 0;
         t->z->session_area = NULL;
         t->z->flags = 0;
-        pkie_exit_call(t->rt->exit, t->z, CFTPKIE_END_TASK);
+        if (t->rt->isolation == PKIE_TLS_EXIT_NONE || t->h != NULL)
+            pkie_tls_task_call(t, CFTPKIE_END_TASK);
+        pkie_exit_helper_stop(t->h);
+        t->h = NULL;
         pkie_wipe(t->z->key, sizeof(t->z->key));
         free(t->z);
     }

@@ -160,7 +160,7 @@ static void prepare_call(struct pkie_tls_session *s, uint32_t phase)
 static int call_phase(struct pkie_tls_session *s, uint32_t phase)
 {
     prepare_call(s, phase);
-    return pkie_exit_call(s->t->rt->exit, s->t->z, phase);
+    return pkie_tls_task_call(s->t, phase);
 }
 
 static void put_sigalgs(struct pkie_tls_session *s)

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include "exit_int.h"
+#include "isolate.h"
 #include "pkie/tls.h"
 
 struct pkie_tls_runtime {
@@ -12,6 +13,10 @@ struct pkie_tls_runtime {
     struct pkie_pki *pki;   /* NULL: no internal base */
     SSL_CTX *ctx;           /* shared by every session (client and server) */
     char exit_conf[CFTPKIE_CONF_CAP];
+    int isolation;            /* enum pkie_tls_exit_isolation */
+    int timeout_ms;           /* pki.exit.timeout */
+    struct pkie_exit_iso iso; /* helper settings (isolation = process) */
+    char *libpath;            /* the exit library (iso.libpath) */
 };
 
 struct pkie_tls_task {
@@ -20,7 +25,12 @@ struct pkie_tls_task {
     uint32_t mask;      /* phases the exit wants (0 without exit) */
     uint32_t area_size; /* per-session private area */
     uint64_t next_session;
-    struct pkicom *z;             /* NULL without exit */
+    struct pkicom *z;             /* NULL without exit (the host's copy) */
+    struct pkie_exit_helper *h;   /* isolation = process: the helper, NULL once it failed */
+    uint64_t max_ref;             /* highest session ref given to the exit */
+    uint64_t dead_ref;            /* sessions up to this ref lost their helper */
+    unsigned failures;            /* helper failures since a session last ended well */
+    long long retry_at;           /* no restart before (ms, monotonic) */
     struct pkie_tls_session *cur; /* the session in its handshake (opaque key's signer) */
     /* Caches of validated exit answers (the same bytes are not parsed again). */
     struct pkie_exit_keycache keycache; /* last PKCS#8 key of CryptData */
@@ -71,6 +81,15 @@ struct pkie_tls_session {
 
 /** ex_data index of the session in its SSL object. */
 int pkie_tls_ex_index(void);
+/**
+ * Call the task's exit for @p phase with the task's pkicom (session fields
+ * already filled): in process or through its helper (restarted with a new
+ * StartTask when it failed before, with a back-off). Returns CFTPKIE_HANDLED,
+ * CFTPKIE_NOT_HANDLED or CFTPKIE_ERROR (an exit error, or the helper failed:
+ * error_text says why and a line naming the exit, phase, task, session and
+ * cause is logged). Logs each call at trace level.
+ */
+int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase);
 /** Record a failure of @p phase for @p s and log it (exit, phase, session). */
 void pkie_tls_session_fail(struct pkie_tls_session *s, uint32_t phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -41,8 +41,10 @@ int pkie_exit_check_text(const char *text, size_t cap)
 
 int pkie_exit_check_start_task(const struct pkicom *z, uint32_t *mask, uint32_t *area_size)
 {
-    if (z->exit_abi_version != CFTPKIE_ABI_VERSION)
-        return PKIE_ERR(PKIE_ERR_EXIT_ABI, "exit built for ABI version %u, host knows %u",
+    /* Every version from 1 to ours: an older exit simply does not know the
+     * fields appended since (the host presets them). */
+    if (z->exit_abi_version < 1 || z->exit_abi_version > CFTPKIE_ABI_VERSION)
+        return PKIE_ERR(PKIE_ERR_EXIT_ABI, "exit built for ABI version %u, host knows 1..%u",
                         z->exit_abi_version, CFTPKIE_ABI_VERSION);
     if ((z->phase_mask & ~(uint32_t)CFTPKIE_MASK_ALL) != 0)
         return PKIE_ERR(PKIE_ERR_EXIT_ANSWER, "phase mask 0x%x has unknown bits", z->phase_mask);

@@ -127,12 +127,19 @@ static int open_session(struct send_shared *sh, struct pkie_tls_task *t, int *fd
     int rc = xfer_connect(o->host, o->port, (int)c->handshake_timeout * 1000, fd);
     if (rc != 0)
         return rc;
+    /* the exit sees our local port (StartHandshake .. EndSession) */
+    struct sockaddr_storage local_ss;
+    socklen_t sl = sizeof(local_ss);
+    char lhost[128];
+    uint16_t lport = 0;
+    if (getsockname(*fd, (struct sockaddr *)&local_ss, &sl) == 0)
+        xfer_addr_text(&local_ss, lhost, sizeof(lhost), &lport);
     struct pkie_tls_session_params p = {
         .is_server = 0,
         .partner_id = o->partner ? o->partner : "",
         .peer_addr = o->host,
         .peer_port = (uint16_t)atoi(o->port),
-        .local_port = 0,
+        .local_port = lport,
         .sni = is_ip_literal(o->host) ? NULL : o->host,
         .profile =
             {

@@ -114,7 +114,7 @@ static const struct pkie_conf_key keys[] = {
     STR("log_level", log_level, "error|warn|info|debug|trace"),
     STR("cert", cert, "id of our certificate (with key) in the PKI base"),
     STR("ca", ca, "comma-separated ids of the CAs whose certificates we accept"),
-    INT("verify_depth", verify_depth, 0, 16, "intermediate CAs allowed"),
+    INT("verify_depth", verify_depth, 1, 10, "intermediate CAs allowed"),
     STR("state_dir", state_dir, "sender: directory of the transfer ids kept for resume"),
     INT("parallel", parallel, 1, 64, "sender: concurrent sessions (pkie send --parallel)"),
     INT("partial_ttl", partial_ttl, 60, 10LL * 365 * 86400,

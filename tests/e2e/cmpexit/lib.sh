@@ -106,6 +106,7 @@ partner.peers.subject = ${1:-CN=*,O=pkie e2e}
 pki.type = exit
 pki.exit.libpath = $EXIT_SO
 pki.exit.conf = $W/receiver-exit.conf
+pki.exit.isolation = ${PKIE_TEST_EXIT_ISOLATION:-process}
 CONF
   "$PKIE" recv --conf "$W/recv.conf" >"$W/recv.log" 2>&1 &
   RECV_PID=$!
@@ -122,6 +123,7 @@ partner.hq.subject = CN=receiver,O=pkie e2e
 pki.type = exit
 pki.exit.libpath = $EXIT_SO
 pki.exit.conf = $W/$who-exit.conf
+pki.exit.isolation = ${PKIE_TEST_EXIT_ISOLATION:-process}
 CONF
   [ -e "$file" ] || head -c 50000 /dev/urandom >"$file"
   "$PKIE" send --conf "$W/send-$who.conf" --to hq --retries 0 "$file" >>"$out" 2>&1

@@ -32,6 +32,10 @@ conf() {
   for kv in "$@"; do
     printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >>"$W/$n.conf"
   done
+  # the same tests with the exit in the monitor's process (ctest *_none)
+  if [ -n "${PKIE_TEST_EXIT_ISOLATION:-}" ]; then
+    printf 'pki.exit.isolation = %s\n' "$PKIE_TEST_EXIT_ISOLATION" >>"$W/$n.conf"
+  fi
 }
 internal_keys() { echo "pki.base=$P/pki.db" "pki.password=$P/pki.pw"; }
 

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@
 #include "pkie/log.h"
 #include "pkie/pki.h"
 #include "pkie/tls.h"
+
+/* SIGTERM received: serve no more sessions */
+static volatile sig_atomic_t terminated;
 
 #define MAX_LIST 16
 
@@ -191,12 +195,12 @@ static int run_server(const struct opts *o)
         return 1;
     }
     int ok = 0, failed = 0;
-    for (int n = 1; n <= o->count; n++) {
+    for (int n = 1; n <= o->count && !terminated; n++) {
         struct sockaddr_in pa;
         socklen_t pl = sizeof(pa);
         int fd = accept(ls, (struct sockaddr *)&pa, &pl);
         if (fd < 0) {
-            if (errno == EINTR) {
+            if (errno == EINTR && !terminated) {
                 n--;
                 continue;
             }
@@ -367,6 +371,13 @@ static int run_mkbase(const struct opts *o)
     return rc;
 }
 
+static void on_term(int sig)
+{
+    (void)sig;
+    terminated = 1;
+    pkie_tls_stop();
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {.count = 1, .depth = 4};
@@ -419,6 +430,12 @@ int main(int argc, char **argv)
     }
     if (getenv("TLSDRV_DEBUG") != NULL)
         pkie_log_set_level(PKIE_LOG_DEBUG);
+    if (getenv("TLSDRV_TRACE") != NULL)
+        pkie_log_set_level(PKIE_LOG_TRACE);
+    /* SIGTERM: stop serving; an exit call in progress returns at once */
+    struct sigaction sa = {.sa_handler = on_term};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
     if (strcmp(cmd, "mkbase") == 0)
         return run_mkbase(&o);
     if (strcmp(cmd, "server") == 0)

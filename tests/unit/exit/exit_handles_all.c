@@ -484,7 +484,7 @@ static int misbehave(struct pkicom *z, struct state *s, int rc)
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
 {
-    if (z == NULL || z->abi_version != CFTPKIE_ABI_VERSION)
+    if (z == NULL || z->abi_version < 1)
         return CFTPKIE_ERROR;
     struct state *s = NULL;
     int rc = CFTPKIE_HANDLED;
