@@ -14,7 +14,6 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
-#include "pkie/tls_alert.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -228,10 +227,9 @@ static void hs_refuse(struct rtask *t, struct rconn *c, int rc)
     char reason[600];
     snprintf(reason, sizeof(reason), "%s: %s", pkie_err_name(rc), pkie_err_last()->msg);
     int alert = pkie_tls_alert(c->s);
-    if (alert >= 0)
-        pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (alert %d %s, %s): %s", t->id,
-                      c->addrport, alert, pkie_tls_alert_name(alert),
-                      pkie_tls_alert_sent(c->s) ? "sent" : "received", pkie_err_last()->msg);
+    if (alert >= 0) /* the message names the alert and its direction */
+        pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (alert %d): %s", t->id,
+                      c->addrport, alert, pkie_err_last()->msg);
     else
         pkie_log_warn(LOG_COMP, "task %u: handshake with %s failed (no alert): %s", t->id,
                       c->addrport, pkie_err_last()->msg);

@@ -77,6 +77,7 @@ xfer_recv_stop
 # SIGTERM while a task is inside an exit call that never returns
 sed -i -e "s|^pki.exit.libpath = .*|pki.exit.libpath = $TESTEXIT|" \
   -e "s|^pki.exit.conf = .*|pki.exit.conf = log=$W/exit.log hang=5|" "$W/recv.conf"
+echo "pki.exit.isolation = none" >>"$W/recv.conf"
 xfer_recv_start
 send "$W/src/part" --retries 0 >"$W/hung.out" 2>&1 &
 SPID=$!

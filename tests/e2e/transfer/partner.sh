@@ -67,7 +67,7 @@ for pkimode in internal accept-all; do
     xfer_fail "$pkimode: TLS 1.2 client not told access_denied: $(cat "$W/stranger12.out")"
   grep -qi "alert number 49\|access denied" "$W/stranger13.out" ||
     xfer_fail "$pkimode: TLS 1.3 client not told access_denied: $(cat "$W/stranger13.out")"
-  n=$(grep -c "failed (alert 49).*CN=stranger,O=pkie e2e.*(alert 49 access denied, sent)" "$RECV_LOG" || true)
+  n=$(grep -c "failed (alert 49).*CN=stranger,O=pkie e2e.*(alert 49 access_denied, sent)" "$RECV_LOG" || true)
   [ "$n" -eq 3 ] || xfer_fail "$pkimode: $n refusals with alert 49 in the log, expected 3"
   [ "$(audit_count 49)" -eq 3 ] || xfer_fail "$pkimode: audit: $(cat "$W/audit.log")"
   audit_has 49 "CN=stranger,O=pkie e2e"

@@ -72,7 +72,7 @@ exitconf "$W/xwrong.conf" "CN=someone else,O=pkie e2e"
 expect_send xdeny "$W/xwrong.conf" 2 1 false "XFER_DENIED" --to hq "$W/src/f1"
 no_tls xdeny
 [ -z "$(visible)" ] || xfer_fail "exit: sent to a receiver that is not the partner: $(visible)"
-grep -q '"side":"sender","partner":"hq","peer":"127.0.0.1:'"$PORT"'","peer_subject":"CN=receiver,O=pkie e2e","peer_issuer":"CN=e2e Root,O=pkie e2e","peer_serial":"[0-9A-F]*","alert":null.*XFER_DENIED' "$W/send-audit.log" ||
+grep -q '"side":"sender","partner":"hq","peer":"127.0.0.1:'"$PORT"'","peer_subject":"CN=receiver,O=pkie e2e","peer_issuer":"CN=e2e Root,O=pkie e2e","peer_serial":"[0-9A-F]*","stage":"handshake","alert":null.*XFER_DENIED' "$W/send-audit.log" ||
   xfer_fail "exit: no second audit line: $(cat "$W/send-audit.log")"
 "$PKIE" send --conf "$W/xok.conf" --to hq --json "$W/src/f1" >"$W/xok.json" 2>"$W/xok.err" ||
   xfer_fail "exit: the right partner refused: $(cat "$W/xok.json" "$W/xok.err")"
