@@ -890,4 +890,3 @@ int pkie_tls_alert(struct pkie_tls_session *s)
 {
     return s != NULL ? s->alert : -1;
 }
-

@@ -262,9 +262,12 @@ static void test_audit_refusal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_partial_name),
-        cmocka_unit_test(test_hex),          cmocka_unit_test(test_json_escape),
-        cmocka_unit_test(test_audit_record), cmocka_unit_test(test_audit_refusal),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_partial_name),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_audit_record),
+        cmocka_unit_test(test_audit_refusal),
         cmocka_unit_test(test_audit_lossless_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
