@@ -471,6 +471,7 @@ struct pkie_xfer_conf {
     long long max_pending;              /**< max_pending: connections not yet authenticated */
     long long max_pending_per_address;  /**< max_pending_per_address: the same, per peer address */
     long long first_byte_timeout;       /**< first_byte_timeout: seconds to the peer's first byte */
+    long long max_sessions;             /**< max_sessions: authenticated sessions at once */
     char *log_level;                    /**< log_level: error|warn|info|debug|trace */
     char *cert;                         /**< cert: id of our certificate in the PKI base */
     char *ca;                           /**< ca: comma-separated ids of the CAs we accept */

@@ -17,6 +17,8 @@ enum pkie_xfer_retry pkie_xfer_retry_kind(int code, int alert)
     switch (code) {
     case PKIE_ERR_XFER_DISK_FULL:
         return PKIE_XFER_RETRY_LATER;
+    case PKIE_ERR_XFER_OVERLOADED: /* the receiver's max_sessions: a slot frees */
+        return PKIE_XFER_RETRY_NOW;
     case PKIE_ERR_XFER_DENIED:    /* partner refused (either side) */
     case PKIE_ERR_XFER_NAME:      /* name refused */
     case PKIE_ERR_XFER_EXISTS:    /* name taken */

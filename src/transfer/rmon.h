@@ -20,7 +20,8 @@ struct rmon {
     struct pkie_xfer_audit *audit;
     struct xfer_gate *gate;
     struct xfer_gate_limits lim;
-    atomic_int failed; /* a task could not start: its error */
+    atomic_int failed;         /* a task could not start: its error */
+    atomic_uint data_sessions; /* data phases running, all tasks (max_sessions) */
 };
 
 /* One SSL task: a thread with an epoll loop over the connections it owns in

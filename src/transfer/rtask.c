@@ -173,10 +173,22 @@ static void serve_data(struct rconn *c)
         return;
     }
     pi.peer.partner = partner->name;
+    if (atomic_fetch_add(&m->data_sessions, 1) >= (unsigned)conf->max_sessions) {
+        pkie_log_warn(LOG_COMP,
+                      "task %u: session from %s (partner %s) refused: %lld sessions at once", id,
+                      c->addrport, partner->name, conf->max_sessions);
+        (void)pkie_xfer_send_error(&st.io, PKIE_ERR_XFER_OVERLOADED,
+                                   "receiver at its limit of sessions; retry later");
+        (void)pkie_tls_shutdown(c->s);
+        atomic_fetch_sub(&m->data_sessions, 1);
+        xfer_peer_info_free(&pi);
+        return;
+    }
     pkie_log_info(LOG_COMP, "task %u: session from %s: partner %s (%s), %s %s", id, c->addrport,
                   partner->name, pi.subject, pi.peer.tls_version, pi.peer.cipher);
     struct pkie_xfer_recv_stats stats = {0};
     int rc = pkie_xfer_recv_session(&m->rconf, &st.io, &pi.peer, m->audit, &stats);
+    atomic_fetch_sub(&m->data_sessions, 1);
     (void)pkie_tls_shutdown(c->s);
     if (rc == 0) {
         pkie_log_info(LOG_COMP,

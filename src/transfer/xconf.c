@@ -111,6 +111,8 @@ static const struct pkie_conf_key keys[] = {
         "connections not yet authenticated, per peer address"),
     INT("first_byte_timeout", first_byte_timeout, 1, 3600,
         "seconds from accept to the peer's first byte"),
+    INT("max_sessions", max_sessions, 1, 65536,
+        "authenticated sessions transferring at once (receiver)"),
     STR("log_level", log_level, "error|warn|info|debug|trace"),
     STR("cert", cert, "id of our certificate (with key) in the PKI base"),
     STR("ca", ca, "comma-separated ids of the CAs whose certificates we accept"),
@@ -139,6 +141,7 @@ static int set_defaults(struct pkie_xfer_conf *c)
     c->max_pending = 1024;
     c->max_pending_per_address = 64;
     c->first_byte_timeout = 10;
+    c->max_sessions = 256;
     c->verify_depth = 4;
     c->partial_ttl = PKIE_XFER_PARTIAL_TTL_DEFAULT;
     int rc = pkie_tls_conf_apply(&c->tls, "tls.min_version", "TLS1.3");

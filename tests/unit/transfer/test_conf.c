@@ -103,6 +103,14 @@ static void test_parse_negative(void **state)
     assert_int_equal(c.max_pending_per_address, 64);
     assert_int_equal(c.first_byte_timeout, 10);
     assert_int_equal(c.handshake_timeout, 30);
+    assert_int_equal(c.max_sessions, 256);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("max_sessions = 2\n", "t", &c), 0);
+    assert_int_equal(c.max_sessions, 2);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("max_sessions = 0\n", "t", &c), PKIE_ERR_CONF_VALUE);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("max_sessions = 65537\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("max_pending_per_address = 0\n", "t", &c),
                      PKIE_ERR_CONF_VALUE);

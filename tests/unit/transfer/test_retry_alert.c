@@ -80,6 +80,7 @@ static void test_retry_kinds(void **state)
     for (size_t i = 0; i < sizeof(now) / sizeof(now[0]); i++)
         assert_int_equal(pkie_xfer_retry_kind(now[i], -1), PKIE_XFER_RETRY_NOW);
     assert_int_equal(pkie_xfer_retry_kind(PKIE_ERR_XFER_DISK_FULL, -1), PKIE_XFER_RETRY_LATER);
+    assert_int_equal(pkie_xfer_retry_kind(PKIE_ERR_XFER_OVERLOADED, -1), PKIE_XFER_RETRY_NOW);
     /* a TLS failure is a refusal when its alert refuses: certificate,
      * CA, revoked, expired, missing, version, access */
     const int refusing[] = {40, 42, 43, 44, 45, 46, 48, 49, 51, 70, 71, 116};
