@@ -1,0 +1,44 @@
+#!/bin/sh
+# cmp_http_suites: OpenSSL's own 80-test_cmp_http suites, unchanged, with
+# `pkie cmp` in place of `openssl cmp` (run_suite.sh):
+#   3.0: the recipe and data of OpenSSL 3.0 (scripts/peers.sh src30), the
+#        system `openssl` (3.0) as mock server;
+#   3.5: the recipe and data of OpenSSL 3.5 (peers.sh src35), the mock server
+#        of OpenSSL 3.5 built by peers.sh openssl35.
+# Prints "suite VERSION: N/M cases passed" per suite and the failed cases;
+# fails unless every case of both suites passes. CMPSUITES="30" or "35"
+# selects one; KEEP=1 keeps the work directory.
+set -u
+src=${PKIE_SRC_DIR:?PKIE_SRC_DIR not set}
+pkie=${PKIE_BIN:?PKIE_BIN not set}
+here=$src/tests/interop/cmpsuite
+work=$(mktemp -d "${TMPDIR:-/tmp}/cmp_http_suites.XXXXXX")
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+status=0
+summary=""
+for s in ${CMPSUITES:-30 35}; do
+  case $s in
+    30)
+      tree=$(sh "$src/scripts/peers.sh" src30) || exit 1
+      mock=$(command -v openssl) || { echo "no system openssl" >&2; exit 1; }
+      ;;
+    35)
+      tree=$(sh "$src/scripts/peers.sh" src35) || exit 1
+      mock=$(sh "$src/scripts/peers.sh" openssl35) || exit 1
+      ;;
+    *)
+      echo "unknown suite $s" >&2
+      exit 2
+      ;;
+  esac
+  echo "==== OpenSSL $s suite: $tree, mock server $mock ($("$mock" version))"
+  sh "$here/run_suite.sh" "$tree" "$mock" "$pkie" "$work/$s" >"$work/$s.log" 2>&1 || status=1
+  grep -E '^(not ok|ok) ' "$work/$s.log"
+  sed -n '/^failed invocations:$/,$p' "$work/$s.log"
+  line=$(grep -E '^suite .*cases passed$' "$work/$s.log" || echo "suite $s: no result")
+  summary="$summary$line
+"
+done
+echo "==== summary"
+printf '%s' "$summary"
+exit $status
