@@ -12,7 +12,8 @@
 #define CMPC_OPTIONS(X)                                                                            \
     X(help, F, "Display this summary")                                                             \
     X(config, S, "Configuration file to use; \"\" = none. Default from env OPENSSL_CONF")          \
-    X(section, S, "Section(s) in config file to get options from. Default 'cmp'")                  \
+    X(section, S,                                                                                  \
+      "Section(s) in config file to get options from. \"\" = 'default'. Default 'cmp'")            \
     X(verbosity, N, "Log level; 3=ERR, 4=WARN, 6=INFO, 7=DEBUG, 8=TRACE. Default 6")               \
     X(cmd, S, "CMP request to send: ir/cr/kur/p10cr/rr/genm")                                      \
     X(infotype, S, "InfoType name for genm, e.g. signKeyPairTypes, caCerts, rootCaCert")           \
@@ -166,14 +167,31 @@ enum cmpc_opt {
  *  is "1" when set; NULL = not given. */
 struct cmpc_opts {
     const char *val[CMPC_N_OPTS];
-    char *owned[CMPC_N_OPTS]; /* copies made from the configuration */
+    char *owned[CMPC_N_OPTS]; /* numbers read from the configuration, as text */
     CONF *conf;               /* the loaded configuration file (NULL = none) */
 };
 
-/** Parse argv (without the leading "cmp") and the configuration sections.
+/** Parse argv (without the leading "cmp") and the configuration as openssl
+ *  cmp reads it (docs/cmp-client.md, "Configuration"): the options of the
+ *  table are looked up in the -section list from its last name to its
+ *  first, each name falling back to [default] (NCONF_get_string); an empty
+ *  value is "not set"; keys that are no option are ignored; the command line
+ *  overrides, an empty argument resetting the option.
  *  Returns 0, 1 after -help (printed), or -1 after printing a one-line error. */
 int cmpc_opts_parse(struct cmpc_opts *o, int argc, char **argv);
 void cmpc_opts_free(struct cmpc_opts *o);
+
+/** The default -section, and the longest section name used (longer names
+ *  are cut, with a warning, as openssl cmp does). */
+#define CMPC_SECTION_CMP "cmp"
+#define CMPC_SECTION_MAX 40
+/** Walk a section list ("a b,c") backwards: the name before @p end into
+ *  @p item; returns the new end, NULL when none is left. Names are separated
+ *  by commas and white space. */
+const char *cmpc_section_prev(const char *list, const char *end, char item[CMPC_SECTION_MAX + 1]);
+/** The value of @p name in a section list: the last section (or its
+ *  [default] fallback) that has it wins; NULL if none has it. */
+const char *cmpc_conf_get(const CONF *conf, const char *sections, const char *name);
 /** Print the option summary. */
 void cmpc_opts_usage(void);
 /** Name of an option. */

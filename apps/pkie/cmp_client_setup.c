@@ -151,8 +151,9 @@ static int add_sans(struct pkie_cmp_ctx *ctx, const char *list)
     return rc;
 }
 
+/* -reqexts and -policies: both name a section of extensions */
 static int add_exts_from_section(struct pkie_cmp_ctx *ctx, CONF *conf, const char *section,
-                                 int policies, const char *what)
+                                 const char *what)
 {
     if (conf == NULL) {
         fprintf(stderr, "pkie cmp: %s '%s' needs a configuration file (-config)\n", what, section);
@@ -162,16 +163,7 @@ static int add_exts_from_section(struct pkie_cmp_ctx *ctx, CONF *conf, const cha
     X509V3_set_ctx(&v3, NULL, NULL, NULL, NULL, X509V3_CTX_TEST);
     X509V3_set_nconf(&v3, conf);
     STACK_OF(X509_EXTENSION) *exts = NULL;
-    int ok;
-    if (policies) {
-        char val[300];
-        snprintf(val, sizeof(val), "@%s", section);
-        X509_EXTENSION *e = X509V3_EXT_nconf_nid(conf, &v3, NID_certificate_policies, val);
-        ok = e != NULL && X509v3_add_ext(&exts, e, -1) != NULL;
-        X509_EXTENSION_free(e);
-    } else {
-        ok = X509V3_EXT_add_nconf_sk(conf, &v3, section, &exts);
-    }
+    int ok = X509V3_EXT_add_nconf_sk(conf, &v3, section, &exts);
     for (int i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++)
         ok = pkie_cmp_ctx_add_reqext(ctx, sk_X509_EXTENSION_value(exts, i)) == 0;
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -326,23 +318,17 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: missing -server (or -rspin)\n");
         return -1;
     }
-    if (V(cert) != NULL && V(key) == NULL && V(secret) == NULL) {
-        fprintf(stderr, "pkie cmp: -cert given without -key\n");
+    if (V(unprotected_requests) == NULL && V(secret) == NULL && V(key) == NULL) {
+        fprintf(stderr, "pkie cmp: must give -key or -secret unless -unprotected_requests is "
+                        "used\n");
         return -1;
     }
-    if (V(key) != NULL && V(cert) == NULL && V(secret) == NULL) {
-        fprintf(stderr, "pkie cmp: -key given without -cert\n");
+    if (V(ref) == NULL && V(cert) == NULL && V(subject) == NULL) {
+        fprintf(stderr, "pkie cmp: must give -ref if no -cert and no -subject given\n");
         return -1;
     }
-    if (V(secret) == NULL && V(cert) == NULL && V(unprotected_requests) == NULL) {
-        fprintf(stderr, "pkie cmp: missing -secret, or -cert and -key, or -unprotected_requests "
-                        "for protecting requests\n");
-        return -1;
-    }
-    if (V(secret) != NULL && V(ref) == NULL && V(cert) == NULL && V(subject) == NULL &&
-        V(oldcert) == NULL) {
-        fprintf(stderr, "pkie cmp: -secret needs -ref (or -cert, -subject or -oldcert as "
-                        "sender)\n");
+    if (V(secret) == NULL && ((V(cert) == NULL) != (V(key) == NULL))) {
+        fprintf(stderr, "pkie cmp: must give both -cert and -key options or neither\n");
         return -1;
     }
     if (r->cmd == PKIE_CMP_P10CR && V(csr) == NULL) {
@@ -517,11 +503,19 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     }
     if (V(secret) != NULL && set_pass_secret(ctx, V(secret)) < 0)
         goto out;
-    if (V(cert) != NULL) {
-        /* the first certificate is ours, the others are untrusted chain material */
-        if ((sk = cmpc_load_certs(V(cert), keypass, "-cert")) == NULL)
+    if (V(secret) != NULL && (V(cert) != NULL || V(key) != NULL))
+        fprintf(stderr, "pkie cmp: warning: -cert and -key not used for protection since "
+                        "-secret is given\n");
+    if (V(key) != NULL) {
+        if ((key = cmpc_load_key(V(key), keypass, 0, "-key")) == NULL)
             goto out;
-        cert = sk_X509_shift(sk);
+        pkie_cmp_ctx_set_key(ctx, key);
+    }
+    if (V(cert) != NULL) {
+        /* the first certificate is ours, the others (a PEM bundle or the
+         * CA certificates of a PKCS#12 file) are chain material */
+        if (cmpc_load_cert_chain(V(cert), keypass, "-cert", &cert, &sk) < 0)
+            goto out;
         if (pkie_cmp_ctx_set_cert(ctx, cert) < 0) {
             fail_err("-cert");
             goto out;
@@ -530,16 +524,11 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             pkie_cmp_ctx_add_untrusted(ctx, sk_X509_value(sk, i));
         sk_X509_pop_free(sk, X509_free);
         sk = NULL;
-    }
-    if (V(key) != NULL) {
-        if ((key = cmpc_load_key(V(key), keypass, 0, "-key")) == NULL)
-            goto out;
-        if (cert != NULL && X509_check_private_key(cert, key) != 1) {
+        if (key != NULL && X509_check_private_key(cert, key) != 1) {
             ERR_clear_error();
             fprintf(stderr, "pkie cmp: -key does not match the public key of -cert\n");
             goto out;
         }
-        pkie_cmp_ctx_set_key(ctx, key);
     }
     if (V(own_trusted) != NULL && cert != NULL) {
         if ((st = cmpc_load_store(V(own_trusted), "-own_trusted")) == NULL)
@@ -640,10 +629,9 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     }
     if (V(sans) != NULL && add_sans(ctx, V(sans)) < 0)
         goto out;
-    if (V(reqexts) != NULL && add_exts_from_section(ctx, opt->conf, V(reqexts), 0, "-reqexts") < 0)
+    if (V(reqexts) != NULL && add_exts_from_section(ctx, opt->conf, V(reqexts), "-reqexts") < 0)
         goto out;
-    if (V(policies) != NULL &&
-        add_exts_from_section(ctx, opt->conf, V(policies), 1, "-policies") < 0)
+    if (V(policies) != NULL && add_exts_from_section(ctx, opt->conf, V(policies), "-policies") < 0)
         goto out;
     if (V(policy_oids) != NULL) {
         if (V(policies) != NULL) {
