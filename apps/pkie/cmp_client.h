@@ -26,8 +26,10 @@ struct cmpc_files {
 struct cmpc_run {
     struct cmpc_opts *opt;
     struct cmpc_files reqin, reqout, rspin, rspout;
-    int cmd;     /**< PKIE_CMP_IR.. request type, or PKIE_CMP_BODY_RR / _GENM */
-    int certder; /**< -certform DER */
+    int cmd;              /**< PKIE_CMP_IR.. request type, or PKIE_CMP_BODY_RR / _GENM */
+    int certder;          /**< -certform DER */
+    int crlpem;           /**< -crlform PEM */
+    int reqout_only_done; /**< -reqout_only: the request is saved, nothing sent */
 };
 
 /** Build the context from the options (cmp_client_setup.c). 0 or -1 after a

@@ -11,9 +11,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define V(o) (opt->val[CMPC_##o])
 
@@ -54,6 +56,13 @@ static int file_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t re
     struct cmpc_run *r = arg;
     uint8_t *alt = NULL;
     size_t alt_len = 0;
+    if (r->opt->val[CMPC_reqout_only] != NULL) {
+        /* save the first request and stop (the caller takes this as success) */
+        if (cmpc_save_bytes(r->opt->val[CMPC_reqout_only], req, req_len, "-reqout_only") < 0)
+            return PKIE_ERR(PKIE_ERR_IO, "-reqout_only file");
+        r->reqout_only_done = 1;
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "-reqout_only: request saved, not sent");
+    }
     if (r->reqin.next < r->reqin.n) {
         alt = cmpc_read_file(r->reqin.names[r->reqin.next++], 1u << 20, &alt_len, "-reqin");
         if (alt == NULL)
@@ -153,7 +162,7 @@ static int add_sans(struct pkie_cmp_ctx *ctx, const char *list)
 
 /* -reqexts and -policies: both name a section of extensions */
 static int add_exts_from_section(struct pkie_cmp_ctx *ctx, CONF *conf, const char *section,
-                                 const char *what)
+                                 const char *what, int *has_san)
 {
     if (conf == NULL) {
         fprintf(stderr, "pkie cmp: %s '%s' needs a configuration file (-config)\n", what, section);
@@ -164,8 +173,12 @@ static int add_exts_from_section(struct pkie_cmp_ctx *ctx, CONF *conf, const cha
     X509V3_set_nconf(&v3, conf);
     STACK_OF(X509_EXTENSION) *exts = NULL;
     int ok = X509V3_EXT_add_nconf_sk(conf, &v3, section, &exts);
-    for (int i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++)
-        ok = pkie_cmp_ctx_add_reqext(ctx, sk_X509_EXTENSION_value(exts, i)) == 0;
+    for (int i = 0; ok && i < sk_X509_EXTENSION_num(exts); i++) {
+        X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) == NID_subject_alt_name)
+            *has_san = 1;
+        ok = pkie_cmp_ctx_add_reqext(ctx, e) == 0;
+    }
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     if (!ok) {
         fprintf(stderr, "pkie cmp: %s: cannot load extensions from section [%s]\n", what, section);
@@ -175,38 +188,115 @@ static int add_exts_from_section(struct pkie_cmp_ctx *ctx, CONF *conf, const cha
     return 0;
 }
 
+/* One generalInfo ITAV: @p oid (text) with the DER of its value. */
+static int push_geninfo(struct pkie_cmp_ctx *ctx, ASN1_OBJECT *obj, int type, void *value)
+{
+    ASN1_TYPE *t = ASN1_TYPE_new();
+    unsigned char *der = NULL;
+    char dotted[128];
+    int n = -1;
+    if (t != NULL) {
+        ASN1_TYPE_set(t, type, value);
+        value = NULL;
+        n = i2d_ASN1_TYPE(t, &der);
+    }
+    OBJ_obj2txt(dotted, sizeof(dotted), obj, 1);
+    int rc = n > 0 ? pkie_cmp_ctx_add_geninfo(ctx, dotted, der, (size_t)n) : -1;
+    ASN1_TYPE_free(t);
+    OPENSSL_free(der);
+    if (rc < 0)
+        fail_err("-geninfo");
+    return rc;
+}
+
+/* -geninfo OID:int:N or OID:str:TEXT, several separated by ',' (openssl
+ * cmp's handle_opt_geninfo) */
 static int add_geninfo(struct pkie_cmp_ctx *ctx, const char *spec)
 {
-    /* <OID>:int:<n> */
-    char oid[128];
-    const char *c = strchr(spec, ':');
-    if (c == NULL || (size_t)(c - spec) >= sizeof(oid) || strncmp(c, ":int:", 5) != 0) {
-        fprintf(stderr, "pkie cmp: -geninfo '%s': expected <OID>:int:<n>\n", spec);
-        return -1;
+    char *copy = strdup(spec);
+    char *ptr = copy;
+    int rc = copy != NULL ? 0 : -1;
+    while (rc == 0 && ptr != NULL) {
+        while (isspace((unsigned char)*ptr))
+            ptr++;
+        char *oid = ptr;
+        if ((ptr = strchr(oid, ':')) == NULL) {
+            fprintf(stderr, "pkie cmp: Missing ':' in -geninfo arg %.40s\n", oid);
+            rc = -1;
+            break;
+        }
+        *ptr++ = '\0';
+        ASN1_OBJECT *obj = OBJ_txt2obj(oid, 0);
+        if (obj == NULL) {
+            ERR_clear_error();
+            fprintf(stderr, "pkie cmp: Invalid OID in -geninfo arg %.40s\n", oid);
+            rc = -1;
+            break;
+        }
+        if (OBJ_obj2nid(obj) == NID_undef)
+            fprintf(stderr, "pkie cmp: warning: Unknown OID in -geninfo arg: %.40s\n", oid);
+        if (strncasecmp(ptr, "int:", 4) == 0) {
+            ptr += 4;
+            char *end;
+            long v = strtol(ptr, &end, 10);
+            ASN1_INTEGER *ai = NULL;
+            if (end == ptr) {
+                fprintf(stderr, "pkie cmp: Cannot parse int in -geninfo arg %.40s\n", ptr);
+                rc = -1;
+            } else if (*end != '\0' && *end != ',') {
+                fprintf(stderr, "pkie cmp: Missing ',' or end of -geninfo arg after int at %.40s\n",
+                        end);
+                rc = -1;
+            } else if ((ai = ASN1_INTEGER_new()) == NULL || !ASN1_INTEGER_set(ai, v)) {
+                ASN1_INTEGER_free(ai);
+                rc = -1;
+            } else {
+                rc = push_geninfo(ctx, obj, V_ASN1_INTEGER, ai);
+            }
+            ptr = *end == ',' ? end + 1 : *end == '\0' && rc == 0 ? NULL : end;
+        } else if (strncasecmp(ptr, "str:", 4) == 0) {
+            ptr += 4;
+            char *end = strchr(ptr, ',');
+            if (end != NULL)
+                *end++ = '\0';
+            ASN1_UTF8STRING *text = ASN1_UTF8STRING_new();
+            if (text == NULL || !ASN1_STRING_set(text, ptr, -1)) {
+                ASN1_UTF8STRING_free(text);
+                rc = -1;
+            } else {
+                rc = push_geninfo(ctx, obj, V_ASN1_UTF8STRING, text);
+            }
+            ptr = end;
+        } else {
+            fprintf(stderr, "pkie cmp: Missing 'int:' or 'str:' in -geninfo arg %.40s\n", ptr);
+            rc = -1;
+        }
+        ASN1_OBJECT_free(obj);
     }
-    memcpy(oid, spec, (size_t)(c - spec));
-    oid[c - spec] = '\0';
-    char *end;
-    long v = strtol(c + 5, &end, 10);
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 0);
-    ASN1_INTEGER *ai = ASN1_INTEGER_new();
-    unsigned char *der = NULL;
-    int n = -1;
-    if (obj != NULL && ai != NULL && *end == '\0' && end != c + 5 && ASN1_INTEGER_set(ai, v))
-        n = i2d_ASN1_INTEGER(ai, &der);
-    char dotted[128];
-    if (obj != NULL)
-        OBJ_obj2txt(dotted, sizeof(dotted), obj, 1);
-    int rc = n > 0 ? pkie_cmp_ctx_add_geninfo(ctx, dotted, der, (size_t)n) : -1;
-    ASN1_OBJECT_free(obj);
-    ASN1_INTEGER_free(ai);
+    free(copy);
+    return rc;
+}
+
+/* -profile NAME: certProfile (RFC 9483 section 4.1.1) in generalInfo, a
+ * SEQUENCE OF UTF8String with the one name */
+static int add_profile(struct pkie_cmp_ctx *ctx, const char *name)
+{
+    ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+    unsigned char *inner = NULL, *der = NULL;
+    int n = -1, rc = -1;
+    if (u != NULL && ASN1_STRING_set(u, name, -1))
+        n = i2d_ASN1_UTF8STRING(u, &inner);
+    int total = n > 0 ? ASN1_object_size(1, n, V_ASN1_SEQUENCE) : -1;
+    if (total > 0 && (der = OPENSSL_malloc((size_t)total)) != NULL) {
+        unsigned char *p = der;
+        ASN1_put_object(&p, 1, n, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+        memcpy(p, inner, (size_t)n);
+        rc = pkie_cmp_ctx_add_geninfo(ctx, PKIE_CMP_OID_IT_CERT_PROFILE, der, (size_t)total);
+    }
+    ASN1_UTF8STRING_free(u);
+    OPENSSL_free(inner);
     OPENSSL_free(der);
-    if (rc < 0) {
-        ERR_clear_error();
-        fprintf(stderr, "pkie cmp: -geninfo '%s': bad OID or integer\n", spec);
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? fail_err("-profile") : 0;
 }
 
 static const struct {
@@ -283,6 +373,73 @@ static int apply_vparams(const struct cmpc_opts *opt, X509_STORE *st)
     return 0;
 }
 
+/* The consistency checks of openssl cmp's setup_request_ctx (and
+ * get_opts) for the request options. 0 or -1 after a one-line error. */
+static int check_request_opts(const struct cmpc_run *r, const struct cmpc_opts *opt)
+{
+    int enroll = r->cmd == PKIE_CMP_IR || r->cmd == PKIE_CMP_CR || r->cmd == PKIE_CMP_KUR;
+    long popo = cmpc_opt_int(opt, CMPC_popo, PKIE_CMP_POPO_SIGNATURE);
+    if (enroll) {
+        if (V(reqin) == NULL && V(newkey) == NULL && V(key) == NULL && V(csr) == NULL &&
+            V(oldcert) == NULL && popo != -1) {
+            fprintf(stderr, "pkie cmp: missing -newkey (or -key) to be certified and no -csr, "
+                            "-oldcert, -cert, or -reqin option given, which could provide "
+                            "fallback public key\n");
+            return -1;
+        }
+        if (V(newkey) == NULL && popo > 0) {
+            if (V(csr) != NULL) {
+                fprintf(stderr,
+                        "pkie cmp: no -newkey option given with private key for POPO, -csr "
+                        "option provides just public key%s\n",
+                        V(key) == NULL ? "" : ", and -key option superseded by -csr");
+                return -1;
+            }
+            if (V(key) == NULL) {
+                fprintf(stderr, "pkie cmp: missing -newkey (or -key) option for key to be "
+                                "certified and for POPO\n");
+                return -1;
+            }
+        }
+        if (V(certout) == NULL && V(reqout_only) == NULL) {
+            fprintf(stderr,
+                    "pkie cmp: -certout not given, nowhere to save newly enrolled certificate\n");
+            return -1;
+        }
+    }
+    if (r->cmd == PKIE_CMP_KUR && V(oldcert) == NULL && V(cert) == NULL && V(csr) == NULL) {
+        fprintf(stderr, "pkie cmp: missing -oldcert for certificate to be updated and no -csr "
+                        "given\n");
+        return -1;
+    }
+    if (r->cmd == PKIE_CMP_BODY_RR) {
+        if (V(issuer) == NULL && V(serial) == NULL) {
+            if (V(oldcert) == NULL && V(csr) == NULL) {
+                fprintf(stderr, "pkie cmp: missing -oldcert or -issuer and -serial for "
+                                "certificate to be revoked and no -csr given\n");
+                return -1;
+            }
+            if (V(oldcert) != NULL && V(csr) != NULL)
+                fprintf(stderr, "pkie cmp: warning: ignoring -csr since certificate to be "
+                                "revoked is given\n");
+        } else if (V(issuer) == NULL || V(serial) == NULL) {
+            fprintf(stderr, "pkie cmp: Must give both -issuer and -serial options or neither\n");
+            return -1;
+        }
+    } else if (V(serial) != NULL) {
+        fprintf(stderr, "pkie cmp: warning: Ignoring -serial for command other than 'rr'\n");
+    }
+    if (r->cmd == PKIE_CMP_P10CR && V(csr) == NULL) {
+        fprintf(stderr, "pkie cmp: missing PKCS#10 CSR for p10cr\n");
+        return -1;
+    }
+    if (V(policies) != NULL && V(policy_oids) != NULL) {
+        fprintf(stderr, "pkie cmp: cannot have policies both via -policies and via -policy_oids\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Build the context from the options. Returns 0 or -1 (error printed). */
 int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
 {
@@ -314,9 +471,18 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: -cmd '%s': unknown (ir, cr, kur, p10cr, rr or genm)\n", cmd);
         return -1;
     }
-    if (V(server) == NULL && V(rspin) == NULL) {
-        fprintf(stderr, "pkie cmp: missing -server (or -rspin)\n");
+    if (V(server) == NULL && V(rspin) == NULL && V(reqout_only) == NULL) {
+        fprintf(stderr, "pkie cmp: missing -server (or -rspin or -reqout_only)\n");
         return -1;
+    }
+    if (V(reqout_only) != NULL) {
+        static const enum cmpc_opt ignored[] = {CMPC_server, CMPC_reqout, CMPC_rspin, CMPC_rspout};
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+            if (opt->val[ignored[i]] != NULL)
+                fprintf(stderr,
+                        "pkie cmp: warning: -%s option is ignored since -reqout_only option is "
+                        "given\n",
+                        cmpc_opt_name(ignored[i]));
     }
     if (V(unprotected_requests) == NULL && V(secret) == NULL && V(key) == NULL) {
         fprintf(stderr, "pkie cmp: must give -key or -secret unless -unprotected_requests is "
@@ -331,31 +497,8 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: must give both -cert and -key options or neither\n");
         return -1;
     }
-    if (r->cmd == PKIE_CMP_P10CR && V(csr) == NULL) {
-        fprintf(stderr, "pkie cmp: -cmd p10cr needs -csr\n");
+    if (check_request_opts(r, opt) < 0)
         return -1;
-    }
-    if (r->cmd == PKIE_CMP_BODY_RR && V(oldcert) == NULL) {
-        fprintf(stderr, "pkie cmp: -cmd rr needs -oldcert (the certificate to revoke)\n");
-        return -1;
-    }
-    if ((r->cmd == PKIE_CMP_IR || r->cmd == PKIE_CMP_CR) && V(newkey) == NULL && V(key) == NULL &&
-        V(csr) == NULL) {
-        fprintf(stderr, "pkie cmp: -cmd %s needs -newkey (or -key or -csr)\n", cmd);
-        return -1;
-    }
-    if (r->cmd == PKIE_CMP_KUR && V(oldcert) == NULL && V(cert) == NULL) {
-        fprintf(stderr, "pkie cmp: -cmd kur needs -oldcert or -cert\n");
-        return -1;
-    }
-    if (r->cmd == PKIE_CMP_KUR && V(newkey) == NULL && V(key) == NULL) {
-        fprintf(stderr, "pkie cmp: -cmd kur needs -newkey\n");
-        return -1;
-    }
-    if (r->cmd == PKIE_CMP_BODY_GENM && V(infotype) == NULL && V(oldwithold) != NULL) {
-        fprintf(stderr, "pkie cmp: -oldwithold needs -infotype rootCaCert\n");
-        return -1;
-    }
     long v = cmpc_opt_int(opt, CMPC_verbosity, 6);
     if (v > 8) {
         fprintf(stderr, "pkie cmp: -verbosity %ld: out of range 0..8\n", v);
@@ -385,6 +528,14 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             r->certder = 1;
         else if (strcasecmp(V(certform), "PEM") != 0) {
             fprintf(stderr, "pkie cmp: -certform '%s': PEM or DER\n", V(certform));
+            return -1;
+        }
+    }
+    if (V(crlform) != NULL) {
+        if (strcasecmp(V(crlform), "PEM") == 0)
+            r->crlpem = 1;
+        else if (strcasecmp(V(crlform), "DER") != 0) {
+            fprintf(stderr, "pkie cmp: -crlform '%s': PEM or DER\n", V(crlform));
             return -1;
         }
     }
@@ -613,31 +764,45 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         pkie_cmp_ctx_set_newkey(ctx, nk);
         EVP_PKEY_free(nk);
     }
-    if (V(csr) != NULL) {
+    if (r->cmd == PKIE_CMP_BODY_RR && V(serial) != NULL) {
+        ASN1_INTEGER *sno = s2i_ASN1_INTEGER(NULL, V(serial));
+        int src = sno != NULL ? pkie_cmp_ctx_set1_serialNumber(ctx, sno) : -1;
+        ASN1_INTEGER_free(sno);
+        if (src < 0) {
+            ERR_clear_error();
+            fprintf(stderr, "pkie cmp: cannot read serial number: '%s'\n", V(serial));
+            goto out;
+        }
+    }
+    if (V(csr) != NULL && r->cmd != PKIE_CMP_BODY_GENM) {
         X509_REQ *csr = cmpc_load_csr(V(csr), "-csr");
         if (csr == NULL)
             goto out;
         pkie_cmp_ctx_set_p10csr(ctx, csr);
         X509_REQ_free(csr);
     }
-    if (V(oldcert) != NULL) {
+    if (V(oldcert) != NULL && !(r->cmd == PKIE_CMP_BODY_RR && V(serial) != NULL)) {
         X509 *oc = cmpc_load_cert(V(oldcert), keypass, "-oldcert");
         if (oc == NULL)
             goto out;
         pkie_cmp_ctx_set_oldcert(ctx, oc);
         X509_free(oc);
     }
+    int has_san = 0;
+    if (V(reqexts) != NULL &&
+        add_exts_from_section(ctx, opt->conf, V(reqexts), "-reqexts", &has_san) < 0)
+        goto out;
+    if (V(policies) != NULL &&
+        add_exts_from_section(ctx, opt->conf, V(policies), "-policies", &has_san) < 0)
+        goto out;
+    if (has_san && V(sans) != NULL) {
+        fprintf(stderr, "pkie cmp: cannot have Subject Alternative Names both via -reqexts and "
+                        "via -sans\n");
+        goto out;
+    }
     if (V(sans) != NULL && add_sans(ctx, V(sans)) < 0)
         goto out;
-    if (V(reqexts) != NULL && add_exts_from_section(ctx, opt->conf, V(reqexts), "-reqexts") < 0)
-        goto out;
-    if (V(policies) != NULL && add_exts_from_section(ctx, opt->conf, V(policies), "-policies") < 0)
-        goto out;
     if (V(policy_oids) != NULL) {
-        if (V(policies) != NULL) {
-            fprintf(stderr, "pkie cmp: -policies and -policy_oids cannot be combined\n");
-            goto out;
-        }
         char *copy = strdup(V(policy_oids));
         char *save = NULL;
         int bad = copy == NULL;
@@ -651,6 +816,8 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         if (bad)
             goto out;
     }
+    if (V(profile) != NULL && add_profile(ctx, V(profile)) < 0)
+        goto out;
     if (V(geninfo) != NULL && add_geninfo(ctx, V(geninfo)) < 0)
         goto out;
 
@@ -662,7 +829,11 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         goto out;
     if (r->reqout.n > 0 || r->rspout.n > 0)
         pkie_cmp_ctx_set_msg_hook(ctx, msg_hook, r);
-    if (r->reqin.n > 0 || r->rspin.n > 0)
+    if (V(reqout_only) != NULL) {
+        r->reqout.n = r->rspin.n = r->rspout.n = 0;
+        pkie_cmp_ctx_set_msg_hook(ctx, NULL, NULL);
+    }
+    if (r->reqin.n > 0 || r->rspin.n > 0 || V(reqout_only) != NULL)
         pkie_cmp_ctx_set_transfer_cb(ctx, file_transfer, r);
     if (V(rand) != NULL && RAND_load_file(V(rand), -1) < 0) {
         fprintf(stderr, "pkie cmp: -rand: cannot read '%s'\n", V(rand));

@@ -292,15 +292,29 @@ static int crl_status_list(X509 *cert, const X509_CRL *last, uint8_t **out, size
     struct pkie_derw w;
     unsigned char *src = NULL, *tu = NULL;
     int src_len = -1, tu_len = 0, rc;
-    STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
-    if (dps != NULL && sk_DIST_POINT_num(dps) > 0 && sk_DIST_POINT_value(dps, 0)->distpoint != NULL)
-        src_len = i2d_DIST_POINT_NAME(sk_DIST_POINT_value(dps, 0)->distpoint, &src);
-    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    /* the source as OSSL_CMP_CRLSTATUS_create takes it: the distribution
+     * point of the last CRL, else the first of the certificate, else the
+     * issuer of the CRL or the certificate */
+    if (last != NULL) {
+        ISSUING_DIST_POINT *idp =
+            X509_CRL_get_ext_d2i(last, NID_issuing_distribution_point, NULL, NULL);
+        if (idp != NULL && idp->distpoint != NULL)
+            src_len = i2d_DIST_POINT_NAME(idp->distpoint, &src);
+        ISSUING_DIST_POINT_free(idp);
+    }
+    if (src_len <= 0 && cert != NULL) {
+        STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+        for (int i = 0; src_len <= 0 && i < sk_DIST_POINT_num(dps); i++)
+            if (sk_DIST_POINT_value(dps, i)->distpoint != NULL)
+                src_len = i2d_DIST_POINT_NAME(sk_DIST_POINT_value(dps, i)->distpoint, &src);
+        sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    }
     int issuer_src = src_len <= 0;
     if (issuer_src) {
         GENERAL_NAMES *gns = GENERAL_NAMES_new();
         GENERAL_NAME *gn = GENERAL_NAME_new();
-        X509_NAME *n = X509_NAME_dup(X509_get_issuer_name(cert));
+        X509_NAME *n =
+            X509_NAME_dup(last != NULL ? X509_CRL_get_issuer(last) : X509_get_issuer_name(cert));
         if (gns != NULL && gn != NULL && n != NULL) {
             GENERAL_NAME_set0_value(gn, GEN_DIRNAME, n);
             n = NULL;
@@ -344,7 +358,7 @@ static int crl_status_list(X509 *cert, const X509_CRL *last, uint8_t **out, size
 int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL *last,
                             X509_CRL **crl)
 {
-    if (ctx == NULL || cert == NULL || crl == NULL)
+    if (ctx == NULL || (cert == NULL && last == NULL) || crl == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
     *crl = NULL;
     uint8_t *val = NULL;

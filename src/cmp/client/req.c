@@ -549,19 +549,40 @@ int cmp_req_fill_pollreq(struct pkie_cmp_msg *m, const int64_t *ids, size_t n)
 
 int cmp_req_fill_rr(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m)
 {
+    /* issuer and serial number given, else those of the old certificate,
+     * else the subject and public key of the CSR (ossl_cmp_rr_new) */
     X509 *old = ctx->oldcert;
-    if (old == NULL)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "rr needs the certificate to revoke (oldcert)");
+    const X509_NAME *issuer = NULL;
+    const ASN1_INTEGER *serial = NULL;
+    if (ctx->serial != NULL && ctx->cur.issuer != NULL) {
+        issuer = ctx->cur.issuer;
+        serial = ctx->serial;
+    } else if (old != NULL) {
+        issuer = X509_get_issuer_name(old);
+        serial = X509_get0_serialNumber(old);
+    } else if (ctx->p10csr == NULL) {
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG,
+                        "rr needs the certificate to revoke (oldcert, issuer and serial, or csr)");
+    }
     struct pkie_cmp_revdetails *d = pkie_cmp_alloc(m, sizeof(*d));
     if (d == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "rr");
-    int rc = I2D_DUP(m, &d->certDetails.issuer, X509_get_issuer_name(old), i2d_X509_NAME, 0);
+    int rc;
+    if (issuer != NULL) {
+        rc = I2D_DUP(m, &d->certDetails.issuer, issuer, i2d_X509_NAME, 0);
+        if (rc == 0)
+            rc = I2D_DUP(m, &d->certDetails.serialNumber, serial, i2d_ASN1_INTEGER, 1);
+        d->certDetails.present = PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER;
+    } else {
+        rc = I2D_DUP(m, &d->certDetails.subject, X509_REQ_get_subject_name(ctx->p10csr),
+                     i2d_X509_NAME, 0);
+        if (rc == 0)
+            rc = I2D_DUP(m, &d->certDetails.publicKey, X509_REQ_get0_pubkey(ctx->p10csr),
+                         i2d_PUBKEY, 1);
+        d->certDetails.present = PKIE_CRMF_T_SUBJECT | PKIE_CRMF_T_PUBLICKEY;
+    }
     if (rc < 0)
         return rc;
-    rc = I2D_DUP(m, &d->certDetails.serialNumber, X509_get0_serialNumber(old), i2d_ASN1_INTEGER, 1);
-    if (rc < 0)
-        return rc;
-    d->certDetails.present = PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER;
     int reason = ctx->opt[PKIE_CMP_OPT_REVOCATION_REASON];
     if (reason >= 0) {
         ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
