@@ -444,14 +444,19 @@ X509_NAME *cmpc_parse_name(const char *text, const char *what)
         val[vl] = '\0';
         while (!slash && *type == ' ')
             type++;
-        if (!X509_NAME_add_entry_by_txt(n, type, MBSTRING_UTF8, (const unsigned char *)val, -1, -1,
-                                        set)) {
+        if (OBJ_txt2nid(type) == NID_undef) {
+            /* as openssl's parse_name: warned about and skipped */
             ERR_clear_error();
-            fprintf(stderr, "pkie cmp: %s: unknown attribute type '%s' in '%s'\n", what, type,
-                    text);
+            fprintf(stderr, "pkie cmp: warning: %s: Skipping unknown attribute \"%s\" in '%s'\n",
+                    what, type, text);
+        } else if (!X509_NAME_add_entry_by_txt(n, type, MBSTRING_UTF8, (const unsigned char *)val,
+                                               -1, -1, set)) {
+            ERR_clear_error();
+            fprintf(stderr, "pkie cmp: %s: bad value for '%s' in '%s'\n", what, type, text);
             goto err;
+        } else {
+            set = next == '+' ? -1 : 0; /* -1: the next attribute joins this RDN */
         }
-        set = next == '+' ? -1 : 0; /* -1: the next attribute joins this RDN */
         while (!slash && *p == ' ')
             p++;
     }

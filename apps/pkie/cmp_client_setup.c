@@ -64,15 +64,15 @@ static int file_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t re
         return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "-reqout_only: request saved, not sent");
     }
     if (r->reqin.next < r->reqin.n) {
-        alt = cmpc_read_file(r->reqin.names[r->reqin.next++], 1u << 20, &alt_len, "-reqin");
-        if (alt == NULL)
+        uint8_t *in = cmpc_read_file(r->reqin.names[r->reqin.next++], 1u << 20, &alt_len, "-reqin");
+        if (in == NULL)
             return PKIE_ERR(PKIE_ERR_IO, "-reqin file");
-        req = alt;
-        req_len = alt_len;
-        /* the answer will belong to the request read, not to ours */
+        int new_tid = r->opt->val[CMPC_reqin_new_tid] != NULL;
+        /* the answer will belong to the request read, not to ours: its
+         * senderNonce (and, unless renewed, its transactionID) */
         struct pkie_cmp_msg *m = NULL;
-        if (pkie_cmp_msg_decode(req, req_len, NULL, &m) == 0) {
-            if (m->header.transactionID.p != NULL)
+        if (pkie_cmp_msg_decode(in, alt_len, NULL, &m) == 0) {
+            if (!new_tid && m->header.transactionID.p != NULL)
                 pkie_cmp_ctx_set1_transactionID(ctx, m->header.transactionID.p,
                                                 m->header.transactionID.len);
             if (m->header.senderNonce.p != NULL)
@@ -80,6 +80,12 @@ static int file_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t re
                                               m->header.senderNonce.len);
         }
         pkie_cmp_msg_free(m);
+        int urc = pkie_cmp_update_request(ctx, in, alt_len, new_tid, &alt, &alt_len);
+        free(in);
+        if (urc < 0)
+            return urc;
+        req = alt;
+        req_len = alt_len;
     }
     int rc;
     if (r->rspin.next < r->rspin.n) {
@@ -675,7 +681,8 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             pkie_cmp_ctx_add_untrusted(ctx, sk_X509_value(sk, i));
         sk_X509_pop_free(sk, X509_free);
         sk = NULL;
-        if (key != NULL && X509_check_private_key(cert, key) != 1) {
+        /* the pair is checked where it protects; with -secret it does not */
+        if (V(secret) == NULL && key != NULL && X509_check_private_key(cert, key) != 1) {
             ERR_clear_error();
             fprintf(stderr, "pkie cmp: -key does not match the public key of -cert\n");
             goto out;

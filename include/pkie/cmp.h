@@ -407,6 +407,18 @@ X509 *pkie_cmp_exec_rr(struct pkie_cmp_ctx *ctx);
  */
 int pkie_cmp_exec_revoke(struct pkie_cmp_ctx *ctx);
 
+/**
+ * A request read from a file (openssl cmp -reqin) made fit for the current
+ * transaction, as OSSL_CMP_MSG_update_recipNonce and (with @p new_tid)
+ * OSSL_CMP_MSG_update_transactionID do: the recipNonce becomes the
+ * senderNonce of the last response (none before the first), the
+ * transactionID that of the context; a protected request is then protected
+ * anew with the context's credentials. @p *out (malloc'ed) gets the DER, the
+ * input's copy when nothing changes. Returns 0 or a negative PKIE_ERR_* code.
+ */
+int pkie_cmp_update_request(struct pkie_cmp_ctx *ctx, const uint8_t *der, size_t len, int new_tid,
+                            uint8_t **out, size_t *out_len);
+
 /** General message with the ITAVs added by pkie_cmp_ctx_add_genm_itav:
  *  returns the ITAVs of the genp (caller frees with pkie_cmp_genm_itavs_free), or
  *  NULL on error. */
@@ -445,10 +457,11 @@ int pkie_cmp_get1_certReqTemplate(struct pkie_cmp_ctx *ctx, uint8_t **tmpl, size
                                   uint8_t **keyspec, size_t *keyspec_len);
 
 /**
- * genm crlStatusList for a CRL named as OSSL_CMP_CRLSTATUS_create names it:
- * the issuing distribution point of @p last, else the first CRL
- * distribution point of @p cert, else the issuer of @p last or of @p cert;
- * with the thisUpdate of @p last. Either may be NULL, not both. @p *crl gets
+ * genm crlStatusList for a CRL named as OSSL_CMP_CRLSTATUS_create names it
+ * (with only directory names): by @p cert's CRL distribution point, else
+ * (without @p cert) by the issuing distribution point of @p last, else by
+ * the issuer (authority key identifier, issuer name) of @p cert, else of
+ * @p last; with the thisUpdate of @p last. Either may be NULL, not both. @p *crl gets
  * the newer CRL, or NULL when none is newer.
  */
 int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL *last,

@@ -641,3 +641,48 @@ int cmp_req_fill_error(struct pkie_cmp_msg *m, int status, uint32_t failinfo, co
     }
     return 0;
 }
+
+int pkie_cmp_update_request(struct pkie_cmp_ctx *ctx, const uint8_t *der, size_t len, int new_tid,
+                            uint8_t **out, size_t *out_len)
+{
+    if (ctx == NULL || der == NULL || out == NULL || out_len == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
+    struct pkie_cmp_msg *m = NULL;
+    int rc = pkie_cmp_msg_decode(der, len, NULL, &m);
+    if (rc < 0)
+        return rc;
+    int changed = 0;
+    if (new_tid && ctx->have_tid) {
+        m->header.transactionID.p = ctx->transaction_id;
+        m->header.transactionID.len = ctx->transaction_id_len;
+        changed = 1;
+    }
+    if (ctx->have_recip_nonce) { /* nothing to do for the first message */
+        m->header.recipNonce.p = ctx->recip_nonce;
+        m->header.recipNonce.len = ctx->recip_nonce_len;
+        changed = 1;
+    }
+    if (!changed || m->header.protectionAlg.p == NULL) {
+        rc = changed ? pkie_cmp_msg_encode(m, out, out_len) : 0;
+        if (!changed) {
+            *out = malloc(len);
+            rc = *out != NULL ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "request copy");
+            if (rc == 0) {
+                memcpy(*out, der, len);
+                *out_len = len;
+            }
+        }
+        pkie_cmp_msg_free(m);
+        return rc;
+    }
+    /* protected anew with the context's credentials, which bring their own
+     * senderKID and extraCerts (OSSL_CMP_MSG_update_recipNonce) */
+    memset(&m->header.protectionAlg, 0, sizeof(m->header.protectionAlg));
+    memset(&m->header.senderKID, 0, sizeof(m->header.senderKID));
+    memset(&m->protection, 0, sizeof(m->protection));
+    m->extraCerts = NULL;
+    m->extraCerts_count = 0;
+    rc = cmp_req_protect_encode(ctx, m, out, out_len);
+    pkie_cmp_msg_free(m);
+    return rc;
+}
