@@ -446,19 +446,58 @@ static int check_request_opts(const struct cmpc_run *r, const struct cmpc_opts *
     return 0;
 }
 
-/* Build the context from the options. Returns 0 or -1 (error printed). */
-int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+/* Pass phrases, each source read once. */
+struct cmpc_passes {
+    char *key, *newkey, *tls;
+};
+
+/* Integer options (or flags) of the command that map to context options. */
+struct cmpc_optmap {
+    enum cmpc_opt o;
+    enum pkie_cmp_option c;
+};
+
+static int set_options(const struct cmpc_opts *opt, struct pkie_cmp_ctx *ctx,
+                       const struct cmpc_optmap *m, size_t n, int flags)
+{
+    for (size_t i = 0; i < n; i++)
+        if (opt->val[m[i].o] != NULL &&
+            pkie_cmp_ctx_set_option(ctx, m[i].c, flags ? 1 : (int)cmpc_opt_int(opt, m[i].o, 0)) < 0)
+            return fail_err(cmpc_opt_name(m[i].o));
+    return 0;
+}
+
+/* Distinguished names of the options in @p m set through their setters. */
+struct cmpc_namemap {
+    enum cmpc_opt o;
+    int (*set)(struct pkie_cmp_ctx *, const X509_NAME *);
+};
+
+static int set_names(const struct cmpc_opts *opt, struct pkie_cmp_ctx *ctx,
+                     const struct cmpc_namemap *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *t = opt->val[m[i].o];
+        if (t == NULL)
+            continue;
+        char what[40];
+        snprintf(what, sizeof(what), "-%s", cmpc_opt_name(m[i].o));
+        X509_NAME *name = cmpc_parse_name(t, what);
+        if (name == NULL)
+            return -1;
+        int rc = m[i].set(ctx, name);
+        X509_NAME_free(name);
+        if (rc < 0)
+            return fail_err(what);
+    }
+    return 0;
+}
+
+/* What to do, and whether the options fit together (openssl cmp's get_opts
+ * and the checks at the start of its setup_*_ctx). */
+static int check_opts(struct cmpc_run *r)
 {
     struct cmpc_opts *opt = r->opt;
-    char *keypass = NULL, *newkeypass = NULL, *tlspass = NULL;
-    X509 *cert = NULL;
-    EVP_PKEY *key = NULL;
-    STACK_OF(X509) *sk = NULL;
-    X509_NAME *name = NULL;
-    X509_STORE *st = NULL;
-    int rc = -1;
-
-    /* ---- what to do, and whether the options fit together ---- */
     const char *cmd = V(cmd);
     if (cmd == NULL) {
         fprintf(stderr, "pkie cmp: missing -cmd (ir, cr, kur, p10cr, rr or genm)\n");
@@ -553,7 +592,16 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: warning: -trusted is ignored for responses since -srvcert is "
                         "given\n");
 
-    /* ---- transport ---- */
+    return 0;
+}
+
+/* The transport: server, proxy, timeouts, TLS, and the files that stand in
+ * for the server (openssl cmp's setup_client_ctx and setup_ssl_ctx). */
+static int setup_transport_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx,
+                               const struct cmpc_passes *pw)
+{
+    struct cmpc_opts *opt = r->opt;
+    int rc = -1;
     if (V(server) != NULL && pkie_cmp_ctx_set_server(ctx, V(server)) < 0)
         return fail_err("-server");
     if (V(path) != NULL && pkie_cmp_ctx_set_path(ctx, V(path)) < 0)
@@ -562,44 +610,21 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         return fail_err("-proxy");
     if (V(no_proxy) != NULL && pkie_cmp_ctx_set_no_proxy(ctx, V(no_proxy)) < 0)
         return fail_err("-no_proxy");
-    struct {
-        enum cmpc_opt o;
-        enum pkie_cmp_option c;
-    } ints[] = {{CMPC_keep_alive, PKIE_CMP_OPT_KEEP_ALIVE},
-                {CMPC_msg_timeout, PKIE_CMP_OPT_MSG_TIMEOUT},
-                {CMPC_total_timeout, PKIE_CMP_OPT_TOTAL_TIMEOUT},
-                {CMPC_max_resp_size, PKIE_CMP_OPT_MAX_RESP_SIZE},
-                {CMPC_days, PKIE_CMP_OPT_VALIDITY_DAYS},
-                {CMPC_popo, PKIE_CMP_OPT_POPO_METHOD},
-                {CMPC_revreason, PKIE_CMP_OPT_REVOCATION_REASON}};
-    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-        if (opt->val[ints[i].o] != NULL &&
-            pkie_cmp_ctx_set_option(ctx, ints[i].c, (int)cmpc_opt_int(opt, ints[i].o, 0)) < 0)
-            return fail_err(cmpc_opt_name(ints[i].o));
-    struct {
-        enum cmpc_opt o;
-        enum pkie_cmp_option c;
-    } flags[] = {{CMPC_implicit_confirm, PKIE_CMP_OPT_IMPLICIT_CONFIRM},
-                 {CMPC_disable_confirm, PKIE_CMP_OPT_DISABLE_CONFIRM},
-                 {CMPC_unprotected_errors, PKIE_CMP_OPT_UNPROTECTED_ERRORS},
-                 {CMPC_unprotected_requests, PKIE_CMP_OPT_UNPROTECTED_SEND},
-                 {CMPC_san_nodefault, PKIE_CMP_OPT_SUBJECTALTNAME_NODEFAULT},
-                 {CMPC_policy_oids_critical, PKIE_CMP_OPT_POLICIES_CRITICAL},
-                 {CMPC_ignore_keyusage, PKIE_CMP_OPT_IGNORE_KEYUSAGE},
-                 {CMPC_pbmac1, PKIE_CMP_OPT_PBMAC1},
-                 {CMPC_tls_used, PKIE_CMP_OPT_TLS_USED}};
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-        if (opt->val[flags[i].o] != NULL)
-            pkie_cmp_ctx_set_option(ctx, flags[i].c, 1);
-    if (V(tls_keypass) != NULL && (tlspass = cmpc_get_pass(V(tls_keypass), "-tls_keypass")) == NULL)
-        goto out;
+    static const struct cmpc_optmap ints[] = {{CMPC_keep_alive, PKIE_CMP_OPT_KEEP_ALIVE},
+                                              {CMPC_msg_timeout, PKIE_CMP_OPT_MSG_TIMEOUT},
+                                              {CMPC_total_timeout, PKIE_CMP_OPT_TOTAL_TIMEOUT},
+                                              {CMPC_max_resp_size, PKIE_CMP_OPT_MAX_RESP_SIZE}};
+    static const struct cmpc_optmap flags[] = {{CMPC_tls_used, PKIE_CMP_OPT_TLS_USED}};
+    if (set_options(opt, ctx, ints, sizeof(ints) / sizeof(ints[0]), 0) < 0 ||
+        set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0)
+        return -1;
     if ((V(tls_trusted) != NULL || V(tls_host) != NULL) &&
         pkie_cmp_ctx_set_tls_trusted(ctx, V(tls_trusted), V(tls_host)) < 0) {
         fail_err("-tls_trusted");
         goto out;
     }
     if ((V(tls_cert) != NULL || V(tls_key) != NULL) &&
-        pkie_cmp_ctx_set_tls_client(ctx, V(tls_cert), V(tls_key), tlspass) < 0) {
+        pkie_cmp_ctx_set_tls_client(ctx, V(tls_cert), V(tls_key), pw->tls) < 0) {
         fail_err("-tls_cert");
         goto out;
     }
@@ -620,40 +645,46 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             goto out;
         }
     }
-    if (V(digest) != NULL) {
-        const EVP_MD *md = EVP_get_digestbyname(V(digest));
-        if (md == NULL ||
-            pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_DIGEST, EVP_MD_get_type(md)) < 0) {
-            fprintf(stderr, "pkie cmp: -digest '%s': unknown digest\n", V(digest));
-            goto out;
-        }
+    /* files instead of (or around) the server */
+    if (files_split(&r->reqin, V(reqin), "reqin") < 0 ||
+        files_split(&r->reqout, V(reqout), "reqout") < 0 ||
+        files_split(&r->rspin, V(rspin), "rspin") < 0 ||
+        files_split(&r->rspout, V(rspout), "rspout") < 0)
+        goto out;
+    if (r->reqout.n > 0 || r->rspout.n > 0)
+        pkie_cmp_ctx_set_msg_hook(ctx, msg_hook, r);
+    if (V(reqout_only) != NULL) {
+        r->reqout.n = r->rspin.n = r->rspout.n = 0;
+        pkie_cmp_ctx_set_msg_hook(ctx, NULL, NULL);
     }
-    if (V(mac) != NULL) {
-        static const struct {
-            const char *name;
-            int nid;
-        } macs[] = {{"hmac-sha1", NID_hmac_sha1},
-                    {"hmac-sha224", NID_hmacWithSHA224},
-                    {"hmac-sha256", NID_hmacWithSHA256},
-                    {"hmac-sha384", NID_hmacWithSHA384},
-                    {"hmac-sha512", NID_hmacWithSHA512}};
-        int nid = NID_undef;
-        for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++)
-            if (strcasecmp(V(mac), macs[i].name) == 0)
-                nid = macs[i].nid;
-        if (nid == NID_undef)
-            nid = OBJ_txt2nid(V(mac));
-        if (nid == NID_undef || pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_MAC, nid) < 0) {
-            fprintf(stderr, "pkie cmp: -mac '%s': unknown MAC algorithm\n", V(mac));
-            goto out;
-        }
+    if (r->reqin.n > 0 || r->rspin.n > 0 || V(reqout_only) != NULL)
+        pkie_cmp_ctx_set_transfer_cb(ctx, file_transfer, r);
+    if (V(rand) != NULL && RAND_load_file(V(rand), -1) < 0) {
+        fprintf(stderr, "pkie cmp: -rand: cannot read '%s'\n", V(rand));
+        goto out;
     }
+    rc = 0;
+out:
+    return rc;
+}
 
-    /* ---- credentials ---- */
-    if (V(keypass) != NULL && (keypass = cmpc_get_pass(V(keypass), "-keypass")) == NULL)
-        goto out;
-    if (V(newkeypass) != NULL && (newkeypass = cmpc_get_pass(V(newkeypass), "-newkeypass")) == NULL)
-        goto out;
+/* Protection of requests: PBM secret and reference, or signer certificate
+ * and key with their chain, extraCerts, digest and MAC (openssl cmp's
+ * setup_protection_ctx). */
+static int setup_protection_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx,
+                                const struct cmpc_passes *pw)
+{
+    struct cmpc_opts *opt = r->opt;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    STACK_OF(X509) *sk = NULL;
+    X509_STORE *st = NULL;
+    int rc = -1;
+    static const struct cmpc_optmap flags[] = {
+        {CMPC_unprotected_requests, PKIE_CMP_OPT_UNPROTECTED_SEND},
+        {CMPC_pbmac1, PKIE_CMP_OPT_PBMAC1}};
+    if (set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0)
+        return -1;
     if (V(ref) != NULL && pkie_cmp_ctx_set_ref(ctx, (const uint8_t *)V(ref), strlen(V(ref))) < 0) {
         fail_err("-ref");
         goto out;
@@ -664,14 +695,14 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: warning: -cert and -key not used for protection since "
                         "-secret is given\n");
     if (V(key) != NULL) {
-        if ((key = cmpc_load_key(V(key), keypass, 0, "-key")) == NULL)
+        if ((key = cmpc_load_key(V(key), pw->key, 0, "-key")) == NULL)
             goto out;
         pkie_cmp_ctx_set_key(ctx, key);
     }
     if (V(cert) != NULL) {
         /* the first certificate is ours, the others (a PEM bundle or the
          * CA certificates of a PKCS#12 file) are chain material */
-        if (cmpc_load_cert_chain(V(cert), keypass, "-cert", &cert, &sk) < 0)
+        if (cmpc_load_cert_chain(V(cert), pw->key, "-cert", &cert, &sk) < 0)
             goto out;
         if (pkie_cmp_ctx_set_cert(ctx, cert) < 0) {
             fail_err("-cert");
@@ -711,7 +742,62 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         sk = NULL;
     }
 
-    /* ---- server authentication ---- */
+    if (V(digest) != NULL) {
+        const EVP_MD *md = EVP_get_digestbyname(V(digest));
+        if (md == NULL ||
+            pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_DIGEST, EVP_MD_get_type(md)) < 0) {
+            fprintf(stderr, "pkie cmp: -digest '%s': unknown digest\n", V(digest));
+            goto out;
+        }
+    }
+    if (V(mac) != NULL) {
+        static const struct {
+            const char *name;
+            int nid;
+        } macs[] = {{"hmac-sha1", NID_hmac_sha1},
+                    {"hmac-sha224", NID_hmacWithSHA224},
+                    {"hmac-sha256", NID_hmacWithSHA256},
+                    {"hmac-sha384", NID_hmacWithSHA384},
+                    {"hmac-sha512", NID_hmacWithSHA512}};
+        int nid = NID_undef;
+        for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++)
+            if (strcasecmp(V(mac), macs[i].name) == 0)
+                nid = macs[i].nid;
+        if (nid == NID_undef)
+            nid = OBJ_txt2nid(V(mac));
+        if (nid == NID_undef || pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_MAC, nid) < 0) {
+            fprintf(stderr, "pkie cmp: -mac '%s': unknown MAC algorithm\n", V(mac));
+            goto out;
+        }
+    }
+
+    rc = 0;
+out:
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(sk, X509_free);
+    X509_STORE_free(st);
+    return rc;
+}
+
+/* Authentication of the server and of new certificates (openssl cmp's
+ * setup_verification_ctx). */
+static int setup_verification_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    struct cmpc_opts *opt = r->opt;
+    STACK_OF(X509) *sk = NULL;
+    X509_STORE *st = NULL;
+    int rc = -1;
+    static const struct cmpc_optmap flags[] = {
+        {CMPC_unprotected_errors, PKIE_CMP_OPT_UNPROTECTED_ERRORS},
+        {CMPC_ignore_keyusage, PKIE_CMP_OPT_IGNORE_KEYUSAGE},
+        {CMPC_implicit_confirm, PKIE_CMP_OPT_IMPLICIT_CONFIRM},
+        {CMPC_disable_confirm, PKIE_CMP_OPT_DISABLE_CONFIRM}};
+    static const struct cmpc_namemap names[] = {
+        {CMPC_expect_sender, pkie_cmp_ctx_set_expected_sender}};
+    if (set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0 ||
+        set_names(opt, ctx, names, sizeof(names) / sizeof(names[0])) < 0)
+        return -1;
     if (V(trusted) != NULL) {
         if ((st = cmpc_load_store(V(trusted), "-trusted")) == NULL || apply_vparams(opt, st) < 0)
             goto out;
@@ -743,31 +829,36 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         pkie_cmp_ctx_set_srvcert(ctx, sc);
         X509_free(sc);
     }
-    static const struct {
-        enum cmpc_opt o;
-        int (*set)(struct pkie_cmp_ctx *, const X509_NAME *);
-    } names[] = {{CMPC_expect_sender, pkie_cmp_ctx_set_expected_sender},
-                 {CMPC_recipient, pkie_cmp_ctx_set_recipient},
-                 {CMPC_subject, pkie_cmp_ctx_set_subject},
-                 {CMPC_issuer, pkie_cmp_ctx_set_issuer}};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const char *t = opt->val[names[i].o];
-        if (t == NULL)
-            continue;
-        char what[40];
-        snprintf(what, sizeof(what), "-%s", cmpc_opt_name(names[i].o));
-        if ((name = cmpc_parse_name(t, what)) == NULL)
-            goto out;
-        names[i].set(ctx, name);
-        X509_NAME_free(name);
-        name = NULL;
-    }
+    rc = 0;
+out:
+    sk_X509_pop_free(sk, X509_free);
+    X509_STORE_free(st);
+    return rc;
+}
 
-    /* ---- what to request ---- */
+/* What to request: names, keys, CSR, old certificate, template extensions,
+ * generalInfo (openssl cmp's setup_request_ctx). */
+static int setup_request_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx,
+                             const struct cmpc_passes *pw)
+{
+    struct cmpc_opts *opt = r->opt;
+    static const struct cmpc_optmap ints[] = {{CMPC_days, PKIE_CMP_OPT_VALIDITY_DAYS},
+                                              {CMPC_popo, PKIE_CMP_OPT_POPO_METHOD},
+                                              {CMPC_revreason, PKIE_CMP_OPT_REVOCATION_REASON}};
+    static const struct cmpc_optmap flags[] = {
+        {CMPC_san_nodefault, PKIE_CMP_OPT_SUBJECTALTNAME_NODEFAULT},
+        {CMPC_policy_oids_critical, PKIE_CMP_OPT_POLICIES_CRITICAL}};
+    static const struct cmpc_namemap names[] = {{CMPC_recipient, pkie_cmp_ctx_set_recipient},
+                                                {CMPC_subject, pkie_cmp_ctx_set_subject},
+                                                {CMPC_issuer, pkie_cmp_ctx_set_issuer}};
+    if (set_options(opt, ctx, ints, sizeof(ints) / sizeof(ints[0]), 0) < 0 ||
+        set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0 ||
+        set_names(opt, ctx, names, sizeof(names) / sizeof(names[0])) < 0)
+        return -1;
     if (V(newkey) != NULL) {
-        EVP_PKEY *nk = cmpc_load_key(V(newkey), newkeypass, 1, "-newkey");
+        EVP_PKEY *nk = cmpc_load_key(V(newkey), pw->newkey, 1, "-newkey");
         if (nk == NULL)
-            goto out;
+            return -1;
         pkie_cmp_ctx_set_newkey(ctx, nk);
         EVP_PKEY_free(nk);
     }
@@ -778,37 +869,37 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         if (src < 0) {
             ERR_clear_error();
             fprintf(stderr, "pkie cmp: cannot read serial number: '%s'\n", V(serial));
-            goto out;
+            return -1;
         }
     }
     if (V(csr) != NULL && r->cmd != PKIE_CMP_BODY_GENM) {
         X509_REQ *csr = cmpc_load_csr(V(csr), "-csr");
         if (csr == NULL)
-            goto out;
+            return -1;
         pkie_cmp_ctx_set_p10csr(ctx, csr);
         X509_REQ_free(csr);
     }
     if (V(oldcert) != NULL && !(r->cmd == PKIE_CMP_BODY_RR && V(serial) != NULL)) {
-        X509 *oc = cmpc_load_cert(V(oldcert), keypass, "-oldcert");
+        X509 *oc = cmpc_load_cert(V(oldcert), pw->key, "-oldcert");
         if (oc == NULL)
-            goto out;
+            return -1;
         pkie_cmp_ctx_set_oldcert(ctx, oc);
         X509_free(oc);
     }
     int has_san = 0;
     if (V(reqexts) != NULL &&
         add_exts_from_section(ctx, opt->conf, V(reqexts), "-reqexts", &has_san) < 0)
-        goto out;
+        return -1;
     if (V(policies) != NULL &&
         add_exts_from_section(ctx, opt->conf, V(policies), "-policies", &has_san) < 0)
-        goto out;
+        return -1;
     if (has_san && V(sans) != NULL) {
         fprintf(stderr, "pkie cmp: cannot have Subject Alternative Names both via -reqexts and "
                         "via -sans\n");
-        goto out;
+        return -1;
     }
     if (V(sans) != NULL && add_sans(ctx, V(sans)) < 0)
-        goto out;
+        return -1;
     if (V(policy_oids) != NULL) {
         char *copy = strdup(V(policy_oids));
         char *save = NULL;
@@ -821,40 +912,35 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
             }
         free(copy);
         if (bad)
-            goto out;
+            return -1;
     }
     if (V(profile) != NULL && add_profile(ctx, V(profile)) < 0)
-        goto out;
+        return -1;
     if (V(geninfo) != NULL && add_geninfo(ctx, V(geninfo)) < 0)
-        goto out;
+        return -1;
 
-    /* ---- files instead of (or around) the server ---- */
-    if (files_split(&r->reqin, V(reqin), "reqin") < 0 ||
-        files_split(&r->reqout, V(reqout), "reqout") < 0 ||
-        files_split(&r->rspin, V(rspin), "rspin") < 0 ||
-        files_split(&r->rspout, V(rspout), "rspout") < 0)
-        goto out;
-    if (r->reqout.n > 0 || r->rspout.n > 0)
-        pkie_cmp_ctx_set_msg_hook(ctx, msg_hook, r);
-    if (V(reqout_only) != NULL) {
-        r->reqout.n = r->rspin.n = r->rspout.n = 0;
-        pkie_cmp_ctx_set_msg_hook(ctx, NULL, NULL);
-    }
-    if (r->reqin.n > 0 || r->rspin.n > 0 || V(reqout_only) != NULL)
-        pkie_cmp_ctx_set_transfer_cb(ctx, file_transfer, r);
-    if (V(rand) != NULL && RAND_load_file(V(rand), -1) < 0) {
-        fprintf(stderr, "pkie cmp: -rand: cannot read '%s'\n", V(rand));
-        goto out;
-    }
-    rc = 0;
-out:
-    pkie_wipe_free_str(keypass);
-    pkie_wipe_free_str(newkeypass);
-    pkie_wipe_free_str(tlspass);
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(sk, X509_free);
-    X509_NAME_free(name);
-    X509_STORE_free(st);
+    return 0;
+}
+
+/* Build the context from the options, in openssl cmp's steps. Returns 0 or
+ * -1 (error printed). */
+int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    struct cmpc_opts *opt = r->opt;
+    struct cmpc_passes pw = {NULL, NULL, NULL};
+    int rc = -1;
+    if (check_opts(r) < 0)
+        return -1;
+    if ((V(keypass) == NULL || (pw.key = cmpc_get_pass(V(keypass), "-keypass")) != NULL) &&
+        (V(newkeypass) == NULL ||
+         (pw.newkey = cmpc_get_pass(V(newkeypass), "-newkeypass")) != NULL) &&
+        (V(tls_keypass) == NULL ||
+         (pw.tls = cmpc_get_pass(V(tls_keypass), "-tls_keypass")) != NULL) &&
+        setup_transport_ctx(r, ctx, &pw) == 0 && setup_protection_ctx(r, ctx, &pw) == 0 &&
+        setup_verification_ctx(r, ctx) == 0 && setup_request_ctx(r, ctx, &pw) == 0)
+        rc = 0;
+    pkie_wipe_free_str(pw.key);
+    pkie_wipe_free_str(pw.newkey);
+    pkie_wipe_free_str(pw.tls);
     return rc;
 }
