@@ -493,6 +493,20 @@ static int set_names(const struct cmpc_opts *opt, struct pkie_cmp_ctx *ctx,
     return 0;
 }
 
+/* -certform, -crlform: PEM or DER (any case); *pem keeps its default when unset */
+static int pem_or_der(const struct cmpc_opts *opt, enum cmpc_opt o, int *pem)
+{
+    const char *v = opt->val[o];
+    if (v == NULL)
+        return 0;
+    if (strcasecmp(v, "PEM") != 0 && strcasecmp(v, "DER") != 0) {
+        fprintf(stderr, "pkie cmp: -%s '%s': PEM or DER\n", cmpc_opt_name(o), v);
+        return -1;
+    }
+    *pem = strcasecmp(v, "PEM") == 0;
+    return 0;
+}
+
 /* What to do, and whether the options fit together (openssl cmp's get_opts
  * and the checks at the start of its setup_*_ctx). */
 static int check_opts(struct cmpc_run *r)
@@ -568,22 +582,11 @@ static int check_opts(struct cmpc_run *r)
         fprintf(stderr, "pkie cmp: -revreason %ld: must be 0..6, 8..10 or -1\n", reason);
         return -1;
     }
-    if (V(certform) != NULL) {
-        if (strcasecmp(V(certform), "DER") == 0)
-            r->certder = 1;
-        else if (strcasecmp(V(certform), "PEM") != 0) {
-            fprintf(stderr, "pkie cmp: -certform '%s': PEM or DER\n", V(certform));
-            return -1;
-        }
-    }
-    if (V(crlform) != NULL) {
-        if (strcasecmp(V(crlform), "PEM") == 0)
-            r->crlpem = 1;
-        else if (strcasecmp(V(crlform), "DER") != 0) {
-            fprintf(stderr, "pkie cmp: -crlform '%s': PEM or DER\n", V(crlform));
-            return -1;
-        }
-    }
+    int certpem = 1, crlpem = 0;
+    if (pem_or_der(opt, CMPC_certform, &certpem) < 0 || pem_or_der(opt, CMPC_crlform, &crlpem) < 0)
+        return -1;
+    r->certder = !certpem;
+    r->crlpem = crlpem;
     if (V(keyform) != NULL && strcasecmp(V(keyform), "ENGINE") == 0) {
         fprintf(stderr, "pkie cmp: -keyform ENGINE is not supported\n");
         return -1;
