@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +33,44 @@ static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) *sk, c
 {
     if (file == NULL)
         return 0;
-    if (sk_X509_num(sk) <= 0) {
-        pkie_log_info("cmp", "no certificates for %s; '%s' not written", what, file);
-        return 0;
-    }
+    /* as openssl cmp's save_free_certs: the file is written, empty when
+     * there are no certificates */
+    if (sk_X509_num(sk) <= 0)
+        pkie_log_info("cmp", "no certificates for %s; '%s' is written empty", what, file);
     return cmpc_save_certs(file, sk, r->certder, what);
 }
 
+/* openssl cmp's save_cert_or_delete: no certificate removes the file */
 static int save_one(struct cmpc_run *r, const char *file, X509 *x, const char *what)
 {
-    if (file == NULL || x == NULL)
+    if (file == NULL)
         return 0;
+    if (x == NULL) {
+        if (unlink(file) != 0 && errno != ENOENT) {
+            fprintf(stderr, "pkie cmp: %s: cannot delete '%s': %s\n", what, file, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
     STACK_OF(X509) *sk = sk_X509_new_null();
     int rc = sk != NULL && sk_X509_push(sk, x) ? cmpc_save_certs(file, sk, r->certder, what) : -1;
     sk_X509_free(sk);
+    return rc;
+}
+
+/* -crlout in -crlform (DER by default); no CRL removes the file, as openssl
+ * cmp's save_crl_or_delete */
+static int save_crl(struct cmpc_run *r, const char *file, X509_CRL *crl)
+{
+    if (crl == NULL)
+        return save_one(r, file, NULL, "-crlout");
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    long n = -1;
+    if (b != NULL && (r->crlpem ? PEM_write_bio_X509_CRL(b, crl) : i2d_X509_CRL_bio(b, crl)))
+        n = BIO_get_mem_data(b, &p);
+    int rc = n > 0 ? cmpc_save_bytes(file, (unsigned char *)p, (size_t)n, "-crlout") : -1;
+    BIO_free(b);
     return rc;
 }
 
@@ -89,6 +114,10 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     int rc = -1;
     if (it != NULL && strcmp(it, "caCerts") == 0) {
         STACK_OF(X509) *certs = NULL;
+        if (V(cacertsout) == NULL) {
+            fprintf(stderr, "pkie cmp: Missing -cacertsout option for -infotype caCerts\n");
+            return -1;
+        }
         if (pkie_cmp_get1_caCerts(ctx, &certs) < 0) {
             report_failure(ctx, "genm caCerts");
             return -1;
@@ -100,6 +129,10 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     }
     if (it != NULL && strcmp(it, "rootCaCert") == 0) {
         X509 *old = NULL, *nn = NULL, *no = NULL, *on = NULL;
+        if (V(newwithnew) == NULL) {
+            fprintf(stderr, "pkie cmp: Missing -newwithnew option for -infotype rootCaCert\n");
+            return -1;
+        }
         if (V(oldwithold) != NULL &&
             (old = cmpc_load_cert(V(oldwithold), NULL, "-oldwithold")) == NULL)
             return -1;
@@ -123,6 +156,11 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     if (it != NULL && strcmp(it, "certReqTemplate") == 0) {
         uint8_t *t = NULL, *k = NULL;
         size_t tl = 0, kl = 0;
+        if (V(template) == NULL) {
+            fprintf(stderr, "pkie cmp: missing -template option for genm with infotype "
+                            "certReqTemplate\n");
+            return -1;
+        }
         if (pkie_cmp_get1_certReqTemplate(ctx, &t, &tl, &k, &kl) < 0) {
             report_failure(ctx, "genm certReqTemplate");
             return -1;
@@ -138,28 +176,30 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         return rc;
     }
     if (it != NULL && strcmp(it, "crlStatusList") == 0) {
-        if (V(crlcert) == NULL) {
-            fprintf(stderr, "pkie cmp: -infotype crlStatusList needs -crlcert\n");
+        if (V(oldcrl) == NULL && V(crlcert) == NULL) {
+            fprintf(stderr, "pkie cmp: Missing -oldcrl and no -crlcert given for -infotype "
+                            "crlStatusList\n");
             return -1;
         }
-        X509 *c = cmpc_load_cert(V(crlcert), NULL, "-crlcert");
+        if (V(crlout) == NULL) {
+            fprintf(stderr, "pkie cmp: Missing -crlout for -infotype crlStatusList\n");
+            return -1;
+        }
+        X509 *c = NULL;
         X509_CRL *old = NULL, *crl = NULL;
-        if (c == NULL ||
+        if ((V(crlcert) != NULL && (c = cmpc_load_cert(V(crlcert), NULL, "-crlcert")) == NULL) ||
             (V(oldcrl) != NULL && (old = cmpc_load_crl(V(oldcrl), "-oldcrl")) == NULL)) {
             X509_free(c);
             return -1;
         }
+        if (c != NULL && old != NULL &&
+            X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_issuer_name(c)) != 0)
+            fprintf(stderr, "pkie cmp: warning: -oldcrl and -crlcert have different issuer\n");
         if (pkie_cmp_get1_crlUpdate(ctx, c, old, &crl) < 0) {
             report_failure(ctx, "genm crlStatusList");
         } else {
             printf("crls: %s\n", crl != NULL ? "new CRL received" : "no newer CRL");
-            rc = 0;
-            if (crl != NULL && V(crlout) != NULL) {
-                unsigned char *der = NULL;
-                int n = i2d_X509_CRL(crl, &der);
-                rc = n > 0 ? cmpc_save_bytes(V(crlout), der, (size_t)n, "-crlout") : -1;
-                OPENSSL_free(der);
-            }
+            rc = save_crl(r, V(crlout), crl);
         }
         X509_free(c);
         X509_CRL_free(old);
@@ -213,20 +253,37 @@ static int do_genm(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     return 0;
 }
 
-static int run_once(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+/* -certout and -chainout; the same file for both gets the certificate
+ * followed by its chain */
+static int save_new_cert(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    STACK_OF(X509) *chain = pkie_cmp_ctx_get_new_chain(ctx);
+    if (V(certout) != NULL && V(chainout) != NULL && strcmp(V(certout), V(chainout)) == 0) {
+        STACK_OF(X509) *all = sk_X509_new_null();
+        int ok = all != NULL && sk_X509_push(all, pkie_cmp_ctx_get_new_cert(ctx));
+        for (int i = 0; ok && i < sk_X509_num(chain); i++)
+            ok = sk_X509_push(all, sk_X509_value(chain, i));
+        int rc = ok ? save_list(r, V(certout), all, "-certout and -chainout") : -1;
+        sk_X509_free(all);
+        return rc;
+    }
+    if (save_list(r, V(chainout), chain, "-chainout") < 0)
+        return -1;
+    return save_list(r, V(certout), pkie_cmp_ctx_get_new_certs(ctx), "-certout");
+}
+
+static int run_transaction(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
 {
     if (r->cmd == PKIE_CMP_BODY_GENM)
         return do_genm(r, ctx);
     if (r->cmd == PKIE_CMP_BODY_RR) {
-        X509 *x = pkie_cmp_exec_rr(ctx);
-        if (x == NULL) {
+        if (pkie_cmp_exec_revoke(ctx) < 0) {
             report_failure(ctx, "revocation");
             return -1;
         }
         char buf[512];
         pkie_log_info("cmp", "revocation: %s", pkie_cmp_ctx_snprint_status(ctx, buf, sizeof(buf)));
-        return save_list(r, V(extracertsout), pkie_cmp_ctx_get_extracerts_in(ctx),
-                         "-extracertsout");
+        return 0;
     }
     X509 *cert;
     switch (r->cmd) {
@@ -244,20 +301,37 @@ static int run_once(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         break;
     }
     if (cert == NULL) {
-        report_failure(ctx, V(cmd));
+        if (!r->reqout_only_done)
+            report_failure(ctx, V(cmd));
         return -1;
     }
     char subj[256];
     X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
     pkie_log_info("cmp", "received certificate %s", subj);
-    if (save_list(r, V(certout), pkie_cmp_ctx_get_new_certs(ctx), "-certout") < 0 ||
-        save_list(r, V(chainout), pkie_cmp_ctx_get_new_chain(ctx), "-chainout") < 0 ||
-        save_list(r, V(cacertsout), pkie_cmp_ctx_get_capubs(ctx), "-cacertsout") < 0 ||
-        save_list(r, V(extracertsout), pkie_cmp_ctx_get_extracerts_in(ctx), "-extracertsout") < 0)
+    if (save_new_cert(r, ctx) < 0 ||
+        save_list(r, V(cacertsout), pkie_cmp_ctx_get_capubs(ctx), "-cacertsout") < 0)
         return -1;
     if (V(chainout) != NULL && pkie_cmp_ctx_get_new_chain(ctx) == NULL)
         pkie_log_warn("cmp", "could not build the chain of the new certificate for -chainout");
     return 0;
+}
+
+static int run_once(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
+{
+    int rc = run_transaction(r, ctx);
+    if (r->reqout_only_done) {
+        pkie_err_clear();
+        return 0; /* -reqout_only: the request is saved */
+    }
+    if (rc < 0 && pkie_cmp_ctx_get_status(ctx) == PKIE_CMP_STATUS_NONE)
+        return -1; /* no response: nothing to save */
+    /* as openssl cmp: the validated server certificate and the extraCerts
+     * also after a negative response */
+    if (save_one(r, V(srvcertout), pkie_cmp_ctx_get_validated_srvcert(ctx), "-srvcertout") < 0)
+        return -1;
+    if (rc < 0)
+        return -1;
+    return save_list(r, V(extracertsout), pkie_cmp_ctx_get_extracerts_in(ctx), "-extracertsout");
 }
 
 int pkie_cmp_client_main(int argc, char **argv)

@@ -26,8 +26,10 @@ struct cmpc_files {
 struct cmpc_run {
     struct cmpc_opts *opt;
     struct cmpc_files reqin, reqout, rspin, rspout;
-    int cmd;     /**< PKIE_CMP_IR.. request type, or PKIE_CMP_BODY_RR / _GENM */
-    int certder; /**< -certform DER */
+    int cmd;              /**< PKIE_CMP_IR.. request type, or PKIE_CMP_BODY_RR / _GENM */
+    int certder;          /**< -certform DER */
+    int crlpem;           /**< -crlform PEM */
+    int reqout_only_done; /**< -reqout_only: the request is saved, nothing sent */
 };
 
 /** Build the context from the options (cmp_client_setup.c). 0 or -1 after a
@@ -36,17 +38,26 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx);
 
 /* ---- loading and saving (cmp_client_load.c) ------------------------------ */
 
-/** Resolve a pass phrase source: pass:TEXT, env:VAR, file:PATH (first line),
- *  fd:N, stdin. Returns a malloc'ed string or NULL after a one-line error
- *  naming @p what. */
+/** Resolve a pass phrase source as OpenSSL 3's get_passwd: pass:TEXT,
+ *  env:VAR, file:PATH (first line), fd:N, stdin; any other argument (or one
+ *  whose source fails) is taken as the pass phrase itself, with a warning.
+ *  Returns a malloc'ed string, NULL only when out of memory. */
 char *cmpc_get_pass(const char *src, const char *what);
-/** Load certificates from comma-separated PEM/DER files (every certificate of
- *  every file). NULL after a one-line error. */
+/* Certificates and keys are loaded through OSSL_STORE as OpenSSL's apps load
+ * them: PEM, DER, PKCS#12 and encrypted PKCS#8, decrypted with the pass
+ * phrase given (never prompted for). */
+
+/** Load certificates from comma- or blank-separated files or URIs (every
+ *  certificate of every file). NULL after a one-line error. */
 STACK_OF(X509) *cmpc_load_certs(const char *files, const char *pass, const char *what);
 /** Load exactly one certificate (the first of the file). */
 X509 *cmpc_load_cert(const char *file, const char *pass, const char *what);
-/** Load a private key (PEM, encrypted PEM, DER), or a public key when
- *  @p allow_pub. */
+/** Load a certificate and the chain that follows it in the same file (a
+ *  PEM bundle or a PKCS#12 file). 0, or -1 after a one-line error. */
+int cmpc_load_cert_chain(const char *file, const char *pass, const char *what, X509 **cert,
+                         STACK_OF(X509) **chain);
+/** Load a private key, or a public key when @p allow_pub and the file holds
+ *  no private key. */
 EVP_PKEY *cmpc_load_key(const char *file, const char *pass, int allow_pub, const char *what);
 /** Load a PKCS#10 CSR (PEM or DER). */
 X509_REQ *cmpc_load_csr(const char *file, const char *what);

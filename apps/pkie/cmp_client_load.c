@@ -5,6 +5,8 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/store.h>
+#include <openssl/ui.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -67,45 +69,69 @@ unsigned char *cmpc_read_file(const char *file, size_t max, size_t *len, const c
     return buf;
 }
 
-char *cmpc_get_pass(const char *src, const char *what)
+/* One pass phrase source as OpenSSL's app_passwd reads it; NULL after a
+ * one-line reason. */
+static char *pass_source(const char *src)
 {
-    char *r = NULL;
-    if (strncmp(src, "pass:", 5) == 0) {
-        r = strdup(src + 5);
-    } else if (strncmp(src, "env:", 4) == 0) {
+    if (strncmp(src, "pass:", 5) == 0)
+        return strdup(src + 5);
+    if (strncmp(src, "env:", 4) == 0) {
         const char *v = getenv(src + 4);
         if (v == NULL) {
-            fprintf(stderr, "pkie cmp: %s: environment variable '%s' is not set\n", what, src + 4);
+            fprintf(stderr, "pkie cmp: No environment variable %s\n", src + 4);
             return NULL;
         }
-        r = strdup(v);
-    } else if (strncmp(src, "file:", 5) == 0 || strncmp(src, "fd:", 3) == 0 ||
-               strcmp(src, "stdin") == 0) {
-        FILE *f;
-        if (src[0] == 'f' && src[1] == 'i')
-            f = fopen(src + 5, "r");
-        else if (src[0] == 'f')
-            f = fdopen(dup(atoi(src + 3)), "r");
-        else
-            f = stdin;
-        if (f == NULL) {
-            fprintf(stderr, "pkie cmp: %s: cannot open '%s': %s\n", what, src, strerror(errno));
-            return NULL;
-        }
-        char line[4096];
-        if (fgets(line, sizeof(line), f) == NULL)
-            line[0] = '\0';
-        if (f != stdin)
-            fclose(f);
-        line[strcspn(line, "\r\n")] = '\0';
-        r = strdup(line);
-        pkie_wipe(line, sizeof(line));
+        return strdup(v);
+    }
+    FILE *f = NULL;
+    if (strncmp(src, "file:", 5) == 0) {
+        f = fopen(src + 5, "r");
+    } else if (strncmp(src, "fd:", 3) == 0) {
+        int fd = atoi(src + 3);
+        int d = fd >= 0 ? dup(fd) : -1;
+        f = d >= 0 ? fdopen(d, "r") : NULL;
+        if (f == NULL && d >= 0)
+            close(d);
+    } else if (strcmp(src, "stdin") == 0) {
+        f = stdin;
     } else {
-        fprintf(stderr,
-                "pkie cmp: %s: invalid pass phrase source (use pass:, env:, file:, fd: "
-                "or stdin)\n",
-                what);
+        const char *colon = strchr(src, ':');
+        if (colon == NULL || colon - src > 4)
+            fprintf(stderr, "pkie cmp: Invalid password argument, missing ':' within the first 5 "
+                            "chars\n");
+        else
+            fprintf(stderr, "pkie cmp: Invalid password argument, starting with \"%.*s\"\n",
+                    (int)(colon - src + 1), src);
         return NULL;
+    }
+    if (f == NULL) {
+        fprintf(stderr, "pkie cmp: Can't open %s: %s\n", src, strerror(errno));
+        return NULL;
+    }
+    char line[1024]; /* APP_PASS_LEN */
+    char *r = NULL;
+    if (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        r = strdup(line);
+    } else {
+        fprintf(stderr, "pkie cmp: Error reading password from %s\n", src);
+    }
+    if (f != stdin)
+        fclose(f);
+    pkie_wipe(line, sizeof(line));
+    return r;
+}
+
+char *cmpc_get_pass(const char *src, const char *what)
+{
+    char *r = pass_source(src);
+    if (r == NULL) {
+        /* as OpenSSL 3's get_passwd: the argument itself is the pass phrase */
+        fprintf(stderr,
+                "pkie cmp: Error getting password for %s\n"
+                "pkie cmp: Trying plain input string (better precede with 'pass:')\n",
+                what);
+        r = strdup(src);
     }
     if (r == NULL)
         fprintf(stderr, "pkie cmp: out of memory\n");
@@ -144,106 +170,166 @@ static int is_pem(const unsigned char *p, size_t n)
     return 0;
 }
 
-static int load_certs_file(const char *file, STACK_OF(X509) *sk, const char *pass, const char *what)
+/* Load what is asked for from one file or URI through OSSL_STORE, as
+ * OpenSSL's apps do (load_key_certs_crls): PEM, DER, PKCS#12, encrypted
+ * PKCS#8, with @p pass for whatever is encrypted (never a prompt). A private
+ * key, a public key, the first certificate, or all certificates (appended
+ * to *certs). 0, or -1 after a one-line error unless @p quiet. */
+static int store_load(const char *uri, const char *pass, const char *what, int quiet,
+                      EVP_PKEY **pkey, EVP_PKEY **pubkey, X509 **cert, STACK_OF(X509) **certs)
 {
-    size_t n;
-    unsigned char *data = cmpc_read_file(file, MAX_FILE, &n, what);
-    if (data == NULL)
-        return -1;
-    int count = 0;
-    if (is_pem(data, n)) {
-        BIO *b = BIO_new_mem_buf(data, (int)n);
-        X509 *x;
-        while (b != NULL && (x = PEM_read_bio_X509(b, NULL, pem_pass_cb, pass_arg(pass))) != NULL) {
-            if (!sk_X509_push(sk, x)) {
-                X509_free(x);
+    int expect = pkey != NULL                    ? OSSL_STORE_INFO_PKEY
+                 : pubkey != NULL                ? OSSL_STORE_INFO_PUBKEY
+                 : cert != NULL || certs != NULL ? OSSL_STORE_INFO_CERT
+                                                 : 0;
+    if (pkey != NULL && (cert != NULL || certs != NULL))
+        expect = 0; /* several kinds */
+    UI_METHOD *ui = UI_UTIL_wrap_read_pem_callback(pem_pass_cb, 0);
+    OSSL_STORE_CTX *sc = NULL;
+    int ncerts = 0, failed = 0;
+    ERR_set_mark();
+    if (ui != NULL)
+        sc = OSSL_STORE_open_ex(uri, NULL, NULL, ui, pass_arg(pass), NULL, NULL, NULL);
+    if (sc == NULL || (expect > 0 && !OSSL_STORE_expect(sc, expect))) {
+        failed = 1;
+        goto end;
+    }
+    while ((pkey != NULL || pubkey != NULL || cert != NULL || certs != NULL) &&
+           !OSSL_STORE_eof(sc)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
+        if (info == NULL)
+            continue; /* an object of another kind, or one that does not decode */
+        int ok = 1;
+        switch (OSSL_STORE_INFO_get_type(info)) {
+        case OSSL_STORE_INFO_PKEY:
+            if (pkey != NULL) {
+                ok = (*pkey = OSSL_STORE_INFO_get1_PKEY(info)) != NULL;
+                pkey = ok ? NULL : pkey;
                 break;
             }
-            count++;
+            /* a private key holds the public key */
+            /* fall through */
+        case OSSL_STORE_INFO_PUBKEY:
+            if (pubkey != NULL) {
+                ok = (*pubkey = OSSL_STORE_INFO_get1_PUBKEY(info)) != NULL;
+                pubkey = ok ? NULL : pubkey;
+            }
+            break;
+        case OSSL_STORE_INFO_CERT:
+            if (cert != NULL) {
+                ok = (*cert = OSSL_STORE_INFO_get1_CERT(info)) != NULL;
+                cert = ok ? NULL : cert;
+            } else if (certs != NULL) {
+                X509 *x = OSSL_STORE_INFO_get1_CERT(info);
+                ok = x != NULL && X509_add_cert(*certs, x, X509_ADD_FLAG_DEFAULT);
+                if (!ok)
+                    X509_free(x);
+            }
+            ncerts += ok;
+            break;
+        default:
+            break; /* other objects are skipped */
         }
-        BIO_free(b);
-        ERR_clear_error(); /* the end of the file */
-    } else {
-        const unsigned char *p = data;
-        X509 *x = d2i_X509(NULL, &p, (long)n);
-        if (x != NULL && sk_X509_push(sk, x))
-            count++;
-        else
-            X509_free(x);
+        OSSL_STORE_INFO_free(info);
+        if (!ok) {
+            failed = 1;
+            break;
+        }
     }
-    free(data);
-    if (count == 0) {
-        char why[256];
-        ossl_reason(why, sizeof(why));
-        fprintf(stderr, "pkie cmp: %s: no certificate in '%s' (%s)\n", what, file, why);
+end:
+    OSSL_STORE_close(sc);
+    UI_destroy_method(ui);
+    if (ncerts > 0)
+        certs = NULL; /* a chain may be empty once the first certificate is read */
+    if ((failed || pkey != NULL || pubkey != NULL || cert != NULL || certs != NULL) && quiet) {
+        ERR_pop_to_mark();
         return -1;
     }
+    if (failed || pkey != NULL || pubkey != NULL || cert != NULL || certs != NULL) {
+        unsigned long e = ERR_peek_last_error();
+        char why[256] = "";
+        if (e != 0)
+            ERR_error_string_n(e, why, sizeof(why));
+        fprintf(stderr, "pkie cmp: %s: could not load %s from '%s'%s%s\n", what,
+                pkey != NULL     ? "private key"
+                : pubkey != NULL ? "public key"
+                                 : "certificate",
+                uri, e != 0 ? ": " : "", why);
+        ERR_pop_to_mark();
+        return -1;
+    }
+    ERR_pop_to_mark();
     return 0;
+}
+
+/* ", " separated lists of URIs, as openssl cmp's next_item splits them */
+typedef int (*each_uri_fn)(const char *uri, void *arg);
+
+static int for_each_uri(const char *list, each_uri_fn fn, void *arg)
+{
+    char *copy = strdup(list);
+    if (copy == NULL) {
+        fprintf(stderr, "pkie cmp: out of memory\n");
+        return -1;
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *f = strtok_r(copy, ", ", &save); rc == 0 && f != NULL;
+         f = strtok_r(NULL, ", ", &save))
+        rc = fn(f, arg);
+    free(copy);
+    return rc;
+}
+
+struct certs_arg {
+    STACK_OF(X509) *sk;
+    const char *pass, *what;
+};
+
+static int load_certs_one(const char *uri, void *arg)
+{
+    struct certs_arg *a = arg;
+    return store_load(uri, a->pass, a->what, 0, NULL, NULL, NULL, &a->sk);
 }
 
 STACK_OF(X509) *cmpc_load_certs(const char *files, const char *pass, const char *what)
 {
-    STACK_OF(X509) *sk = sk_X509_new_null();
-    char *copy = strdup(files);
-    if (sk == NULL || copy == NULL) {
-        fprintf(stderr, "pkie cmp: out of memory\n");
-        goto err;
+    struct certs_arg a = {sk_X509_new_null(), pass, what};
+    if (a.sk == NULL || for_each_uri(files, load_certs_one, &a) < 0) {
+        sk_X509_pop_free(a.sk, X509_free);
+        return NULL;
     }
-    char *save = NULL;
-    for (char *f = strtok_r(copy, ", ", &save); f != NULL; f = strtok_r(NULL, ", ", &save))
-        if (load_certs_file(f, sk, pass, what) < 0)
-            goto err;
-    free(copy);
-    return sk;
-err:
-    free(copy);
-    sk_X509_pop_free(sk, X509_free);
-    return NULL;
+    return a.sk;
 }
 
 X509 *cmpc_load_cert(const char *file, const char *pass, const char *what)
 {
+    X509 *x = NULL;
+    return store_load(file, pass, what, 0, NULL, NULL, &x, NULL) == 0 ? x : NULL;
+}
+
+int cmpc_load_cert_chain(const char *file, const char *pass, const char *what, X509 **cert,
+                         STACK_OF(X509) **chain)
+{
     STACK_OF(X509) *sk = sk_X509_new_null();
-    if (sk == NULL || load_certs_file(file, sk, pass, what) < 0) {
+    *cert = NULL;
+    *chain = NULL;
+    if (sk == NULL || store_load(file, pass, what, 0, NULL, NULL, NULL, &sk) < 0) {
         sk_X509_pop_free(sk, X509_free);
-        return NULL;
+        return -1;
     }
-    X509 *x = sk_X509_shift(sk);
-    sk_X509_pop_free(sk, X509_free);
-    return x;
+    *cert = sk_X509_shift(sk);
+    *chain = sk;
+    return 0;
 }
 
 EVP_PKEY *cmpc_load_key(const char *file, const char *pass, int allow_pub, const char *what)
 {
-    size_t n;
-    unsigned char *data = cmpc_read_file(file, MAX_FILE, &n, what);
-    if (data == NULL)
-        return NULL;
     EVP_PKEY *k = NULL;
-    if (is_pem(data, n)) {
-        BIO *b = BIO_new_mem_buf(data, (int)n);
-        if (b != NULL)
-            k = PEM_read_bio_PrivateKey(b, NULL, pem_pass_cb, pass_arg(pass));
-        if (k == NULL && allow_pub && b != NULL && BIO_reset(b) == 1)
-            k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-        BIO_free(b);
-    } else {
-        const unsigned char *p = data;
-        k = d2i_AutoPrivateKey(NULL, &p, (long)n);
-        if (k == NULL && allow_pub) {
-            p = data;
-            k = d2i_PUBKEY(NULL, &p, (long)n);
-        }
-    }
-    pkie_wipe(data, n);
-    free(data);
-    if (k == NULL) {
-        char why[256];
-        ossl_reason(why, sizeof(why));
-        fprintf(stderr, "pkie cmp: %s: cannot load key from '%s' (%s)\n", what, file, why);
-    }
-    ERR_clear_error();
-    return k;
+    /* a private key, else (if allowed) a public key */
+    if (store_load(file, pass, what, allow_pub, &k, NULL, NULL, NULL) == 0)
+        return k;
+    return allow_pub && store_load(file, pass, what, 0, NULL, &k, NULL, NULL) == 0 ? k : NULL;
 }
 
 X509_REQ *cmpc_load_csr(const char *file, const char *what)
@@ -358,14 +444,19 @@ X509_NAME *cmpc_parse_name(const char *text, const char *what)
         val[vl] = '\0';
         while (!slash && *type == ' ')
             type++;
-        if (!X509_NAME_add_entry_by_txt(n, type, MBSTRING_UTF8, (const unsigned char *)val, -1, -1,
-                                        set)) {
+        if (OBJ_txt2nid(type) == NID_undef) {
+            /* as openssl's parse_name: warned about and skipped */
             ERR_clear_error();
-            fprintf(stderr, "pkie cmp: %s: unknown attribute type '%s' in '%s'\n", what, type,
-                    text);
+            fprintf(stderr, "pkie cmp: warning: %s: Skipping unknown attribute \"%s\" in '%s'\n",
+                    what, type, text);
+        } else if (!X509_NAME_add_entry_by_txt(n, type, MBSTRING_UTF8, (const unsigned char *)val,
+                                               -1, -1, set)) {
+            ERR_clear_error();
+            fprintf(stderr, "pkie cmp: %s: bad value for '%s' in '%s'\n", what, type, text);
             goto err;
+        } else {
+            set = next == '+' ? -1 : 0; /* -1: the next attribute joins this RDN */
         }
-        set = next == '+' ? -1 : 0; /* -1: the next attribute joins this RDN */
         while (!slash && *p == ' ')
             p++;
     }

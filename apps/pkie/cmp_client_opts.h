@@ -12,11 +12,13 @@
 #define CMPC_OPTIONS(X)                                                                            \
     X(help, F, "Display this summary")                                                             \
     X(config, S, "Configuration file to use; \"\" = none. Default from env OPENSSL_CONF")          \
-    X(section, S, "Section(s) in config file to get options from. Default 'cmp'")                  \
+    X(section, S,                                                                                  \
+      "Section(s) in config file to get options from. \"\" = 'default'. Default 'cmp'")            \
     X(verbosity, N, "Log level; 3=ERR, 4=WARN, 6=INFO, 7=DEBUG, 8=TRACE. Default 6")               \
     X(cmd, S, "CMP request to send: ir/cr/kur/p10cr/rr/genm")                                      \
     X(infotype, S, "InfoType name for genm, e.g. signKeyPairTypes, caCerts, rootCaCert")           \
-    X(geninfo, S, "generalInfo integer values in the form <OID>:int:<n>")                          \
+    X(geninfo, S, "Comma-separated list of OID and value to place in generalInfo PKIHeader")       \
+    X(profile, S, "Certificate profile name to place in generalInfo field of PKIHeader")           \
     X(template, S, "File to save certTemplate received in genp of type certReqTemplate")           \
     X(keyspec, S, "Optional file to save Key specification received with certReqTemplate")         \
     X(newkey, S, "Private or public key for the requested cert. Default: CSR key or client key")   \
@@ -38,6 +40,7 @@
     X(certout, S, "File to save newly enrolled certificate")                                       \
     X(chainout, S, "File to save the chain of newly enrolled certificate")                         \
     X(oldcert, S, "Certificate to be updated (defaulting to -cert) or to be revoked in rr")        \
+    X(serial, S, "Serial number of certificate to be revoked in rr (with -issuer)")                \
     X(revreason, I, "Reason code in rr: 0..6, 8..10 (RFC 5280 5.3.1) or -1 = none (default)")      \
     X(oldwithold, S, "Root CA certificate to request update for in genm of type rootCaCert")       \
     X(newwithnew, S, "File to save NewWithNew cert received in genp of type rootCaKeyUpdate")      \
@@ -46,6 +49,7 @@
     X(crlcert, S, "Certificate whose issuer's CRL is requested in genm of type crlStatusList")     \
     X(oldcrl, S, "CRL to request an update for in genm of type crlStatusList")                     \
     X(crlout, S, "File to save new CRL received in genp of type 'crls'")                           \
+    X(crlform, S, "Format (PEM or DER) to use when saving a CRL to a file. Default DER")           \
     X(server, S, "[http[s]://]address[:port][/path] of CMP server")                                \
     X(proxy, S, "[http[s]://]address[:port][/path] of HTTP(S) proxy to use; path is ignored")      \
     X(no_proxy, S, "List of addresses of servers not to use HTTP(S) proxy for")                    \
@@ -62,6 +66,8 @@
     X(expect_sender, S, "DN of expected sender of responses. Defaults to subject of -srvcert")     \
     X(ignore_keyusage, F, "Ignore CMP signer cert key usage")                                      \
     X(unprotected_errors, F, "Accept missing or invalid protection of negative responses")         \
+    X(srvcertout, S,                                                                               \
+      "File to save the server cert used and validated for CMP response protection")               \
     X(extracertsout, S, "File to save extra certificates received in the extraCerts field")        \
     X(cacertsout, S, "File to save CA certificates received in caPubs or genp caCerts")            \
     X(ref, S, "Reference value to use as senderKID in case no -cert is given")                     \
@@ -96,6 +102,7 @@
     X(reqin, S, "Take sequence of CMP requests to send to server from file(s)")                    \
     X(reqin_new_tid, F, "Use fresh transactionID for CMP requests read from -reqin")               \
     X(reqout, S, "Save sequence of CMP requests created by the client to file(s)")                 \
+    X(reqout_only, S, "Save first CMP request created by the client to file and exit")             \
     X(rspin, S, "Process sequence of CMP responses provided in file(s), skipping server")          \
     X(rspout, S, "Save sequence of actually used CMP responses to file(s)")                        \
     X(use_mock_srv, UF, "Use internal mock server at API level (not in pkie cmp)")                 \
@@ -166,14 +173,31 @@ enum cmpc_opt {
  *  is "1" when set; NULL = not given. */
 struct cmpc_opts {
     const char *val[CMPC_N_OPTS];
-    char *owned[CMPC_N_OPTS]; /* copies made from the configuration */
+    char *owned[CMPC_N_OPTS]; /* numbers read from the configuration, as text */
     CONF *conf;               /* the loaded configuration file (NULL = none) */
 };
 
-/** Parse argv (without the leading "cmp") and the configuration sections.
+/** Parse argv (without the leading "cmp") and the configuration as openssl
+ *  cmp reads it (docs/cmp-client.md, "Configuration"): the options of the
+ *  table are looked up in the -section list from its last name to its
+ *  first, each name falling back to [default] (NCONF_get_string); an empty
+ *  value is "not set"; keys that are no option are ignored; the command line
+ *  overrides, an empty argument resetting the option.
  *  Returns 0, 1 after -help (printed), or -1 after printing a one-line error. */
 int cmpc_opts_parse(struct cmpc_opts *o, int argc, char **argv);
 void cmpc_opts_free(struct cmpc_opts *o);
+
+/** The default -section, and the longest section name used (longer names
+ *  are cut, with a warning, as openssl cmp does). */
+#define CMPC_SECTION_CMP "cmp"
+#define CMPC_SECTION_MAX 40
+/** Walk a section list ("a b,c") backwards: the name before @p end into
+ *  @p item; returns the new end, NULL when none is left. Names are separated
+ *  by commas and white space. */
+const char *cmpc_section_prev(const char *list, const char *end, char item[CMPC_SECTION_MAX + 1]);
+/** The value of @p name in a section list: the last section (or its
+ *  [default] fallback) that has it wins; NULL if none has it. */
+const char *cmpc_conf_get(const CONF *conf, const char *sections, const char *name);
 /** Print the option summary. */
 void cmpc_opts_usage(void);
 /** Name of an option. */

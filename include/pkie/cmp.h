@@ -153,6 +153,7 @@ void pkie_cmp_genm_itavs_free(struct pkie_cmp_genm_itavs *itavs);
 #define PKIE_CMP_OID_IT_PREFERRED_SYMM_ALG  "1.3.6.1.5.5.7.4.4"
 #define PKIE_CMP_OID_IT_CURRENT_CRL         "1.3.6.1.5.5.7.4.6"
 #define PKIE_CMP_OID_IT_IMPLICIT_CONFIRM    "1.3.6.1.5.5.7.4.13"
+#define PKIE_CMP_OID_IT_CERT_PROFILE        "1.3.6.1.5.5.7.4.21" /* RFC 9483 4.1.1 */
 
 /* ---- callbacks ----------------------------------------------------------- */
 
@@ -298,6 +299,10 @@ int pkie_cmp_ctx_set_out_trusted(struct pkie_cmp_ctx *ctx, X509_STORE *store);
 int pkie_cmp_ctx_set_subject(struct pkie_cmp_ctx *ctx, const X509_NAME *name);
 /** Issuer to put into the certificate template. */
 int pkie_cmp_ctx_set_issuer(struct pkie_cmp_ctx *ctx, const X509_NAME *name);
+/** Serial number of the certificate to revoke: with the issuer
+ *  (pkie_cmp_ctx_set_issuer) it names it in rr instead of the old
+ *  certificate (copied; NULL clears). */
+int pkie_cmp_ctx_set1_serialNumber(struct pkie_cmp_ctx *ctx, const ASN1_INTEGER *serial);
 /** Add a subjectAltName (copied). */
 int pkie_cmp_ctx_add_san(struct pkie_cmp_ctx *ctx, const GENERAL_NAME *name);
 /** Add a requested extension (copied); replaces one with the same OID. */
@@ -395,6 +400,25 @@ int pkie_cmp_try_certreq(struct pkie_cmp_ctx *ctx, int req_type, int *check_afte
  * keyUpdateWarning and every other error.
  */
 X509 *pkie_cmp_exec_rr(struct pkie_cmp_ctx *ctx);
+/**
+ * Revocation request naming the certificate as OpenSSL does: by issuer and
+ * serial number when both are set, else by the old certificate, else by the
+ * subject and public key of the PKCS#10 CSR. The statuses are taken as by
+ * pkie_cmp_exec_rr. Returns 0 or a negative PKIE_ERR_* code.
+ */
+int pkie_cmp_exec_revoke(struct pkie_cmp_ctx *ctx);
+
+/**
+ * A request read from a file (openssl cmp -reqin) made fit for the current
+ * transaction, as OSSL_CMP_MSG_update_recipNonce and (with @p new_tid)
+ * OSSL_CMP_MSG_update_transactionID do: the recipNonce becomes the
+ * senderNonce of the last response (none before the first), the
+ * transactionID that of the context; a protected request is then protected
+ * anew with the context's credentials. @p *out (malloc'ed) gets the DER, the
+ * input's copy when nothing changes. Returns 0 or a negative PKIE_ERR_* code.
+ */
+int pkie_cmp_update_request(struct pkie_cmp_ctx *ctx, const uint8_t *der, size_t len, int new_tid,
+                            uint8_t **out, size_t *out_len);
 
 /** General message with the ITAVs added by pkie_cmp_ctx_add_genm_itav:
  *  returns the ITAVs of the genp (caller frees with pkie_cmp_genm_itavs_free), or
@@ -434,9 +458,12 @@ int pkie_cmp_get1_certReqTemplate(struct pkie_cmp_ctx *ctx, uint8_t **tmpl, size
                                   uint8_t **keyspec, size_t *keyspec_len);
 
 /**
- * genm crlStatusList for the CRL of @p cert's issuer (from its CRL
- * distribution point, else its issuer name), with the thisUpdate of @p last
- * (may be NULL). @p *crl gets the newer CRL, or NULL when none is newer.
+ * genm crlStatusList for a CRL named as OSSL_CMP_CRLSTATUS_create names it
+ * (with only directory names): by @p cert's CRL distribution point, else
+ * (without @p cert) by the issuing distribution point of @p last, else by
+ * the issuer (authority key identifier, issuer name) of @p cert, else of
+ * @p last; with the thisUpdate of @p last. Either may be NULL, not both. @p *crl gets
+ * the newer CRL, or NULL when none is newer.
  */
 int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL *last,
                             X509_CRL **crl);

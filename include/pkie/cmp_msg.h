@@ -324,7 +324,11 @@ struct pkie_cmp_revrep {
     struct pkie_cmp_statusinfo *status; /**< one per request (at least 1) */
     size_t status_count;                /**< number of status */
     struct pkie_crmf_certid *revCerts;  /**< [0] optional */
-    size_t revCerts_count;              /**< 0 = absent */
+    size_t revCerts_count;              /**< 0 = absent (or empty, see below) */
+    int revCerts_empty;                 /**< present but empty: SIZE (1..MAX) broken as
+                                             OpenSSL's mock server breaks it for an rr
+                                             without serial number; read as absent,
+                                             kept for the identical re-encoding */
     struct pkie_cmp_bytes *crls;        /**< [1] CertificateList TLVs, optional */
     size_t crls_count;                  /**< 0 = absent */
 };

@@ -69,8 +69,7 @@ int cmp_revrep_decode(const struct cmp_dec *dc, struct pkie_der *d, struct pkie_
                                 &rp->revCerts_count);
         if (r != 0)
             return r;
-        if (rp->revCerts_count == 0)
-            return PKIE_ERR_AT(PKIE_ERR_CMP_EMPTY_SEQ, pkie_der_offset(&seq), "empty revCerts");
+        rp->revCerts_empty = rp->revCerts_count == 0; /* tolerated: names nothing */
         rp->revCerts = arr;
         for (size_t i = 0; i < rp->revCerts_count; i++)
             if ((r = cmp_certid_decode(&seq, &rp->revCerts[i])) != 0)
@@ -94,7 +93,7 @@ void cmp_revrep_encode(struct pkie_derw *w, const struct pkie_cmp_revrep *rp)
     for (size_t i = 0; i < rp->status_count; i++)
         cmp_statusinfo_encode(w, &rp->status[i]);
     pkie_derw_end(w);
-    if (rp->revCerts_count) {
+    if (rp->revCerts_count || rp->revCerts_empty) {
         pkie_derw_begin(w, PKIE_DER_CTX_C(0));
         pkie_derw_begin(w, PKIE_DER_SEQUENCE);
         for (size_t i = 0; i < rp->revCerts_count; i++)

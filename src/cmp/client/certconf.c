@@ -21,6 +21,12 @@ static X509_STORE_CTX *verify_new(struct pkie_cmp_ctx *ctx, X509_STORE *store, X
                 goto fail;
     if ((vc = X509_STORE_CTX_new()) == NULL || !X509_STORE_CTX_init(vc, store, cert, inter))
         goto fail;
+    /* as OSSL_CMP_certConf_cb: no status or revocation checks for a
+     * certificate just issued; the time, partial chain and policy flags stay */
+    X509_VERIFY_PARAM_clear_flags(
+        X509_STORE_CTX_get0_param(vc),
+        ~(unsigned long)(X509_V_FLAG_USE_CHECK_TIME | X509_V_FLAG_NO_CHECK_TIME |
+                         X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_POLICY_CHECK));
     if (X509_verify_cert(vc) != 1)
         goto fail;
     sk_X509_free(inter); /* the chain holds its own references */

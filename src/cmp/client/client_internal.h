@@ -76,6 +76,7 @@ struct pkie_cmp_ctx {
     size_t n_tmpls;
     X509_REQ *p10csr;
     X509 *oldcert;
+    ASN1_INTEGER *serial; /* rr by issuer and serial number */
     struct pkie_cmp_genm_itavs geninfo;
     struct pkie_cmp_genm_itavs genm_itavs;
     pkie_cmp_certconf_fn certconf;

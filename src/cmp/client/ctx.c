@@ -222,6 +222,7 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
         cmp_template_clear(&ctx->tmpls[i]);
     free(ctx->tmpls);
     X509_REQ_free(ctx->p10csr);
+    ASN1_INTEGER_free(ctx->serial);
     X509_free(ctx->oldcert);
     cmp_itavs_clear(&ctx->geninfo);
     cmp_itavs_clear(&ctx->genm_itavs);
@@ -572,6 +573,18 @@ int pkie_cmp_ctx_set_subject(struct pkie_cmp_ctx *ctx, const X509_NAME *name)
     if (ctx == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL context");
     return set_name(&ctx->cur.subject, name);
+}
+
+int pkie_cmp_ctx_set1_serialNumber(struct pkie_cmp_ctx *ctx, const ASN1_INTEGER *serial)
+{
+    if (ctx == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "NULL context");
+    ASN1_INTEGER *d = NULL;
+    if (serial != NULL && (d = ASN1_INTEGER_dup(serial)) == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "serialNumber");
+    ASN1_INTEGER_free(ctx->serial);
+    ctx->serial = d;
+    return 0;
 }
 
 int pkie_cmp_ctx_set_issuer(struct pkie_cmp_ctx *ctx, const X509_NAME *name)

@@ -287,32 +287,84 @@ out:
 
 /* CRLStatus for @p cert: its first CRL distribution point name, else its
  * issuer, and thisUpdate of @p last. DER into *out (OPENSSL_free). */
+/* GeneralNames of exactly one directory name (gennames_allowed, only_DN) */
+static int one_dirname(const GENERAL_NAMES *gns)
+{
+    return gns != NULL && sk_GENERAL_NAME_num(gns) == 1 &&
+           sk_GENERAL_NAME_value(gns, 0)->type == GEN_DIRNAME;
+}
+
+/* GeneralNames holding one directory name, or NULL */
+static GENERAL_NAMES *dirname(const X509_NAME *name)
+{
+    GENERAL_NAMES *gns = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    X509_NAME *n = X509_NAME_dup(name);
+    if (gns != NULL && gn != NULL && n != NULL) {
+        GENERAL_NAME_set0_value(gn, GEN_DIRNAME, n);
+        n = NULL;
+        if (sk_GENERAL_NAME_push(gns, gn))
+            gn = NULL;
+    }
+    X509_NAME_free(n);
+    GENERAL_NAME_free(gn);
+    if (sk_GENERAL_NAME_num(gns) != 1) {
+        GENERAL_NAMES_free(gns);
+        gns = NULL;
+    }
+    return gns;
+}
+
 static int crl_status_list(X509 *cert, const X509_CRL *last, uint8_t **out, size_t *out_len)
 {
     struct pkie_derw w;
     unsigned char *src = NULL, *tu = NULL;
     int src_len = -1, tu_len = 0, rc;
-    STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
-    if (dps != NULL && sk_DIST_POINT_num(dps) > 0 && sk_DIST_POINT_value(dps, 0)->distpoint != NULL)
-        src_len = i2d_DIST_POINT_NAME(sk_DIST_POINT_value(dps, 0)->distpoint, &src);
-    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    /* the source as OSSL_CMP_CRLSTATUS_create(last, cert, only_DN = 1)
+     * takes it: with a certificate, its first distribution point name (else
+     * a CRLissuer that is one directory name); without, the issuing
+     * distribution point of the CRL; failing those, the issuer named in the
+     * authority key identifier (if one directory name), else the issuer name
+     * of the certificate, else of the CRL */
+    const GENERAL_NAMES *issuer = NULL;
+    STACK_OF(DIST_POINT) *dps = NULL;
+    ISSUING_DIST_POINT *idp = NULL;
+    AUTHORITY_KEYID *akid = NULL;
+    GENERAL_NAMES *own = NULL;
+    if (cert != NULL) {
+        dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+        for (int i = 0; src_len <= 0 && i < sk_DIST_POINT_num(dps); i++) {
+            DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+            if (dp->distpoint != NULL)
+                src_len = i2d_DIST_POINT_NAME(dp->distpoint, &src);
+            else if (issuer == NULL && one_dirname(dp->CRLissuer))
+                issuer = dp->CRLissuer;
+        }
+    } else {
+        idp = X509_CRL_get_ext_d2i(last, NID_issuing_distribution_point, NULL, NULL);
+        if (idp != NULL && idp->distpoint != NULL)
+            src_len = i2d_DIST_POINT_NAME(idp->distpoint, &src);
+    }
     int issuer_src = src_len <= 0;
     if (issuer_src) {
-        GENERAL_NAMES *gns = GENERAL_NAMES_new();
-        GENERAL_NAME *gn = GENERAL_NAME_new();
-        X509_NAME *n = X509_NAME_dup(X509_get_issuer_name(cert));
-        if (gns != NULL && gn != NULL && n != NULL) {
-            GENERAL_NAME_set0_value(gn, GEN_DIRNAME, n);
-            n = NULL;
-            if (sk_GENERAL_NAME_push(gns, gn)) {
-                gn = NULL;
-                src_len = i2d_GENERAL_NAMES(gns, &src);
-            }
+        OPENSSL_free(src);
+        src = NULL;
+        if (issuer == NULL) {
+            akid = cert != NULL
+                       ? X509_get_ext_d2i(cert, NID_authority_key_identifier, NULL, NULL)
+                       : X509_CRL_get_ext_d2i(last, NID_authority_key_identifier, NULL, NULL);
+            if (akid != NULL && one_dirname(akid->issuer))
+                issuer = akid->issuer;
+            else
+                issuer = own =
+                    dirname(cert != NULL ? X509_get_issuer_name(cert) : X509_CRL_get_issuer(last));
         }
-        X509_NAME_free(n);
-        GENERAL_NAME_free(gn);
-        GENERAL_NAMES_free(gns);
+        src_len = issuer != NULL ? i2d_GENERAL_NAMES(issuer, &src) : -1;
     }
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    ISSUING_DIST_POINT_free(idp);
+    AUTHORITY_KEYID_free(akid);
+    GENERAL_NAMES_free(own);
     if (last != NULL)
         tu_len = i2d_ASN1_TIME(X509_CRL_get0_lastUpdate(last), &tu);
     if (src_len <= 0 || tu_len < 0) {
@@ -344,7 +396,7 @@ static int crl_status_list(X509 *cert, const X509_CRL *last, uint8_t **out, size
 int pkie_cmp_get1_crlUpdate(struct pkie_cmp_ctx *ctx, X509 *cert, const X509_CRL *last,
                             X509_CRL **crl)
 {
-    if (ctx == NULL || cert == NULL || crl == NULL)
+    if (ctx == NULL || (cert == NULL && last == NULL) || crl == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
     *crl = NULL;
     uint8_t *val = NULL;

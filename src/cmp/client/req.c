@@ -549,19 +549,40 @@ int cmp_req_fill_pollreq(struct pkie_cmp_msg *m, const int64_t *ids, size_t n)
 
 int cmp_req_fill_rr(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m)
 {
+    /* issuer and serial number given, else those of the old certificate,
+     * else the subject and public key of the CSR (ossl_cmp_rr_new) */
     X509 *old = ctx->oldcert;
-    if (old == NULL)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "rr needs the certificate to revoke (oldcert)");
+    const X509_NAME *issuer = NULL;
+    const ASN1_INTEGER *serial = NULL;
+    if (ctx->serial != NULL && ctx->cur.issuer != NULL) {
+        issuer = ctx->cur.issuer;
+        serial = ctx->serial;
+    } else if (old != NULL) {
+        issuer = X509_get_issuer_name(old);
+        serial = X509_get0_serialNumber(old);
+    } else if (ctx->p10csr == NULL) {
+        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG,
+                        "rr needs the certificate to revoke (oldcert, issuer and serial, or csr)");
+    }
     struct pkie_cmp_revdetails *d = pkie_cmp_alloc(m, sizeof(*d));
     if (d == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "rr");
-    int rc = I2D_DUP(m, &d->certDetails.issuer, X509_get_issuer_name(old), i2d_X509_NAME, 0);
+    int rc;
+    if (issuer != NULL) {
+        rc = I2D_DUP(m, &d->certDetails.issuer, issuer, i2d_X509_NAME, 0);
+        if (rc == 0)
+            rc = I2D_DUP(m, &d->certDetails.serialNumber, serial, i2d_ASN1_INTEGER, 1);
+        d->certDetails.present = PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER;
+    } else {
+        rc = I2D_DUP(m, &d->certDetails.subject, X509_REQ_get_subject_name(ctx->p10csr),
+                     i2d_X509_NAME, 0);
+        if (rc == 0)
+            rc = I2D_DUP(m, &d->certDetails.publicKey, X509_REQ_get0_pubkey(ctx->p10csr),
+                         i2d_PUBKEY, 1);
+        d->certDetails.present = PKIE_CRMF_T_SUBJECT | PKIE_CRMF_T_PUBLICKEY;
+    }
     if (rc < 0)
         return rc;
-    rc = I2D_DUP(m, &d->certDetails.serialNumber, X509_get0_serialNumber(old), i2d_ASN1_INTEGER, 1);
-    if (rc < 0)
-        return rc;
-    d->certDetails.present = PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER;
     int reason = ctx->opt[PKIE_CMP_OPT_REVOCATION_REASON];
     if (reason >= 0) {
         ASN1_ENUMERATED *e = ASN1_ENUMERATED_new();
@@ -619,4 +640,49 @@ int cmp_req_fill_error(struct pkie_cmp_msg *m, int status, uint32_t failinfo, co
         e->pKIStatusInfo.statusString.count = 1;
     }
     return 0;
+}
+
+int pkie_cmp_update_request(struct pkie_cmp_ctx *ctx, const uint8_t *der, size_t len, int new_tid,
+                            uint8_t **out, size_t *out_len)
+{
+    if (ctx == NULL || der == NULL || out == NULL || out_len == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "NULL argument");
+    struct pkie_cmp_msg *m = NULL;
+    int rc = pkie_cmp_msg_decode(der, len, NULL, &m);
+    if (rc < 0)
+        return rc;
+    int changed = 0;
+    if (new_tid && ctx->have_tid) {
+        m->header.transactionID.p = ctx->transaction_id;
+        m->header.transactionID.len = ctx->transaction_id_len;
+        changed = 1;
+    }
+    if (ctx->have_recip_nonce) { /* nothing to do for the first message */
+        m->header.recipNonce.p = ctx->recip_nonce;
+        m->header.recipNonce.len = ctx->recip_nonce_len;
+        changed = 1;
+    }
+    if (!changed || m->header.protectionAlg.p == NULL) {
+        rc = changed ? pkie_cmp_msg_encode(m, out, out_len) : 0;
+        if (!changed) {
+            *out = malloc(len);
+            rc = *out != NULL ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "request copy");
+            if (rc == 0) {
+                memcpy(*out, der, len);
+                *out_len = len;
+            }
+        }
+        pkie_cmp_msg_free(m);
+        return rc;
+    }
+    /* protected anew with the context's credentials, which bring their own
+     * senderKID and extraCerts (OSSL_CMP_MSG_update_recipNonce) */
+    memset(&m->header.protectionAlg, 0, sizeof(m->header.protectionAlg));
+    memset(&m->header.senderKID, 0, sizeof(m->header.senderKID));
+    memset(&m->protection, 0, sizeof(m->protection));
+    m->extraCerts = NULL;
+    m->extraCerts_count = 0;
+    rc = cmp_req_protect_encode(ctx, m, out, out_len);
+    pkie_cmp_msg_free(m);
+    return rc;
 }

@@ -25,7 +25,7 @@ check "pkie cmp kur" "$PKIE_BIN" cmp -cmd kur $S -cert "$C/c4.pem" -key "$C/k2.p
   -newkey "$C/k.pem" -certout "$C/c5.pem"
 check "pkie cmp rr" "$PKIE_BIN" cmp -cmd rr $S $MAC -oldcert "$C/c5.pem"
 check "  revoked in the DB" sh -c "'$PKIE_BIN' ca list --dir '$WORK/ca' --revoked | grep -q 'CN=p4'"
-check "pkie cmp genm caCerts" "$PKIE_BIN" cmp -cmd genm $S $MAC -infotype caCerts
+check "pkie cmp genm caCerts" "$PKIE_BIN" cmp -cmd genm $S $MAC -infotype caCerts -cacertsout "$C/ca.pem"
 openssl req -new -key "$C/k.pem" -subj "/CN=p6/O=pkie" -out "$C/csr.pem" 2>/dev/null
 check "pkie cmp p10cr" "$PKIE_BIN" cmp -cmd p10cr $S $MAC -csr "$C/csr.pem" -certout "$C/c6.pem"
 refute "pkie cmp: subject outside the pattern is refused" "badCertTemplate\|rejection\|reject" \

@@ -40,8 +40,11 @@ run() {
   _n=$1
   shift
   rc=0
+  # openssl cmp needs -certout for ir, cr and kur: a default one per case
+  _co=
+  case " $* " in *" -certout "* | *" -config "*) ;; *) _co="-certout $work/$_n.certout.pem" ;; esac
   # shellcheck disable=SC2086
-  timeout -k 2 60 $PKIECMP -server "$CMPMOCK_URL" -msg_timeout 10 "$@" >"$work/$_n.out" 2>&1 || rc=$?
+  timeout -k 2 60 $PKIECMP -server "$CMPMOCK_URL" -msg_timeout 10 $_co "$@" >"$work/$_n.out" 2>&1 || rc=$?
 }
 
 # ok NAME ARGS...: must succeed
@@ -133,7 +136,7 @@ openssl cmp -server "$CMPMOCK_URL" -config "$work/cmp.cnf" -section enroll -batc
 printf 'test\n' >"$work/secret.txt"
 PKIE_T_SECRET=test ok secret_env -cmd ir -ref test -secret env:PKIE_T_SECRET -newkey "$P/new-ec.key" -subject /CN=x
 ok secret_file -cmd ir -ref test -secret "file:$work/secret.txt" -newkey "$P/new-ec.key" -subject /CN=x
-ko secret_file_missing "cannot open" -cmd ir -ref test -secret "file:$work/nosuch.txt" -newkey "$P/new-ec.key" -subject /CN=x
+ko secret_file_missing "Can't open" -cmd ir -ref test -secret "file:$work/nosuch.txt" -newkey "$P/new-ec.key" -subject /CN=x
 cmpmock_stop
 
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-rsa.crt" || { echo "FAIL: mock server did not start" >&2; exit 1; }
@@ -171,8 +174,8 @@ ok genm_signKeyPairTypes -cmd genm $SIG -infotype signKeyPairTypes
 ok genm_plain -cmd genm $SIG
 # rootCaCert / crlStatusList: the 3.0 mock echoes the request, which is no
 # rootCaKeyUpdate / crls answer: a clean error
-ko genm_rootCaCert "rootCaKeyUpdate|1.3.6.1.5.5.7.4.18" -cmd genm $SIG -infotype rootCaCert -oldwithold "$P/root.crt"
-ko genm_crlStatusList "crls|1.3.6.1.5.5.7.4.23" -cmd genm $SIG -infotype crlStatusList -crlcert "$P/client.crt"
+ko genm_rootCaCert "rootCaKeyUpdate|1.3.6.1.5.5.7.4.18" -cmd genm $SIG -infotype rootCaCert -oldwithold "$P/root.crt" -newwithnew "$work/nwn.pem"
+ko genm_crlStatusList "crls|1.3.6.1.5.5.7.4.23" -cmd genm $SIG -infotype crlStatusList -crlcert "$P/client.crt" -crlout "$work/crl.der"
 # untrusted server certificate
 ko untrusted_srv "trust|signer|verify" -cmd cr -cert "$P/client.crt" -key "$P/client.key" \
   -untrusted "$P/inter.crt" -trusted "$P/other-root.crt" -newkey "$P/new-ec.key" -subject "/CN=x"
@@ -322,7 +325,7 @@ cases=$((cases + 1))
 rc=0
 # shellcheck disable=SC2086
 timeout -k 2 30 $PKIECMP -server "$CMPMOCK_URL" -cmd ir $MAC -newkey "$P/new-ec.key" -subject "/CN=x" \
-  -msg_timeout 2 >"$work/hang.out" 2>&1 || rc=$?
+  -certout "$work/hang.pem" -msg_timeout 2 >"$work/hang.out" 2>&1 || rc=$?
 t1=$(date +%s)
 [ "$rc" = 1 ] || fail "no answer: exit $rc"
 [ $((t1 - t0)) -le 8 ] || fail "no answer: took $((t1 - t0)) s with -msg_timeout 2"
@@ -333,16 +336,19 @@ cmpmock_stop
 # ---- the command's own contract (no server needed) ----
 CMPMOCK_URL=127.0.0.1:9
 ko unknown_option "unknown option '-nosuch'" -cmd ir -nosuch
-ko missing_file "cannot open '$work/nosuch.key'" -cmd ir $MAC -newkey "$work/nosuch.key" -subject /CN=x
+ko missing_file "could not load .* from '$work/nosuch.key'" -cmd ir $MAC -newkey "$work/nosuch.key" -subject /CN=x
 ko no_cmd "missing -cmd" $MAC
 ko bad_cmd "-cmd 'xyz'" -cmd xyz $MAC
-ko p10cr_no_csr "p10cr needs -csr" -cmd p10cr $MAC
-ko rr_no_oldcert "rr needs -oldcert" -cmd rr $MAC
-ko no_credentials "missing -secret" -cmd ir -newkey "$P/new-ec.key"
-ko cert_without_key "-cert given without -key" -cmd cr -cert "$P/client.crt" -newkey "$P/new-ec.key"
+ko p10cr_no_csr "missing PKCS#10 CSR for p10cr" -cmd p10cr $MAC
+ko rr_no_oldcert "missing -oldcert or -issuer and -serial" -cmd rr $MAC
+ko no_credentials "must give -key or -secret" -cmd ir -newkey "$P/new-ec.key"
+ko cert_without_key "must give -key or -secret" -cmd cr -cert "$P/client.crt" -newkey "$P/new-ec.key"
+ko key_without_cert "must give both -cert and -key" -cmd cr -key "$P/new-ec.key" -subject /CN=x \
+  -newkey "$P/new-ec.key"
 ko key_mismatch "does not match" -cmd cr -cert "$P/client.crt" -key "$P/new-ec.key"
 ko revreason_7 "revreason 7" -cmd rr $MAC -oldcert "$P/new-ec.crt" -revreason 7
-ko bad_secret_src "invalid pass phrase source" -cmd ir -ref x -secret test -newkey "$P/new-ec.key"
+# as OpenSSL 3's get_passwd: a secret without a source prefix is the secret itself
+ko bad_secret_src "Trying plain input string" -cmd ir -ref x -secret test -newkey "$P/new-ec.key"
 ko env_secret_unset "PKIE_NO_SUCH_VAR" -cmd ir -ref x -secret env:PKIE_NO_SUCH_VAR -newkey "$P/new-ec.key"
 ko mock_option "not supported" -cmd ir -port 1234
 ko bad_section "no \\[nosuch\\] section" -config "$work/cmp.cnf" -section nosuch

@@ -398,6 +398,12 @@ int responder_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_
         out->body.u.rp.status = si;
         out->body.u.rp.status_count = 1;
         r->rev_reason = -1;
+        const struct pkie_crmf_template *cd = &m->body.u.rr.details[0].certDetails;
+        r->rev_present = cd->present;
+        r->rev_serial_len =
+            cd->serialNumber.len <= sizeof(r->rev_serial) ? cd->serialNumber.len : 0;
+        if (r->rev_serial_len > 0)
+            memcpy(r->rev_serial, cd->serialNumber.p, r->rev_serial_len);
         const struct pkie_cmp_bytes *ed = &m->body.u.rr.details[0].crlEntryDetails;
         if (ed->p != NULL) {
             const unsigned char *p = ed->p;

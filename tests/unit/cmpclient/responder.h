@@ -46,10 +46,13 @@ struct responder {
     X509 *signer;    /**< sign with this certificate and signer_key instead of srv */
     EVP_PKEY *signer_key;
     /* record */
-    int n_msgs;                   /**< messages received */
-    int bodies[32];               /**< their body types */
-    int implicit_asked;           /**< last certificate request asked implicitConfirm */
-    int rev_reason;               /**< CRLReason of the last rr, -1 none */
+    int n_msgs;             /**< messages received */
+    int bodies[32];         /**< their body types */
+    int implicit_asked;     /**< last certificate request asked implicitConfirm */
+    int rev_reason;         /**< CRLReason of the last rr, -1 none */
+    unsigned rev_present;   /**< certDetails fields (PKIE_CRMF_T_*) of the last rr */
+    uint8_t rev_serial[32]; /**< its serialNumber contents */
+    size_t rev_serial_len;
     int n_certreqs;               /**< CertReqMsgs in the last ir/cr/kur */
     char last_subject[256];       /**< subject of the first template (oneline), "" none */
     int last_oldcertid;           /**< the first template had an oldCertID control */

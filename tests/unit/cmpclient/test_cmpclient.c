@@ -516,6 +516,48 @@ static void test_rr_status_rules(void **state)
     assert_int_equal(pkie_err_last()->code, PKIE_ERR_CMP_CLIENT_CONFIG);
 }
 
+/* the certificate to revoke named as OpenSSL names it: issuer and serial
+ * number (which win over oldcert), else oldcert, else the CSR's subject and
+ * public key */
+static void test_rr_by_serial_and_csr(void **state)
+{
+    struct fx *f = *state;
+    use_sig(f, pki.root);
+    X509_NAME *iss = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(iss, "CN", MBSTRING_ASC, (const unsigned char *)"an issuer", -1, -1,
+                               0);
+    ASN1_INTEGER *sno = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(sno, 0x4711);
+    assert_int_equal(pkie_cmp_ctx_set_issuer(f->ctx, iss), 0);
+    assert_int_equal(pkie_cmp_ctx_set1_serialNumber(f->ctx, sno), 0);
+    pkie_cmp_ctx_set_oldcert(f->ctx, pki.cli);
+    assert_int_equal(pkie_cmp_exec_revoke(f->ctx), 0);
+    assert_int_equal(f->r.rev_present, PKIE_CRMF_T_ISSUER | PKIE_CRMF_T_SERIALNUMBER);
+    assert_int_equal(f->r.rev_serial_len, 2);
+    assert_memory_equal(f->r.rev_serial, "\x47\x11", 2);
+    /* by CSR: subject and public key */
+    pkie_cmp_ctx_set1_serialNumber(f->ctx, NULL);
+    pkie_cmp_ctx_set_oldcert(f->ctx, NULL);
+    X509_REQ *csr = X509_REQ_new();
+    X509_REQ_set_subject_name(csr, iss);
+    X509_REQ_set_pubkey(csr, pki.new_key);
+    X509_REQ_sign(csr, pki.new_key, EVP_sha256());
+    pkie_cmp_ctx_set_p10csr(f->ctx, csr);
+    assert_int_equal(pkie_cmp_exec_revoke(f->ctx), 0);
+    assert_int_equal(f->r.rev_present, PKIE_CRMF_T_SUBJECT | PKIE_CRMF_T_PUBLICKEY);
+    /* exec_rr still needs the old certificate */
+    assert_null(pkie_cmp_exec_rr(f->ctx));
+    assert_int_equal(pkie_err_last()->code, PKIE_ERR_CMP_CLIENT_CONFIG);
+    /* a serial number without issuer names nothing */
+    pkie_cmp_ctx_set_p10csr(f->ctx, NULL);
+    pkie_cmp_ctx_set1_serialNumber(f->ctx, sno);
+    pkie_cmp_ctx_set_issuer(f->ctx, NULL);
+    assert_int_equal(pkie_cmp_exec_revoke(f->ctx), PKIE_ERR_CMP_CLIENT_CONFIG);
+    X509_REQ_free(csr);
+    ASN1_INTEGER_free(sno);
+    X509_NAME_free(iss);
+}
+
 /* ---- general messages ------------------------------------------------------ */
 
 static void test_genm_helpers(void **state)
@@ -762,6 +804,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certconf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rr_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rr_status_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rr_by_serial_and_csr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm_helpers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_genm_echo, setup, teardown),
