@@ -41,7 +41,7 @@ cmpmock_pki "$P"
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" >/dev/null
 
 common="-server $CMPMOCK_URL -cmd ir -ref test -secret pass:test -newkey $P/new-ec.key -subject /CN=bench -certout $work/cert.pem"
-ours="$PKIE cmp -verbosity 3 $common"
+ours="$PKIE cmp -config '' -verbosity 3 $common"
 base="openssl cmp -config '' -batch -verbosity 3 -keep_alive 0 $common"
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -49,14 +49,14 @@ minmax() { sort -g | awk 'NR==1{mn=$1} {mx=$1} END {printf "min=%s max=%s", mn, 
 
 # the command lines, checked once each (a failure prints its output)
 # shellcheck disable=SC2086
-$PKIE cmp -verbosity 3 $common >"$work/check.log" 2>&1 || { cat "$work/check.log" >&2; exit 1; }
+$PKIE cmp -config "" -verbosity 3 $common >"$work/check.log" 2>&1 || { cat "$work/check.log" >&2; exit 1; }
 # shellcheck disable=SC2086
 openssl cmp -config '' -batch -verbosity 3 -keep_alive 0 $common >"$work/check.log" 2>&1 ||
   { cat "$work/check.log" >&2; exit 1; }
 
 # per process
 # shellcheck disable=SC2086
-"$SPAWN" "$PP_N" $PKIE cmp -verbosity 3 $common -- \
+"$SPAWN" "$PP_N" $PKIE cmp -config "" -verbosity 3 $common -- \
   openssl cmp -config "" -batch -verbosity 3 -keep_alive 0 $common >"$work/pp"
 awk '$1 == "a" {print $2}' "$work/pp" >"$work/pp_ours"
 awk '$1 == "b" {print $2}' "$work/pp" >"$work/pp_base"
