@@ -41,7 +41,9 @@ int pkie_ca_server_open(const struct pkie_ca_server_params *p, struct pkie_ca_se
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ISSUER, p->pass, &srv->issuer,
                                    &srv->issuer_key)) != 0 ||
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_SIGNER, p->pass, &srv->signer,
-                                   &srv->signer_key)) != 0)
+                                   &srv->signer_key)) != 0 ||
+        (rc = pkie_ca_kga_ensure(srv->store, p->pass, srv->issuer, srv->issuer_key, &srv->kga,
+                                 &srv->kga_key)) != 0)
         goto err;
     srv->chain = sk_X509_new_null();
     srv->trusted = X509_STORE_new();
@@ -73,6 +75,8 @@ void pkie_ca_server_close(struct pkie_ca_server *srv)
     X509_free(srv->signer);
     EVP_PKEY_free(srv->issuer_key);
     EVP_PKEY_free(srv->signer_key);
+    X509_free(srv->kga);
+    EVP_PKEY_free(srv->kga_key);
     sk_X509_pop_free(srv->chain, X509_free);
     X509_STORE_free(srv->trusted);
     OPENSSL_free(srv->issuer_der);

@@ -15,6 +15,8 @@ struct pkie_ca_server {
     EVP_PKEY *issuer_key;
     X509 *signer;
     EVP_PKEY *signer_key;
+    X509 *kga; /* key generation authority: signs centrally generated keys */
+    EVP_PKEY *kga_key;
     STACK_OF(X509) *chain; /* issuer (and root when distinct): the signer's chain */
     X509_STORE *trusted;   /* root: anchors for signature-protected requests */
     uint8_t *issuer_der, *root_der;
@@ -58,6 +60,15 @@ int srv_certconf(struct srv_req *r, int *failbit);
 int srv_rr(struct srv_req *r, int *failbit);
 int srv_genm(struct srv_req *r, int *failbit);
 int srv_error_msg(struct srv_req *r, int *failbit);
+
+/* Central key generation (cmp_srv_keygen.c). */
+/* 1 when the template leaves the key to the CA: no publicKey, or only its algorithm. */
+int srv_keygen_wanted(const struct pkie_crmf_template *t);
+/* Generate the key pair for @p t (its algorithm, else the profile's default) if the client
+ * and profile allow it, and seal it to the requester: *env is the EncryptedKey TLV
+ * (malloc'd), *key the new key (the caller frees it, which clears it). */
+int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key, uint8_t **env,
+               size_t *env_len, int *failbit);
 
 /* Mark the cached CRL stale (after a revocation). */
 void srv_crl_dirty(struct pkie_ca_server *srv);

@@ -18,6 +18,9 @@ struct creq {
     int64_t not_before, not_after;
     const uint8_t *spki; /* SPKI contents, when pubkey came from them */
     size_t spki_len;
+    EVP_PKEY *newkey; /* central key generation: the key pair made by the CA */
+    uint8_t *env;     /* ... and the EncryptedKey carrying it to the client */
+    size_t env_len;
     int failbit; /* >= 0: refused before issuance */
     char why[256];
 };
@@ -26,6 +29,8 @@ static void creq_free(struct creq *c)
 {
     X509_NAME_free(c->subject);
     EVP_PKEY_free(c->pubkey);
+    EVP_PKEY_free(c->newkey); /* frees (and clears) the private key */
+    free(c->env);
     sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
 }
 
@@ -115,7 +120,19 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
         if (c->subject == NULL)
             return fail(c, PKIE_CMP_FI_badCertTemplate, "template subject unreadable");
     }
-    if (t->present & PKIE_CRMF_T_PUBLICKEY) {
+    if (srv_keygen_wanted(t)) {
+        /* central key generation: POPO must be absent (RFC 9483 4.1.6) */
+        if (cm->popo.type != PKIE_CRMF_POPO_NONE)
+            return fail(c, PKIE_CMP_FI_badPOP,
+                        "proof-of-possession for a key the CA is asked to generate");
+        int fb = PKIE_CMP_FI_systemFailure;
+        if (srv_keygen(r, t, &c->newkey, &c->env, &c->env_len, &fb) != 0) {
+            refuse(c, fb);
+            return -1;
+        }
+        c->pubkey = c->newkey;
+        EVP_PKEY_up_ref(c->pubkey);
+    } else if (t->present & PKIE_CRMF_T_PUBLICKEY) {
         c->pubkey = pkie_ca_spki_to_pkey(t->publicKey.p, t->publicKey.len);
         if (c->pubkey != NULL) {
             c->spki = t->publicKey.p;
@@ -125,18 +142,17 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
     if (c->pubkey == NULL)
         c->pubkey = pkie_crmf_template_pubkey(t);
     if (c->pubkey == NULL)
-        return fail(c, PKIE_CMP_FI_badCertTemplate,
-                    "template without a usable publicKey (central key generation is not offered)");
+        return fail(c, PKIE_CMP_FI_badCertTemplate, "template publicKey unusable");
     if ((t->present & PKIE_CRMF_T_EXTENSIONS) && parse_exts(&t->extensions, &c->exts) != 0)
         return fail(c, PKIE_CMP_FI_badCertTemplate, "template extensions unreadable");
     if (t->notBefore.present)
         c->not_before = t->notBefore.time.secs;
     if (t->notAfter.present)
         c->not_after = t->notAfter.time.secs;
-    if (cm->popo.type != PKIE_CRMF_POPO_SIGNATURE)
+    if (c->newkey == NULL && cm->popo.type != PKIE_CRMF_POPO_SIGNATURE)
         return fail(c, PKIE_CMP_FI_badPOP, "only signature proof-of-possession is accepted");
     /* c->pubkey is the template's publicKey: the check need not decode it again */
-    if (pkie_crmf_popo_verify_key(cm, c->pubkey) != 0) {
+    if (c->newkey == NULL && pkie_crmf_popo_verify_key(cm, c->pubkey) != 0) {
         refuse(c, PKIE_CMP_FI_badPOP);
         return -1;
     }
@@ -269,6 +285,8 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
         rc = len > 0 ? pkie_cmp_dup(r->resp, &out->certifiedKeyPair.certOrEncCert, der, (size_t)len)
                      : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
         OPENSSL_free(der);
+        if (rc == 0 && c->env != NULL)
+            rc = pkie_cmp_dup(r->resp, &out->certifiedKeyPair.privateKey, c->env, c->env_len);
         if (rc != 0)
             break;
         issued++;

@@ -13,11 +13,38 @@
     (X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_NON_REPUDIATION | X509v3_KU_KEY_ENCIPHERMENT |        \
      X509v3_KU_KEY_AGREEMENT | X509v3_KU_DATA_ENCIPHERMENT)
 
+/* Key types the CA generates for central key generation: the first is the default (announced
+ * as the key specification of certReqTemplate), used when the request names no algorithm. */
+#define KEYGEN_TYPES "ec:P-256,ec:P-384,rsa:3072,ed25519"
+
 static const struct pkie_ca_profile profiles[] = {
-    {"default", 365 * DAY, 2048, 1, 1, KU_ALLOWED, X509v3_KU_DIGITAL_SIGNATURE,
-     "serverAuth,clientAuth,emailProtection"},
-    {"tls", 90 * DAY, 2048, 1, 1, KU_ALLOWED, X509v3_KU_DIGITAL_SIGNATURE, "serverAuth,clientAuth"},
-    {"short", DAY, 2048, 1, 1, KU_ALLOWED, X509v3_KU_DIGITAL_SIGNATURE, "serverAuth,clientAuth"},
+    {.name = "default",
+     .validity = 365 * DAY,
+     .allow_rsa_bits = 2048,
+     .allow_ec = 1,
+     .allow_ed25519 = 1,
+     .key_usage = KU_ALLOWED,
+     .default_ku = X509v3_KU_DIGITAL_SIGNATURE,
+     .ekus = "serverAuth,clientAuth,emailProtection",
+     .keygen = KEYGEN_TYPES},
+    {.name = "tls",
+     .validity = 90 * DAY,
+     .allow_rsa_bits = 2048,
+     .allow_ec = 1,
+     .allow_ed25519 = 1,
+     .key_usage = KU_ALLOWED,
+     .default_ku = X509v3_KU_DIGITAL_SIGNATURE,
+     .ekus = "serverAuth,clientAuth",
+     .keygen = KEYGEN_TYPES},
+    {.name = "short",
+     .validity = DAY,
+     .allow_rsa_bits = 2048,
+     .allow_ec = 1,
+     .allow_ed25519 = 1,
+     .key_usage = KU_ALLOWED,
+     .default_ku = X509v3_KU_DIGITAL_SIGNATURE,
+     .ekus = "serverAuth,clientAuth",
+     .keygen = "ec:P-256"},
 };
 
 const struct pkie_ca_profile *pkie_ca_profile_find(const char *name)
