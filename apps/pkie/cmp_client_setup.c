@@ -353,8 +353,27 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: -cmd rr needs -oldcert (the certificate to revoke)\n");
         return -1;
     }
+    if (V(centralkeygen) != NULL) {
+        if (r->cmd != PKIE_CMP_IR && r->cmd != PKIE_CMP_CR && r->cmd != PKIE_CMP_KUR) {
+            fprintf(stderr, "pkie cmp: -centralkeygen applies to -cmd ir, cr and kur\n");
+            return -1;
+        }
+        if (V(newkeyout) == NULL) {
+            fprintf(stderr, "pkie cmp: -newkeyout not given, nowhere to save centrally generated "
+                            "key\n");
+            return -1;
+        }
+        if (cmpc_opt_int(opt, CMPC_popo, PKIE_CMP_POPO_NONE) > PKIE_CMP_POPO_NONE) {
+            fprintf(stderr, "pkie cmp: -popo %ld is inconsistent with -centralkeygen\n",
+                    cmpc_opt_int(opt, CMPC_popo, 0));
+            return -1;
+        }
+    } else if (V(newkeyout) != NULL) {
+        fprintf(stderr, "pkie cmp: -newkeyout needs -centralkeygen\n");
+        return -1;
+    }
     if ((r->cmd == PKIE_CMP_IR || r->cmd == PKIE_CMP_CR) && V(newkey) == NULL && V(key) == NULL &&
-        V(csr) == NULL) {
+        V(csr) == NULL && V(centralkeygen) == NULL) {
         fprintf(stderr, "pkie cmp: -cmd %s needs -newkey (or -key or -csr)\n", cmd);
         return -1;
     }
@@ -362,7 +381,8 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: -cmd kur needs -oldcert or -cert\n");
         return -1;
     }
-    if (r->cmd == PKIE_CMP_KUR && V(newkey) == NULL && V(key) == NULL) {
+    if (r->cmd == PKIE_CMP_KUR && V(newkey) == NULL && V(key) == NULL &&
+        V(centralkeygen) == NULL) {
         fprintf(stderr, "pkie cmp: -cmd kur needs -newkey\n");
         return -1;
     }
@@ -448,6 +468,8 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if (opt->val[flags[i].o] != NULL)
             pkie_cmp_ctx_set_option(ctx, flags[i].c, 1);
+    if (V(centralkeygen) != NULL)
+        pkie_cmp_ctx_set_central_keygen(ctx, 1);
     if (V(tls_keypass) != NULL && (tlspass = cmpc_get_pass(V(tls_keypass), "-tls_keypass")) == NULL)
         goto out;
     if ((V(tls_trusted) != NULL || V(tls_host) != NULL) &&

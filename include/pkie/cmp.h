@@ -307,6 +307,14 @@ int pkie_cmp_ctx_add_policy(struct pkie_cmp_ctx *ctx, const char *oid);
  *  signature POPO) or a public key (POPO none/raVerified). Default: the
  *  client key. */
 int pkie_cmp_ctx_set_newkey(struct pkie_cmp_ctx *ctx, EVP_PKEY *key);
+/** Central key generation (RFC 9483 4.1.6) for ir/cr/kur: the template carries no public key
+ *  (only the algorithm of the new key when one is set with pkie_cmp_ctx_set_newkey), POPO
+ *  is absent, and the key the CA generates is taken from the answer's EnvelopedData:
+ *  decrypted with the MAC secret or the client key, its KGA signer checked against the
+ *  trust store and for id-kp-cmKGA, and matched to the certificate. */
+int pkie_cmp_ctx_set_central_keygen(struct pkie_cmp_ctx *ctx, int on);
+/** The centrally generated private key of the last enrollment (NULL if none; owned by ctx). */
+EVP_PKEY *pkie_cmp_ctx_get0_new_pkey(const struct pkie_cmp_ctx *ctx);
 /** PKCS#10 request for p10cr (and a template source for ir/cr/kur). */
 int pkie_cmp_ctx_set_p10csr(struct pkie_cmp_ctx *ctx, X509_REQ *csr);
 /** Certificate to update (kur), to revoke (rr), and reference for the

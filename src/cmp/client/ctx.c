@@ -116,6 +116,7 @@ void cmp_ctx_clear_results(struct pkie_cmp_ctx *ctx)
     X509_free(ctx->validated_srvcert);
     ctx->new_certs = ctx->capubs = ctx->extracerts_in = ctx->new_chain = NULL;
     ctx->validated_srvcert = NULL;
+    cmp_ckg_clear_result(ctx);
 }
 
 int cmp_ctx_set_status_string(struct pkie_cmp_ctx *ctx, const char *s)

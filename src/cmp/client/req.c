@@ -378,14 +378,19 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
         ct->present |= PKIE_CRMF_T_ISSUER;
     }
     EVP_PKEY *key = cmp_template_key(ctx, t);
-    if (key == NULL)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no key for the requested certificate");
-    const uint8_t *spki;
-    size_t spki_len;
-    if ((rc = cmp_spkicache_get0(&ctx->spkicache, key, &spki, &spki_len)) < 0 ||
-        (rc = dup_contents(m, &ct->publicKey, spki, spki_len)) < 0)
-        return rc;
-    ct->present |= PKIE_CRMF_T_PUBLICKEY;
+    if (ctx->central_keygen) {
+        if ((rc = cmp_ckg_template(m, ct, key)) < 0)
+            return rc;
+    } else {
+        if (key == NULL)
+            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no key for the requested certificate");
+        const uint8_t *spki;
+        size_t spki_len;
+        if ((rc = cmp_spkicache_get0(&ctx->spkicache, key, &spki, &spki_len)) < 0 ||
+            (rc = dup_contents(m, &ct->publicKey, spki, spki_len)) < 0)
+            return rc;
+        ct->present |= PKIE_CRMF_T_PUBLICKEY;
+    }
     if (t->days > 0) {
         time_t now = time(NULL);
         if ((rc = set_time(&ct->notBefore, now)) < 0 ||
@@ -446,7 +451,7 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
         r->certReq.controls_count = 1;
     }
 
-    switch (ctx->opt[PKIE_CMP_OPT_POPO_METHOD]) {
+    switch (ctx->central_keygen ? PKIE_CMP_POPO_NONE : ctx->opt[PKIE_CMP_OPT_POPO_METHOD]) {
     case PKIE_CMP_POPO_NONE:
         r->popo.type = PKIE_CRMF_POPO_NONE;
         break;
