@@ -381,8 +381,7 @@ int cmpc_setup(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
         fprintf(stderr, "pkie cmp: -cmd kur needs -oldcert or -cert\n");
         return -1;
     }
-    if (r->cmd == PKIE_CMP_KUR && V(newkey) == NULL && V(key) == NULL &&
-        V(centralkeygen) == NULL) {
+    if (r->cmd == PKIE_CMP_KUR && V(newkey) == NULL && V(key) == NULL && V(centralkeygen) == NULL) {
         fprintf(stderr, "pkie cmp: -cmd kur needs -newkey\n");
         return -1;
     }

@@ -14,8 +14,10 @@
  *     the PKCS#8 PrivateKeyInfo DER), signed by the KGA with its chain in certificates.
  * OpenSSL 3.5's CMP client decodes the content with d2i_PrivateKey, which reads one
  * OneAsymmetricKey and not the SEQUENCE OF of an AsymmetricKeyPackage, so one key is sent
- * bare; pkie_cmp_envkey_open accepts both (the package with exactly one key), and both
- * id-ct-KP-aKeyPackage and id-data (what OpenSSL's own server puts) as content types.
+ * bare; pkie_cmp_envkey_open accepts both (the package with exactly one key), the
+ * type-specific key encodings OpenSSL 3.5's own server sends (i2d_PrivateKey: ECPrivateKey,
+ * RSAPrivateKey), and both id-ct-KP-aKeyPackage and id-data (what that server puts) as
+ * content types.
  *
  * All intermediate buffers holding the private key are wiped before they are freed.
  */

@@ -350,16 +350,27 @@ static int decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
         len = first.tlv_len;
     }
     if (rc != 0)
-        return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: content is not a OneAsymmetricKey");
+        return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
     const unsigned char *q = p;
     PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &q, (long)len);
-    if (p8 == NULL || q != p + len) {
+    if (p8 != NULL && q == p + len) {
+        *out = EVP_PKCS82PKEY(p8);
         PKCS8_PRIV_KEY_INFO_free(p8);
-        return PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: OneAsymmetricKey unreadable");
+        return *out != NULL ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
     }
-    *out = EVP_PKCS82PKEY(p8);
     PKCS8_PRIV_KEY_INFO_free(p8);
-    return *out != NULL ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
+    /* OpenSSL 3.5's own server sends i2d_PrivateKey's type-specific form (RFC 5915
+     * ECPrivateKey, RFC 8017 RSAPrivateKey) instead of a OneAsymmetricKey: accepted too */
+    ERR_clear_error();
+    q = p;
+    *out = d2i_AutoPrivateKey(NULL, &q, (long)len);
+    if (*out != NULL && q != p + len) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
+    return *out != NULL
+               ? 0
+               : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
 }
 
 int pkie_cmp_envkey_open(const uint8_t *ek, size_t len, const struct pkie_cmp_envkey_recipient *by,

@@ -103,8 +103,8 @@ struct pkie_cmp_ctx {
     int waiting[64];     /* still waiting, per request */
     int rsp_body_type;   /* ip, cp or kup */
     /* central key generation (ckg.c) */
-    int central_keygen;     /* requests leave the key to the CA */
-    EVP_PKEY *ckg_got[64];  /* keys received so far, per request */
+    int central_keygen;    /* requests leave the key to the CA */
+    EVP_PKEY *ckg_got[64]; /* keys received so far, per request */
 
     /* results */
     int status;

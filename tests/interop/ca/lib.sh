@@ -51,13 +51,19 @@ refute() {
   fi
 }
 
-# ca_init [extra init options]: a CA in $WORK/ca with client "client1" (secret s3cret)
+# ca_init [--intermediate] [extra client add options]: a CA in $WORK/ca with client "client1"
+# (secret s3cret)
 ca_init() {
-  "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Interop Root/O=pkie" "$@" >/dev/null ||
+  inter=
+  if [ "${1:-}" = --intermediate ]; then
+    inter=--intermediate
+    shift
+  fi
+  "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Interop Root/O=pkie" $inter >/dev/null ||
     die "ca init"
   printf 's3cret\n' >"$WORK/secret"
   "$PKIE_BIN" ca client add --dir "$WORK/ca" --ref client1 --secret-file "$WORK/secret" \
-    --subject-pattern "CN=*,O=pkie" --san-pattern "DNS:*.pkie.test" || die "client add"
+    --subject-pattern "CN=*,O=pkie" --san-pattern "DNS:*.pkie.test" "$@" || die "client add"
 }
 
 # ca_serve [extra serve options]: start the server, set PORT and SERVER_PID
