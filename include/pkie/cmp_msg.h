@@ -569,6 +569,11 @@ struct pkie_cmp_mac_params {
 /** OpenSSL's defaults for PBM (owf SHA256, mac SHA1, 500 iterations, 16-byte salt). */
 void pkie_cmp_mac_params_default(struct pkie_cmp_mac_params *p, int alg);
 
+/** The MAC parameters of @p m's protectionAlg (algorithm, owf, MAC, PRF, iterationCount,
+ *  salt and key length), to answer in kind (RFC 9481 6.1); a salt outside 8..64 bytes gives
+ *  the default length. PKIE_ERR_CMP_PROT_ALG when @p m is not MAC-protected. */
+int pkie_cmp_mac_params_of(const struct pkie_cmp_msg *m, struct pkie_cmp_mac_params *p);
+
 /** Bounds applied when verifying MAC parameters from the wire. */
 struct pkie_cmp_mac_limits {
     unsigned iter_min; /**< least iterationCount accepted (default 100) */

@@ -205,25 +205,6 @@ int srv_resp_error(struct srv_req *r, int failbit, const char *text)
     return srv_freetext(r->resp, &e->pKIStatusInfo.statusString, text);
 }
 
-/* 1 when the request's protectionAlg is PBMAC1 (else PasswordBasedMac). */
-static int is_pbmac1(const struct pkie_cmp_msg *m)
-{
-    static const char pbmac1[] = "1.2.840.113549.1.5.14";
-    uint8_t want[32];
-    size_t want_len = 0;
-    const uint8_t *oid = NULL;
-    size_t oid_len = 0;
-    struct pkie_der d, alg;
-    pkie_der_init(&d, m->header.protectionAlg.p, m->header.protectionAlg.len);
-    if (pkie_der_enter(&d, PKIE_DER_SEQUENCE, &alg) != 0 ||
-        pkie_der_read_oid(&alg, PKIE_DER_OID, &oid, &oid_len) != 0 ||
-        pkie_der_oid_from_text(pbmac1, want, sizeof(want), &want_len) != 0) {
-        pkie_err_clear();
-        return 0;
-    }
-    return pkie_der_oid_equal(oid, oid_len, want, want_len);
-}
-
 /* Protect the answer like the request, then encode it. */
 static int finish(struct srv_req *r, uint8_t **out, size_t *len)
 {
@@ -231,8 +212,11 @@ static int finish(struct srv_req *r, uint8_t **out, size_t *len)
     if (r->implicit)
         (void)pkie_cmp_header_set_implicit_confirm(r->resp);
     if (r->is_mac == 1) {
+        /* in kind (RFC 9481 6.1): the request's algorithm, owf, MAC, PRF and iteration count
+         * (within the bounds its verification accepted), a fresh salt */
         struct pkie_cmp_mac_params mp;
-        pkie_cmp_mac_params_default(&mp, is_pbmac1(r->m) ? PKIE_CMP_MAC_PBMAC1 : PKIE_CMP_MAC_PBM);
+        if ((rc = pkie_cmp_mac_params_of(r->m, &mp)) != 0)
+            return rc;
         struct pkie_cmp_bytes kid = r->m->header.senderKID;
         rc = pkie_cmp_protect_mac(r->resp, r->client.secret, r->client.secret_len, &mp, &kid);
     } else {
@@ -271,7 +255,8 @@ static int check_signer(struct srv_req *r)
              pkie_ca_store_client_get(r->srv->store, rec.client_ref, &r->client) == 0)
         r->have_client = 1;
     pkie_ca_cert_clear(&rec);
-    pkie_err_clear();
+    if (rc == 0)
+        pkie_err_clear(); /* a refusal keeps its reason for the statusString */
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define MAX_REQS 64
+#define P10CR_ID (-1) /* certReqId of the answer to a p10cr (RFC 9810 5.3.4, RFC 9483 4.1.4) */
 
 /* One certificate request, parsed from CRMF or PKCS#10. */
 struct creq {
@@ -179,7 +180,7 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
 static int parse_p10(const struct pkie_cmp_msg *m, struct creq *c)
 {
     const unsigned char *q = m->body.raw.p;
-    c->certReqId = 0;
+    c->certReqId = P10CR_ID;
     X509_REQ *req = q != NULL ? d2i_X509_REQ(NULL, &q, (long)m->body.raw.len) : NULL;
     if (req == NULL)
         return fail(c, PKIE_CMP_FI_badDataFormat, "PKCS#10 request unreadable");
@@ -398,8 +399,9 @@ int srv_certreq(struct srv_req *r, int *failbit)
         return pkie_err_last()->code;
     rep->response_count = n;
     for (size_t i = 0; i < n; i++) {
-        rep->response[i].certReqId =
-            m->body.type == PKIE_CMP_BODY_P10CR ? 0 : m->body.u.certReqs.msgs[i].certReq.certReqId;
+        rep->response[i].certReqId = m->body.type == PKIE_CMP_BODY_P10CR
+                                         ? P10CR_ID
+                                         : m->body.u.certReqs.msgs[i].certReq.certReqId;
         rep->response[i].status.status = PKIE_CMP_WAITING;
     }
     return 0;
@@ -478,7 +480,7 @@ int srv_pollreq(struct srv_req *r, int *failbit)
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct pkie_cmp_certresp *o = &rep->response[i];
         o->certReqId = orig->body.type == PKIE_CMP_BODY_P10CR
-                           ? 0
+                           ? P10CR_ID
                            : orig->body.u.certReqs.msgs[i].certReq.certReqId;
         o->status.status = PKIE_CMP_REJECTION;
         o->status.has_failInfo = 1;
@@ -583,7 +585,12 @@ int srv_certconf(struct srv_req *r, int *failbit)
         const struct pkie_cmp_certstatus *st = &cc->status[i];
         struct txcert *e = NULL;
         for (size_t j = 0; j < tc.n; j++)
-            if (tc.c[j].certReqId == st->certReqId && tc.c[j].status == PKIE_CA_CERT_ISSUED)
+            if (tc.c[j].status == PKIE_CA_CERT_ISSUED &&
+                (tc.c[j].certReqId == st->certReqId ||
+                 /* the one certificate of a p10cr: -1 (RFC 9810; OpenSSL 3.2 and later) or 0
+                  * (older clients; and what this CA answered before it said -1) */
+                 (tc.n == 1 && (tc.c[j].certReqId == P10CR_ID || tc.c[j].certReqId == 0) &&
+                  (st->certReqId == P10CR_ID || st->certReqId == 0))))
                 e = &tc.c[j];
         if (e == NULL || e->seen) {
             *failbit = PKIE_CMP_FI_badCertId;
