@@ -382,6 +382,29 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         failbit = pkie_cmp_err_failinfo(rc);
         goto error;
     }
+    /* the profile: the path's (/.well-known/cmp/p/NAME), else the request's certProfile
+     * (generalInfo, RFC 9483 4.1.1), else the client's own; a client registered with a
+     * profile gets only that one */
+    char asked[PKIE_CA_PROFILE_MAX + 1] = "";
+    const struct pkie_cmp_freetext *cp = &m->header.certProfile;
+    if (cp->count > 0) {
+        if (cp->count > 1 || cp->strs[0].len == 0 || cp->strs[0].len > PKIE_CA_PROFILE_MAX ||
+            memchr(cp->strs[0].p, 0, cp->strs[0].len) != NULL) {
+            rc = PKIE_ERR(PKIE_ERR_CA_POLICY_PROFILE, "certProfile: one name of 1..%d bytes",
+                          PKIE_CA_PROFILE_MAX);
+            failbit = PKIE_CMP_FI_badRequest;
+            goto error;
+        }
+        memcpy(asked, cp->strs[0].p, cp->strs[0].len);
+        if (profile != NULL && strcmp(profile, asked) != 0) {
+            rc = PKIE_ERR(PKIE_ERR_CA_POLICY_PROFILE,
+                          "certProfile '%s' differs from the path's profile '%s'", asked, profile);
+            failbit = PKIE_CMP_FI_badRequest;
+            goto error;
+        }
+        if (profile == NULL)
+            profile = asked;
+    }
     const char *pname = profile != NULL ? profile : (r.have_client ? r.client.profile : NULL);
     r.profile = pkie_ca_profile_find(pname);
     if (r.profile == NULL || (profile != NULL && r.have_client && r.client.profile[0] != '\0' &&

@@ -141,7 +141,10 @@ int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY *
         *failbit = PKIE_CMP_FI_systemFailure;
         return pkie_err_last()->code;
     }
-    struct pkie_cmp_envkey_kga kga = {r->srv->kga, r->srv->kga_key, r->srv->chain};
+    /* the SignedData carries the KGA certificate alone: its issuer is in the answer's
+     * extraCerts (the CMP signer's chain, or for a MAC the chain of the new certificate), so
+     * the client does not decode it twice */
+    struct pkie_cmp_envkey_kga kga = {r->srv->kga, r->srv->kga_key, NULL};
     struct pkie_cmp_envkey_recipient to = {0};
     if (r->is_mac == 1) {
         to.secret = r->client.secret;

@@ -690,7 +690,13 @@ static void test_central_keygen(void **state)
     X509_STORE *ts = X509_STORE_new();
     X509_STORE_add_cert(ts, root);
     struct pkie_cmp_envkey_recipient by = {NULL, NULL, (const uint8_t *)"secret", 6};
-    struct pkie_cmp_envkey_trust trust = {ts, NULL};
+    /* the KGA's issuer comes with the answer's extraCerts */
+    STACK_OF(X509) *extra = sk_X509_new_null();
+    for (size_t i = 0; i < r->extraCerts_count; i++) {
+        const unsigned char *q = r->extraCerts[i].p;
+        sk_X509_push(extra, d2i_X509(NULL, &q, (long)r->extraCerts[i].len));
+    }
+    struct pkie_cmp_envkey_trust trust = {ts, extra};
     EVP_PKEY *key = NULL;
     assert_int_equal(pkie_cmp_envkey_open(cr->certifiedKeyPair.privateKey.p,
                                           cr->certifiedKeyPair.privateKey.len, &by, &trust, &key),
@@ -722,6 +728,7 @@ static void test_central_keygen(void **state)
     OPENSSL_clear_free(p8, (size_t)p8len);
     BN_clear_free(d);
     EVP_PKEY_free(key);
+    sk_X509_pop_free(extra, X509_free);
     X509_STORE_free(ts);
     X509_free(root);
     X509_free(x);
