@@ -140,19 +140,8 @@ struct pkie_cmp_genm_itavs {
 /** Free a list returned by the library (NULL is fine). */
 void pkie_cmp_genm_itavs_free(struct pkie_cmp_genm_itavs *itavs);
 
-/* Well-known infoType OIDs (RFC 4210 appendix F, RFC 9483 section 4.3). */
-#define PKIE_CMP_OID_IT_CA_CERTS            "1.3.6.1.5.5.7.4.17"
-#define PKIE_CMP_OID_IT_ROOT_CA_CERT        "1.3.6.1.5.5.7.4.20"
-#define PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE   "1.3.6.1.5.5.7.4.18"
-#define PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE   "1.3.6.1.5.5.7.4.19"
-#define PKIE_CMP_OID_IT_CRL_STATUS_LIST     "1.3.6.1.5.5.7.4.22"
-#define PKIE_CMP_OID_IT_CRLS                "1.3.6.1.5.5.7.4.23"
-#define PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES "1.3.6.1.5.5.7.4.2"
-#define PKIE_CMP_OID_IT_CA_PROT_ENC_CERT    "1.3.6.1.5.5.7.4.1"
-#define PKIE_CMP_OID_IT_ENC_KEY_PAIR_TYPES  "1.3.6.1.5.5.7.4.3"
-#define PKIE_CMP_OID_IT_PREFERRED_SYMM_ALG  "1.3.6.1.5.5.7.4.4"
-#define PKIE_CMP_OID_IT_CURRENT_CRL         "1.3.6.1.5.5.7.4.6"
-#define PKIE_CMP_OID_IT_IMPLICIT_CONFIRM    "1.3.6.1.5.5.7.4.13"
+/* The well-known infoType OIDs (PKIE_CMP_OID_IT_*) are in pkie/cmp_msg.h, shared with the
+ * server. */
 
 /* ---- callbacks ----------------------------------------------------------- */
 

@@ -106,127 +106,6 @@ int pkie_ca_server_expire(struct pkie_ca_server *srv, int *n)
     return rc;
 }
 
-/* ---- CRL cache --------------------------------------------------------------------- */
-
-void srv_crl_dirty(struct pkie_ca_server *srv)
-{
-    pthread_mutex_lock(&srv->crl_mu);
-    srv->crl_dirty = 1;
-    pthread_mutex_unlock(&srv->crl_mu);
-}
-
-int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
-{
-    int rc = 0;
-    *der = NULL;
-    pthread_mutex_lock(&srv->crl_mu);
-    /* Revocations by `pkie ca revoke` happen in another process: rebuild at least each minute. */
-    if (srv->crl_dirty || srv->crl_der == NULL || pkie_ca_now() - srv->crl_time >= 60) {
-        struct pkie_ca_issuer iss = {srv->issuer, srv->issuer_key, NULL};
-        X509_CRL *crl = pkie_ca_crl_build(srv->store, &iss, 86400);
-        unsigned char *p = NULL;
-        int n = crl != NULL ? i2d_X509_CRL(crl, &p) : -1;
-        X509_CRL_free(crl);
-        if (n <= 0) {
-            rc = crl != NULL ? PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode CRL") : pkie_err_last()->code;
-            goto out;
-        }
-        free(srv->crl_der);
-        srv->crl_der = malloc((size_t)n);
-        if (srv->crl_der == NULL) {
-            OPENSSL_free(p);
-            rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
-            goto out;
-        }
-        memcpy(srv->crl_der, p, (size_t)n);
-        OPENSSL_free(p);
-        srv->crl_len = (size_t)n;
-        srv->crl_time = pkie_ca_now();
-        srv->crl_dirty = 0;
-    }
-    *der = malloc(srv->crl_len);
-    if (*der == NULL)
-        rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
-    else {
-        memcpy(*der, srv->crl_der, srv->crl_len);
-        *len = srv->crl_len;
-    }
-out:
-    pthread_mutex_unlock(&srv->crl_mu);
-    return rc;
-}
-
-/* ---- building the answer -------------------------------------------------------------- */
-
-int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text)
-{
-    ft->strs = pkie_cmp_alloc(m, sizeof(*ft->strs));
-    if (ft->strs == NULL)
-        return pkie_err_last()->code;
-    ft->count = 1;
-    return pkie_cmp_dup(m, &ft->strs[0], text, strlen(text));
-}
-
-int srv_resp_new(struct srv_req *r, int body_type)
-{
-    const struct pkie_cmp_header *rh = r->m != NULL ? &r->m->header : NULL;
-    X509_NAME *recipient = NULL;
-    struct pkie_cmp_bytes name;
-    pkie_cmp_msg_free(r->resp);
-    r->resp = pkie_cmp_msg_new();
-    if (r->resp == NULL)
-        return PKIE_ERR(PKIE_ERR_NOMEM, "response");
-    if (rh != NULL && pkie_cmp_gn_dirname(&rh->sender, &name) == 0) {
-        const unsigned char *p = name.p;
-        recipient = d2i_X509_NAME(NULL, &p, (long)name.len);
-    }
-    pkie_err_clear();
-    int pvno =
-        rh != NULL && rh->pvno == PKIE_CMP_PVNO_2021 ? PKIE_CMP_PVNO_2021 : PKIE_CMP_PVNO_2000;
-    int rc = pkie_cmp_header_init(r->resp, pvno, X509_get_subject_name(r->srv->signer), recipient,
-                                  rh != NULL ? &rh->transactionID : NULL,
-                                  rh != NULL ? &rh->senderNonce : NULL);
-    X509_NAME_free(recipient);
-    if (rc == 0 && rh != NULL && rh->senderKID.p != NULL)
-        rc = pkie_cmp_dup(r->resp, &r->resp->header.recipKID, rh->senderKID.p, rh->senderKID.len);
-    r->resp->body.type = body_type;
-    return rc;
-}
-
-int srv_resp_error(struct srv_req *r, int failbit, const char *text)
-{
-    int rc = srv_resp_new(r, PKIE_CMP_BODY_ERROR);
-    if (rc != 0)
-        return rc;
-    struct pkie_cmp_errormsg *e = &r->resp->body.u.error;
-    e->pKIStatusInfo.status = PKIE_CMP_REJECTION;
-    e->pKIStatusInfo.has_failInfo = 1;
-    e->pKIStatusInfo.failInfo = 1u << failbit;
-    return srv_freetext(r->resp, &e->pKIStatusInfo.statusString, text);
-}
-
-/* Protect the answer like the request, then encode it. */
-static int finish(struct srv_req *r, uint8_t **out, size_t *len)
-{
-    int rc;
-    if (r->implicit)
-        (void)pkie_cmp_header_set_implicit_confirm(r->resp);
-    if (r->is_mac == 1) {
-        /* in kind (RFC 9481 6.1): the request's algorithm, owf, MAC, PRF and iteration count
-         * (within the bounds its verification accepted), a fresh salt */
-        struct pkie_cmp_mac_params mp;
-        if ((rc = pkie_cmp_mac_params_of(r->m, &mp)) != 0)
-            return rc;
-        struct pkie_cmp_bytes kid = r->m->header.senderKID;
-        rc = pkie_cmp_protect_mac(r->resp, r->client.secret, r->client.secret_len, &mp, &kid);
-    } else {
-        rc = pkie_cmp_protect_sig(r->resp, r->srv->signer_key, r->srv->signer, r->srv->chain, NULL);
-    }
-    if (rc == 0)
-        rc = pkie_cmp_msg_encode(r->resp, out, len);
-    return rc;
-}
-
 /* ---- authentication ---------------------------------------------------------------------- */
 
 /* The certificate verified as signer must be one this CA issued and has not revoked;
@@ -449,7 +328,7 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         failbit = PKIE_CMP_FI_systemUnavail;
         goto error;
     }
-    rc = finish(&r, out, out_len);
+    rc = srv_resp_finish(&r, out, out_len);
     if (rc == 0)
         goto done;
     failbit = PKIE_CMP_FI_systemFailure;
@@ -464,7 +343,7 @@ error:
     /* a refused request's nonce is kept too (when it was claimed) */
     if (pkie_ca_store_nonce_commit(srv->store, &r.nonce) != 0)
         pkie_log_warn(COMP, "nonce of a refused request not stored: %s", pkie_err_last()->msg);
-    if (srv_resp_error(&r, failbit, why) != 0 || finish(&r, out, out_len) != 0) {
+    if (srv_resp_error(&r, failbit, why) != 0 || srv_resp_finish(&r, out, out_len) != 0) {
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_INTERNAL;
         goto cleanup;
     }

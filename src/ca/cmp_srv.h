@@ -45,12 +45,16 @@ struct srv_req {
                                               first durable write or before the answer */
 };
 
+/* Building the answer (cmp_srv_resp.c). */
 /* Start the answer: header mirrors the request (tid, recipNonce). */
 int srv_resp_new(struct srv_req *r, int body_type);
 /* Turn r->resp into an error message (any previous body dropped). */
 int srv_resp_error(struct srv_req *r, int failbit, const char *text);
 /* A PKIFreeText of one string, in the response's arena. */
 int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text);
+/* Protect r->resp like the request (MAC in kind, else signed by the CMP signer; implicit
+ * confirmation when granted) and encode it into *out (malloc'd). */
+int srv_resp_finish(struct srv_req *r, uint8_t **out, size_t *len);
 
 /* Body handlers: fill r->resp (or return a negative pkie_err for an error reply,
  * with *failbit set). */
@@ -70,7 +74,7 @@ int srv_keygen_wanted(const struct pkie_crmf_template *t);
 int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key, uint8_t **env,
                size_t *env_len, int *failbit);
 
-/* Mark the cached CRL stale (after a revocation). */
+/* Mark the cached CRL stale (after a revocation; cmp_srv_crl.c). */
 void srv_crl_dirty(struct pkie_ca_server *srv);
 
 #endif

@@ -35,18 +35,6 @@ static void creq_free(struct creq *c)
     sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
 }
 
-static int rep_type(int req_type)
-{
-    switch (req_type) {
-    case PKIE_CMP_BODY_IR:
-        return PKIE_CMP_BODY_IP;
-    case PKIE_CMP_BODY_KUR:
-        return PKIE_CMP_BODY_KUP;
-    default:
-        return PKIE_CMP_BODY_CP;
-    }
-}
-
 static void refuse(struct creq *c, int failbit)
 {
     c->failbit = failbit;
@@ -217,7 +205,7 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
         if (rc != 0)
             return rc;
     }
-    if ((rc = srv_resp_new(r, rep_type(m->body.type))) != 0)
+    if ((rc = srv_resp_new(r, pkie_cmp_body_answer(m->body.type))) != 0)
         return rc;
     struct pkie_cmp_certrep *rep = &r->resp->body.u.certRep;
     rep->response = pkie_cmp_alloc_array(r->resp, n, sizeof(*rep->response));
@@ -386,7 +374,7 @@ int srv_certreq(struct srv_req *r, int *failbit)
                                      m->header.transactionID.len, PKIE_CA_TX_WAITING, client_ref(r),
                                      subj, m->der.p, m->der.len, &id);
     if (rc == 0)
-        rc = srv_resp_new(r, rep_type(m->body.type));
+        rc = srv_resp_new(r, pkie_cmp_body_answer(m->body.type));
     if (rc != 0) {
         *failbit = PKIE_CMP_FI_systemUnavail;
         return rc;
@@ -468,7 +456,7 @@ int srv_pollreq(struct srv_req *r, int *failbit)
     }
     /* rejected by the operator */
     size_t n = orig->body.type == PKIE_CMP_BODY_P10CR ? 1 : orig->body.u.certReqs.count;
-    if ((rc = srv_resp_new(r, rep_type(orig->body.type))) != 0)
+    if ((rc = srv_resp_new(r, pkie_cmp_body_answer(orig->body.type))) != 0)
         goto out;
     struct pkie_cmp_certrep *rep = &r->resp->body.u.certRep;
     rep->response = pkie_cmp_alloc_array(r->resp, n, sizeof(*rep->response));

@@ -240,17 +240,11 @@ err:
 
 static int rsp_type_for(int req_type)
 {
-    switch (req_type) {
-    case PKIE_CMP_IR:
-        return PKIE_CMP_BODY_IP;
-    case PKIE_CMP_CR:
-    case PKIE_CMP_P10CR:
-        return PKIE_CMP_BODY_CP;
-    case PKIE_CMP_KUR:
-        return PKIE_CMP_BODY_KUP;
-    default:
-        return -1;
-    }
+    /* the client's command numbers are the request body types */
+    return req_type == PKIE_CMP_IR || req_type == PKIE_CMP_CR || req_type == PKIE_CMP_P10CR ||
+                   req_type == PKIE_CMP_KUR
+               ? pkie_cmp_body_answer(req_type)
+               : -1;
 }
 
 static int req_index(const struct pkie_cmp_ctx *ctx, int64_t id)
