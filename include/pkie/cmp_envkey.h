@@ -64,6 +64,10 @@ int pkie_cmp_envkey_seal(EVP_PKEY *key, const struct pkie_cmp_envkey_kga *kga,
 struct pkie_cmp_envkey_trust {
     X509_STORE *trusted;       /**< trust anchors for the KGA certificate (required) */
     STACK_OF(X509) *untrusted; /**< further intermediates (the SignedData's are added) */
+    X509 **verified;           /**< optional, in/out: the KGA certificate last found to chain
+                                    to @p trusted with id-kp-cmKGA (a reference, kept by the
+                                    caller for the same trust store); the same certificate
+                                    again within its validity is not verified again */
 };
 
 /**

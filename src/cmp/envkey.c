@@ -385,8 +385,14 @@ static int verify_kga(CMS_ContentInfo *sd, const struct pkie_cmp_envkey_trust *t
         rc = PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: the SignedData must have one signer");
         goto out;
     }
-    if (trust->trusted == NULL || X509_STORE_CTX_init(vc, trust->trusted, kga, untrusted) != 1 ||
-        X509_verify_cert(vc) != 1) {
+    if (trust->verified != NULL && *trust->verified != NULL &&
+        X509_cmp(*trust->verified, kga) == 0 &&
+        X509_cmp_current_time(X509_get0_notAfter(kga)) > 0 &&
+        X509_cmp_current_time(X509_get0_notBefore(kga)) < 0) {
+        /* verified before against the same trust store (the caller's promise) */
+    } else if (trust->trusted == NULL ||
+               X509_STORE_CTX_init(vc, trust->trusted, kga, untrusted) != 1 ||
+               X509_verify_cert(vc) != 1) {
         rc = PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED,
                       "central key: KGA certificate does not chain to the trust store (%s)",
                       trust->trusted == NULL
@@ -398,6 +404,10 @@ static int verify_kga(CMS_ContentInfo *sd, const struct pkie_cmp_envkey_trust *t
         rc = PKIE_ERR(PKIE_ERR_CMP_SIGNER_NOT_TRUSTED,
                       "central key: signer certificate lacks extendedKeyUsage id-kp-cmKGA");
         goto out;
+    }
+    if (trust->verified != NULL && *trust->verified != kga && X509_up_ref(kga) == 1) {
+        X509_free(*trust->verified);
+        *trust->verified = kga;
     }
     const ASN1_OBJECT *ct = CMS_get0_eContentType(sd);
     char oid[64] = "";

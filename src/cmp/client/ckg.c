@@ -29,6 +29,12 @@ void cmp_ckg_forget(struct pkie_cmp_ctx *ctx)
     }
 }
 
+void cmp_ckg_forget_kga(struct pkie_cmp_ctx *ctx)
+{
+    X509_free(ctx->ckg_kga);
+    ctx->ckg_kga = NULL;
+}
+
 void cmp_ckg_clear_result(struct pkie_cmp_ctx *ctx)
 {
     EVP_PKEY_free(ctx->new_pkey);
@@ -67,8 +73,7 @@ int cmp_ckg_template(struct pkie_cmp_msg *m, struct pkie_crmf_template *ct, EVP_
     return rc;
 }
 
-int cmp_ckg_take(struct pkie_cmp_ctx *ctx, size_t i, const struct pkie_cmp_ckp *ckp,
-                 const struct pkie_cmp_msg *m)
+int cmp_ckg_take(struct pkie_cmp_ctx *ctx, size_t i, const struct pkie_cmp_ckp *ckp)
 {
     if (ckp->privateKey.p == NULL) {
         if (ctx->central_keygen)
@@ -88,31 +93,22 @@ int cmp_ckg_take(struct pkie_cmp_ctx *ctx, size_t i, const struct pkie_cmp_ckp *
         by.cert = ctx->cert;
         by.key = ctx->key;
     }
-    /* the KGA's path: the trust store, intermediates from -untrusted and extraCerts */
+    /* the KGA's path: the trust store, intermediates from -untrusted and the answer's
+     * extraCerts (decoded once per context by the certificate cache, ctx->extracerts_in) */
     STACK_OF(X509) *untrusted = sk_X509_new_null();
     int rc = untrusted != NULL ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "untrusted");
     for (int k = 0; rc == 0 && k < sk_X509_num(ctx->untrusted); k++)
         if (!sk_X509_push(untrusted, sk_X509_value(ctx->untrusted, k)))
             rc = PKIE_ERR(PKIE_ERR_NOMEM, "untrusted");
-    STACK_OF(X509) *extra = sk_X509_new_null();
-    for (size_t k = 0; rc == 0 && extra != NULL && k < m->extraCerts_count; k++) {
-        const unsigned char *p = m->extraCerts[k].p;
-        X509 *x = d2i_X509(NULL, &p, (long)m->extraCerts[k].len);
-        if (x == NULL)
-            continue; /* validation of the message decoded them already */
-        if (!sk_X509_push(extra, x)) {
-            X509_free(x);
+    for (int k = 0; rc == 0 && k < sk_X509_num(ctx->extracerts_in); k++)
+        if (!sk_X509_push(untrusted, sk_X509_value(ctx->extracerts_in, k)))
             rc = PKIE_ERR(PKIE_ERR_NOMEM, "untrusted");
-        } else if (!sk_X509_push(untrusted, x))
-            rc = PKIE_ERR(PKIE_ERR_NOMEM, "untrusted");
-    }
     EVP_PKEY *key = NULL;
     if (rc == 0) {
-        struct pkie_cmp_envkey_trust trust = {ctx->trusted, untrusted};
+        struct pkie_cmp_envkey_trust trust = {ctx->trusted, untrusted, &ctx->ckg_kga};
         rc = pkie_cmp_envkey_open(ckp->privateKey.p, ckp->privateKey.len, &by, &trust, &key);
     }
     sk_X509_free(untrusted);
-    sk_X509_pop_free(extra, X509_free);
     if (rc != 0)
         return rc;
     EVP_PKEY_free(ctx->ckg_got[i]);

@@ -163,6 +163,7 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
     EVP_PKEY_free(ctx->key);
     sk_X509_pop_free(ctx->extracerts, X509_free);
     X509_STORE_free(ctx->trusted);
+    cmp_ckg_forget_kga(ctx);
     X509_free(ctx->srvcert);
     sk_X509_pop_free(ctx->untrusted, X509_free);
     X509_NAME_free(ctx->expected_sender);
@@ -422,6 +423,8 @@ int pkie_cmp_ctx_set_key(struct pkie_cmp_ctx *ctx, EVP_PKEY *key)
 
 int pkie_cmp_ctx_set_trusted(struct pkie_cmp_ctx *ctx, X509_STORE *store)
 {
+    if (ctx != NULL)
+        cmp_ckg_forget_kga(ctx); /* verified against the previous store */
     SET_REF(trusted, store, X509_STORE_up_ref, X509_STORE_free);
 }
 

@@ -317,7 +317,7 @@ static int take_certrep(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m)
         ctx->got[i] = x;
         ctx->req_ids[i] = cr->certReqId;
         ctx->waiting[i] = 0;
-        if ((rc = cmp_ckg_take(ctx, (size_t)i, &cr->certifiedKeyPair, m)) < 0)
+        if ((rc = cmp_ckg_take(ctx, (size_t)i, &cr->certifiedKeyPair)) < 0)
             return rc;
     }
     return 0;

@@ -98,7 +98,7 @@ static void init(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     init();
-    struct pkie_cmp_envkey_trust trust = {store, inter};
+    struct pkie_cmp_envkey_trust trust = {store, inter, NULL};
     struct pkie_cmp_envkey_recipient by[3] = {{ec_cert, ec_key, NULL, 0},
                                               {rsa_cert, rsa_key, NULL, 0},
                                               {NULL, NULL, secret, sizeof(secret) - 1}};

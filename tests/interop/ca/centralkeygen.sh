@@ -75,20 +75,7 @@ refute "Ed25519 signer: the key cannot be encrypted to it" "cannot be encrypted"
 ( o35 -cmd ir -ref manual1 -secret pass:m4nual $TRUST -centralkeygen \
   -newkeyout "$C/o-poll.key" -subject "/CN=o-poll/O=pkie" -certout "$C/o-poll.crt" \
   >"$C/poll.log" 2>&1; echo "rc=$?" >>"$C/poll.log" ) &
-i=0
-while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q o-poll; do
-  i=$((i + 1))
-  [ $i -gt 600 ] && die "request did not arrive"
-  sleep 0.1
-done
-id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk '/o-poll/ {print $1}')
-check "pending approve" "$PKIE_BIN" ca pending approve "$id" --dir "$WORK/ca"
-i=0
-while ! grep -q "rc=" "$C/poll.log"; do
-  i=$((i + 1))
-  [ $i -gt 600 ] && die "polling client did not finish"
-  sleep 0.1
-done
+approve_pending o-poll "$C/poll.log"
 check "openssl: polled, key received" grep -q "rc=0" "$C/poll.log"
 check "  key matches the certificate" matches "$C/o-poll.key" "$C/o-poll.crt" "256 bit"
 

@@ -95,20 +95,7 @@ check "genm crlStatusList with -oldcrl" o35 -cmd genm $MAC $TRUST -infotype crlS
 ( o35 -cmd ir -ref manual1 -secret pass:m4nual $TRUST -newkey "$C/k1.pem" \
   -subject "/CN=i35poll/O=pkie" -certout "$C/cpoll.pem" >"$C/poll.log" 2>&1
   echo "rc=$?" >>"$C/poll.log" ) &
-i=0
-while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q i35poll; do
-  i=$((i + 1))
-  [ $i -gt 600 ] && die "request did not arrive"
-  sleep 0.1
-done
-id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk '/i35poll/ {print $1}')
-check "pending approve" "$PKIE_BIN" ca pending approve "$id" --dir "$WORK/ca"
-i=0
-while ! grep -q "rc=" "$C/poll.log"; do
-  i=$((i + 1))
-  [ $i -gt 600 ] && die "polling client did not finish"
-  sleep 0.1
-done
+approve_pending i35poll "$C/poll.log"
 check "polled until approved" grep -q "rc=0" "$C/poll.log"
 check "  pollReq/pollRep seen" grep -q "received POLLREP" "$C/poll.log"
 

@@ -696,7 +696,7 @@ static void test_central_keygen(void **state)
         const unsigned char *q = r->extraCerts[i].p;
         sk_X509_push(extra, d2i_X509(NULL, &q, (long)r->extraCerts[i].len));
     }
-    struct pkie_cmp_envkey_trust trust = {ts, extra};
+    struct pkie_cmp_envkey_trust trust = {ts, extra, NULL};
     EVP_PKEY *key = NULL;
     assert_int_equal(pkie_cmp_envkey_open(cr->certifiedKeyPair.privateKey.p,
                                           cr->certifiedKeyPair.privateKey.len, &by, &trust, &key),

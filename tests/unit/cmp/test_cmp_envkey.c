@@ -103,7 +103,7 @@ static int open_by(const uint8_t *ek, size_t len, X509 *cert, EVP_PKEY *key, con
 {
     struct pkie_cmp_envkey_recipient by = {cert, key, secret,
                                            secret != NULL ? strlen((const char *)secret) : 0};
-    struct pkie_cmp_envkey_trust trust = {store, NULL};
+    struct pkie_cmp_envkey_trust trust = {store, NULL, NULL};
     return pkie_cmp_envkey_open(ek, len, &by, &trust, out);
 }
 
@@ -211,7 +211,7 @@ static void test_signer_not_trusted(void **state)
     X509_STORE *other = X509_STORE_new();
     X509_STORE_add_cert(other, other_ca);
     struct pkie_cmp_envkey_recipient by = {ec_cert, ec_key, NULL, 0};
-    struct pkie_cmp_envkey_trust trust = {other, NULL};
+    struct pkie_cmp_envkey_trust trust = {other, NULL, NULL};
     assert_int_equal(pkie_cmp_envkey_open(ek, len, &by, &trust, &got),
                      PKIE_ERR_CMP_SIGNER_NOT_TRUSTED);
     trust.trusted = NULL;
@@ -219,6 +219,35 @@ static void test_signer_not_trusted(void **state)
                      PKIE_ERR_CMP_SIGNER_NOT_TRUSTED);
     assert_null(got);
     X509_STORE_free(other);
+    free(ek);
+}
+
+static void test_verified_cache(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    EVP_PKEY *got = NULL;
+    X509 *verified = NULL;
+    uint8_t *ek = seal(kga_cert, ec_cert, NULL, &len);
+    struct pkie_cmp_envkey_recipient by = {ec_cert, ec_key, NULL, 0};
+    struct pkie_cmp_envkey_trust trust = {store, NULL, &verified};
+    assert_int_equal(pkie_cmp_envkey_open(ek, len, &by, &trust, &got), 0);
+    assert_non_null(verified);
+    assert_int_equal(X509_cmp(verified, kga_cert), 0);
+    EVP_PKEY_free(got);
+    got = NULL;
+    /* the same KGA again: accepted from the cache */
+    assert_int_equal(pkie_cmp_envkey_open(ek, len, &by, &trust, &got), 0);
+    EVP_PKEY_free(got);
+    got = NULL;
+    free(ek);
+    /* another signer is verified in full: without cmKGA refused, the cache kept */
+    ek = seal(nokga_cert, ec_cert, NULL, &len);
+    assert_int_equal(pkie_cmp_envkey_open(ek, len, &by, &trust, &got),
+                     PKIE_ERR_CMP_SIGNER_NOT_TRUSTED);
+    assert_null(got);
+    assert_int_equal(X509_cmp(verified, kga_cert), 0);
+    X509_free(verified);
     free(ek);
 }
 
@@ -264,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_tampered),
         cmocka_unit_test(test_signer_without_cmkga),
         cmocka_unit_test(test_signer_not_trusted),
+        cmocka_unit_test(test_verified_cache),
         cmocka_unit_test(test_seal_arguments),
         cmocka_unit_test(test_garbage),
     };
