@@ -83,3 +83,13 @@ int envkey_bio_take(BIO *b, uint8_t **out, size_t *len)
     *len = (size_t)n;
     return 0;
 }
+
+void envkey_ci_free_secret(CMS_ContentInfo *ci)
+{
+    if (ci == NULL)
+        return;
+    ASN1_OCTET_STRING **pos = CMS_get0_content(ci);
+    if (pos != NULL && *pos != NULL)
+        OPENSSL_cleanse((*pos)->data, (size_t)(*pos)->length);
+    CMS_ContentInfo_free(ci);
+}

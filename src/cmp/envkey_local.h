@@ -19,6 +19,8 @@
 CMS_ContentInfo *envkey_ci_wrap(const char *oid, const uint8_t *tlv, size_t len);
 /* The content [0] of @p ci's encoding: the bare SignedData / EnvelopedData, malloc'd. */
 int envkey_ci_unwrap(CMS_ContentInfo *ci, uint8_t **out, size_t *len);
+/* Free a SignedData holding the key as its content, the content cleared first (NULL ok). */
+void envkey_ci_free_secret(CMS_ContentInfo *ci);
 /* The bytes written to memory BIO @p b, malloc'd. */
 int envkey_bio_take(BIO *b, uint8_t **out, size_t *len);
 

@@ -168,12 +168,7 @@ int pkie_cmp_envkey_open(const uint8_t *ek, size_t len, const struct pkie_cmp_en
         goto out;
     rc = envkey_decode_key(content, content_len, out);
 out:
-    if (sd != NULL) {
-        ASN1_OCTET_STRING **pos = CMS_get0_content(sd);
-        if (pos != NULL && *pos != NULL)
-            OPENSSL_cleanse((*pos)->data, (size_t)(*pos)->length);
-    }
-    CMS_ContentInfo_free(sd);
+    envkey_ci_free_secret(sd);
     CMS_ContentInfo_free(env);
     pkie_wipe(plain, plain_len);
     free(plain);

@@ -33,12 +33,7 @@ static int kga_sign(EVP_PKEY *key, const struct pkie_cmp_envkey_kga *kga, uint8_
         rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "sign the generated key");
     else
         rc = envkey_ci_unwrap(ci, sd, sd_len);
-    if (ci != NULL) {
-        ASN1_OCTET_STRING **pos = CMS_get0_content(ci);
-        if (pos != NULL && *pos != NULL)
-            OPENSSL_cleanse((*pos)->data, (size_t)(*pos)->length);
-    }
-    CMS_ContentInfo_free(ci);
+    envkey_ci_free_secret(ci);
     ASN1_OBJECT_free(ct);
     BIO_free(in);
     pkie_derw_free(&w);
