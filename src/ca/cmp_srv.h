@@ -70,9 +70,10 @@ int srv_error_msg(struct srv_req *r, int *failbit);
 int srv_keygen_wanted(const struct pkie_crmf_template *t);
 /* Generate the key pair for @p t (its algorithm, else the profile's default) if the client
  * and profile allow it, and seal it to the requester: *env is the EncryptedKey TLV
- * (malloc'd), *key the new key (the caller frees it, which clears it). */
-int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key, uint8_t **env,
-               size_t *env_len, int *failbit);
+ * (malloc'd), *key the new key (the caller frees it, which clears it), *spki its
+ * SubjectPublicKeyInfo contents for an EC key (malloc'd; NULL for other types). */
+int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key,
+               uint8_t **spki, size_t *spki_len, uint8_t **env, size_t *env_len, int *failbit);
 
 /* Mark the cached CRL stale (after a revocation; cmp_srv_crl.c). */
 void srv_crl_dirty(struct pkie_ca_server *srv);

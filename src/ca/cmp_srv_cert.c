@@ -19,8 +19,9 @@ struct creq {
     int64_t not_before, not_after;
     const uint8_t *spki; /* SPKI contents, when pubkey came from them */
     size_t spki_len;
-    EVP_PKEY *newkey; /* central key generation: the key pair made by the CA */
-    uint8_t *env;     /* ... and the EncryptedKey carrying it to the client */
+    EVP_PKEY *newkey;  /* central key generation: the key pair made by the CA */
+    uint8_t *env;      /* ... and the EncryptedKey carrying it to the client */
+    uint8_t *own_spki; /* ... and its SubjectPublicKeyInfo contents (EC keys) */
     size_t env_len;
     int failbit; /* >= 0: refused before issuance */
     char why[256];
@@ -32,6 +33,7 @@ static void creq_free(struct creq *c)
     EVP_PKEY_free(c->pubkey);
     EVP_PKEY_free(c->newkey); /* frees (and clears) the private key */
     free(c->env);
+    free(c->own_spki);
     sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
 }
 
@@ -115,10 +117,12 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
             return fail(c, PKIE_CMP_FI_badPOP,
                         "proof-of-possession for a key the CA is asked to generate");
         int fb = PKIE_CMP_FI_systemFailure;
-        if (srv_keygen(r, t, &c->newkey, &c->env, &c->env_len, &fb) != 0) {
+        if (srv_keygen(r, t, &c->newkey, &c->own_spki, &c->spki_len, &c->env, &c->env_len, &fb) !=
+            0) {
             refuse(c, fb);
             return -1;
         }
+        c->spki = c->own_spki; /* NULL (not EC): the issuer encodes the key */
         c->pubkey = c->newkey;
         EVP_PKEY_up_ref(c->pubkey);
     } else if (t->present & PKIE_CRMF_T_PUBLICKEY) {

@@ -6,6 +6,8 @@
 #include "pkie/cmp_envkey.h"
 #include "pkie/error.h"
 
+#include <openssl/core_names.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OID_EC      "1.2.840.10045.2.1"
@@ -101,13 +103,42 @@ static int key_type(const struct srv_req *r, const struct pkie_crmf_template *t,
     return 0;
 }
 
-int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key, uint8_t **env,
-               size_t *env_len, int *failbit)
+/* SubjectPublicKeyInfo *contents* of a generated EC key (malloc'd), so that the certificate
+ * takes them as they are instead of X509_set_pubkey's encoder (0.2 ms in OpenSSL 3.0); NULL
+ * for other key types (the issuer then encodes the key). */
+static uint8_t *ec_spki(EVP_PKEY *key, const char *type, size_t *len)
+{
+    const char *curve = strcmp(type, "ec:P-256") == 0   ? OID_P256
+                        : strcmp(type, "ec:P-384") == 0 ? OID_P384
+                                                        : NULL;
+    uint8_t pub[1 + 2 * 48];
+    size_t pub_len = 0;
+    uint8_t *out = NULL;
+    if (curve == NULL || EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pub,
+                                                         sizeof(pub), &pub_len) != 1)
+        return NULL;
+    struct pkie_derw w;
+    pkie_derw_init(&w, 1024);
+    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
+    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_EC);
+    pkie_derw_oid_text(&w, PKIE_DER_OID, curve);
+    pkie_derw_end(&w);
+    pkie_derw_bit_string(&w, PKIE_DER_BIT_STRING, pub, pub_len, 0);
+    if (pkie_derw_steal(&w, &out, len) != 0)
+        out = NULL;
+    pkie_derw_free(&w);
+    pkie_err_clear();
+    return out;
+}
+
+int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key,
+               uint8_t **spki, size_t *spki_len, uint8_t **env, size_t *env_len, int *failbit)
 {
     char type[32];
     int allow = 0;
     *key = NULL;
     *env = NULL;
+    *spki = NULL;
     if (r->profile->keygen == NULL || r->profile->keygen[0] == '\0') {
         *failbit = PKIE_CMP_FI_badCertTemplate;
         return PKIE_ERR(PKIE_ERR_CA_POLICY_KEY,
@@ -141,6 +172,7 @@ int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY *
         *failbit = PKIE_CMP_FI_systemFailure;
         return pkie_err_last()->code;
     }
+    *spki = ec_spki(*key, type, spki_len);
     /* the SignedData carries the KGA certificate alone: its issuer is in the answer's
      * extraCerts (the CMP signer's chain, or for a MAC the chain of the new certificate), so
      * the client does not decode it twice */
@@ -156,6 +188,8 @@ int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY *
         *failbit = PKIE_CMP_FI_systemFailure;
         EVP_PKEY_free(*key);
         *key = NULL;
+        free(*spki);
+        *spki = NULL;
     }
     return rc;
 }
