@@ -107,6 +107,7 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
 static const char client_help[] =
     "usage: pkie ca client add --dir DIR --ref REF --secret-file F --subject-pattern PAT\n"
     "                          [--san-pattern PAT] [--profile NAME] [--approval auto|manual]\n"
+    "                          [--central-keygen allow|deny]\n"
     "       pkie ca client list --dir DIR\n"
     "       pkie ca client remove --dir DIR --ref REF\n"
     "\n"
@@ -118,6 +119,8 @@ static const char client_help[] =
     "  --san-pattern PAT      allowed SANs, e.g. \"DNS:*.example.com,IP:10.0.0.1\" (default none)\n"
     "  --profile NAME         issuance profile: default, tls, short (default: default)\n"
     "  --approval MODE        auto (default) or manual (requests wait for pending approve)\n"
+    "  --central-keygen MODE  allow: the CA generates the key pair when a request carries no\n"
+    "                         public key (RFC 9483 4.1.6); deny (default)\n"
     "  --pass-file F | --pass env:VAR   the CA passphrase (encrypts the secret)\n" CA_DB_HELP;
 
 static int read_secret(const char *path, struct pkie_ca_client *c)
@@ -153,7 +156,8 @@ static int print_client(void *arg, const struct pkie_ca_client *c)
 int ca_cmd_client(int argc, char **argv)
 {
     const char *dir = NULL, *ref = NULL, *secret_file = NULL, *subj = NULL, *san = "",
-               *profile = "default", *approval = "auto", *pass_file = NULL, *pass_spec = NULL;
+               *profile = "default", *approval = "auto", *pass_file = NULL, *pass_spec = NULL,
+               *keygen = "deny";
     const struct ca_opt o[] = {
         {"dir", 1, &dir, NULL},
         {"db", 1, &db_opt, NULL},
@@ -163,6 +167,7 @@ int ca_cmd_client(int argc, char **argv)
         {"san-pattern", 1, &san, NULL},
         {"profile", 1, &profile, NULL},
         {"approval", 1, &approval, NULL},
+        {"central-keygen", 1, &keygen, NULL},
         {"pass-file", 1, &pass_file, NULL},
         {"pass", 1, &pass_spec, NULL},
         {NULL, 0, NULL, NULL},
@@ -183,7 +188,9 @@ int ca_cmd_client(int argc, char **argv)
             return ca_cli_usage_error("client", "--ref is required");
         if ((rc = open_store("client", dir, NULL, NULL, 0, &s)) != 0)
             return rc;
-        rc = pkie_ca_store_client_remove(s, ref) != 0 ? ca_cli_fail("client") : 0;
+        rc = pkie_ca_store_client_remove(s, ref) != 0 || pkie_ca_store_keygen_set(s, ref, 0) != 0
+                 ? ca_cli_fail("client")
+                 : 0;
     } else if (strcmp(pos[0], "add") == 0) {
         struct pkie_ca_client c;
         memset(&c, 0, sizeof(c));
@@ -199,6 +206,8 @@ int ca_cmd_client(int argc, char **argv)
                                       profile);
         if (strcmp(approval, "auto") != 0 && strcmp(approval, "manual") != 0)
             return ca_cli_usage_error("client", "--approval must be auto or manual");
+        if (strcmp(keygen, "allow") != 0 && strcmp(keygen, "deny") != 0)
+            return ca_cli_usage_error("client", "--central-keygen must be allow or deny");
         if (read_secret(secret_file, &c) != 0)
             return ca_cli_fail("client");
         snprintf(c.ref, sizeof(c.ref), "%s", ref);
@@ -207,7 +216,8 @@ int ca_cmd_client(int argc, char **argv)
         snprintf(c.profile, sizeof(c.profile), "%s", profile);
         c.manual = strcmp(approval, "manual") == 0;
         rc = open_store("client", dir, pass_file, pass_spec, 1, &s);
-        if (rc == 0 && pkie_ca_store_client_add(s, &c) != 0)
+        if (rc == 0 && (pkie_ca_store_client_add(s, &c) != 0 ||
+                        pkie_ca_store_keygen_set(s, ref, strcmp(keygen, "allow") == 0) != 0))
             rc = ca_cli_fail("client");
         pkie_wipe(&c, sizeof(c));
     } else

@@ -6,6 +6,7 @@
 #include "pkie/cmp.h"
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/wipe.h"
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -13,9 +14,11 @@
 #include <openssl/rand.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define V(o) (r->opt->val[CMPC_##o])
@@ -38,6 +41,43 @@ static int save_list(struct cmpc_run *r, const char *file, STACK_OF(X509) *sk, c
     if (sk_X509_num(sk) <= 0)
         pkie_log_info("cmp", "no certificates for %s; '%s' is written empty", what, file);
     return cmpc_save_certs(file, sk, r->certder, what);
+}
+
+/* The centrally generated key: PEM PKCS#8, encrypted (AES-256-CBC) when -newkeypass is given,
+ * into a file only the owner can read (0600, also when it existed). */
+static int save_newkey(struct cmpc_run *r, const char *file, EVP_PKEY *key)
+{
+    char *pass = NULL;
+    BIO *b = NULL;
+    int rc = -1;
+    if (key == NULL) {
+        fprintf(stderr, "pkie cmp: -newkeyout: no centrally generated key was received\n");
+        return -1;
+    }
+    if (V(newkeypass) != NULL && (pass = cmpc_get_pass(V(newkeypass), "-newkeypass")) == NULL)
+        return -1;
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        fprintf(stderr, "pkie cmp: -newkeyout: cannot write '%s': %s\n", file, strerror(errno));
+        goto out;
+    }
+    if ((b = BIO_new_fd(fd, BIO_CLOSE)) == NULL)
+        goto out;
+    fd = -1;
+    if (PEM_write_bio_PKCS8PrivateKey(b, key, pass != NULL ? EVP_aes_256_cbc() : NULL, NULL, 0,
+                                      NULL, pass) != 1 ||
+        BIO_flush(b) != 1) {
+        fprintf(stderr, "pkie cmp: -newkeyout: cannot write '%s'\n", file);
+        goto out;
+    }
+    pkie_log_info("cmp", "saved the centrally generated key to '%s'", file);
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    BIO_free(b);
+    pkie_wipe_free_str(pass);
+    return rc;
 }
 
 /* openssl cmp's save_cert_or_delete: no certificate removes the file */
@@ -310,6 +350,8 @@ static int run_transaction(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     pkie_log_info("cmp", "received certificate %s", subj);
     if (save_new_cert(r, ctx) < 0 ||
         save_list(r, V(cacertsout), pkie_cmp_ctx_get_capubs(ctx), "-cacertsout") < 0)
+        return -1;
+    if (V(newkeyout) != NULL && save_newkey(r, V(newkeyout), pkie_cmp_ctx_get0_new_pkey(ctx)) < 0)
         return -1;
     if (V(chainout) != NULL && pkie_cmp_ctx_get_new_chain(ctx) == NULL)
         pkie_log_warn("cmp", "could not build the chain of the new certificate for -chainout");

@@ -33,6 +33,8 @@
     X(policy_oids, S, "Policy OID(s) to add as policies certificate request extension")            \
     X(policy_oids_critical, F, "Flag the policy OID(s) given with -policy_oids as critical")       \
     X(popo, I, "Proof-of-Possession method: -1 NONE, 0 RAVERIFIED, 1 SIGNATURE (default)")         \
+    X(centralkeygen, F, "Request central key generation for certificate enrollment")               \
+    X(newkeyout, S, "File to save centrally generated key, in PEM format")                         \
     X(csr, S, "PKCS#10 CSR file in PEM or DER format to convert or to use in p10cr")               \
     X(out_trusted, S, "Certificates to trust when verifying newly enrolled certificates")          \
     X(implicit_confirm, F, "Request implicit confirmation of newly enrolled certificates")         \

@@ -384,7 +384,26 @@ static int apply_vparams(const struct cmpc_opts *opt, X509_STORE *st)
 static int check_request_opts(const struct cmpc_run *r, const struct cmpc_opts *opt)
 {
     int enroll = r->cmd == PKIE_CMP_IR || r->cmd == PKIE_CMP_CR || r->cmd == PKIE_CMP_KUR;
-    long popo = cmpc_opt_int(opt, CMPC_popo, PKIE_CMP_POPO_SIGNATURE);
+    int ckg = V(centralkeygen) != NULL;
+    long popo = cmpc_opt_int(opt, CMPC_popo, ckg ? PKIE_CMP_POPO_NONE : PKIE_CMP_POPO_SIGNATURE);
+    if (ckg) {
+        if (!enroll) {
+            fprintf(stderr, "pkie cmp: -centralkeygen applies to -cmd ir, cr and kur\n");
+            return -1;
+        }
+        if (V(newkeyout) == NULL) {
+            fprintf(stderr, "pkie cmp: -newkeyout not given, nowhere to save centrally generated "
+                            "key\n");
+            return -1;
+        }
+        if (popo > PKIE_CMP_POPO_NONE) {
+            fprintf(stderr, "pkie cmp: -popo %ld is inconsistent with -centralkeygen\n", popo);
+            return -1;
+        }
+    } else if (V(newkeyout) != NULL) {
+        fprintf(stderr, "pkie cmp: -newkeyout needs -centralkeygen\n");
+        return -1;
+    }
     if (enroll) {
         if (V(reqin) == NULL && V(newkey) == NULL && V(key) == NULL && V(csr) == NULL &&
             V(oldcert) == NULL && popo != -1) {
@@ -858,6 +877,8 @@ static int setup_request_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx,
         set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0 ||
         set_names(opt, ctx, names, sizeof(names) / sizeof(names[0])) < 0)
         return -1;
+    if (V(centralkeygen) != NULL && pkie_cmp_ctx_set_central_keygen(ctx, 1) < 0)
+        return fail_err("-centralkeygen");
     if (V(newkey) != NULL) {
         EVP_PKEY *nk = cmpc_load_key(V(newkey), pw->newkey, 1, "-newkey");
         if (nk == NULL)

@@ -2,11 +2,17 @@
  * pkie CMP client context and ECDSA P-256 key, enroll (ir, MAC-protected,
  * implicitConfirm) against a running `pkie ca serve` until TOTAL enrollments
  * are done. Prints "<enrollments> <seconds> <failures>" on stdout.
- * Usage: bench_ca_enroll URL REF SECRET THREADS TOTAL */
+ * With MODE CERT KEY ROOT the requests are cr signed by CERT/KEY (an EC client
+ * certificate of the CA, ROOT its trust anchor) instead: MODE "sig" with a
+ * client-generated P-256 key, "keygen" with central key generation (the CA
+ * makes the P-256 key and returns it in an EnvelopedData to CERT, key
+ * agreement), which the client opens and checks.
+ * Usage: bench_ca_enroll URL REF SECRET THREADS TOTAL [MODE CERT KEY ROOT] */
 #include "pkie/cmp.h"
 #include "pkie/error.h"
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,6 +24,40 @@
 static const char *url, *ref, *secret;
 static atomic_int next_job, failures;
 static int total;
+static const char *mode; /* NULL: MAC ir; "sig" or "keygen": signed cr */
+static X509 *cert;
+static EVP_PKEY *cert_key;
+static X509_STORE *trusted;
+
+static void *load_pem(const char *path, int key)
+{
+    FILE *f = fopen(path, "r");
+    void *v = NULL;
+    if (f != NULL) {
+        v = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL)
+                : (void *)PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (v == NULL) {
+        fprintf(stderr, "bench_ca_enroll: cannot read %s\n", path);
+        exit(2);
+    }
+    return v;
+}
+
+static int set_credentials(struct pkie_cmp_ctx *ctx)
+{
+    if (mode == NULL)
+        return pkie_cmp_ctx_set_ref(ctx, (const uint8_t *)ref, strlen(ref)) < 0 ||
+                       pkie_cmp_ctx_set_secret(ctx, (const uint8_t *)secret, strlen(secret)) < 0
+                   ? -1
+                   : 0;
+    return pkie_cmp_ctx_set_cert(ctx, cert) < 0 || pkie_cmp_ctx_set_key(ctx, cert_key) < 0 ||
+                   pkie_cmp_ctx_set_trusted(ctx, trusted) < 0 ||
+                   (strcmp(mode, "keygen") == 0 && pkie_cmp_ctx_set_central_keygen(ctx, 1) < 0)
+               ? -1
+               : 0;
+}
 
 static void *worker(void *arg)
 {
@@ -28,16 +68,18 @@ static void *worker(void *arg)
     char cn[32];
     snprintf(cn, sizeof(cn), "bench-%d", id);
     X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    int keygen = mode != NULL && strcmp(mode, "keygen") == 0;
     if (key == NULL || ctx == NULL || pkie_cmp_ctx_set_server(ctx, url) < 0 ||
-        pkie_cmp_ctx_set_ref(ctx, (const uint8_t *)ref, strlen(ref)) < 0 ||
-        pkie_cmp_ctx_set_secret(ctx, (const uint8_t *)secret, strlen(secret)) < 0 ||
-        pkie_cmp_ctx_set_newkey(ctx, key) < 0 || pkie_cmp_ctx_set_subject(ctx, subj) < 0 ||
+        set_credentials(ctx) < 0 || (!keygen && pkie_cmp_ctx_set_newkey(ctx, key) < 0) ||
+        pkie_cmp_ctx_set_subject(ctx, subj) < 0 ||
         pkie_cmp_ctx_set_option(ctx, PKIE_CMP_OPT_IMPLICIT_CONFIRM, 1) < 0) {
         fprintf(stderr, "bench_ca_enroll: setup failed\n");
         exit(1);
     }
     while (atomic_fetch_add(&next_job, 1) < total) {
-        X509 *x = pkie_cmp_exec_ir(ctx);
+        X509 *x = mode == NULL ? pkie_cmp_exec_ir(ctx) : pkie_cmp_exec_cr(ctx);
+        if (x != NULL && keygen && pkie_cmp_ctx_get0_new_pkey(ctx) == NULL)
+            x = NULL; /* (cannot happen: the transaction fails without the key) */
         if (x == NULL) {
             char buf[512];
             if (atomic_fetch_add(&failures, 1) < 3)
@@ -53,9 +95,20 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: bench_ca_enroll URL REF SECRET THREADS TOTAL\n");
+    if (argc != 6 && argc != 10) {
+        fprintf(stderr,
+                "usage: bench_ca_enroll URL REF SECRET THREADS TOTAL [sig|keygen CERT KEY ROOT]\n");
         return 2;
+    }
+    if (argc == 10) {
+        mode = argv[6];
+        if (strcmp(mode, "sig") != 0 && strcmp(mode, "keygen") != 0)
+            return 2;
+        cert = load_pem(argv[7], 0);
+        cert_key = load_pem(argv[8], 1);
+        trusted = X509_STORE_new();
+        if (trusted == NULL || X509_STORE_add_cert(trusted, load_pem(argv[9], 0)) != 1)
+            return 2;
     }
     url = argv[1];
     ref = argv[2];

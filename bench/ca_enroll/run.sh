@@ -9,6 +9,11 @@
 #             returns a fixed certificate): our server must not be the slower side
 #   memory:   the server's VmRSS before, peak during, and after the runs
 #             (target < 64 MiB, back to its idle size)
+#   keygen:   PKIE_BENCH_KG_TOTAL (1000) cr signed by an EC client certificate
+#             with central key generation (the CA makes the P-256 key and returns
+#             it in an EnvelopedData to that certificate, key agreement) beside the
+#             same number with a client-generated P-256 key, same threads;
+#             target >= 0.8x. PKIE_BENCH_ONLY=keygen runs only this part.
 # Median of PKIE_BENCH_ROUNDS (5) rounds, interleaved. Runs in a private
 # network namespace; builds pkie and bench_ca_enroll in build/ (or
 # $PKIE_BENCH_BUILD), the normal RelWithDebInfo build.
@@ -22,6 +27,8 @@ fi
 THREADS=${PKIE_BENCH_THREADS:-32}
 TOTAL=${PKIE_BENCH_TOTAL:-2000}
 PROCS=${PKIE_BENCH_PROCS:-48}
+KG_TOTAL=${PKIE_BENCH_KG_TOTAL:-1000}
+ONLY=${PKIE_BENCH_ONLY:-}
 ROUNDS=${PKIE_BENCH_ROUNDS:-5}
 PKIE=$(pwd)/$b/pkie
 BENCH=$(pwd)/$b/bench/bench_ca_enroll
@@ -36,7 +43,7 @@ export PKIE_CA_PASS=bench-pass
 "$PKIE" ca init --dir "$work/ca" --subject "/CN=Bench Root/O=pkie" >/dev/null
 printf 'benchsecret\n' >"$work/secret"
 "$PKIE" ca client add --dir "$work/ca" --ref bench --secret-file "$work/secret" \
-  --subject-pattern "CN=*"
+  --subject-pattern "CN=*" --central-keygen allow
 "$PKIE" ca serve --dir "$work/ca" --listen 127.0.0.1:0 --threads 16 --log-level warn \
   >"$work/serve.log" 2>&1 &
 SRV=$!
@@ -51,6 +58,17 @@ P=$work/pki
 sh tests/interop/lib/testpki.sh "$P" >/dev/null
 cmpmock_pki "$P"
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" >/dev/null
+# the EC client certificate that signs the keygen part's requests
+"$PKIE" cmp -config "" -server "127.0.0.1:$PORT/pkix/" -cmd ir -ref bench -secret pass:benchsecret \
+  -newkey "$P/new-ec.key" -subject /CN=bench-client -implicit_confirm -certout "$work/client.crt" \
+  -trusted "$work/ca/root.crt" -verbosity 3 || { echo "bench/ca_enroll: client certificate" >&2; exit 1; }
+# keygen MODE: KG_TOTAL signed cr (sig: client-generated key, keygen: central), enrollments/s
+keygen() {
+  "$BENCH" "http://127.0.0.1:$PORT/pkix/" - - "$THREADS" "$KG_TOTAL" "$1" "$work/client.crt" \
+    "$P/new-ec.key" "$work/ca/root.crt" >"$work/kgout" ||
+    { echo "bench/ca_enroll: $1 clients failed" >&2; exit 1; }
+  awk '{printf "%.1f\n", $1 / $2}' "$work/kgout"
+}
 
 now() { date +%s.%N; }
 # procs URL REF SECRET: PROCS `openssl cmp` ir (implicitConfirm), 8 at a time; prints enrollments/s
@@ -75,9 +93,17 @@ procs() {
 rss_idle=$(rss)
 rss_peak=$rss_idle
 sample() { _r=$(rss); [ "$_r" -gt "$rss_peak" ] && rss_peak=$_r; :; }
-: >"$work/lib"; : >"$work/oss_ours"; : >"$work/oss_mock"
+: >"$work/lib"; : >"$work/oss_ours"; : >"$work/oss_mock"; : >"$work/kg_sig"; : >"$work/kg_central"
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
+  keygen sig >>"$work/kg_sig"
+  sample
+  keygen keygen >>"$work/kg_central"
+  sample
+  if [ "$ONLY" = keygen ]; then
+    r=$((r + 1))
+    continue
+  fi
   "$BENCH" "http://127.0.0.1:$PORT/pkix/" bench benchsecret "$THREADS" "$TOTAL" >"$work/out" &
   bp=$!
   while kill -0 "$bp" 2>/dev/null; do sample; sleep 0.2; done
@@ -94,6 +120,13 @@ rss_after=$(rss)
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 minmax() { sort -g | awk 'NR==1{mn=$1} {mx=$1} END {printf "min=%.1f max=%.1f", mn, mx}'; }
+kgs=$(median <"$work/kg_sig")
+kgc=$(median <"$work/kg_central")
+printf 'RESULT ca_enroll_central_keygen_per_s ours=%.1f baseline=%.1f ratio=%.2f target=>=0.8 (central P-256 key to an EC client certificate vs client-generated, signed cr, %s threads; %s)\n' \
+  "$kgc" "$kgs" "$(echo "$kgc / $kgs" | bc -l)" "$THREADS" "$(minmax <"$work/kg_central")"
+if [ "$ONLY" = keygen ]; then
+  exit 0
+fi
 lib=$(median <"$work/lib")
 ours=$(median <"$work/oss_ours")
 mock=$(median <"$work/oss_mock")

@@ -46,6 +46,10 @@ extern "C" {
 #define PKIE_CA_ROOT   "root"   /**< self-signed root */
 #define PKIE_CA_ISSUER "issuer" /**< issuing CA (the root itself when no intermediate) */
 #define PKIE_CA_SIGNER "signer" /**< CMP protection signer, issued by the issuing CA */
+#define PKIE_CA_KGA                                                                                \
+    "kga" /**< key generation authority (id-kp-cmKGA): signs centrally                             \
+               generated keys; made at init, or on first open of an older                          \
+               CA directory (pkie_ca_kga_ensure) */
 
 /** An open CA database. */
 struct pkie_ca_store;
@@ -165,6 +169,13 @@ int pkie_ca_store_client_remove(struct pkie_ca_store *s, const char *ref);
 /** Call @p cb for each client (secrets not filled in); stops on a non-zero return. */
 int pkie_ca_store_client_list(struct pkie_ca_store *s,
                               int (*cb)(void *arg, const struct pkie_ca_client *c), void *arg);
+
+/* Central key generation grant per client (store_keygen.c, table client_keygen, created on
+ * first use so older databases need no schema change). */
+/** Allow (1) or deny (0) central key generation to client @p ref. */
+int pkie_ca_store_keygen_set(struct pkie_ca_store *s, const char *ref, int allow);
+/** *allow = 1 when client @p ref may ask for central key generation (default 0). */
+int pkie_ca_store_keygen_get(struct pkie_ca_store *s, const char *ref, int *allow);
 
 /**
  * Insert a newly issued certificate. PKIE_ERR_EXISTS if its serial is taken
@@ -317,6 +328,9 @@ struct pkie_ca_profile {
     uint32_t key_usage;  /**< keyUsage bits (X509v3_KU_*) a request may ask for */
     uint32_t default_ku; /**< keyUsage set when the request has none */
     const char *ekus;    /**< comma-separated EKU short names allowed */
+    const char *keygen;  /**< key types the CA generates centrally for this profile, comma-
+                              separated pkie_ca_key_generate names, the first being the
+                              default (the certReqTemplate key spec); NULL: none */
 };
 
 /** The built-in profile called @p name, NULL if none. */
@@ -415,6 +429,10 @@ struct pkie_ca_init_params {
 
 /** Create a CA directory: database, keys, root, optional intermediate, CMP signer. */
 int pkie_ca_dir_init(const struct pkie_ca_init_params *p);
+/** Load the key generation authority credential (PKIE_CA_KGA), creating it first when the
+ *  store has none: a certificate with extendedKeyUsage id-kp-cmKGA issued by @p issuer. */
+int pkie_ca_kga_ensure(struct pkie_ca_store *s, const char *pass, X509 *issuer,
+                       EVP_PKEY *issuer_key, X509 **cert, EVP_PKEY **key);
 /** Open DIR/ca.db (must exist) and unlock it with @p pass (NULL: leave locked). */
 int pkie_ca_dir_open(const char *dir, const char *pass, struct pkie_ca_store **out);
 /** The same with the store @p db (NULL: DIR/ca.db); DIR must be a CA directory. */

@@ -140,20 +140,8 @@ struct pkie_cmp_genm_itavs {
 /** Free a list returned by the library (NULL is fine). */
 void pkie_cmp_genm_itavs_free(struct pkie_cmp_genm_itavs *itavs);
 
-/* Well-known infoType OIDs (RFC 4210 appendix F, RFC 9483 section 4.3). */
-#define PKIE_CMP_OID_IT_CA_CERTS            "1.3.6.1.5.5.7.4.17"
-#define PKIE_CMP_OID_IT_ROOT_CA_CERT        "1.3.6.1.5.5.7.4.20"
-#define PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE   "1.3.6.1.5.5.7.4.18"
-#define PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE   "1.3.6.1.5.5.7.4.19"
-#define PKIE_CMP_OID_IT_CRL_STATUS_LIST     "1.3.6.1.5.5.7.4.22"
-#define PKIE_CMP_OID_IT_CRLS                "1.3.6.1.5.5.7.4.23"
-#define PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES "1.3.6.1.5.5.7.4.2"
-#define PKIE_CMP_OID_IT_CA_PROT_ENC_CERT    "1.3.6.1.5.5.7.4.1"
-#define PKIE_CMP_OID_IT_ENC_KEY_PAIR_TYPES  "1.3.6.1.5.5.7.4.3"
-#define PKIE_CMP_OID_IT_PREFERRED_SYMM_ALG  "1.3.6.1.5.5.7.4.4"
-#define PKIE_CMP_OID_IT_CURRENT_CRL         "1.3.6.1.5.5.7.4.6"
-#define PKIE_CMP_OID_IT_IMPLICIT_CONFIRM    "1.3.6.1.5.5.7.4.13"
-#define PKIE_CMP_OID_IT_CERT_PROFILE        "1.3.6.1.5.5.7.4.21" /* RFC 9483 4.1.1 */
+/* The well-known infoType OIDs (PKIE_CMP_OID_IT_*) are in pkie/cmp_msg.h, shared with the
+ * server. */
 
 /* ---- callbacks ----------------------------------------------------------- */
 
@@ -313,6 +301,14 @@ int pkie_cmp_ctx_add_policy(struct pkie_cmp_ctx *ctx, const char *oid);
  *  signature POPO) or a public key (POPO none/raVerified). Default: the
  *  client key. */
 int pkie_cmp_ctx_set_newkey(struct pkie_cmp_ctx *ctx, EVP_PKEY *key);
+/** Central key generation (RFC 9483 4.1.6) for ir/cr/kur: the template carries no public key
+ *  (only the algorithm of the new key when one is set with pkie_cmp_ctx_set_newkey), POPO
+ *  is absent, and the key the CA generates is taken from the answer's EnvelopedData:
+ *  decrypted with the MAC secret or the client key, its KGA signer checked against the
+ *  trust store and for id-kp-cmKGA, and matched to the certificate. */
+int pkie_cmp_ctx_set_central_keygen(struct pkie_cmp_ctx *ctx, int on);
+/** The centrally generated private key of the last enrollment (NULL if none; owned by ctx). */
+EVP_PKEY *pkie_cmp_ctx_get0_new_pkey(const struct pkie_cmp_ctx *ctx);
 /** PKCS#10 request for p10cr (and a template source for ir/cr/kur). */
 int pkie_cmp_ctx_set_p10csr(struct pkie_cmp_ctx *ctx, X509_REQ *csr);
 /** Certificate to update (kur), to revoke (rr), and reference for the

@@ -82,6 +82,23 @@ struct pkie_cmp_limits {
 #define PKIE_CMP_DEFAULT_MAX_ITEMS   1024u
 #define PKIE_CMP_DEFAULT_MAX_NESTING 2u
 
+/** Well-known infoType OIDs (RFC 9810 5.3.19 and appendix F, RFC 9483 section 4.3): the one
+ *  list the client, the server and the message layer use. */
+#define PKIE_CMP_OID_IT_CA_PROT_ENC_CERT    "1.3.6.1.5.5.7.4.1"
+#define PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES "1.3.6.1.5.5.7.4.2"
+#define PKIE_CMP_OID_IT_ENC_KEY_PAIR_TYPES  "1.3.6.1.5.5.7.4.3"
+#define PKIE_CMP_OID_IT_PREFERRED_SYMM_ALG  "1.3.6.1.5.5.7.4.4"
+#define PKIE_CMP_OID_IT_CURRENT_CRL         "1.3.6.1.5.5.7.4.6"
+#define PKIE_CMP_OID_IT_IMPLICIT_CONFIRM    "1.3.6.1.5.5.7.4.13"
+#define PKIE_CMP_OID_IT_CONFIRM_WAIT_TIME   "1.3.6.1.5.5.7.4.14"
+#define PKIE_CMP_OID_IT_CA_CERTS            "1.3.6.1.5.5.7.4.17"
+#define PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE   "1.3.6.1.5.5.7.4.18"
+#define PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE   "1.3.6.1.5.5.7.4.19"
+#define PKIE_CMP_OID_IT_ROOT_CA_CERT        "1.3.6.1.5.5.7.4.20"
+#define PKIE_CMP_OID_IT_CERT_PROFILE        "1.3.6.1.5.5.7.4.21"
+#define PKIE_CMP_OID_IT_CRL_STATUS_LIST     "1.3.6.1.5.5.7.4.22"
+#define PKIE_CMP_OID_IT_CRLS                "1.3.6.1.5.5.7.4.23"
+
 /* ---- PKIHeader ----------------------------------------------------------- */
 
 /** pvno values. */
@@ -516,6 +533,10 @@ int pkie_crmf_certreq_encode(const struct pkie_crmf_certreq *r, struct pkie_derw
 
 /** Short name of a body type ("ir", "pkiconf", ...) or "unknown". */
 const char *pkie_cmp_body_name(int type);
+/** The body type that answers request body @p req (ir -> ip, cr and p10cr -> cp, kur -> kup,
+ *  krr -> krp, rr -> rp, ccr -> ccp, genm -> genp, certConf and error -> pkiconf, pollReq ->
+ *  pollRep), -1 for a body that is no request. */
+int pkie_cmp_body_answer(int req);
 /** Body type from its short name, or -1. */
 int pkie_cmp_body_from_name(const char *name);
 /** Name of a PKIStatus value ("accepted", ...) or "unknown". */
@@ -572,6 +593,11 @@ struct pkie_cmp_mac_params {
 
 /** OpenSSL's defaults for PBM (owf SHA256, mac SHA1, 500 iterations, 16-byte salt). */
 void pkie_cmp_mac_params_default(struct pkie_cmp_mac_params *p, int alg);
+
+/** The MAC parameters of @p m's protectionAlg (algorithm, owf, MAC, PRF, iterationCount,
+ *  salt and key length), to answer in kind (RFC 9481 6.1); a salt outside 8..64 bytes gives
+ *  the default length. PKIE_ERR_CMP_PROT_ALG when @p m is not MAC-protected. */
+int pkie_cmp_mac_params_of(const struct pkie_cmp_msg *m, struct pkie_cmp_mac_params *p);
 
 /** Bounds applied when verifying MAC parameters from the wire. */
 struct pkie_cmp_mac_limits {

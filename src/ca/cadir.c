@@ -30,9 +30,14 @@ static const EVP_MD *md_for(EVP_PKEY *k)
     return (id == EVP_PKEY_EC && EVP_PKEY_get_bits(k) >= 384) ? EVP_sha384() : EVP_sha256();
 }
 
-/* A certificate for @p key named @p subject, signed by @p issuer (NULL: self-signed). */
+/* OIDs of the extended key usages of the CA's end-entity credentials. */
+#define EKU_CMC_CA "1.3.6.1.5.5.7.3.27" /* id-kp-cmcCA (RFC 6402): protects CMP responses */
+#define EKU_CM_KGA "1.3.6.1.5.5.7.3.32" /* id-kp-cmKGA (RFC 9480): signs central keys */
+
+/* A certificate for @p key named @p subject, signed by @p issuer (NULL: self-signed);
+ * end-entity certificates (!ca) get extendedKeyUsage @p eku. */
 static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
-                       int64_t days, int ca, int pathlen)
+                       int64_t days, int ca, int pathlen, const char *eku)
 {
     X509 *x = X509_new();
     ASN1_INTEGER *serial = pkie_ca_serial_new();
@@ -57,8 +62,7 @@ static X509 *make_cert(const X509_NAME *subject, EVP_PKEY *key, X509 *issuer, EV
         add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 0 ||
         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
         goto quiet;
-    /* id-kp-cmcCA (RFC 6402): this certificate protects CMP responses of the CA. */
-    if (!ca && add_ext(x, &ctx, NID_ext_key_usage, "1.3.6.1.5.5.7.3.27") != 0)
+    if (!ca && eku != NULL && add_ext(x, &ctx, NID_ext_key_usage, eku) != 0)
         goto quiet;
     if (X509_sign(x, ikey, md_for(ikey)) <= 0)
         goto err;
@@ -194,8 +198,8 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
     const char *kt = p->key_type != NULL ? p->key_type : "ec:P-256";
     int64_t days = p->root_days > 0 ? p->root_days : 3650;
     rkey = pkie_ca_key_generate(kt);
-    root =
-        rkey != NULL ? make_cert(rname, rkey, NULL, rkey, days, 1, p->intermediate ? 1 : 0) : NULL;
+    root = rkey != NULL ? make_cert(rname, rkey, NULL, rkey, days, 1, p->intermediate ? 1 : 0, NULL)
+                        : NULL;
     if (root == NULL) {
         rc = pkie_err_last()->code;
         goto out;
@@ -205,7 +209,7 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
     if (p->intermediate) {
         iname = derived_name(rname, " Issuing CA");
         ikey = iname != NULL ? pkie_ca_key_generate(kt) : NULL;
-        inter = ikey != NULL ? make_cert(iname, ikey, root, rkey, days - 1, 1, 0) : NULL;
+        inter = ikey != NULL ? make_cert(iname, ikey, root, rkey, days - 1, 1, 0, NULL) : NULL;
         if (inter == NULL) {
             rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_CRYPTO;
             goto out;
@@ -215,7 +219,8 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
     }
     sname = derived_name(X509_get_subject_name(issuer), " CMP Signer");
     skey = sname != NULL ? pkie_ca_key_generate(kt) : NULL;
-    signer = skey != NULL ? make_cert(sname, skey, issuer, issuer_key, days - 2, 0, -1) : NULL;
+    signer = skey != NULL ? make_cert(sname, skey, issuer, issuer_key, days - 2, 0, -1, EKU_CMC_CA)
+                          : NULL;
     if (signer == NULL) {
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_CRYPTO;
         goto out;
@@ -229,6 +234,13 @@ int pkie_ca_dir_init(const struct pkie_ca_init_params *p)
         (rc = store_ca(s, PKIE_CA_ISSUER, issuer, issuer_key, p->pass)) != 0 ||
         (rc = store_ca(s, PKIE_CA_SIGNER, signer, skey, p->pass)) != 0 ||
         (rc = pkie_ca_store_cert_insert(s, signer, PKIE_CA_CERT_CONFIRMED, "", 0, 0, 0)) != 0)
+        goto out;
+    X509 *kga = NULL;
+    EVP_PKEY *kga_key = NULL;
+    rc = pkie_ca_kga_ensure(s, p->pass, issuer, issuer_key, &kga, &kga_key);
+    X509_free(kga);
+    EVP_PKEY_free(kga_key);
+    if (rc != 0)
         goto out;
     X509 *chain[3] = {signer, issuer, root};
     if ((rc = write_pem_file(p->dir, "root.crt", &root, 1)) != 0 ||
@@ -247,6 +259,41 @@ out:
     X509_NAME_free(rname);
     X509_NAME_free(iname);
     X509_NAME_free(sname);
+    return rc;
+}
+
+int pkie_ca_kga_ensure(struct pkie_ca_store *s, const char *pass, X509 *issuer,
+                       EVP_PKEY *issuer_key, X509 **cert, EVP_PKEY **key)
+{
+    *cert = NULL;
+    *key = NULL;
+    if (pkie_ca_store_get_ca(s, PKIE_CA_KGA, pass, cert, key) == 0)
+        return 0;
+    if (pkie_err_last()->code != PKIE_ERR_CA_NOT_INIT)
+        return pkie_err_last()->code;
+    pkie_err_clear();
+    /* A CA directory made before central key generation: its KGA is made now, with the
+     * issuing CA's key type and a validity ending with the issuer's. */
+    int64_t days = (pkie_ca_asn1_time_secs(X509_get0_notAfter(issuer)) - pkie_ca_now()) / DAY;
+    X509_NAME *name = derived_name(X509_get_subject_name(issuer), " Key Generation Authority");
+    int id = EVP_PKEY_get_base_id(issuer_key);
+    const char *kt = id == EVP_PKEY_ED25519                                      ? "ed25519"
+                     : id == EVP_PKEY_RSA                                        ? "rsa:3072"
+                     : id == EVP_PKEY_EC && EVP_PKEY_get_bits(issuer_key) >= 384 ? "ec:P-384"
+                                                                                 : "ec:P-256";
+    EVP_PKEY *k = name != NULL && days > 1 ? pkie_ca_key_generate(kt) : NULL;
+    X509 *x =
+        k != NULL ? make_cert(name, k, issuer, issuer_key, days - 1, 0, -1, EKU_CM_KGA) : NULL;
+    X509_NAME_free(name);
+    int rc = x == NULL ? (pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_CRYPTO) : 0;
+    if (rc == 0 && (rc = store_ca(s, PKIE_CA_KGA, x, k, pass)) == 0 &&
+        (rc = pkie_ca_store_cert_insert(s, x, PKIE_CA_CERT_CONFIRMED, "", 0, 0, 0)) == 0) {
+        *cert = x;
+        *key = k;
+        return 0;
+    }
+    X509_free(x);
+    EVP_PKEY_free(k);
     return rc;
 }
 

@@ -41,7 +41,9 @@ int pkie_ca_server_open(const struct pkie_ca_server_params *p, struct pkie_ca_se
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_ISSUER, p->pass, &srv->issuer,
                                    &srv->issuer_key)) != 0 ||
         (rc = pkie_ca_store_get_ca(srv->store, PKIE_CA_SIGNER, p->pass, &srv->signer,
-                                   &srv->signer_key)) != 0)
+                                   &srv->signer_key)) != 0 ||
+        (rc = pkie_ca_kga_ensure(srv->store, p->pass, srv->issuer, srv->issuer_key, &srv->kga,
+                                 &srv->kga_key)) != 0)
         goto err;
     srv->chain = sk_X509_new_null();
     srv->trusted = X509_STORE_new();
@@ -73,6 +75,8 @@ void pkie_ca_server_close(struct pkie_ca_server *srv)
     X509_free(srv->signer);
     EVP_PKEY_free(srv->issuer_key);
     EVP_PKEY_free(srv->signer_key);
+    X509_free(srv->kga);
+    EVP_PKEY_free(srv->kga_key);
     sk_X509_pop_free(srv->chain, X509_free);
     X509_STORE_free(srv->trusted);
     OPENSSL_free(srv->issuer_der);
@@ -99,149 +103,6 @@ int pkie_ca_server_expire(struct pkie_ca_server *srv, int *n)
     if (rc == 0)
         rc =
             pkie_ca_store_nonce_purge(srv->store, pkie_ca_now() - 2 * skew - srv->tx_timeout, NULL);
-    return rc;
-}
-
-/* ---- CRL cache --------------------------------------------------------------------- */
-
-void srv_crl_dirty(struct pkie_ca_server *srv)
-{
-    pthread_mutex_lock(&srv->crl_mu);
-    srv->crl_dirty = 1;
-    pthread_mutex_unlock(&srv->crl_mu);
-}
-
-int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
-{
-    int rc = 0;
-    *der = NULL;
-    pthread_mutex_lock(&srv->crl_mu);
-    /* Revocations by `pkie ca revoke` or by another node sharing the store
-     * happen elsewhere: the store's count of revoked certificates tells. */
-    int64_t revoked = -1;
-    if ((rc = pkie_ca_store_revoked_count(srv->store, &revoked)) != 0)
-        goto out;
-    if (srv->crl_dirty || srv->crl_der == NULL || revoked != srv->crl_revoked ||
-        pkie_ca_now() - srv->crl_time >= 60) {
-        struct pkie_ca_issuer iss = {srv->issuer, srv->issuer_key, NULL};
-        X509_CRL *crl = pkie_ca_crl_build(srv->store, &iss, 86400);
-        unsigned char *p = NULL;
-        int n = crl != NULL ? i2d_X509_CRL(crl, &p) : -1;
-        X509_CRL_free(crl);
-        if (n <= 0) {
-            rc = crl != NULL ? PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode CRL") : pkie_err_last()->code;
-            goto out;
-        }
-        free(srv->crl_der);
-        srv->crl_der = malloc((size_t)n);
-        if (srv->crl_der == NULL) {
-            OPENSSL_free(p);
-            rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
-            goto out;
-        }
-        memcpy(srv->crl_der, p, (size_t)n);
-        OPENSSL_free(p);
-        srv->crl_len = (size_t)n;
-        srv->crl_time = pkie_ca_now();
-        srv->crl_dirty = 0;
-        srv->crl_revoked = revoked;
-    }
-    *der = malloc(srv->crl_len);
-    if (*der == NULL)
-        rc = PKIE_ERR(PKIE_ERR_NOMEM, "CRL");
-    else {
-        memcpy(*der, srv->crl_der, srv->crl_len);
-        *len = srv->crl_len;
-    }
-out:
-    pthread_mutex_unlock(&srv->crl_mu);
-    return rc;
-}
-
-/* ---- building the answer -------------------------------------------------------------- */
-
-int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text)
-{
-    ft->strs = pkie_cmp_alloc(m, sizeof(*ft->strs));
-    if (ft->strs == NULL)
-        return pkie_err_last()->code;
-    ft->count = 1;
-    return pkie_cmp_dup(m, &ft->strs[0], text, strlen(text));
-}
-
-int srv_resp_new(struct srv_req *r, int body_type)
-{
-    const struct pkie_cmp_header *rh = r->m != NULL ? &r->m->header : NULL;
-    X509_NAME *recipient = NULL;
-    struct pkie_cmp_bytes name;
-    pkie_cmp_msg_free(r->resp);
-    r->resp = pkie_cmp_msg_new();
-    if (r->resp == NULL)
-        return PKIE_ERR(PKIE_ERR_NOMEM, "response");
-    if (rh != NULL && pkie_cmp_gn_dirname(&rh->sender, &name) == 0) {
-        const unsigned char *p = name.p;
-        recipient = d2i_X509_NAME(NULL, &p, (long)name.len);
-    }
-    pkie_err_clear();
-    int pvno =
-        rh != NULL && rh->pvno == PKIE_CMP_PVNO_2021 ? PKIE_CMP_PVNO_2021 : PKIE_CMP_PVNO_2000;
-    int rc = pkie_cmp_header_init(r->resp, pvno, X509_get_subject_name(r->srv->signer), recipient,
-                                  rh != NULL ? &rh->transactionID : NULL,
-                                  rh != NULL ? &rh->senderNonce : NULL);
-    X509_NAME_free(recipient);
-    if (rc == 0 && rh != NULL && rh->senderKID.p != NULL)
-        rc = pkie_cmp_dup(r->resp, &r->resp->header.recipKID, rh->senderKID.p, rh->senderKID.len);
-    r->resp->body.type = body_type;
-    return rc;
-}
-
-int srv_resp_error(struct srv_req *r, int failbit, const char *text)
-{
-    int rc = srv_resp_new(r, PKIE_CMP_BODY_ERROR);
-    if (rc != 0)
-        return rc;
-    struct pkie_cmp_errormsg *e = &r->resp->body.u.error;
-    e->pKIStatusInfo.status = PKIE_CMP_REJECTION;
-    e->pKIStatusInfo.has_failInfo = 1;
-    e->pKIStatusInfo.failInfo = 1u << failbit;
-    return srv_freetext(r->resp, &e->pKIStatusInfo.statusString, text);
-}
-
-/* 1 when the request's protectionAlg is PBMAC1 (else PasswordBasedMac). */
-static int is_pbmac1(const struct pkie_cmp_msg *m)
-{
-    static const char pbmac1[] = "1.2.840.113549.1.5.14";
-    uint8_t want[32];
-    size_t want_len = 0;
-    const uint8_t *oid = NULL;
-    size_t oid_len = 0;
-    struct pkie_der d, alg;
-    pkie_der_init(&d, m->header.protectionAlg.p, m->header.protectionAlg.len);
-    if (pkie_der_enter(&d, PKIE_DER_SEQUENCE, &alg) != 0 ||
-        pkie_der_read_oid(&alg, PKIE_DER_OID, &oid, &oid_len) != 0 ||
-        pkie_der_oid_from_text(pbmac1, want, sizeof(want), &want_len) != 0) {
-        pkie_err_clear();
-        return 0;
-    }
-    return pkie_der_oid_equal(oid, oid_len, want, want_len);
-}
-
-/* Protect the answer like the request, then encode it. */
-static int finish(struct srv_req *r, uint8_t **out, size_t *len)
-{
-    int rc;
-    if (r->implicit)
-        (void)pkie_cmp_header_set_implicit_confirm(r->resp);
-    if (r->is_mac == 1) {
-        struct pkie_cmp_mac_params mp;
-        pkie_cmp_mac_params_default(&mp, is_pbmac1(r->m) ? PKIE_CMP_MAC_PBMAC1 : PKIE_CMP_MAC_PBM);
-        struct pkie_cmp_bytes kid = r->m->header.senderKID;
-        rc = pkie_cmp_protect_mac(r->resp, r->client.secret, r->client.secret_len, &mp, &kid);
-    } else {
-        rc = pkie_cmp_protect_sig(r->resp, r->srv->signer_key, r->srv->signer, r->srv->chain, NULL);
-    }
-    if (rc == 0)
-        rc = pkie_cmp_msg_encode(r->resp, out, len);
     return rc;
 }
 
@@ -273,7 +134,8 @@ static int check_signer(struct srv_req *r)
              pkie_ca_store_client_get(r->srv->store, rec.client_ref, &r->client) == 0)
         r->have_client = 1;
     pkie_ca_cert_clear(&rec);
-    pkie_err_clear();
+    if (rc == 0)
+        pkie_err_clear(); /* a refusal keeps its reason for the statusString */
     return rc;
 }
 
@@ -399,6 +261,29 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         failbit = pkie_cmp_err_failinfo(rc);
         goto error;
     }
+    /* the profile: the path's (/.well-known/cmp/p/NAME), else the request's certProfile
+     * (generalInfo, RFC 9483 4.1.1), else the client's own; a client registered with a
+     * profile gets only that one */
+    char asked[PKIE_CA_PROFILE_MAX + 1] = "";
+    const struct pkie_cmp_freetext *cp = &m->header.certProfile;
+    if (cp->count > 0) {
+        if (cp->count > 1 || cp->strs[0].len == 0 || cp->strs[0].len > PKIE_CA_PROFILE_MAX ||
+            memchr(cp->strs[0].p, 0, cp->strs[0].len) != NULL) {
+            rc = PKIE_ERR(PKIE_ERR_CA_POLICY_PROFILE, "certProfile: one name of 1..%d bytes",
+                          PKIE_CA_PROFILE_MAX);
+            failbit = PKIE_CMP_FI_badRequest;
+            goto error;
+        }
+        memcpy(asked, cp->strs[0].p, cp->strs[0].len);
+        if (profile != NULL && strcmp(profile, asked) != 0) {
+            rc = PKIE_ERR(PKIE_ERR_CA_POLICY_PROFILE,
+                          "certProfile '%s' differs from the path's profile '%s'", asked, profile);
+            failbit = PKIE_CMP_FI_badRequest;
+            goto error;
+        }
+        if (profile == NULL)
+            profile = asked;
+    }
     const char *pname = profile != NULL ? profile : (r.have_client ? r.client.profile : NULL);
     r.profile = pkie_ca_profile_find(pname);
     if (r.profile == NULL || (profile != NULL && r.have_client && r.client.profile[0] != '\0' &&
@@ -443,7 +328,7 @@ int pkie_ca_server_handle(struct pkie_ca_server *srv, const char *profile, const
         failbit = PKIE_CMP_FI_systemUnavail;
         goto error;
     }
-    rc = finish(&r, out, out_len);
+    rc = srv_resp_finish(&r, out, out_len);
     if (rc == 0)
         goto done;
     failbit = PKIE_CMP_FI_systemFailure;
@@ -461,7 +346,7 @@ error:
     /* a refused request's nonce is kept too (when it was claimed) */
     if (pkie_ca_store_nonce_commit(srv->store, &r.nonce) != 0)
         pkie_log_warn(COMP, "nonce of a refused request not stored: %s", pkie_err_last()->msg);
-    if (srv_resp_error(&r, failbit, why) != 0 || finish(&r, out, out_len) != 0) {
+    if (srv_resp_error(&r, failbit, why) != 0 || srv_resp_finish(&r, out, out_len) != 0) {
         rc = pkie_err_last()->code != 0 ? pkie_err_last()->code : PKIE_ERR_INTERNAL;
         goto cleanup;
     }

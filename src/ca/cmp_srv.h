@@ -15,6 +15,8 @@ struct pkie_ca_server {
     EVP_PKEY *issuer_key;
     X509 *signer;
     EVP_PKEY *signer_key;
+    X509 *kga; /* key generation authority: signs centrally generated keys */
+    EVP_PKEY *kga_key;
     STACK_OF(X509) *chain; /* issuer (and root when distinct): the signer's chain */
     X509_STORE *trusted;   /* root: anchors for signature-protected requests */
     uint8_t *issuer_der, *root_der;
@@ -44,12 +46,16 @@ struct srv_req {
                                               first durable write or before the answer */
 };
 
+/* Building the answer (cmp_srv_resp.c). */
 /* Start the answer: header mirrors the request (tid, recipNonce). */
 int srv_resp_new(struct srv_req *r, int body_type);
 /* Turn r->resp into an error message (any previous body dropped). */
 int srv_resp_error(struct srv_req *r, int failbit, const char *text);
 /* A PKIFreeText of one string, in the response's arena. */
 int srv_freetext(struct pkie_cmp_msg *m, struct pkie_cmp_freetext *ft, const char *text);
+/* Protect r->resp like the request (MAC in kind, else signed by the CMP signer; implicit
+ * confirmation when granted) and encode it into *out (malloc'd). */
+int srv_resp_finish(struct srv_req *r, uint8_t **out, size_t *len);
 
 /* Body handlers: fill r->resp (or return a negative pkie_err for an error reply,
  * with *failbit set). */
@@ -60,7 +66,17 @@ int srv_rr(struct srv_req *r, int *failbit);
 int srv_genm(struct srv_req *r, int *failbit);
 int srv_error_msg(struct srv_req *r, int *failbit);
 
-/* Mark the cached CRL stale (after a revocation). */
+/* Central key generation (cmp_srv_keygen.c). */
+/* 1 when the template leaves the key to the CA: no publicKey, or only its algorithm. */
+int srv_keygen_wanted(const struct pkie_crmf_template *t);
+/* Generate the key pair for @p t (its algorithm, else the profile's default) if the client
+ * and profile allow it, and seal it to the requester: *env is the EncryptedKey TLV
+ * (malloc'd), *key the new key (the caller frees it, which clears it), *spki its
+ * SubjectPublicKeyInfo contents for an EC key (malloc'd; NULL for other types). */
+int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key,
+               uint8_t **spki, size_t *spki_len, uint8_t **env, size_t *env_len, int *failbit);
+
+/* Mark the cached CRL stale (after a revocation; cmp_srv_crl.c). */
 void srv_crl_dirty(struct pkie_ca_server *srv);
 
 #endif

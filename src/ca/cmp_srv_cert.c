@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define MAX_REQS 64
+#define P10CR_ID (-1) /* certReqId of the answer to a p10cr (RFC 9810 5.3.4, RFC 9483 4.1.4) */
 
 /* One certificate request, parsed from CRMF or PKCS#10. */
 struct creq {
@@ -18,6 +19,10 @@ struct creq {
     int64_t not_before, not_after;
     const uint8_t *spki; /* SPKI contents, when pubkey came from them */
     size_t spki_len;
+    EVP_PKEY *newkey;  /* central key generation: the key pair made by the CA */
+    uint8_t *env;      /* ... and the EncryptedKey carrying it to the client */
+    uint8_t *own_spki; /* ... and its SubjectPublicKeyInfo contents (EC keys) */
+    size_t env_len;
     int failbit; /* >= 0: refused before issuance */
     char why[256];
 };
@@ -26,19 +31,10 @@ static void creq_free(struct creq *c)
 {
     X509_NAME_free(c->subject);
     EVP_PKEY_free(c->pubkey);
+    EVP_PKEY_free(c->newkey); /* frees (and clears) the private key */
+    free(c->env);
+    free(c->own_spki);
     sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
-}
-
-static int rep_type(int req_type)
-{
-    switch (req_type) {
-    case PKIE_CMP_BODY_IR:
-        return PKIE_CMP_BODY_IP;
-    case PKIE_CMP_BODY_KUR:
-        return PKIE_CMP_BODY_KUP;
-    default:
-        return PKIE_CMP_BODY_CP;
-    }
 }
 
 static void refuse(struct creq *c, int failbit)
@@ -115,7 +111,21 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
         if (c->subject == NULL)
             return fail(c, PKIE_CMP_FI_badCertTemplate, "template subject unreadable");
     }
-    if (t->present & PKIE_CRMF_T_PUBLICKEY) {
+    if (srv_keygen_wanted(t)) {
+        /* central key generation: POPO must be absent (RFC 9483 4.1.6) */
+        if (cm->popo.type != PKIE_CRMF_POPO_NONE)
+            return fail(c, PKIE_CMP_FI_badPOP,
+                        "proof-of-possession for a key the CA is asked to generate");
+        int fb = PKIE_CMP_FI_systemFailure;
+        if (srv_keygen(r, t, &c->newkey, &c->own_spki, &c->spki_len, &c->env, &c->env_len, &fb) !=
+            0) {
+            refuse(c, fb);
+            return -1;
+        }
+        c->spki = c->own_spki; /* NULL (not EC): the issuer encodes the key */
+        c->pubkey = c->newkey;
+        EVP_PKEY_up_ref(c->pubkey);
+    } else if (t->present & PKIE_CRMF_T_PUBLICKEY) {
         c->pubkey = pkie_ca_spki_to_pkey(t->publicKey.p, t->publicKey.len);
         if (c->pubkey != NULL) {
             c->spki = t->publicKey.p;
@@ -125,18 +135,17 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
     if (c->pubkey == NULL)
         c->pubkey = pkie_crmf_template_pubkey(t);
     if (c->pubkey == NULL)
-        return fail(c, PKIE_CMP_FI_badCertTemplate,
-                    "template without a usable publicKey (central key generation is not offered)");
+        return fail(c, PKIE_CMP_FI_badCertTemplate, "template publicKey unusable");
     if ((t->present & PKIE_CRMF_T_EXTENSIONS) && parse_exts(&t->extensions, &c->exts) != 0)
         return fail(c, PKIE_CMP_FI_badCertTemplate, "template extensions unreadable");
     if (t->notBefore.present)
         c->not_before = t->notBefore.time.secs;
     if (t->notAfter.present)
         c->not_after = t->notAfter.time.secs;
-    if (cm->popo.type != PKIE_CRMF_POPO_SIGNATURE)
+    if (c->newkey == NULL && cm->popo.type != PKIE_CRMF_POPO_SIGNATURE)
         return fail(c, PKIE_CMP_FI_badPOP, "only signature proof-of-possession is accepted");
     /* c->pubkey is the template's publicKey: the check need not decode it again */
-    if (pkie_crmf_popo_verify_key(cm, c->pubkey) != 0) {
+    if (c->newkey == NULL && pkie_crmf_popo_verify_key(cm, c->pubkey) != 0) {
         refuse(c, PKIE_CMP_FI_badPOP);
         return -1;
     }
@@ -163,7 +172,7 @@ static int parse_crmf(struct srv_req *r, const struct pkie_cmp_msg *m,
 static int parse_p10(const struct pkie_cmp_msg *m, struct creq *c)
 {
     const unsigned char *q = m->body.raw.p;
-    c->certReqId = 0;
+    c->certReqId = P10CR_ID;
     X509_REQ *req = q != NULL ? d2i_X509_REQ(NULL, &q, (long)m->body.raw.len) : NULL;
     if (req == NULL)
         return fail(c, PKIE_CMP_FI_badDataFormat, "PKCS#10 request unreadable");
@@ -200,7 +209,7 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
         if (rc != 0)
             return rc;
     }
-    if ((rc = srv_resp_new(r, rep_type(m->body.type))) != 0)
+    if ((rc = srv_resp_new(r, pkie_cmp_body_answer(m->body.type))) != 0)
         return rc;
     struct pkie_cmp_certrep *rep = &r->resp->body.u.certRep;
     rep->response = pkie_cmp_alloc_array(r->resp, n, sizeof(*rep->response));
@@ -269,6 +278,8 @@ static int issue_all(struct srv_req *r, const struct pkie_cmp_msg *m, int64_t tx
         rc = len > 0 ? pkie_cmp_dup(r->resp, &out->certifiedKeyPair.certOrEncCert, der, (size_t)len)
                      : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode certificate");
         OPENSSL_free(der);
+        if (rc == 0 && c->env != NULL)
+            rc = pkie_cmp_dup(r->resp, &out->certifiedKeyPair.privateKey, c->env, c->env_len);
         if (rc != 0)
             break;
         issued++;
@@ -367,7 +378,7 @@ int srv_certreq(struct srv_req *r, int *failbit)
                                      m->header.transactionID.len, PKIE_CA_TX_WAITING, client_ref(r),
                                      subj, m->der.p, m->der.len, &id);
     if (rc == 0)
-        rc = srv_resp_new(r, rep_type(m->body.type));
+        rc = srv_resp_new(r, pkie_cmp_body_answer(m->body.type));
     if (rc != 0) {
         *failbit = PKIE_CMP_FI_systemUnavail;
         return rc;
@@ -380,8 +391,9 @@ int srv_certreq(struct srv_req *r, int *failbit)
         return pkie_err_last()->code;
     rep->response_count = n;
     for (size_t i = 0; i < n; i++) {
-        rep->response[i].certReqId =
-            m->body.type == PKIE_CMP_BODY_P10CR ? 0 : m->body.u.certReqs.msgs[i].certReq.certReqId;
+        rep->response[i].certReqId = m->body.type == PKIE_CMP_BODY_P10CR
+                                         ? P10CR_ID
+                                         : m->body.u.certReqs.msgs[i].certReq.certReqId;
         rep->response[i].status.status = PKIE_CMP_WAITING;
     }
     return 0;
@@ -448,7 +460,7 @@ int srv_pollreq(struct srv_req *r, int *failbit)
     }
     /* rejected by the operator */
     size_t n = orig->body.type == PKIE_CMP_BODY_P10CR ? 1 : orig->body.u.certReqs.count;
-    if ((rc = srv_resp_new(r, rep_type(orig->body.type))) != 0)
+    if ((rc = srv_resp_new(r, pkie_cmp_body_answer(orig->body.type))) != 0)
         goto out;
     struct pkie_cmp_certrep *rep = &r->resp->body.u.certRep;
     rep->response = pkie_cmp_alloc_array(r->resp, n, sizeof(*rep->response));
@@ -460,7 +472,7 @@ int srv_pollreq(struct srv_req *r, int *failbit)
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct pkie_cmp_certresp *o = &rep->response[i];
         o->certReqId = orig->body.type == PKIE_CMP_BODY_P10CR
-                           ? 0
+                           ? P10CR_ID
                            : orig->body.u.certReqs.msgs[i].certReq.certReqId;
         o->status.status = PKIE_CMP_REJECTION;
         o->status.has_failInfo = 1;
@@ -565,7 +577,12 @@ int srv_certconf(struct srv_req *r, int *failbit)
         const struct pkie_cmp_certstatus *st = &cc->status[i];
         struct txcert *e = NULL;
         for (size_t j = 0; j < tc.n; j++)
-            if (tc.c[j].certReqId == st->certReqId && tc.c[j].status == PKIE_CA_CERT_ISSUED)
+            if (tc.c[j].status == PKIE_CA_CERT_ISSUED &&
+                (tc.c[j].certReqId == st->certReqId ||
+                 /* the one certificate of a p10cr: -1 (RFC 9810; OpenSSL 3.2 and later) or 0
+                  * (older clients; and what this CA answered before it said -1) */
+                 (tc.n == 1 && (tc.c[j].certReqId == P10CR_ID || tc.c[j].certReqId == 0) &&
+                  (st->certReqId == P10CR_ID || st->certReqId == 0))))
                 e = &tc.c[j];
         if (e == NULL || e->seen) {
             *failbit = PKIE_CMP_FI_badCertId;

@@ -295,5 +295,6 @@ int pkie_cmp_header_set_implicit_confirm(struct pkie_cmp_msg *m)
     static const uint8_t null_der[] = {0x05, 0x00};
     if (m != NULL && m->header.implicitConfirm)
         return 0;
-    return pkie_cmp_header_add_itav(m, "1.3.6.1.5.5.7.4.13", null_der, sizeof(null_der));
+    return pkie_cmp_header_add_itav(m, PKIE_CMP_OID_IT_IMPLICIT_CONFIRM, null_der,
+                                    sizeof(null_der));
 }

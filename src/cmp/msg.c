@@ -421,6 +421,28 @@ const char *pkie_cmp_body_name(int type)
     return body_names[type];
 }
 
+int pkie_cmp_body_answer(int req)
+{
+    /* RFC 9810 5.3 / RFC 9483 4: the body that answers each request body (besides error,
+     * and pollRep while waiting); the one map client and server use */
+    static const signed char answer[PKIE_CMP_BODY_MAX + 1] = {
+        [PKIE_CMP_BODY_IR] = PKIE_CMP_BODY_IP,
+        [PKIE_CMP_BODY_CR] = PKIE_CMP_BODY_CP,
+        [PKIE_CMP_BODY_P10CR] = PKIE_CMP_BODY_CP,
+        [PKIE_CMP_BODY_KUR] = PKIE_CMP_BODY_KUP,
+        [PKIE_CMP_BODY_KRR] = PKIE_CMP_BODY_KRP,
+        [PKIE_CMP_BODY_RR] = PKIE_CMP_BODY_RP,
+        [PKIE_CMP_BODY_CCR] = PKIE_CMP_BODY_CCP,
+        [PKIE_CMP_BODY_GENM] = PKIE_CMP_BODY_GENP,
+        [PKIE_CMP_BODY_CERTCONF] = PKIE_CMP_BODY_PKICONF,
+        [PKIE_CMP_BODY_ERROR] = PKIE_CMP_BODY_PKICONF,
+        [PKIE_CMP_BODY_POLLREQ] = PKIE_CMP_BODY_POLLREP,
+    };
+    if (req < 0 || req > PKIE_CMP_BODY_MAX || (answer[req] == 0 && req != PKIE_CMP_BODY_IR))
+        return -1;
+    return answer[req];
+}
+
 int pkie_cmp_body_from_name(const char *name)
 {
     for (int i = 0; name != NULL && i <= PKIE_CMP_BODY_MAX; i++)

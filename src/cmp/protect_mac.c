@@ -296,6 +296,24 @@ void pkie_cmp_mac_params_default(struct pkie_cmp_mac_params *p, int alg)
     }
 }
 
+int pkie_cmp_mac_params_of(const struct pkie_cmp_msg *msg, struct pkie_cmp_mac_params *p)
+{
+    struct mac_alg m;
+    int r = mac_alg_parse(&msg->header.protectionAlg, &m);
+    if (r != 0)
+        return r;
+    pkie_cmp_mac_params_default(p, m.alg);
+    p->owf = m.owf;
+    p->mac = m.mac;
+    p->prf = m.prf;
+    if (m.iter > 0 && m.iter <= UINT32_MAX)
+        p->iterationCount = (unsigned)m.iter;
+    if (m.salt.len >= 8 && m.salt.len <= 64)
+        p->salt_len = m.salt.len;
+    p->key_len = (size_t)m.key_len;
+    return 0;
+}
+
 static void algid_enc(struct pkie_derw *w, const struct cmp_oid *oid, int null_params)
 {
     pkie_derw_begin(w, PKIE_DER_SEQUENCE);

@@ -99,6 +99,10 @@ struct pkie_cmp_ctx {
     X509 *got[64];       /* certificates received so far, per request */
     int waiting[64];     /* still waiting, per request */
     int rsp_body_type;   /* ip, cp or kup */
+    /* central key generation (ckg.c) */
+    int central_keygen;    /* requests leave the key to the CA */
+    EVP_PKEY *ckg_got[64]; /* keys received so far, per request */
+    X509 *ckg_kga;         /* the KGA certificate last verified against trusted */
 
     /* results */
     int status;
@@ -109,6 +113,7 @@ struct pkie_cmp_ctx {
     STACK_OF(X509) *extracerts_in;
     STACK_OF(X509) *new_chain;
     X509 *validated_srvcert;
+    EVP_PKEY *new_pkey; /* the centrally generated key of the first request */
 };
 
 /** Clear the results of the previous transaction. */
@@ -156,5 +161,22 @@ void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert);
 void cmp_txn_forget(struct pkie_cmp_ctx *ctx);
 /** Start a transaction: clear results, new transactionID, start the clock. */
 void cmp_txn_start(struct pkie_cmp_ctx *ctx);
+/* Central key generation (ckg.c). */
+/** Free the keys received in the current transaction. */
+void cmp_ckg_forget(struct pkie_cmp_ctx *ctx);
+/** Forget the KGA certificate verified against the trust store (the store changes or the
+ *  context goes). */
+void cmp_ckg_forget_kga(struct pkie_cmp_ctx *ctx);
+/** Free the published key. */
+void cmp_ckg_clear_result(struct pkie_cmp_ctx *ctx);
+/** Template publicKey for central key generation: the AlgorithmIdentifier of @p alg_of with
+ *  an empty key, or nothing when @p alg_of is NULL. */
+int cmp_ckg_template(struct pkie_cmp_msg *m, struct pkie_crmf_template *ct, EVP_PKEY *alg_of);
+/** Take the privateKey of request @p i's CertifiedKeyPair (the answer's extraCerts are in
+ *  ctx->extracerts_in): required with
+ *  central key generation, refused without it; opened and checked (pkie/cmp_envkey.h). */
+int cmp_ckg_take(struct pkie_cmp_ctx *ctx, size_t i, const struct pkie_cmp_ckp *ckp);
+/** Move the first request's key to the results (pkie_cmp_ctx_get0_new_pkey). */
+int cmp_ckg_publish(struct pkie_cmp_ctx *ctx);
 
 #endif

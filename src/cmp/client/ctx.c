@@ -116,6 +116,7 @@ void cmp_ctx_clear_results(struct pkie_cmp_ctx *ctx)
     X509_free(ctx->validated_srvcert);
     ctx->new_certs = ctx->capubs = ctx->extracerts_in = ctx->new_chain = NULL;
     ctx->validated_srvcert = NULL;
+    cmp_ckg_clear_result(ctx);
 }
 
 int cmp_ctx_set_status_string(struct pkie_cmp_ctx *ctx, const char *s)
@@ -137,6 +138,7 @@ void cmp_txn_forget(struct pkie_cmp_ctx *ctx)
         ctx->got[i] = NULL;
         ctx->waiting[i] = 0;
     }
+    cmp_ckg_forget(ctx);
     ctx->n_req = 0;
     ctx->pending = 0;
     ctx->have_tid = 0;
@@ -212,6 +214,7 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
     EVP_PKEY_free(ctx->key);
     sk_X509_pop_free(ctx->extracerts, X509_free);
     X509_STORE_free(ctx->trusted);
+    cmp_ckg_forget_kga(ctx);
     X509_free(ctx->srvcert);
     sk_X509_pop_free(ctx->untrusted, X509_free);
     X509_NAME_free(ctx->expected_sender);
@@ -470,6 +473,8 @@ int pkie_cmp_ctx_set_key(struct pkie_cmp_ctx *ctx, EVP_PKEY *key)
 
 int pkie_cmp_ctx_set_trusted(struct pkie_cmp_ctx *ctx, X509_STORE *store)
 {
+    if (ctx != NULL)
+        cmp_ckg_forget_kga(ctx); /* verified against the previous store */
     SET_REF(trusted, store, X509_STORE_up_ref, X509_STORE_free);
 }
 

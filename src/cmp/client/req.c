@@ -378,14 +378,19 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
         ct->present |= PKIE_CRMF_T_ISSUER;
     }
     EVP_PKEY *key = cmp_template_key(ctx, t);
-    if (key == NULL)
-        return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no key for the requested certificate");
-    const uint8_t *spki;
-    size_t spki_len;
-    if ((rc = cmp_spkicache_get0(&ctx->spkicache, key, &spki, &spki_len)) < 0 ||
-        (rc = dup_contents(m, &ct->publicKey, spki, spki_len)) < 0)
-        return rc;
-    ct->present |= PKIE_CRMF_T_PUBLICKEY;
+    if (ctx->central_keygen) {
+        if ((rc = cmp_ckg_template(m, ct, key)) < 0)
+            return rc;
+    } else {
+        if (key == NULL)
+            return PKIE_ERR(PKIE_ERR_CMP_CLIENT_CONFIG, "no key for the requested certificate");
+        const uint8_t *spki;
+        size_t spki_len;
+        if ((rc = cmp_spkicache_get0(&ctx->spkicache, key, &spki, &spki_len)) < 0 ||
+            (rc = dup_contents(m, &ct->publicKey, spki, spki_len)) < 0)
+            return rc;
+        ct->present |= PKIE_CRMF_T_PUBLICKEY;
+    }
     if (t->days > 0) {
         time_t now = time(NULL);
         if ((rc = set_time(&ct->notBefore, now)) < 0 ||
@@ -446,7 +451,7 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
         r->certReq.controls_count = 1;
     }
 
-    switch (ctx->opt[PKIE_CMP_OPT_POPO_METHOD]) {
+    switch (ctx->central_keygen ? PKIE_CMP_POPO_NONE : ctx->opt[PKIE_CMP_OPT_POPO_METHOD]) {
     case PKIE_CMP_POPO_NONE:
         r->popo.type = PKIE_CRMF_POPO_NONE;
         break;
@@ -506,12 +511,31 @@ int cmp_req_fill_certconf(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m, size
     if (n > 0 && st == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "certConf");
     for (size_t i = 0; i < n; i++) {
-        ASN1_OCTET_STRING *h = X509_digest_sig(certs[i], NULL, NULL);
+        EVP_MD *md = NULL;
+        int fallback = 0;
+        ASN1_OCTET_STRING *h = X509_digest_sig(certs[i], &md, &fallback);
         if (h == NULL)
             return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "certHash");
         int rc = pkie_cmp_dup(m, &st[i].certHash, ASN1_STRING_get0_data(h),
                               (size_t)ASN1_STRING_length(h));
         ASN1_OCTET_STRING_free(h);
+        if (rc == 0 && fallback) {
+            /* a signature algorithm without a hash (Ed25519: SHA-512, Ed448: SHAKE256):
+             * certConf names the hash in hashAlg, which needs cmp2021 (RFC 9810 5.3.18) */
+            X509_ALGOR *alg = X509_ALGOR_new();
+            unsigned char *der = NULL;
+            int len = -1;
+            if (alg != NULL) {
+                X509_ALGOR_set_md(alg, md);
+                len = i2d_X509_ALGOR(alg, &der);
+            }
+            rc = len > 0 ? pkie_cmp_dup(m, &st[i].hashAlg, der, (size_t)len)
+                         : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "hashAlg");
+            OPENSSL_free(der);
+            X509_ALGOR_free(alg);
+            m->header.pvno = PKIE_CMP_PVNO_2021;
+        }
+        EVP_MD_free(md);
         if (rc < 0)
             return rc;
         st[i].certReqId = ids[i];

@@ -198,17 +198,11 @@ err:
 
 static int rsp_type_for(int req_type)
 {
-    switch (req_type) {
-    case PKIE_CMP_IR:
-        return PKIE_CMP_BODY_IP;
-    case PKIE_CMP_CR:
-    case PKIE_CMP_P10CR:
-        return PKIE_CMP_BODY_CP;
-    case PKIE_CMP_KUR:
-        return PKIE_CMP_BODY_KUP;
-    default:
-        return -1;
-    }
+    /* the client's command numbers are the request body types */
+    return req_type == PKIE_CMP_IR || req_type == PKIE_CMP_CR || req_type == PKIE_CMP_P10CR ||
+                   req_type == PKIE_CMP_KUR
+               ? pkie_cmp_body_answer(req_type)
+               : -1;
 }
 
 static int req_index(const struct pkie_cmp_ctx *ctx, int64_t id)
@@ -281,6 +275,8 @@ static int take_certrep(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m)
         ctx->got[i] = x;
         ctx->req_ids[i] = cr->certReqId;
         ctx->waiting[i] = 0;
+        if ((rc = cmp_ckg_take(ctx, (size_t)i, &cr->certifiedKeyPair)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -304,10 +300,12 @@ static int finish_enrollment(struct pkie_cmp_ctx *ctx, int implicit_granted)
             return PKIE_ERR(PKIE_ERR_CMP_CLIENT_PROTOCOL, "no response for certReqId %lld",
                             (long long)ctx->req_ids[i]);
         int fi = 0;
-        EVP_PKEY *want = requested_key(ctx, i);
+        EVP_PKEY *want = ctx->central_keygen ? ctx->ckg_got[i] : requested_key(ctx, i);
         if (want != NULL && EVP_PKEY_eq(X509_get0_pubkey(ctx->got[i]), want) != 1) {
             fi = 1 << PKIE_CMP_FI_incorrectData;
-            text = "public key in new certificate does not match the requested key";
+            text = ctx->central_keygen
+                       ? "centrally generated key does not match the new certificate"
+                       : "public key in new certificate does not match the requested key";
         }
         if (ctx->certconf != NULL)
             fi = ctx->certconf(ctx, ctx->got[i], fi, &text);
@@ -339,7 +337,7 @@ static int finish_enrollment(struct pkie_cmp_ctx *ctx, int implicit_granted)
         ctx->got[i] = NULL;
     }
     cmp_build_new_chain(ctx, sk_X509_value(ctx->new_certs, 0));
-    return 0;
+    return cmp_ckg_publish(ctx);
 }
 
 /* Continue from a response: poll while waiting (sleeping when @p sleep_ok),

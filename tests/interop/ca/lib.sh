@@ -67,13 +67,19 @@ refute() {
   fi
 }
 
-# ca_init [extra init options]: a CA in $WORK/ca with client "client1" (secret s3cret)
+# ca_init [--intermediate] [extra client add options]: a CA in $WORK/ca with client "client1"
+# (secret s3cret)
 ca_init() {
-  "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Interop Root/O=pkie" "$@" >/dev/null ||
+  inter=
+  if [ "${1:-}" = --intermediate ]; then
+    inter=--intermediate
+    shift
+  fi
+  "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Interop Root/O=pkie" $inter >/dev/null ||
     die "ca init"
   printf 's3cret\n' >"$WORK/secret"
   "$PKIE_BIN" ca client add --dir "$WORK/ca" --ref client1 --secret-file "$WORK/secret" \
-    --subject-pattern "CN=*,O=pkie" --san-pattern "DNS:*.pkie.test" || die "client add"
+    --subject-pattern "CN=*,O=pkie" --san-pattern "DNS:*.pkie.test" "$@" || die "client add"
 }
 
 # ca_serve [extra serve options]: start the server, set PORT and SERVER_PID
@@ -113,4 +119,23 @@ db_has_cert() {
   serial=$(openssl x509 -in "$1" -noout -serial | sed 's/serial=//; s/^0*//')
   "$PKIE_BIN" ca export --dir "$WORK/ca" --serial "$serial" --out "$WORK/db.pem" >/dev/null 2>&1 &&
     cmp -s "$WORK/db.pem" "$(openssl x509 -in "$1" -out "$WORK/in.pem" && echo "$WORK/in.pem")"
+}
+
+# approve_pending NAME LOG: wait (60 s at most) until a pending request whose subject has NAME
+# arrives, approve it, then wait until the client writing LOG has appended "rc=N"
+approve_pending() {
+  i=0
+  while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q "$1"; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && die "request $1 did not arrive"
+    sleep 0.1
+  done
+  id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk -v n="$1" '$0 ~ n {print $1}')
+  check "pending approve" "$PKIE_BIN" ca pending approve "$id" --dir "$WORK/ca"
+  i=0
+  while ! grep -q "rc=" "$2"; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && die "polling client of $1 did not finish"
+    sleep 0.1
+  done
 }

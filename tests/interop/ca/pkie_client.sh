@@ -31,5 +31,23 @@ check "pkie cmp p10cr" "$PKIE_BIN" cmp -cmd p10cr $S $MAC -csr "$C/csr.pem" -cer
 refute "pkie cmp: subject outside the pattern is refused" "badCertTemplate\|rejection\|reject" \
   "$PKIE_BIN" cmp -cmd ir $S $MAC -newkey "$C/k.pem" -subject "/CN=x/O=evil" -certout "$C/x.pem"
 check "database integrity" "$PKIE_BIN" ca check --dir "$WORK/ca"
+
+# an Ed25519 CA: its certificates are signed without a hash, so certConf names the hash it
+# used (hashAlg SHA-512) and says pvno 3 (RFC 9810 5.3.18)
+ca_stop
+mv "$WORK/ca" "$WORK/ca-ec"
+"$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Ed Root/O=pkie" --key-type ed25519 \
+  >/dev/null || die "ca init ed25519"
+"$PKIE_BIN" ca client add --dir "$WORK/ca" --ref client1 --secret-file "$WORK/secret" \
+  --subject-pattern "CN=*,O=pkie" || die "client add"
+ca_serve
+S="-server 127.0.0.1:$PORT -path pkix/"
+check "pkie cmp ir from an Ed25519 CA (certConf)" "$PKIE_BIN" cmp -cmd ir $S $MAC \
+  -newkey "$C/k.pem" -subject "/CN=ed1/O=pkie" -certout "$C/ced.pem" \
+  -trusted "$WORK/ca/root.crt" -reqout "$C/ed.req1,$C/ed.req2"
+check "  certConf with hashAlg SHA-512 and pvno 3" sh -c "
+  '$PKIE_BIN' cmp dump '$C/ed.req2' | grep -q 'pvno: 3' &&
+  '$PKIE_BIN' cmp dump '$C/ed.req2' | grep -q 'hashAlg: 2.16.840.1.101.3.4.2.3'"
+check "  stored and confirmed" sh -c "'$PKIE_BIN' ca list --dir '$WORK/ca' | grep -q 'confirmed.*CN=ed1,O=pkie'"
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -7,8 +7,12 @@
 #include <cmocka.h>
 
 #include "ca_test_util.h"
+#include "pkie/cmp_envkey.h"
 #include "pkie/cmp_msg.h"
 #include "pkie/cmp_server.h"
+
+#include <openssl/core_names.h>
+#include <openssl/x509v3.h>
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -618,6 +622,336 @@ static void test_nonce_concurrent(void **state)
     assert_int_equal(replay, 3);
 }
 
+/* ---- central key generation, p10cr ids, MAC in kind, refusal reasons ------------------- */
+
+/* The first statusString of an error answer or of the first CertResponse ("" if none). */
+static const char *status_text(const struct pkie_cmp_msg *r)
+{
+    static char buf[300];
+    const struct pkie_cmp_freetext *ft = r->body.type == PKIE_CMP_BODY_ERROR
+                                             ? &r->body.u.error.pKIStatusInfo.statusString
+                                             : &r->body.u.certRep.response[0].status.statusString;
+    buf[0] = '\0';
+    if (ft->count > 0)
+        snprintf(buf, sizeof(buf), "%.*s", (int)ft->strs[0].len, (const char *)ft->strs[0].p);
+    return buf;
+}
+
+/* A request asking the CA for the key: no publicKey, no POPO. */
+static struct pkie_cmp_msg *keygen_request(struct fx *f, const char *cn)
+{
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, cn, NULL);
+    struct pkie_crmf_msg *cm = &m->body.u.certReqs.msgs[0];
+    cm->certReq.certTemplate.present &= ~(unsigned)PKIE_CRMF_T_PUBLICKEY;
+    cm->certReq.certTemplate.publicKey.p = NULL;
+    memset(&cm->popo, 0, sizeof(cm->popo));
+    return m;
+}
+
+static int file_has(const char *path, const uint8_t *needle, size_t n)
+{
+    size_t len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return 0;
+    uint8_t *buf = malloc(64u << 20);
+    assert_non_null(buf);
+    len = fread(buf, 1, 64u << 20, fp);
+    fclose(fp);
+    int found = len >= n && memmem(buf, len, needle, n) != NULL;
+    free(buf);
+    return found;
+}
+
+static void test_central_keygen(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_ca_store *s = pkie_ca_server_store(f->srv);
+    uint8_t *raw = NULL;
+    /* not granted (the default): refused with its reason */
+    struct pkie_cmp_msg *m = keygen_request(f, "ckg");
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.u.certRep.response[0].status.status, PKIE_CMP_REJECTION);
+    assert_int_equal(r->body.u.certRep.response[0].status.failInfo,
+                     1u << PKIE_CMP_FI_notAuthorized);
+    assert_non_null(strstr(status_text(r), "not granted"));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+
+    assert_int_equal(pkie_ca_store_keygen_set(s, "auto1", 1), 0);
+    m = keygen_request(f, "ckg");
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBMAC1, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_IP);
+    const struct pkie_cmp_certresp *cr = &r->body.u.certRep.response[0];
+    assert_int_equal(cr->status.status, PKIE_CMP_ACCEPTED);
+    assert_non_null(cr->certifiedKeyPair.privateKey.p);
+    const unsigned char *p = cr->certifiedKeyPair.certOrEncCert.p;
+    X509 *x = d2i_X509(NULL, &p, (long)cr->certifiedKeyPair.certOrEncCert.len);
+    X509 *root = NULL;
+    assert_int_equal(pkie_ca_store_get_ca(s, PKIE_CA_ROOT, NULL, &root, NULL), 0);
+    X509_STORE *ts = X509_STORE_new();
+    X509_STORE_add_cert(ts, root);
+    struct pkie_cmp_envkey_recipient by = {NULL, NULL, (const uint8_t *)"secret", 6};
+    /* the KGA's issuer comes with the answer's extraCerts */
+    STACK_OF(X509) *extra = sk_X509_new_null();
+    for (size_t i = 0; i < r->extraCerts_count; i++) {
+        const unsigned char *q = r->extraCerts[i].p;
+        sk_X509_push(extra, d2i_X509(NULL, &q, (long)r->extraCerts[i].len));
+    }
+    struct pkie_cmp_envkey_trust trust = {ts, extra, NULL};
+    EVP_PKEY *key = NULL;
+    assert_int_equal(pkie_cmp_envkey_open(cr->certifiedKeyPair.privateKey.p,
+                                          cr->certifiedKeyPair.privateKey.len, &by, &trust, &key),
+                     0);
+    assert_int_equal(EVP_PKEY_eq(key, X509_get0_pubkey(x)), 1);
+    assert_int_equal(EVP_PKEY_get_bits(key), 256); /* the profile's default: P-256 */
+    /* the private key is in no file of the CA directory: neither as PKCS#8 nor its scalar */
+    unsigned char *p8 = NULL;
+    int p8len = i2d_PrivateKey(key, &p8);
+    BIGNUM *d = NULL;
+    uint8_t scalar[32];
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d), 1);
+    assert_int_equal(BN_bn2binpad(d, scalar, sizeof(scalar)), 32);
+    const char *files[] = {"ca.db", "ca.db-wal", "ca.db-shm"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%s", f->cadir, files[i]);
+        assert_false(file_has(path, p8, (size_t)p8len));
+        assert_false(file_has(path, scalar, sizeof(scalar)));
+    }
+    /* ... while the certificate is there (the search does find what was written) */
+    unsigned char *xder = NULL;
+    int xlen = i2d_X509(x, &xder);
+    char db[700], wal[700];
+    snprintf(db, sizeof(db), "%s/ca.db", f->cadir);
+    snprintf(wal, sizeof(wal), "%s/ca.db-wal", f->cadir);
+    assert_true(file_has(db, xder, (size_t)xlen) || file_has(wal, xder, (size_t)xlen));
+    OPENSSL_free(xder);
+    OPENSSL_clear_free(p8, (size_t)p8len);
+    BN_clear_free(d);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(extra, X509_free);
+    X509_STORE_free(ts);
+    X509_free(root);
+    X509_free(x);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+
+    /* POPO for a key the CA is asked to generate: badPOP */
+    m = keygen_request(f, "ckgpop");
+    m->body.u.certReqs.msgs[0].popo.type = PKIE_CRMF_POPO_RAVERIFIED;
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.u.certRep.response[0].status.failInfo, 1u << PKIE_CMP_FI_badPOP);
+    assert_non_null(strstr(status_text(r), "proof-of-possession"));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    /* an algorithm the profile does not generate (Ed448, algorithm only): badAlg */
+    m = keygen_request(f, "ckgalg");
+    static const uint8_t ed448_only[] = {0x30, 0x05, 0x06, 0x03, 0x2b,
+                                         0x65, 0x71, 0x03, 0x01, 0x00};
+    struct pkie_crmf_template *t = &m->body.u.certReqs.msgs[0].certReq.certTemplate;
+    assert_int_equal(pkie_cmp_dup(m, &t->publicKey, ed448_only, sizeof(ed448_only)), 0);
+    t->present |= PKIE_CRMF_T_PUBLICKEY;
+    r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.u.certRep.response[0].status.failInfo, 1u << PKIE_CMP_FI_badAlg);
+    assert_non_null(strstr(status_text(r), "1.3.101.113"));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
+/* A p10cr for @p key: answered with certReqId -1; certConf with @p conf_id accepted. */
+static void p10cr_confirm(struct fx *f, const char *cn, int64_t conf_id, uint8_t tid0)
+{
+    const uint8_t tid[16] = {0x77, tid0};
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *nm = pkie_ca_name_parse(cn);
+    X509_REQ_set_subject_name(req, nm);
+    X509_REQ_set_pubkey(req, f->key);
+    assert_true(X509_REQ_sign(req, f->key, EVP_sha256()) > 0);
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_GENM, 0, f->key, "", tid);
+    m->body.type = PKIE_CMP_BODY_P10CR;
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(req, &der);
+    assert_int_equal(pkie_cmp_dup(m, &m->body.raw, der, (size_t)len), 0);
+    OPENSSL_free(der);
+    uint8_t *raw = NULL, *raw2 = NULL;
+    struct pkie_cmp_msg *r = exchange(f, m, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_CP);
+    const struct pkie_cmp_certresp *cr = &r->body.u.certRep.response[0];
+    assert_int_equal(cr->certReqId, -1);
+    const unsigned char *p = cr->certifiedKeyPair.certOrEncCert.p;
+    X509 *x = d2i_X509(NULL, &p, (long)cr->certifiedKeyPair.certOrEncCert.len);
+    struct pkie_cmp_msg *cc = cert_request(PKIE_CMP_BODY_CERTCONF, 0, f->key, "", tid);
+    struct pkie_cmp_certconf *conf = &cc->body.u.certConf;
+    conf->status = pkie_cmp_alloc_array(cc, 1, sizeof(*conf->status));
+    conf->count = 1;
+    ASN1_OCTET_STRING *h = X509_digest_sig(x, NULL, NULL);
+    pkie_cmp_dup(cc, &conf->status[0].certHash, ASN1_STRING_get0_data(h),
+                 (size_t)ASN1_STRING_length(h));
+    conf->status[0].certReqId = conf_id;
+    set_recip(cc, r);
+    struct pkie_cmp_msg *r2 = exchange(f, cc, "auto1", "secret", PKIE_CMP_MAC_PBM, &raw2);
+    assert_int_equal(r2->body.type, PKIE_CMP_BODY_PKICONF);
+    ASN1_OCTET_STRING_free(h);
+    X509_free(x);
+    X509_NAME_free(nm);
+    X509_REQ_free(req);
+    pkie_cmp_msg_free(r2);
+    pkie_cmp_msg_free(cc);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    free(raw2);
+}
+
+static void test_p10cr_cert_req_id(void **state)
+{
+    p10cr_confirm(*state, "/CN=p10a", -1, 1); /* RFC 9810, OpenSSL 3.2 and later */
+    p10cr_confirm(*state, "/CN=p10b", 0, 2);  /* older clients */
+}
+
+/* The answer's MAC parameters are the request's. */
+static void mac_in_kind(struct fx *f, const struct pkie_cmp_mac_params *mp)
+{
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_GENM, 0, f->key, "", NULL);
+    struct pkie_cmp_bytes kid = {(const uint8_t *)"auto1", 5};
+    assert_int_equal(pkie_cmp_protect_mac(m, (const uint8_t *)"secret", 6, mp, &kid), 0);
+    uint8_t *der = NULL, *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_cmp_msg_encode(m, &der, &len), 0);
+    struct pkie_cmp_msg *r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(r->body.type, PKIE_CMP_BODY_GENP);
+    struct pkie_cmp_mac_params got;
+    assert_int_equal(pkie_cmp_mac_params_of(r, &got), 0);
+    assert_int_equal(got.alg, mp->alg);
+    assert_int_equal(got.iterationCount, mp->iterationCount);
+    assert_string_equal(got.mac, mp->mac);
+    if (mp->alg == PKIE_CMP_MAC_PBM)
+        assert_string_equal(got.owf, mp->owf);
+    else
+        assert_string_equal(got.prf, mp->prf);
+    assert_int_equal(pkie_cmp_verify_mac(r, (const uint8_t *)"secret", 6, NULL), 0);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(der);
+    free(raw);
+}
+
+static void test_mac_answer_in_kind(void **state)
+{
+    struct pkie_cmp_mac_params mp;
+    pkie_cmp_mac_params_default(&mp, PKIE_CMP_MAC_PBM);
+    mp.owf = "SHA512";
+    mp.mac = "SHA256";
+    mp.iterationCount = 1234;
+    mac_in_kind(*state, &mp);
+    pkie_cmp_mac_params_default(&mp, PKIE_CMP_MAC_PBMAC1);
+    mp.prf = "SHA384";
+    mp.mac = "SHA512";
+    mp.iterationCount = 2000;
+    mp.key_len = 64;
+    mac_in_kind(*state, &mp);
+}
+
+/* A certificate for @p key from the CA's issuer (NULL: self-signed), valid from @p from to
+ * @p to seconds from now. */
+static X509 *forge(struct fx *f, EVP_PKEY *key, const char *cn, int signed_by_ca, long from,
+                   long to)
+{
+    X509 *iss = NULL;
+    EVP_PKEY *ikey = NULL;
+    if (signed_by_ca)
+        assert_int_equal(
+            pkie_ca_store_get_ca(pkie_ca_server_store(f->srv), PKIE_CA_ISSUER, PASS, &iss, &ikey),
+            0);
+    X509 *x = X509_new();
+    X509_NAME *nm = pkie_ca_name_parse(cn);
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 424242 + from);
+    X509_set_subject_name(x, nm);
+    X509_set_issuer_name(x, iss != NULL ? X509_get_subject_name(iss) : nm);
+    X509_set_pubkey(x, key);
+    X509_gmtime_adj(X509_getm_notBefore(x), from);
+    X509_gmtime_adj(X509_getm_notAfter(x), to);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, iss != NULL ? iss : x, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    assert_true(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()) > 0);
+    X509_NAME_free(nm);
+    X509_free(iss);
+    EVP_PKEY_free(ikey);
+    return x;
+}
+
+/* A cr signed with @p cert / @p f->key: the answer's statusString must contain @p why. */
+static void signed_refused(struct fx *f, X509 *cert, const char *why)
+{
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_CR, 1, f->key, "sig", NULL);
+    assert_int_equal(pkie_cmp_gn_from_name(m, X509_get_subject_name(cert), &m->header.sender), 0);
+    assert_int_equal(pkie_cmp_protect_sig(m, f->key, cert, NULL, NULL), 0);
+    uint8_t *der = NULL, *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(pkie_cmp_msg_encode(m, &der, &len), 0);
+    struct pkie_cmp_msg *r = send_raw(f->srv, der, len, &raw);
+    assert_int_equal(error_bits(r), 1u << PKIE_CMP_FI_signerNotTrusted);
+    if (strstr(status_text(r), why) == NULL)
+        fail_msg("statusString '%s' lacks '%s'", status_text(r), why);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(der);
+    free(raw);
+}
+
+static void test_refusal_reasons(void **state)
+{
+    struct fx *f = *state;
+    struct pkie_ca_store *s = pkie_ca_server_store(f->srv);
+    /* issued by this CA and in its database, then revoked */
+    X509 *ok = forge(f, f->key, "/CN=revoked", 1, -60, 86400);
+    assert_int_equal(pkie_ca_store_cert_insert(s, ok, PKIE_CA_CERT_CONFIRMED, "auto1", 0, 0, 0), 0);
+    char hex[48];
+    pkie_ca_serial_hex(X509_get0_serialNumber(ok), hex, sizeof(hex));
+    assert_int_equal(pkie_ca_store_cert_set_status(s, hex, PKIE_CA_CERT_REVOKED, 1), 0);
+    signed_refused(f, ok, "is revoked");
+    /* expired */
+    X509 *old = forge(f, f->key, "/CN=expired", 1, -7200, -3600);
+    assert_int_equal(pkie_ca_store_cert_insert(s, old, PKIE_CA_CERT_CONFIRMED, "auto1", 0, 0, 0),
+                     0);
+    signed_refused(f, old, "expired");
+    /* signed by this CA's key but never issued (not in the database) */
+    X509 *ghost = forge(f, f->key, "/CN=ghost", 1, -30, 86400);
+    signed_refused(f, ghost, "not issued by this CA");
+    /* from another CA (self-signed) */
+    X509 *other = forge(f, f->key, "/CN=other", 0, -60, 86400);
+    signed_refused(f, other, "signer chain");
+    X509_free(ok);
+    X509_free(old);
+    X509_free(ghost);
+    X509_free(other);
+
+    /* MAC: unknown reference, wrong secret */
+    uint8_t *raw = NULL;
+    struct pkie_cmp_msg *m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "x", NULL);
+    struct pkie_cmp_msg *r = exchange(f, m, "nobody", "secret", PKIE_CMP_MAC_PBM, &raw);
+    assert_non_null(strstr(status_text(r), "unknown reference 'nobody'"));
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+    m = cert_request(PKIE_CMP_BODY_IR, 1, f->key, "x", NULL);
+    r = exchange(f, m, "auto1", "wrong", PKIE_CMP_MAC_PBM, &raw);
+    assert_int_equal(error_bits(r), 1u << PKIE_CMP_FI_badMessageCheck);
+    assert_true(strlen(status_text(r)) > 0 && strstr(status_text(r), "MAC") != NULL);
+    pkie_cmp_msg_free(r);
+    pkie_cmp_msg_free(m);
+    free(raw);
+}
+
 /* Two servers ("nodes") on one store, as `pkie ca serve` nodes on one
  * PostgreSQL database (and on one SQLite file): a transaction continues on the
  * other node, replays and transactionID reuse are refused across nodes, an
@@ -751,6 +1085,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nonce_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonce_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_central_keygen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_p10cr_cert_req_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac_answer_in_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_reasons, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,7 +293,7 @@ static void test_certs_and_serials(void **state)
     }
     struct count k1 = {0};
     assert_int_equal(pkie_ca_store_cert_list(f.s, 0, count_cb, &k1), 0);
-    assert_int_equal(k1.n, 21); /* + the CMP signer */
+    assert_int_equal(k1.n, 22); /* + the CMP signer and the key generation authority */
     for (int i = 0; i < k1.n; i++)
         for (int j = i + 1; j < k1.n; j++)
             assert_string_not_equal(k1.serials[i], k1.serials[j]);

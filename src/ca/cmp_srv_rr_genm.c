@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IT(n) "1.3.6.1.5.5.7.4." #n
-
 /* ---- rr ------------------------------------------------------------------------------ */
 
 static int crl_reason(const struct pkie_cmp_bytes *exts_tlv)
@@ -181,18 +179,19 @@ int srv_genm(struct srv_req *r, int *failbit)
         struct pkie_cmp_itav *dst = &out->itav[out->count];
         struct pkie_derw w;
         pkie_derw_init(&w, 1 << 20);
-        if (oid_is(type, IT(17))) { /* caCerts */
+        if (oid_is(type, PKIE_CMP_OID_IT_CA_CERTS)) { /* caCerts */
             pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
             pkie_derw_raw(&w, r->srv->issuer_der, r->srv->issuer_der_len);
             if (X509_cmp(r->srv->issuer, r->srv->root) != 0)
                 pkie_derw_raw(&w, r->srv->root_der, r->srv->root_der_len);
             pkie_derw_end(&w);
-            rc = add_itav(r, dst, IT(17), &w);
+            rc = add_itav(r, dst, PKIE_CMP_OID_IT_CA_CERTS, &w);
             out->count++;
-        } else if (oid_is(type, IT(20))) { /* rootCaCert -> rootCaKeyUpdate: no update */
-            rc = add_itav(r, dst, IT(18), NULL);
+        } else if (oid_is(type, PKIE_CMP_OID_IT_ROOT_CA_CERT)) { /* rootCaCert -> rootCaKeyUpdate:
+                                                                    no update */
+            rc = add_itav(r, dst, PKIE_CMP_OID_IT_ROOT_CA_KEYUPDATE, NULL);
             out->count++;
-        } else if (oid_is(type, IT(19))) { /* certReqTemplate */
+        } else if (oid_is(type, PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE)) { /* certReqTemplate */
             pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
             pkie_derw_begin(&w, PKIE_DER_SEQUENCE); /* certTemplate: nothing imposed */
             pkie_derw_end(&w);
@@ -203,21 +202,22 @@ int srv_genm(struct srv_req *r, int *failbit)
             pkie_derw_end(&w);
             pkie_derw_end(&w);
             pkie_derw_end(&w);
-            rc = add_itav(r, dst, IT(19), &w);
+            rc = add_itav(r, dst, PKIE_CMP_OID_IT_CERT_REQ_TEMPLATE, &w);
             out->count++;
-        } else if (oid_is(type, IT(2))) { /* signKeyPairTypes */
+        } else if (oid_is(type, PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES)) { /* signKeyPairTypes */
             pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
             alg_id(&w, "1.2.840.10045.2.1", "1.2.840.10045.3.1.7", 0);
             alg_id(&w, "1.2.840.10045.2.1", "1.3.132.0.34", 0);
             alg_id(&w, "1.2.840.113549.1.1.1", NULL, 1);
             alg_id(&w, "1.3.101.112", NULL, 0);
             pkie_derw_end(&w);
-            rc = add_itav(r, dst, IT(2), &w);
+            rc = add_itav(r, dst, PKIE_CMP_OID_IT_SIGN_KEY_PAIR_TYPES, &w);
             out->count++;
-        } else if (oid_is(type, IT(22)) || oid_is(type, IT(6))) { /* crlStatusList, currentCRL */
+        } else if (oid_is(type, PKIE_CMP_OID_IT_CRL_STATUS_LIST) ||
+                   oid_is(type, PKIE_CMP_OID_IT_CURRENT_CRL)) { /* crlStatusList, currentCRL */
             uint8_t *crl = NULL;
             size_t crl_len = 0;
-            int list = oid_is(type, IT(22));
+            int list = oid_is(type, PKIE_CMP_OID_IT_CRL_STATUS_LIST);
             rc = pkie_ca_server_crl(r->srv, &crl, &crl_len);
             if (rc == 0) {
                 if (list)
@@ -225,7 +225,8 @@ int srv_genm(struct srv_req *r, int *failbit)
                 pkie_derw_raw(&w, crl, crl_len);
                 if (list)
                     pkie_derw_end(&w);
-                rc = add_itav(r, dst, list ? IT(23) : IT(6), &w);
+                rc =
+                    add_itav(r, dst, list ? PKIE_CMP_OID_IT_CRLS : PKIE_CMP_OID_IT_CURRENT_CRL, &w);
                 out->count++;
             }
             free(crl);

@@ -1,0 +1,222 @@
+/* Central key envelope: the private key as PKCS#8 / OneAsymmetricKey, both ways. */
+#include "envkey_local.h"
+#include "pkie/error.h"
+#include "pkie/wipe.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <string.h>
+
+/* PKCS#8 PrivateKeyInfo of an EC key of a named curve, without OpenSSL's encoders
+ * (EVP_PKEY2PKCS8 costs 0.24 ms in OpenSSL 3.0): { 0, { id-ecPublicKey, curve },
+ * ECPrivateKey { 1, d, [1] publicKey } }, as EVP_PKEY2PKCS8 writes it. 1: not such a key. */
+static int ec_to_p8(EVP_PKEY *key, struct pkie_derw *w)
+{
+    char group[32];
+    uint8_t priv[66], pub[1 + 2 * 66];
+    size_t pub_len = 0, bytes;
+    const char *oid;
+    BIGNUM *d = NULL;
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1)
+        return 1;
+    if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
+        oid = "1.2.840.10045.3.1.7";
+        bytes = 32;
+    } else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
+        oid = "1.3.132.0.34";
+        bytes = 48;
+    } else
+        return 1;
+    int ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1 &&
+             BN_bn2binpad(d, priv, (int)bytes) == (int)bytes &&
+             EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub),
+                                             &pub_len) == 1;
+    BN_clear_free(d);
+    int rc = ok ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode the generated key");
+    if (rc == 0) {
+        struct pkie_derw eck; /* ECPrivateKey (RFC 5915), the privateKey OCTET STRING */
+        const uint8_t *e = NULL;
+        size_t elen = 0;
+        pkie_derw_init_secret(&eck, 1024);
+        pkie_derw_begin(&eck, PKIE_DER_SEQUENCE);
+        pkie_derw_int64(&eck, PKIE_DER_INTEGER, 1);
+        pkie_derw_octets(&eck, PKIE_DER_OCTET_STRING, priv, bytes);
+        pkie_derw_begin(&eck, PKIE_DER_CTX_C(1));
+        pkie_derw_bit_string(&eck, PKIE_DER_BIT_STRING, pub, pub_len, 0);
+        pkie_derw_end(&eck);
+        pkie_derw_end(&eck);
+        if ((rc = pkie_derw_finish(&eck, &e, &elen)) == 0) {
+            pkie_derw_begin(w, PKIE_DER_SEQUENCE);
+            pkie_derw_int64(w, PKIE_DER_INTEGER, 0);
+            pkie_derw_begin(w, PKIE_DER_SEQUENCE);
+            pkie_derw_oid_text(w, PKIE_DER_OID, "1.2.840.10045.2.1");
+            pkie_derw_oid_text(w, PKIE_DER_OID, oid);
+            pkie_derw_end(w);
+            pkie_derw_octets(w, PKIE_DER_OCTET_STRING, e, elen);
+            pkie_derw_end(w);
+        }
+        pkie_derw_free(&eck);
+    }
+    OPENSSL_cleanse(priv, sizeof(priv));
+    return rc;
+}
+
+/* The PKCS#8 encoding of @p key into a secret writer (wiped when freed). */
+int envkey_key_to_p8(EVP_PKEY *key, struct pkie_derw *w, const uint8_t **der, size_t *len)
+{
+    int rc = ec_to_p8(key, w);
+    if (rc == 0)
+        return pkie_derw_finish(w, der, len);
+    if (rc < 0)
+        return rc;
+    unsigned char *p8der = NULL;
+    int p8len = 0;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
+    if (p8 != NULL)
+        p8len = i2d_PKCS8_PRIV_KEY_INFO(p8, &p8der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (p8len <= 0)
+        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode the generated key");
+    rc = pkie_derw_raw(w, p8der, (size_t)p8len);
+    OPENSSL_clear_free(p8der, (size_t)p8len);
+    return rc == 0 ? pkie_derw_finish(w, der, len) : rc;
+}
+
+/* An EC private key of a named curve from its PKCS#8 fields, without OpenSSL's decoders
+ * (EVP_PKCS82PKEY costs 1.6 ms in OpenSSL 3.0, this 0.5): AlgorithmIdentifier parameters
+ * @p curve_oid, privateKey the ECPrivateKey DER with its publicKey. NULL when not of this form
+ * (the caller then uses libcrypto's decoder); the pair is checked (pub = priv * G). */
+static EVP_PKEY *ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const uint8_t *eck,
+                            size_t eck_len)
+{
+    static const struct {
+        const char *oid, *name;
+        size_t bytes;
+    } curves[] = {{"1.2.840.10045.3.1.7", "P-256", 32},
+                  {"1.3.132.0.34", "P-384", 48},
+                  {"1.3.132.0.35", "P-521", 66}};
+    struct pkie_der d, s, pubw;
+    const uint8_t *priv = NULL, *pub = NULL;
+    size_t priv_len = 0, pub_len = 0;
+    int64_t version = 0;
+    unsigned unused = 0;
+    const char *name = NULL;
+    size_t bytes = 0;
+    for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+        uint8_t want[16];
+        size_t n = 0;
+        if (pkie_der_oid_from_text(curves[i].oid, want, sizeof(want), &n) == 0 &&
+            pkie_der_oid_equal(curve_oid, curve_len, want, n)) {
+            name = curves[i].name;
+            bytes = curves[i].bytes;
+        }
+    }
+    pkie_der_init(&d, eck, eck_len);
+    int present = 0;
+    if (name == NULL || pkie_der_enter(&d, PKIE_DER_SEQUENCE, &s) != 0 ||
+        pkie_der_finish(&d) != 0 || pkie_der_read_int64(&s, PKIE_DER_INTEGER, &version) != 0 ||
+        version != 1 || pkie_der_read_octets(&s, PKIE_DER_OCTET_STRING, &priv, &priv_len) != 0 ||
+        priv_len != bytes || (pkie_der_peek_is(&s, PKIE_DER_CTX_C(0)) && pkie_der_skip(&s) != 0) ||
+        pkie_der_enter_optional(&s, PKIE_DER_CTX_C(1), &pubw, &present) != 0 || !present ||
+        pkie_der_read_bit_string(&pubw, PKIE_DER_BIT_STRING, &pub, &pub_len, &unused) != 0 ||
+        unused != 0 || pkie_der_finish(&pubw) != 0 || pkie_der_finish(&s) != 0) {
+        pkie_err_clear();
+        return NULL;
+    }
+    uint8_t native[66];
+    for (size_t i = 0; i < bytes; i++) /* OSSL_PARAM BNs are native-endian */
+        native[i] = priv[bytes - 1 - i];
+    EVP_PKEY *k = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)(uintptr_t)name, 0),
+        OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, bytes),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)pub, pub_len),
+        OSSL_PARAM_construct_end(),
+    };
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) != 1)
+        k = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    OPENSSL_cleanse(native, sizeof(native));
+    EVP_PKEY_CTX *check = k != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL) : NULL;
+    if (k != NULL && (check == NULL || EVP_PKEY_pairwise_check(check) != 1)) {
+        EVP_PKEY_free(k); /* a public key that is not the private key's */
+        k = NULL;
+    }
+    EVP_PKEY_CTX_free(check);
+    return k;
+}
+
+/* OneAsymmetricKey (PKCS#8 PrivateKeyInfo, version 0 or 1). */
+static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
+{
+    struct pkie_der d, s, alg;
+    const uint8_t *oid = NULL, *param = NULL, *key = NULL;
+    size_t oid_len = 0, param_len = 0, key_len = 0;
+    int64_t version = -1;
+    uint8_t ec_oid[16];
+    size_t ec_len = 0;
+    pkie_der_init(&d, p, len);
+    if (pkie_der_enter(&d, PKIE_DER_SEQUENCE, &s) == 0 &&
+        pkie_der_read_int64(&s, PKIE_DER_INTEGER, &version) == 0 && version == 0 &&
+        pkie_der_enter(&s, PKIE_DER_SEQUENCE, &alg) == 0 &&
+        pkie_der_read_oid(&alg, PKIE_DER_OID, &oid, &oid_len) == 0 &&
+        pkie_der_read_oid(&alg, PKIE_DER_OID, &param, &param_len) == 0 &&
+        pkie_der_finish(&alg) == 0 &&
+        pkie_der_read_octets(&s, PKIE_DER_OCTET_STRING, &key, &key_len) == 0 &&
+        pkie_der_finish(&s) == 0 && pkie_der_finish(&d) == 0 &&
+        pkie_der_oid_from_text("1.2.840.10045.2.1", ec_oid, sizeof(ec_oid), &ec_len) == 0 &&
+        pkie_der_oid_equal(oid, oid_len, ec_oid, ec_len) &&
+        (*out = ec_from_p8(param, param_len, key, key_len)) != NULL)
+        return 0;
+    pkie_err_clear();
+    /* other key types, attributes, version 1: libcrypto's decoder */
+    const unsigned char *q = p;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &q, (long)len);
+    int whole = p8 != NULL && q == p + len;
+    if (whole)
+        *out = EVP_PKCS82PKEY(p8);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (!whole)
+        return -1;
+    return *out != NULL ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
+}
+
+/* OneAsymmetricKey, or an AsymmetricKeyPackage holding exactly one. */
+int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
+{
+    struct pkie_der d, s;
+    struct pkie_der_tlv first;
+    pkie_der_init(&d, p, len);
+    int rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &s);
+    if (rc == 0 && (rc = pkie_der_finish(&d)) == 0 && (rc = pkie_der_read_tlv(&s, &first)) == 0 &&
+        first.tag == PKIE_DER_SEQUENCE) {
+        /* AsymmetricKeyPackage ::= SEQUENCE SIZE (1..MAX) OF OneAsymmetricKey */
+        if (!pkie_der_at_end(&s))
+            return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: more than one key in the package");
+        p = first.tlv;
+        len = first.tlv_len;
+    }
+    if (rc != 0)
+        return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
+    rc = decode_p8(p, len, out);
+    if (rc >= 0)
+        return rc;
+    /* OpenSSL 3.5's own server sends i2d_PrivateKey's type-specific form (RFC 5915
+     * ECPrivateKey, RFC 8017 RSAPrivateKey) instead of a OneAsymmetricKey: accepted too */
+    ERR_clear_error();
+    const unsigned char *q = p;
+    *out = d2i_AutoPrivateKey(NULL, &q, (long)len);
+    if (*out != NULL && q != p + len) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
+    return *out != NULL
+               ? 0
+               : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
+}
