@@ -40,7 +40,7 @@ extern "C" {
 /** Longest MAC secret a client may register (bytes). */
 #define PKIE_CA_SECRET_MAX     256
 /** Current database schema version. */
-#define PKIE_CA_SCHEMA_VERSION 2
+#define PKIE_CA_SCHEMA_VERSION 3
 
 /** Names of the CA credentials kept in the store. */
 #define PKIE_CA_ROOT   "root"   /**< self-signed root */

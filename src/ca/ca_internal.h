@@ -61,6 +61,9 @@ struct ca_store_ops {
     int (*client_get)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
                       uint8_t *blob, size_t cap, size_t *blob_len);
     int (*client_remove)(struct pkie_ca_store *s, const char *ref);
+    /* the client's central key generation grant (no row: denied) */
+    int (*keygen_set)(struct pkie_ca_store *s, const char *ref, int allow);
+    int (*keygen_get)(struct pkie_ca_store *s, const char *ref, int *allow);
     int (*client_list)(struct pkie_ca_store *s,
                        int (*cb)(void *arg, const struct pkie_ca_client *c), void *arg);
     /* one durable write (certificate and/or nonce); returns only once committed */

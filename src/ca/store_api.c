@@ -64,6 +64,16 @@ int pkie_ca_store_revoked_count(struct pkie_ca_store *s, int64_t *n)
     return s->ops->revoked_count(s, n);
 }
 
+int pkie_ca_store_keygen_set(struct pkie_ca_store *s, const char *ref, int allow)
+{
+    return s->ops->keygen_set(s, ref, allow);
+}
+
+int pkie_ca_store_keygen_get(struct pkie_ca_store *s, const char *ref, int *allow)
+{
+    return s->ops->keygen_get(s, ref, allow);
+}
+
 int pkie_ca_store_tx_create(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                             int state, const char *client_ref, const char *subject,
                             const uint8_t *request, size_t request_len, int64_t *id)

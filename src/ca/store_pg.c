@@ -95,6 +95,11 @@ static const char *const pg_text[PG_SQL_COUNT] = {
     [PG_TXNONCE_GET] = "SELECT nonce FROM tx_nonces WHERE txid=$1",
     [PG_CRL_NEXT] = "INSERT INTO counters(name,value) VALUES('crl_number',1) ON CONFLICT(name) "
                     "DO UPDATE SET value=counters.value+1 RETURNING value",
+    [PG_KEYGEN_SET] =
+        "INSERT INTO client_keygen(ref,allow) VALUES($1,$2::int8<>0) ON CONFLICT(ref) "
+        "DO UPDATE SET allow=EXCLUDED.allow",
+    [PG_KEYGEN_GET] =
+        "SELECT (CASE WHEN allow THEN 1 ELSE 0 END)::int8 FROM client_keygen WHERE ref=$1",
 };
 
 /* Schema migrations, the same versions as the SQLite backend's (see
@@ -127,6 +132,7 @@ static const char *const migrations[PKIE_CA_SCHEMA_VERSION] = {
           "CREATE INDEX nonces_seen ON nonces(seen);"
           "CREATE TABLE tx_nonces(txid bytea PRIMARY KEY, nonce bytea NOT NULL,"
           " seen bigint NOT NULL);",
+    [2] = "CREATE TABLE client_keygen(ref text PRIMARY KEY, allow boolean NOT NULL);",
 };
 
 static const struct pkie_pq *lib;
@@ -656,6 +662,30 @@ static int pg_client_remove(struct pkie_ca_store *s, const char *ref)
     return rc;
 }
 
+static int pg_keygen_set(struct pkie_ca_store *s, const char *ref, int allow)
+{
+    PGresult *r = NULL;
+    struct pgp p = {0};
+    pgp_text(&p, ref);
+    pgp_int(&p, allow ? 1 : 0);
+    int rc = pg_query(s, PG_KEYGEN_SET, &p, &r, NULL, "client_keygen");
+    lib->clear(r);
+    return rc;
+}
+
+static int pg_keygen_get(struct pkie_ca_store *s, const char *ref, int *allow)
+{
+    PGresult *r = NULL;
+    struct pgp p = {0};
+    pgp_text(&p, ref);
+    *allow = 0;
+    int rc = pg_query(s, PG_KEYGEN_GET, &p, &r, NULL, "client_keygen");
+    if (rc == 0 && lib->ntuples(r) == 1)
+        *allow = pg_int(r, 0, 0) != 0;
+    lib->clear(r);
+    return rc;
+}
+
 static int pg_client_list(struct pkie_ca_store *s,
                           int (*cb)(void *arg, const struct pkie_ca_client *c), void *arg)
 {
@@ -750,6 +780,8 @@ const struct ca_store_ops pkie_ca_pg_ops = {
     .client_insert = pg_client_insert,
     .client_get = pg_client_get,
     .client_remove = pg_client_remove,
+    .keygen_set = pg_keygen_set,
+    .keygen_get = pg_keygen_get,
     .client_list = pg_client_list,
     .write = pkie_ca_pg_write,
     .cert_set_status = pkie_ca_pg_cert_set_status,

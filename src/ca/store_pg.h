@@ -38,6 +38,8 @@ enum pg_sql {
     PG_TXNONCE_SET,
     PG_TXNONCE_GET,
     PG_CRL_NEXT,
+    PG_KEYGEN_SET,
+    PG_KEYGEN_GET,
     PG_SQL_COUNT
 };
 

@@ -39,6 +39,9 @@ static const char *const migrations[PKIE_CA_SCHEMA_VERSION] = {
           "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen);"
           "CREATE TABLE IF NOT EXISTS tx_nonces(txid BLOB PRIMARY KEY, nonce BLOB NOT NULL,"
           " seen INTEGER NOT NULL);",
+    /* clients granted central key generation (a CA of the first central key
+     * generation builds may have made it on first use already) */
+    [2] = "CREATE TABLE IF NOT EXISTS client_keygen(ref TEXT PRIMARY KEY, allow INTEGER NOT NULL);",
 };
 
 int pkie_ca_db_err(struct pkie_ca_store *s, const char *what)
@@ -486,6 +489,8 @@ const struct ca_store_ops pkie_ca_sqlite_ops = {
     .client_insert = sq_client_insert,
     .client_get = sq_client_get,
     .client_remove = sq_client_remove,
+    .keygen_set = pkie_ca_sq_keygen_set,
+    .keygen_get = pkie_ca_sq_keygen_get,
     .client_list = sq_client_list,
     .write = pkie_ca_sq_write,
     .cert_set_status = pkie_ca_sq_cert_set_status,

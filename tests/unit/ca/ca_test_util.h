@@ -58,6 +58,21 @@ static inline const char *ca_test_db(const char *cadir, int create)
     return out;
 }
 
+/* On PostgreSQL (PKIE_TEST_PG_DIR), every row of the test CA's database in
+ * @p cadir as pg_dump writes them (bytea as lower-case hex) into @p out:
+ * 1 when written, 0 on SQLite (nothing to dump: the database is DIR/ca.db). */
+static inline int ca_test_pg_dump(const char *cadir, const char *out)
+{
+    const char *dir = getenv("PKIE_TEST_PG_DIR"), *script = getenv("PKIE_TEST_PG_SCRIPT");
+    const char *conn = ca_test_db(cadir, 0);
+    if (conn == NULL)
+        return 0;
+    const char *name = strstr(conn, "dbname=") + 7;
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "sh '%s' dump '%s' '%s' >'%s'", script, dir, name, out);
+    return system(cmd) == 0;
+}
+
 /* A client registration with the given patterns and secret "secret". */
 static inline void ca_test_client(struct pkie_ca_client *c, const char *ref, const char *subj,
                                   const char *san)

@@ -663,6 +663,18 @@ static int file_has(const char *path, const uint8_t *needle, size_t n)
     return found;
 }
 
+/* As file_has, for @p needle written as lower-case hex (pg_dump's bytea). */
+static int file_has_hex(const char *path, const void *needle, size_t n)
+{
+    char *hex = malloc(2 * n + 1);
+    assert_non_null(hex);
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)needle)[i]);
+    int found = file_has(path, (const uint8_t *)hex, 2 * n);
+    free(hex);
+    return found;
+}
+
 static void test_central_keygen(void **state)
 {
     struct fx *f = *state;
@@ -713,20 +725,29 @@ static void test_central_keygen(void **state)
     uint8_t scalar[32];
     assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d), 1);
     assert_int_equal(BN_bn2binpad(d, scalar, sizeof(scalar)), 32);
-    const char *files[] = {"ca.db", "ca.db-wal", "ca.db-shm"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[700];
-        snprintf(path, sizeof(path), "%s/%s", f->cadir, files[i]);
-        assert_false(file_has(path, p8, (size_t)p8len));
-        assert_false(file_has(path, scalar, sizeof(scalar)));
-    }
-    /* ... while the certificate is there (the search does find what was written) */
     unsigned char *xder = NULL;
     int xlen = i2d_X509(x, &xder);
-    char db[700], wal[700];
-    snprintf(db, sizeof(db), "%s/ca.db", f->cadir);
-    snprintf(wal, sizeof(wal), "%s/ca.db-wal", f->cadir);
-    assert_true(file_has(db, xder, (size_t)xlen) || file_has(wal, xder, (size_t)xlen));
+    char dump[700];
+    snprintf(dump, sizeof(dump), "%s/pg.dump", f->cadir);
+    if (ca_test_pg_dump(f->cadir, dump)) {
+        /* PostgreSQL: every row of the database, bytea as hex */
+        assert_false(file_has_hex(dump, p8, (size_t)p8len));
+        assert_false(file_has_hex(dump, scalar, sizeof(scalar)));
+        assert_true(file_has_hex(dump, xder, (size_t)xlen));
+    } else {
+        const char *files[] = {"ca.db", "ca.db-wal", "ca.db-shm"};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            char path[700];
+            snprintf(path, sizeof(path), "%s/%s", f->cadir, files[i]);
+            assert_false(file_has(path, p8, (size_t)p8len));
+            assert_false(file_has(path, scalar, sizeof(scalar)));
+        }
+        /* ... while the certificate is there (the search does find what was written) */
+        char db[700], wal[700];
+        snprintf(db, sizeof(db), "%s/ca.db", f->cadir);
+        snprintf(wal, sizeof(wal), "%s/ca.db-wal", f->cadir);
+        assert_true(file_has(db, xder, (size_t)xlen) || file_has(wal, xder, (size_t)xlen));
+    }
     OPENSSL_free(xder);
     OPENSSL_clear_free(p8, (size_t)p8len);
     BN_clear_free(d);
