@@ -10,18 +10,23 @@ fails=0
 # PKIE_TEST_PG_DIR (a throwaway cluster, tests/pg/pgcluster.sh): the same test
 # on PostgreSQL. A fresh database of the cluster is the store, and every
 # `pkie ca SUB` of the test gets --db through a wrapper in $WORK.
-if [ -n "${PKIE_TEST_PG_DIR:-}" ]; then
+# ca_new_store: a fresh database for the next `pkie ca init` (PostgreSQL
+# only: on SQLite each --dir has its own ca.db already).
+PKIE_REAL_BIN=$PKIE_BIN
+ca_new_store() {
+  [ -n "${PKIE_TEST_PG_DIR:-}" ] || return 0
   PKIE_TEST_DBNAME="t$$_$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')"
   sh "$PKIE_TEST_PG_SCRIPT" createdb "$PKIE_TEST_PG_DIR" "$PKIE_TEST_DBNAME" ||
     { echo "FATAL: createdb" >&2; exit 1; }
   PKIE_TEST_DB="$(sh "$PKIE_TEST_PG_SCRIPT" conninfo "$PKIE_TEST_PG_DIR") dbname=$PKIE_TEST_DBNAME"
-  PKIE_REAL_BIN=$PKIE_BIN
   PKIE_BIN=$WORK/pkie-db
   printf '#!/bin/sh\nif [ "$1" = ca ] && [ $# -ge 2 ] && [ "$2" != --help ]; then\n  sub=$2\n  shift 2\n  exec "%s" ca "$sub" --db "%s" "$@"\nfi\nexec "%s" "$@"\n' \
-    "$PKIE_REAL_BIN" "$PKIE_TEST_DB" "$PKIE_REAL_BIN" >"$PKIE_BIN"
-  chmod +x "$PKIE_BIN"
+    "$PKIE_REAL_BIN" "$PKIE_TEST_DB" "$PKIE_REAL_BIN" >"$PKIE_BIN.new"
+  chmod +x "$PKIE_BIN.new"
+  mv "$PKIE_BIN.new" "$PKIE_BIN"
   echo "store: PostgreSQL ($PKIE_TEST_DB)"
-fi
+}
+ca_new_store
 
 cleanup() {
   if [ -n "$SERVER_PID" ]; then

@@ -36,6 +36,7 @@ check "database integrity" "$PKIE_BIN" ca check --dir "$WORK/ca"
 # used (hashAlg SHA-512) and says pvno 3 (RFC 9810 5.3.18)
 ca_stop
 mv "$WORK/ca" "$WORK/ca-ec"
+ca_new_store
 "$PKIE_BIN" ca init --dir "$WORK/ca" --subject "/CN=Ed Root/O=pkie" --key-type ed25519 \
   >/dev/null || die "ca init ed25519"
 "$PKIE_BIN" ca client add --dir "$WORK/ca" --ref client1 --secret-file "$WORK/secret" \
