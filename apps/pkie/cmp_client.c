@@ -351,7 +351,7 @@ static int run_transaction(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     if (save_new_cert(r, ctx) < 0 ||
         save_list(r, V(cacertsout), pkie_cmp_ctx_get_capubs(ctx), "-cacertsout") < 0)
         return -1;
-    if (V(newkeyout) != NULL && save_newkey(r, V(newkeyout), pkie_cmp_ctx_get0_new_pkey(ctx)) < 0)
+    if (r->ckg && save_newkey(r, V(newkeyout), pkie_cmp_ctx_get0_new_pkey(ctx)) < 0)
         return -1;
     if (V(chainout) != NULL && pkie_cmp_ctx_get_new_chain(ctx) == NULL)
         pkie_log_warn("cmp", "could not build the chain of the new certificate for -chainout");

@@ -30,6 +30,8 @@ struct cmpc_run {
     int certder;          /**< -certform DER */
     int crlpem;           /**< -crlform PEM */
     int reqout_only_done; /**< -reqout_only: the request is saved, nothing sent */
+    int ckg;              /**< central key generation (-centralkeygen, or -popo -1 in an
+                               enrollment, as OpenSSL 3.5 reads it) */
 };
 
 /** Build the context from the options (cmp_client_setup.c). 0 or -1 after a

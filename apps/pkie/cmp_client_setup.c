@@ -381,32 +381,44 @@ static int apply_vparams(const struct cmpc_opts *opt, X509_STORE *st)
 
 /* The consistency checks of openssl cmp's setup_request_ctx (and
  * get_opts) for the request options. 0 or -1 after a one-line error. */
-static int check_request_opts(const struct cmpc_run *r, const struct cmpc_opts *opt)
+static int check_request_opts(struct cmpc_run *r, const struct cmpc_opts *opt)
 {
     int enroll = r->cmd == PKIE_CMP_IR || r->cmd == PKIE_CMP_CR || r->cmd == PKIE_CMP_KUR;
-    int ckg = V(centralkeygen) != NULL;
-    long popo = cmpc_opt_int(opt, CMPC_popo, ckg ? PKIE_CMP_POPO_NONE : PKIE_CMP_POPO_SIGNATURE);
-    if (ckg) {
-        if (!enroll) {
-            fprintf(stderr, "pkie cmp: -centralkeygen applies to -cmd ir, cr and kur\n");
-            return -1;
+    long popo = cmpc_opt_int(opt, CMPC_popo, PKIE_CMP_POPO_NONE - 1); /* below: not given */
+    r->ckg = 0;
+    if (enroll) {
+        r->ckg = V(centralkeygen) != NULL;
+        if (popo == PKIE_CMP_POPO_NONE && !r->ckg) {
+            pkie_log_info("cmp", "POPO is disabled, which implies -centralkeygen");
+            r->ckg = 1;
         }
-        if (V(newkeyout) == NULL) {
-            fprintf(stderr, "pkie cmp: -newkeyout not given, nowhere to save centrally generated "
-                            "key\n");
-            return -1;
+        if (r->ckg) {
+            if (popo > PKIE_CMP_POPO_NONE) {
+                fprintf(stderr, "pkie cmp: -popo value %ld is inconsistent with -centralkeygen\n",
+                        popo);
+                return -1;
+            }
+            if (V(newkeyout) == NULL) {
+                fprintf(stderr, "pkie cmp: -newkeyout not given, nowhere to save centrally "
+                                "generated key\n");
+                return -1;
+            }
+            popo = PKIE_CMP_POPO_NONE;
         }
-        if (popo > PKIE_CMP_POPO_NONE) {
-            fprintf(stderr, "pkie cmp: -popo %ld is inconsistent with -centralkeygen\n", popo);
-            return -1;
-        }
-    } else if (V(newkeyout) != NULL) {
-        fprintf(stderr, "pkie cmp: -newkeyout needs -centralkeygen\n");
-        return -1;
+    } else {
+        const char *msg = "option is ignored for commands other than 'ir', 'cr', and 'kur'";
+        if (V(popo) != NULL)
+            fprintf(stderr, "pkie cmp: warning: -popo %s\n", msg);
+        if (V(centralkeygen) != NULL)
+            fprintf(stderr, "pkie cmp: warning: -popo -1 or -centralkeygen %s\n", msg);
+        if (V(newkeyout) != NULL)
+            fprintf(stderr, "pkie cmp: warning: -newkeyout %s\n", msg);
     }
+    if (popo < PKIE_CMP_POPO_NONE)
+        popo = PKIE_CMP_POPO_SIGNATURE;
     if (enroll) {
         if (V(reqin) == NULL && V(newkey) == NULL && V(key) == NULL && V(csr) == NULL &&
-            V(oldcert) == NULL && popo != -1) {
+            V(oldcert) == NULL && !r->ckg) {
             fprintf(stderr, "pkie cmp: missing -newkey (or -key) to be certified and no -csr, "
                             "-oldcert, -cert, or -reqin option given, which could provide "
                             "fallback public key\n");
@@ -877,7 +889,7 @@ static int setup_request_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx,
         set_options(opt, ctx, flags, sizeof(flags) / sizeof(flags[0]), 1) < 0 ||
         set_names(opt, ctx, names, sizeof(names) / sizeof(names[0])) < 0)
         return -1;
-    if (V(centralkeygen) != NULL && pkie_cmp_ctx_set_central_keygen(ctx, 1) < 0)
+    if (r->ckg && pkie_cmp_ctx_set_central_keygen(ctx, 1) < 0)
         return fail_err("-centralkeygen");
     if (V(newkey) != NULL) {
         EVP_PKEY *nk = cmpc_load_key(V(newkey), pw->newkey, 1, "-newkey");

@@ -108,8 +108,17 @@ refused() {
 cmpmock_start -srv_cert "$P/kga.crt" -rsp_cert "$P/new.crt" $MOCK || exit 1
 ok ec_kari "$P/cli.crt" "$P/cli.key"
 ok rsa_ktri "$P/clirsa.crt" "$P/clirsa.key"
-refused newkeyout_alone "needs -centralkeygen" -cert "$P/cli.crt" -key "$P/cli.key" \
-  -newkey "$P/new.key" -newkeyout "$work/newkeyout_alone.key"
+# -newkeyout without central key generation is ignored, as openssl cmp 3.5 does
+cases=$((cases + 1))
+if ! timeout -k 2 60 $PKIE cmp -config "" -server "$CMPMOCK_URL" -cmd cr -subject /CN=x \
+  -trusted "$P/root.crt" -certout "$work/nk_alone.crt" -cert "$P/cli.crt" -key "$P/cli.key" \
+  -newkey "$P/new.key" -newkeyout "$work/nk_alone.key" >"$work/nk_alone.log" 2>&1; then
+  fail "newkeyout_alone: pkie cmp failed"
+  tail -3 "$work/nk_alone.log" >&2
+fi
+[ ! -e "$work/nk_alone.key" ] || fail "newkeyout_alone: a key was written"
+# -popo -1 in an enrollment means central key generation (OpenSSL 3.5): it needs -newkeyout
+refused popo_none_alone "nowhere to save" -cert "$P/cli.crt" -key "$P/cli.key" -popo -1
 refused centralkeygen_alone "nowhere to save" -cert "$P/cli.crt" -key "$P/cli.key" -centralkeygen
 refused centralkeygen_popo "inconsistent with -centralkeygen" -cert "$P/cli.crt" \
   -key "$P/cli.key" -centralkeygen -popo 1 -newkeyout "$work/centralkeygen_popo.key"
