@@ -167,6 +167,21 @@ static int add_bytes(char **b, size_t *l, size_t *c, const char *key, const char
     return rc != 0 ? rc : sb_add(b, l, c, "\"", 1);
 }
 
+/* Close the object begun in *b (after a step that returned @p rc) and hand it
+ * out, or free it on error. */
+static int finish_object(int rc, char *b, size_t l, size_t c, char **out, size_t *outlen)
+{
+    if (rc == 0)
+        rc = sb_add(&b, &l, &c, "}", 1);
+    if (rc != 0) {
+        free(b);
+        return rc;
+    }
+    *out = b;
+    *outlen = l;
+    return 0;
+}
+
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
 {
     char *b = NULL;
@@ -200,15 +215,7 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     if (rc == 0)
         rc = add_str(&b, &l, &c, "global_area",
                      p->global_area ? pkie_xfer_hex(p->global_area, 64, hex) : NULL);
-    if (rc == 0)
-        rc = sb_add(&b, &l, &c, "}", 1);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    *out = b;
-    *outlen = l;
-    return 0;
+    return finish_object(rc, b, l, c, out, outlen);
 }
 
 static int ts_now(char **b, size_t *l, size_t *c)
@@ -259,15 +266,7 @@ int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out
         rc = add_str(&b, &l, &c, "result", "refused");
     if (rc == 0)
         rc = add_str(&b, &l, &c, "error", r->reason ? r->reason : "refused");
-    if (rc == 0)
-        rc = sb_add(&b, &l, &c, "}", 1);
-    if (rc != 0) {
-        free(b);
-        return rc;
-    }
-    *out = b;
-    *outlen = l;
-    return 0;
+    return finish_object(rc, b, l, c, out, outlen);
 }
 
 int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
