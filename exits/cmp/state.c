@@ -353,7 +353,7 @@ static int adopt_if_changed(void)
         return 0;
     }
     struct cmpx_ident *cand = NULL, *cur = cmpx_current();
-    struct cmpx_stamp st;
+    struct cmpx_stamp st = now_st; /* what is remembered when it cannot be opened */
     int rc = cmpx_ident_read(G.conf.dir, &cand, &st);
     if (rc == 0 && cur != NULL && X509_cmp(cand->leaf, cur->leaf) == 0) {
         cmpx_ident_free(cand); /* rewritten, same certificate */

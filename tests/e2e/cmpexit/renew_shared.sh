@@ -2,7 +2,8 @@
 # e2e: four SSL tasks, each with its exit helper (isolation = process), share
 # the exit's directory. The renewal falls due in all of them at once: exactly
 # one KUR reaches the CA (one helper renews under the directory's lock), the
-# other helpers adopt the certificate it wrote and serve it.
+# other helpers adopt the certificate it wrote and serve it; a corrupt
+# identity.pem written afterwards is not adopted.
 . "$(dirname "$0")/lib.sh"
 [ "${PKIE_TEST_EXIT_ISOLATION:-process}" = process ] || cx_fail "this test needs isolation = process"
 CX_TASKS=4
@@ -50,4 +51,16 @@ for f in two three; do
   cx_send sender "$W/$f.bin" || cx_fail "transfer $f after the renewal"
   cmp -s "$W/$f.bin" "$W/in/$f.bin" || cx_fail "$f.bin differs"
 done
+# hostile: identity.pem replaced by garbage (another writer gone wrong): the
+# helpers that look at it do not adopt it and keep serving the renewed certificate
+printf 'not an identity\n' >"$W/bad.pem"
+chmod 600 "$W/bad.pem"
+mv "$W/bad.pem" "$W/receiver-private/identity.pem"
+cx_send sender "$W/four.bin" || cx_fail "transfer with a corrupt identity.pem on disk"
+cmp -s "$W/four.bin" "$W/in/four.bin" || cx_fail "four.bin differs"
+cx_wait "$W/recv.log" "identity.pem changed on disk but is not adopted (.*no private key" 30 \
+  "$RECV_PID" || cx_fail "the corrupt identity.pem was not refused"
+[ "$(grep -c "adopted (written by another process)" "$W/recv.log")" = 3 ] ||
+  cx_fail "something was adopted after the corrupt identity.pem was written"
+echo "ok: a corrupt identity.pem is not adopted, the renewed certificate keeps serving"
 echo "cmpexit e2e renew_shared: all passed"
