@@ -11,14 +11,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char dir[64];
+
+static void remove_dir(void)
+{
+    rmdir(dir); /* empty: each input's file is unlinked */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char dir[64];
     static X509_STORE *anchors;
     if (dir[0] == '\0') {
         snprintf(dir, sizeof(dir), "/tmp/fuzz_cmpexit_ident.XXXXXX");
         if (mkdtemp(dir) == NULL)
             abort();
+        atexit(remove_dir);
         anchors = X509_STORE_new();
     }
     char path[128];
