@@ -24,9 +24,9 @@
 #include "pkie/error.h"
 #include "pkie/wipe.h"
 
-#define IDENT_FILE "identity.pem"
-#define CAS_FILE   "ca-certs.pem"
-#define CRL_FILE   "crl.pem"
+#define CAS_FILE  "ca-certs.pem"
+#define DISK_POLL 10 /* seconds between the refresh thread's looks at identity.pem */
+#define CRL_FILE  "crl.pem"
 
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -34,6 +34,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_rwlock_t tlock;
+    pthread_mutex_t fmu; /* identity.pem as this process knows it (before mu) */
     int inited;
     struct cmpx_conf conf;
     X509_STORE *anchors;
@@ -41,6 +42,8 @@ static struct {
     struct cmpx_ident *id;
     struct cmpx_trust *trust;
     uint64_t gens;
+    struct cmpx_stamp stamp;        /* identity.pem last installed, adopted or rejected */
+    time_t written;                 /* when the current identity was written to disk */
     _Atomic long long renew_try_at; /* when StartHandshake should wake the thread */
     time_t next_refresh;
     unsigned renew_fails, refresh_fails;
@@ -49,6 +52,7 @@ static struct {
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .cv = PTHREAD_COND_INITIALIZER,
        .tlock = PTHREAD_RWLOCK_INITIALIZER,
+       .fmu = PTHREAD_MUTEX_INITIALIZER,
        .renew_try_at = LLONG_MAX};
 
 void cmpx_log(const char *fmt, ...)
@@ -65,14 +69,6 @@ void cmpx_log(const char *fmt, ...)
             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)getpid(), msg);
 }
 
-static time_t asn1_to_time(const ASN1_TIME *t)
-{
-    struct tm tm;
-    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
-    return timegm(&tm);
-}
-
 static void serial_hex(X509 *x, char *buf, size_t cap)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
@@ -83,119 +79,6 @@ static void serial_hex(X509 *x, char *buf, size_t cap)
             *p = (char)(*p - 'A' + 'a');
     OPENSSL_free(h);
     BN_free(bn);
-}
-
-static void ident_free(struct cmpx_ident *id)
-{
-    while (id != NULL) {
-        struct cmpx_ident *o = id->older;
-        EVP_PKEY_free(id->key);
-        X509_free(id->leaf);
-        free(id->der);
-        free(id);
-        id = o;
-    }
-}
-
-/* An identity from @p key, @p leaf and the CA certificates of @p chain that
- * are not self-signed (the peer has the root). Takes references. */
-static struct cmpx_ident *ident_new(EVP_PKEY *key, X509 *leaf, STACK_OF(X509) *chain)
-{
-    struct cmpx_ident *id = calloc(1, sizeof(*id));
-    if (id == NULL)
-        return NULL;
-    X509 *certs[CFTPKIE_CHAIN_MAX];
-    uint32_t n = 0;
-    certs[n++] = leaf;
-    for (int i = 0; chain != NULL && i < sk_X509_num(chain) && n < CFTPKIE_CHAIN_MAX; i++) {
-        X509 *c = sk_X509_value(chain, i);
-        if (X509_cmp(c, leaf) == 0 || X509_check_issued(c, c) == X509_V_OK)
-            continue;
-        certs[n++] = c;
-    }
-    size_t total = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        int l = i2d_X509(certs[i], NULL);
-        if (l <= 0)
-            goto err;
-        id->lens[i] = (uint32_t)l;
-        total += (size_t)l;
-    }
-    if (total > CFTPKIE_CHAIN_CAP)
-        goto err;
-    id->der = malloc(total);
-    if (id->der == NULL)
-        goto err;
-    uint8_t *p = id->der;
-    for (uint32_t i = 0; i < n; i++)
-        i2d_X509(certs[i], &p);
-    id->der_len = total;
-    id->count = n;
-    id->key = key;
-    EVP_PKEY_up_ref(key);
-    id->leaf = leaf;
-    X509_up_ref(leaf);
-    id->not_before = asn1_to_time(X509_get0_notBefore(leaf));
-    id->not_after = asn1_to_time(X509_get0_notAfter(leaf));
-    return id;
-err:
-    free(id->der);
-    free(id);
-    return NULL;
-}
-
-/* identity.pem: the key (PKCS#8) then the chain, written atomically (0600). */
-static int ident_save(const struct cmpx_ident *id, STACK_OF(X509) *chain)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    int rc = 0;
-    if (b == NULL || !PEM_write_bio_PrivateKey(b, id->key, NULL, NULL, 0, NULL, NULL) ||
-        !PEM_write_bio_X509(b, id->leaf))
-        rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encoding the identity");
-    for (int i = 0; rc == 0 && chain != NULL && i < sk_X509_num(chain); i++)
-        if (!PEM_write_bio_X509(b, sk_X509_value(chain, i)))
-            rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encoding the chain");
-    if (rc == 0)
-        rc = cmpx_write_bio(G.conf.dir, IDENT_FILE, b);
-    if (b != NULL) {
-        char *data = NULL;
-        long n = BIO_get_mem_data(b, &data);
-        if (n > 0)
-            pkie_wipe(data, (size_t)n);
-    }
-    BIO_free(b);
-    return rc;
-}
-
-static struct cmpx_ident *ident_load(void)
-{
-    char path[PATH_MAX];
-    if (cmpx_path(path, sizeof(path), G.conf.dir, IDENT_FILE) != 0)
-        return NULL;
-    BIO *b = BIO_new_file(path, "r");
-    if (b == NULL) {
-        ERR_clear_error();
-        return NULL;
-    }
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-    STACK_OF(X509) *sk = sk_X509_new_null();
-    X509 *x;
-    while (sk != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-        if (!sk_X509_push(sk, x))
-            X509_free(x);
-    ERR_clear_error();
-    BIO_free(b);
-    struct cmpx_ident *id = NULL;
-    if (key != NULL && sk != NULL && sk_X509_num(sk) > 0 &&
-        X509_check_private_key(sk_X509_value(sk, 0), key) == 1)
-        id = ident_new(key, sk_X509_value(sk, 0), sk);
-    else
-        cmpx_log("%s unusable (no key, no certificate or they do not match): enrolling again",
-                 path);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(sk, X509_free);
-    ERR_clear_error();
-    return id;
 }
 
 /* ---- trust: CA certificates and CRL ---------------------------------------- */
@@ -387,7 +270,54 @@ static const char *status_text(struct pkie_cmp_ctx *ctx, char *buf, size_t cap)
     return buf;
 }
 
-/* Install a new identity (saved first) and log it. Called with mu held. */
+/* When @p id, written to disk at @p written, is to be renewed: its window,
+ * but never before retry_max after it was written (a window wider than the
+ * validity would otherwise renew in a loop, and processes sharing the
+ * directory would each renew a certificate another one just wrote). */
+static long long due_at(const struct cmpx_ident *id, time_t written)
+{
+    long long at = (long long)cmpx_renew_at(&G.conf, id->not_before, id->not_after);
+    long long floor = (long long)written + G.conf.retry_max;
+    return at > floor ? at : floor;
+}
+
+/* The renewal policy written into identity.pem: the floor of due_at only
+ * holds between processes that share it. */
+static void policy_text(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%lld/%d/%lld", G.conf.renew_before, G.conf.renew_percent, G.conf.retry_max);
+}
+
+/* Make @p id (on disk as @p st) the current identity and log it with @p how.
+ * Called with fmu held (mu is taken here). */
+static void install(struct cmpx_ident *id, const struct cmpx_stamp *st, const char *how)
+{
+    pthread_mutex_lock(&G.mu);
+    id->gen = ++G.gens;
+    id->older = G.id;
+    G.id = id;
+    G.renew_fails = 0;
+    G.stamp = *st;
+    /* the retry_max floor counts from the file's write when its writer had
+     * our renewal policy; a changed policy applies at once */
+    char mine[CMPX_POLICY_MAX];
+    policy_text(mine, sizeof(mine));
+    G.written = strcmp(id->policy, mine) == 0 && st->present ? st->mtime.tv_sec : 0;
+    long long due = due_at(id, G.written);
+    atomic_store(&G.renew_try_at, due);
+    pthread_mutex_unlock(&G.mu);
+    char serial[80];
+    serial_hex(id->leaf, serial, sizeof(serial));
+    char na[32];
+    struct tm tm;
+    gmtime_r(&id->not_after, &tm);
+    strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cmpx_log("%s: certificate serial %s for %s, valid until %s, renewal from %lld s from now", how,
+             serial, G.conf.subject, na, due - (long long)time(NULL));
+}
+
+/* Install a new identity from the CA (saved first). Called with the file
+ * lock held, without mu. */
 static int ident_install(struct pkie_cmp_ctx *ctx, EVP_PKEY *key, X509 *cert, const char *how)
 {
     if (X509_check_private_key(cert, key) != 1) {
@@ -395,33 +325,58 @@ static int ident_install(struct pkie_cmp_ctx *ctx, EVP_PKEY *key, X509 *cert, co
         return PKIE_ERR(PKIE_ERR_CRYPTO, "%s: the CA returned a certificate for another key", how);
     }
     STACK_OF(X509) *chain = pkie_cmp_ctx_get_new_chain(ctx);
-    struct cmpx_ident *id = ident_new(key, cert, chain);
+    struct cmpx_ident *id = cmpx_ident_new(key, cert, chain);
     if (id == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "identity");
-    int rc = ident_save(id, chain);
-    if (rc != 0) {
-        ident_free(id);
-        return rc;
+    policy_text(id->policy, sizeof(id->policy));
+    struct cmpx_stamp st;
+    pthread_mutex_lock(&G.fmu);
+    int rc = cmpx_ident_save(G.conf.dir, id, &st);
+    if (rc == 0)
+        install(id, &st, how);
+    pthread_mutex_unlock(&G.fmu);
+    if (rc != 0)
+        cmpx_ident_free(id);
+    return rc;
+}
+
+/* Adopt identity.pem when it changed on disk since this process last saw it
+ * (another process sharing the directory renewed or enrolled) and holds a
+ * usable identity (cmpx_ident_adoptable); a file that is not is logged once
+ * and the current identity keeps serving. 1 when adopted, else 0. */
+static int adopt_if_changed(void)
+{
+    struct cmpx_stamp now_st;
+    pthread_mutex_lock(&G.fmu);
+    if (cmpx_stamp_of(G.conf.dir, &now_st) != 0 || cmpx_stamp_eq(&now_st, &G.stamp)) {
+        pthread_mutex_unlock(&G.fmu);
+        return 0;
     }
-    id->gen = ++G.gens;
-    id->older = G.id;
-    G.id = id;
-    G.renew_fails = 0;
-    /* never renew a fresh certificate again before retry_max (a window
-     * wider than the validity would otherwise renew in a loop) */
-    long long at = (long long)cmpx_renew_at(&G.conf, id->not_before, id->not_after);
-    long long floor = (long long)time(NULL) + G.conf.retry_max;
-    atomic_store(&G.renew_try_at, at > floor ? at : floor);
-    char serial[80];
-    serial_hex(cert, serial, sizeof(serial));
-    char na[32];
-    struct tm tm;
-    gmtime_r(&id->not_after, &tm);
-    strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    time_t ra = cmpx_renew_at(&G.conf, id->not_before, id->not_after);
-    cmpx_log("%s: certificate serial %s for %s, valid until %s, renewal from %lld s from now", how,
-             serial, G.conf.subject, na, (long long)(ra - time(NULL)));
-    return 0;
+    struct cmpx_ident *cand = NULL, *cur = cmpx_current();
+    struct cmpx_stamp st = now_st; /* what is remembered when it cannot be opened */
+    int rc = cmpx_ident_read(G.conf.dir, &cand, &st);
+    if (rc == 0 && cur != NULL && X509_cmp(cand->leaf, cur->leaf) == 0) {
+        cmpx_ident_free(cand); /* rewritten, same certificate */
+        cand = NULL;
+    } else if (rc == 0) {
+        pthread_rwlock_rdlock(&G.tlock);
+        rc = cmpx_ident_adoptable(cand, cur, G.anchors, G.trust ? G.trust->cas : NULL, time(NULL));
+        pthread_rwlock_unlock(&G.tlock);
+    }
+    if (rc < 0)
+        cmpx_log("%s changed on disk but is not adopted (%s): the current certificate keeps "
+                 "serving",
+                 CMPX_IDENT_FILE, pkie_err_last()->msg);
+    if (rc == 0 && cand != NULL) {
+        install(cand, &st, "adopted (written by another process)");
+    } else {
+        cmpx_ident_free(cand);
+        pthread_mutex_lock(&G.mu);
+        G.stamp = st; /* seen: not read again until it changes */
+        pthread_mutex_unlock(&G.mu);
+    }
+    pthread_mutex_unlock(&G.fmu);
+    return rc == 0 && cand != NULL;
 }
 
 /* IR with MAC protection (first enrollment). */
@@ -454,9 +409,7 @@ static int enroll_ir(void)
                       status_text(ctx, buf, sizeof(buf)));
         goto out;
     }
-    pthread_mutex_lock(&G.mu);
     rc = ident_install(ctx, key, cert, "enrolled (IR, MAC)");
-    pthread_mutex_unlock(&G.mu);
 out:
     pkie_wipe(secret, sizeof(secret));
     X509_NAME_free(subj);
@@ -465,14 +418,25 @@ out:
     return rc;
 }
 
-/* KUR signed with the current certificate. Network without mu; the new
- * identity is installed with mu held. */
+/* KUR signed with the current certificate, holding the directory's lock:
+ * when another process renewed meanwhile (identity.pem changed and is no
+ * longer due) its identity is adopted instead. Network without mu. */
 static int renew_kur(void)
 {
-    char buf[512];
+    int lfd = cmpx_lock_take(G.conf.dir);
+    if (lfd < 0)
+        return lfd;
+    adopt_if_changed();
     pthread_mutex_lock(&G.mu);
     struct cmpx_ident *cur = G.id;
+    long long due = due_at(cur, G.written);
     pthread_mutex_unlock(&G.mu);
+    if ((long long)time(NULL) < due) { /* renewed by another process */
+        atomic_store(&G.renew_try_at, due);
+        cmpx_lock_release(lfd);
+        return 0;
+    }
+    char buf[512];
     pthread_rwlock_rdlock(&G.tlock);
     struct pkie_cmp_ctx *ctx = ctx_new(G.trust);
     pthread_rwlock_unlock(&G.tlock);
@@ -493,12 +457,11 @@ static int renew_kur(void)
                       status_text(ctx, buf, sizeof(buf)));
         goto out;
     }
-    pthread_mutex_lock(&G.mu);
     rc = ident_install(ctx, key, cert, "renewed (KUR)");
-    pthread_mutex_unlock(&G.mu);
 out:
     EVP_PKEY_free(key);
     pkie_cmp_ctx_free(ctx);
+    cmpx_lock_release(lfd);
     return rc;
 }
 
@@ -595,6 +558,9 @@ static void *refresher(void *arg)
     (void)arg;
     pthread_mutex_lock(&G.mu);
     while (!G.stop) {
+        pthread_mutex_unlock(&G.mu);
+        adopt_if_changed(); /* another process renewed: serve its certificate */
+        pthread_mutex_lock(&G.mu);
         time_t now = time(NULL);
         if (now >= G.next_refresh) {
             pthread_mutex_unlock(&G.mu);
@@ -628,6 +594,8 @@ static void *refresher(void *arg)
             continue;
         }
         long long wake = G.next_refresh < rat ? (long long)G.next_refresh : rat;
+        if (wake > (long long)now + DISK_POLL)
+            wake = (long long)now + DISK_POLL;
         struct timespec ts = {.tv_sec = (time_t)wake, .tv_nsec = 0};
         G.kick = 0;
         while (!G.stop && !G.kick && time(NULL) < wake)
@@ -640,6 +608,7 @@ static void *refresher(void *arg)
 
 void cmpx_handshake_tick(void)
 {
+    adopt_if_changed(); /* a stat(); reads the file only when it changed */
     if ((long long)time(NULL) < atomic_load(&G.renew_try_at))
         return;
     pthread_mutex_lock(&G.mu);
@@ -704,15 +673,28 @@ static int init_locked(const char *conf_path)
     if (rc != 0)
         return rc;
     load_trust();
+    /* first enrollment under the directory's lock: processes sharing it
+     * enroll once, the others load what the first wrote */
+    int lfd = cmpx_lock_take(G.conf.dir);
+    if (lfd < 0)
+        return lfd;
     if (G.id == NULL) {
-        G.id = ident_load();
-        if (G.id != NULL) {
-            G.id->gen = ++G.gens;
-            atomic_store(&G.renew_try_at,
-                         (long long)cmpx_renew_at(&G.conf, G.id->not_before, G.id->not_after));
+        struct cmpx_ident *id = NULL;
+        struct cmpx_stamp st;
+        rc = cmpx_ident_read(G.conf.dir, &id, &st);
+        if (rc == 0) {
+            pthread_mutex_lock(&G.fmu);
+            install(id, &st, "loaded " CMPX_IDENT_FILE);
+            pthread_mutex_unlock(&G.fmu);
+        } else if (rc < 0) {
+            cmpx_log("%s: enrolling again", pkie_err_last()->msg);
         }
+        rc = 0;
     }
-    if (G.id == NULL && (rc = enroll_ir()) != 0)
+    if (G.id == NULL)
+        rc = enroll_ir();
+    cmpx_lock_release(lfd);
+    if (rc != 0)
         return rc;
     time_t now = time(NULL);
     if (now >= atomic_load(&G.renew_try_at)) {
@@ -800,7 +782,7 @@ static void cmpx_atexit(void)
     if (thr)
         pthread_join(G.thr, NULL);
     trust_swap(NULL);
-    ident_free(G.id);
+    cmpx_ident_free(G.id);
     G.id = NULL;
     sk_X509_pop_free(G.anchor_certs, X509_free);
     X509_STORE_free(G.anchors);

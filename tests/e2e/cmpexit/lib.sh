@@ -4,7 +4,7 @@
 #   cx_ca_stop [NAME]         SIGTERM the CA and wait
 #   cx_client WHO [CA] [OPT]  register WHO at the CA (reference WHO, secret file)
 #   cx_exit_conf WHO [CA] [LINE...]  the exit configuration of WHO (+ extra lines)
-#   cx_recv_start             pkie recv with the CMP exit (exit conf "receiver")
+#   cx_recv_start             pkie recv with the CMP exit (exit conf "receiver"; CX_TASKS tasks, default 2)
 #   cx_send WHO FILE [OUT]    pkie send with the exit conf of WHO
 #   cx_serial WHO             serial (lower-case hex) of WHO's current certificate
 #   cx_wait FILE PATTERN SECONDS [PID]
@@ -99,7 +99,7 @@ cx_recv_start() {
   cat >"$W/recv.conf" <<CONF
 listen = 127.0.0.1:$PORT
 dir = $W/in
-tasks = 2
+tasks = ${CX_TASKS:-2}
 audit = $W/audit.log
 log_level = info
 partner.peers.subject = ${1:-CN=*,O=pkie e2e}
