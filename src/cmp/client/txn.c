@@ -228,11 +228,20 @@ int cmp_send_receive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *req, uint32_
     memcpy(ctx->recip_nonce, m->header.senderNonce.p, m->header.senderNonce.len);
     ctx->recip_nonce_len = m->header.senderNonce.len;
     ctx->have_recip_nonce = 1;
-    if (m->extraCerts_count > 0 && (rc = certs_from(&ctx->certcache, &ctx->extracerts_in,
-                                                    m->extraCerts, m->extraCerts_count)) < 0)
+    /* as OpenSSL's extraCertsIn (-extracertsout): those of the last response that is no
+     * pollRep or pkiConf; kept for later messages unless -no_cache_extracerts */
+    STACK_OF(X509) *got = NULL;
+    if ((rc = certs_from(&ctx->certcache, &got, m->extraCerts, m->extraCerts_count)) < 0 ||
+        (rc = cmp_keep_extracerts(ctx, got)) < 0) {
+        sk_X509_pop_free(got, X509_free);
         goto err;
-    if ((rc = cmp_keep_extracerts(ctx, ctx->extracerts_in)) < 0)
-        goto err;
+    }
+    if (m->body.type != PKIE_CMP_BODY_POLLREP && m->body.type != PKIE_CMP_BODY_PKICONF) {
+        sk_X509_pop_free(ctx->extracerts_in, X509_free);
+        ctx->extracerts_in = got;
+    } else {
+        sk_X509_pop_free(got, X509_free);
+    }
     if (m->body.type == PKIE_CMP_BODY_ERROR) {
         const struct pkie_cmp_errormsg *e = &m->body.u.error;
         cmp_ctx_record_status(ctx, &e->pKIStatusInfo);

@@ -82,6 +82,8 @@ static void test_kept_by_default(void **state)
     assert_non_null(pkie_cmp_exec_cr(f->ctx));
     assert_int_equal(f->r.n_msgs, 2);
     assert_int_equal(f->r.bodies[1], PKIE_CMP_BODY_CERTCONF);
+    /* -extracertsout: the cp's (signer and intermediate), not the pkiConf's (signer) */
+    assert_int_equal(sk_X509_num(pkie_cmp_ctx_get_extracerts_in(f->ctx)), 2);
     /* kept across transactions: a cp without the intermediate validates too */
     f->r.chain_in_certrep_only = 0;
     f->r.signer_chain = NULL;
