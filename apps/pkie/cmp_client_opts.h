@@ -68,6 +68,11 @@
     X(expect_sender, S, "DN of expected sender of responses. Defaults to subject of -srvcert")     \
     X(ignore_keyusage, F, "Ignore CMP signer cert key usage")                                      \
     X(unprotected_errors, F, "Accept missing or invalid protection of negative responses")         \
+    X(no_cache_extracerts, F,                                                                      \
+      "Do not keep certificates received in the extraCerts CMP message field")                     \
+    X(ta_in_ip_extracerts, F,                                                                      \
+      "Permit using self-issued certificates from the extraCerts in an IP message as trust "       \
+      "anchors")                                                                                   \
     X(srvcertout, S,                                                                               \
       "File to save the server cert used and validated for CMP response protection")               \
     X(extracertsout, S, "File to save extra certificates received in the extraCerts field")        \

@@ -825,6 +825,8 @@ static int setup_verification_ctx(struct cmpc_run *r, struct pkie_cmp_ctx *ctx)
     static const struct cmpc_optmap flags[] = {
         {CMPC_unprotected_errors, PKIE_CMP_OPT_UNPROTECTED_ERRORS},
         {CMPC_ignore_keyusage, PKIE_CMP_OPT_IGNORE_KEYUSAGE},
+        {CMPC_no_cache_extracerts, PKIE_CMP_OPT_NO_CACHE_EXTRACERTS},
+        {CMPC_ta_in_ip_extracerts, PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS},
         {CMPC_implicit_confirm, PKIE_CMP_OPT_IMPLICIT_CONFIRM},
         {CMPC_disable_confirm, PKIE_CMP_OPT_DISABLE_CONFIRM}};
     static const struct cmpc_namemap names[] = {

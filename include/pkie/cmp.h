@@ -115,7 +115,25 @@ enum pkie_cmp_option {
     PKIE_CMP_OPT_MAX_RESP_SIZE,
     /** Use TLS even when the server URL has no https:// scheme. Default 0. */
     PKIE_CMP_OPT_TLS_USED,
+    /** Do not keep the certificates of the extraCerts of a validated response for
+     *  later messages and transactions (openssl cmp -no_cache_extracerts,
+     *  OSSL_CMP_OPT_NO_CACHE_EXTRACERTS). By default they are kept (at most
+     *  PKIE_CMP_KEPT_EXTRACERTS_MAX, newest first) as intermediates for validating later
+     *  responses and newly enrolled certificates. A response's own extraCerts are used for
+     *  that response in any case. Setting 1 drops what was kept. Default 0. */
+    PKIE_CMP_OPT_NO_CACHE_EXTRACERTS,
+    /** For a signed ip whose signer does not chain to the trust store: accept a
+     *  self-signed certificate of the ip's extraCerts as trust anchor when both the
+     *  signer and the newly enrolled certificate (certReqId 0) chain to it; the signer is
+     *  then pinned for the rest of the transaction and the anchor verifies the new
+     *  certificate. 3GPP TS 33.310 quirk of openssl cmp 4.0 -ta_in_ip_extracerts
+     *  (OSSL_CMP_OPT_PERMIT_TA_IN_EXTRACERTS_FOR_IR): trust on first use, the anchor
+     *  is not authenticated. Default 0. */
+    PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS,
 };
+
+/** Most certificates kept from extraCerts (PKIE_CMP_OPT_NO_CACHE_EXTRACERTS). */
+#define PKIE_CMP_KEPT_EXTRACERTS_MAX 32
 
 /** Direction for the message hook. */
 enum pkie_cmp_msg_dir {

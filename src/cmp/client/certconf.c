@@ -6,15 +6,14 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
-/* Verify @p cert against @p store with every certificate the context knows
- * as intermediates. Returns the X509_STORE_CTX (caller frees) when verified. */
-static X509_STORE_CTX *verify_new(struct pkie_cmp_ctx *ctx, X509_STORE *store, X509 *cert)
+X509_STORE_CTX *cmp_verify_new(struct pkie_cmp_ctx *ctx, X509_STORE *store, X509 *cert)
 {
     STACK_OF(X509) *inter = sk_X509_new_null();
     X509_STORE_CTX *vc = NULL;
     if (inter == NULL || store == NULL)
         goto fail;
-    STACK_OF(X509) *lists[] = {ctx->untrusted, ctx->extracerts_in, ctx->capubs};
+    STACK_OF(X509) *lists[] = {ctx->extracerts_in, ctx->extracerts_kept, ctx->untrusted,
+                               ctx->capubs};
     for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
         for (int i = 0; i < sk_X509_num(lists[l]); i++)
             if (!sk_X509_push(inter, sk_X509_value(lists[l], i)))
@@ -37,14 +36,21 @@ fail:
     return NULL;
 }
 
+X509_STORE *cmp_new_cert_store(const struct pkie_cmp_ctx *ctx)
+{
+    return ctx->out_trusted != NULL   ? ctx->out_trusted
+           : ctx->ta_ip_store != NULL ? ctx->ta_ip_store
+                                      : ctx->trusted;
+}
+
 int pkie_cmp_certconf_cb(struct pkie_cmp_ctx *ctx, X509 *cert, int fail_info, const char **text)
 {
     if (fail_info != 0)
         return fail_info;
     if (ctx == NULL || cert == NULL)
         return 1 << PKIE_CMP_FI_incorrectData;
-    X509_STORE *store = ctx->out_trusted != NULL ? ctx->out_trusted : ctx->trusted;
-    X509_STORE_CTX *vc = verify_new(ctx, store, cert);
+    X509_STORE *store = cmp_new_cert_store(ctx);
+    X509_STORE_CTX *vc = cmp_verify_new(ctx, store, cert);
     if (vc == NULL) {
         ERR_clear_error();
         if (text != NULL)
@@ -62,7 +68,7 @@ void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert)
     ctx->new_chain = NULL;
     if (cert == NULL)
         return;
-    X509_STORE *store = ctx->out_trusted != NULL ? ctx->out_trusted : ctx->trusted;
+    X509_STORE *store = cmp_new_cert_store(ctx);
     X509_STORE *tmp = NULL;
     if (store == NULL) {
         /* no trust store: take the self-signed caPubs as anchors, if any */
@@ -74,7 +80,7 @@ void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert)
                 X509_STORE_add_cert(tmp, sk_X509_value(ctx->capubs, i));
         store = tmp;
     }
-    X509_STORE_CTX *vc = verify_new(ctx, store, cert);
+    X509_STORE_CTX *vc = cmp_verify_new(ctx, store, cert);
     if (vc != NULL) {
         STACK_OF(X509) *chain = X509_STORE_CTX_get1_chain(vc);
         if (chain != NULL && sk_X509_num(chain) > 0)

@@ -51,7 +51,7 @@ struct pkie_cmp_ctx {
     struct cmp_http http; /* connection kept between messages (http.c) */
 
     /* options */
-    int opt[PKIE_CMP_OPT_TLS_USED + 1];
+    int opt[PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS + 1];
 
     /* credentials */
     uint8_t *ref;
@@ -69,6 +69,8 @@ struct pkie_cmp_ctx {
     X509_NAME *expected_sender;
     X509_NAME *recipient;
     X509_STORE *out_trusted;
+    /* extraCerts of validated responses, newest first (PKIE_CMP_OPT_NO_CACHE_EXTRACERTS) */
+    STACK_OF(X509) *extracerts_kept;
 
     /* request contents */
     struct cmp_template cur;
@@ -103,6 +105,9 @@ struct pkie_cmp_ctx {
     int central_keygen;    /* requests leave the key to the CA */
     EVP_PKEY *ckg_got[64]; /* keys received so far, per request */
     X509 *ckg_kga;         /* the KGA certificate last verified against trusted */
+    /* PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS, once an ip was accepted that way (ta_in_ip.c) */
+    X509 *ta_ip_signer;      /* its signer, pinned for the rest of the transaction */
+    X509_STORE *ta_ip_store; /* the self-signed extraCerts it chained to */
 
     /* results */
     int status;
@@ -155,6 +160,20 @@ void cmp_ctx_record_status(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_statu
  *  the signer's chain through ctx->untrusted (no self-signed roots), then
  *  ctx->extracerts, without duplicates; *out is a new stack owned by the caller. */
 int cmp_signer_chain(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out);
+/** Verify @p cert against @p store with every certificate the context knows as
+ *  intermediates; the X509_STORE_CTX (caller frees) when verified, else NULL. */
+X509_STORE_CTX *cmp_verify_new(struct pkie_cmp_ctx *ctx, X509_STORE *store, X509 *cert);
+/** The store that verifies newly enrolled certificates: out_trusted, else the anchor an ip
+ *  was accepted with (PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS), else trusted (may be NULL). */
+X509_STORE *cmp_new_cert_store(const struct pkie_cmp_ctx *ctx);
+/** Keep the certificates of @p certs (the extraCerts of a validated response) in
+ *  ctx->extracerts_kept unless PKIE_CMP_OPT_NO_CACHE_EXTRACERTS. */
+int cmp_keep_extracerts(struct pkie_cmp_ctx *ctx, STACK_OF(X509) *certs);
+/** PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS: validate the signed ip @p m with a self-signed
+ *  certificate of its extraCerts as trust anchor (the new certificate of certReqId 0 must
+ *  chain to it too); @p v as for pkie_cmp_msg_validate (v->signer set on success). On
+ *  success the signer and anchor are remembered for the transaction. */
+int cmp_ta_in_ip(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, struct pkie_cmp_vctx *v);
 /** Build the chain of the new certificate into ctx->new_chain (best effort). */
 void cmp_build_new_chain(struct pkie_cmp_ctx *ctx, X509 *cert);
 /** Drop the state of a transaction (certificates received, tid, nonces). */

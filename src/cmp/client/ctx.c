@@ -35,6 +35,8 @@ static const struct {
     [PKIE_CMP_OPT_TOTAL_TIMEOUT] = {0, 0, 0x7fffffff},
     [PKIE_CMP_OPT_MAX_RESP_SIZE] = {PKIE_CMP_DEFAULT_MAX_RESP, 64, PKIE_CMP_HARD_MAX_RESP},
     [PKIE_CMP_OPT_TLS_USED] = {0, 0, 1},
+    [PKIE_CMP_OPT_NO_CACHE_EXTRACERTS] = {0, 0, 1},
+    [PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS] = {0, 0, 1},
 };
 #define N_OPTS ((int)(sizeof(opt_range) / sizeof(opt_range[0])))
 
@@ -139,6 +141,10 @@ void cmp_txn_forget(struct pkie_cmp_ctx *ctx)
         ctx->waiting[i] = 0;
     }
     cmp_ckg_forget(ctx);
+    X509_free(ctx->ta_ip_signer);
+    X509_STORE_free(ctx->ta_ip_store);
+    ctx->ta_ip_signer = NULL;
+    ctx->ta_ip_store = NULL;
     ctx->n_req = 0;
     ctx->pending = 0;
     ctx->have_tid = 0;
@@ -217,6 +223,7 @@ void pkie_cmp_ctx_free(struct pkie_cmp_ctx *ctx)
     cmp_ckg_forget_kga(ctx);
     X509_free(ctx->srvcert);
     sk_X509_pop_free(ctx->untrusted, X509_free);
+    sk_X509_pop_free(ctx->extracerts_kept, X509_free);
     X509_NAME_free(ctx->expected_sender);
     X509_NAME_free(ctx->recipient);
     X509_STORE_free(ctx->out_trusted);
@@ -403,6 +410,10 @@ int pkie_cmp_ctx_set_option(struct pkie_cmp_ctx *ctx, enum pkie_cmp_option opt, 
     if (opt == PKIE_CMP_OPT_DIGEST && EVP_get_digestbynid(value) == NULL)
         return PKIE_ERR(PKIE_ERR_ARG, "unknown digest NID %d", value);
     ctx->opt[opt] = value;
+    if (opt == PKIE_CMP_OPT_NO_CACHE_EXTRACERTS && value) {
+        sk_X509_pop_free(ctx->extracerts_kept, X509_free);
+        ctx->extracerts_kept = NULL;
+    }
     return 0;
 }
 

@@ -72,24 +72,57 @@ static int certs_from(struct cmp_certcache *cache, STACK_OF(X509) **dst,
     return 0;
 }
 
+/* A store that trusts exactly @p cert (a pinned server certificate). */
+static X509_STORE *pin_store(X509 *cert)
+{
+    X509_STORE *s = X509_STORE_new();
+    if (s == NULL || !X509_STORE_add_cert(s, cert) ||
+        !X509_STORE_set_flags(s, X509_V_FLAG_PARTIAL_CHAIN)) {
+        X509_STORE_free(s);
+        PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "pinned server certificate");
+        return NULL;
+    }
+    return s;
+}
+
+/* The intermediates for validating a response: the extraCerts kept from earlier
+ * responses first (as OpenSSL prepends them to its untrusted list), then -untrusted. */
+static int untrusted_for(const struct pkie_cmp_ctx *ctx, STACK_OF(X509) **out)
+{
+    *out = NULL;
+    if (sk_X509_num(ctx->extracerts_kept) <= 0)
+        return 0;
+    if ((*out = sk_X509_dup(ctx->extracerts_kept)) == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "untrusted certificates");
+    for (int i = 0; i < sk_X509_num(ctx->untrusted); i++)
+        if (!sk_X509_push(*out, sk_X509_value(ctx->untrusted, i))) {
+            sk_X509_free(*out);
+            *out = NULL;
+            return PKIE_ERR(PKIE_ERR_NOMEM, "untrusted certificates");
+        }
+    return 0;
+}
+
 static int validate(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, uint32_t allowed)
 {
     struct pkie_cmp_vctx v;
     memset(&v, 0, sizeof(v));
     X509_STORE *pinned = NULL;
+    STACK_OF(X509) *unt = NULL;
     v.secret = ctx->secret;
     v.secret_len = ctx->secret_len;
     v.trusted = ctx->trusted;
     if (ctx->srvcert != NULL) {
-        pinned = X509_STORE_new();
-        if (pinned == NULL || !X509_STORE_add_cert(pinned, ctx->srvcert) ||
-            !X509_STORE_set_flags(pinned, X509_V_FLAG_PARTIAL_CHAIN)) {
-            X509_STORE_free(pinned);
-            return PKIE_ERR_OSSL(PKIE_ERR_NOMEM, "pinned server certificate");
-        }
+        if ((pinned = pin_store(ctx->srvcert)) == NULL)
+            return pkie_err_last()->code;
         v.trusted = pinned;
     }
-    v.untrusted = ctx->untrusted;
+    int rc = untrusted_for(ctx, &unt);
+    if (rc < 0) {
+        X509_STORE_free(pinned);
+        return rc;
+    }
+    v.untrusted = unt != NULL ? unt : ctx->untrusted;
     v.expected_sender = ctx->expected_sender;
     if (v.expected_sender == NULL && ctx->srvcert != NULL)
         v.expected_sender = X509_get_subject_name(ctx->srvcert);
@@ -99,7 +132,35 @@ static int validate(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, uint
     v.expected_recipNonce.len = ctx->sender_nonce_len;
     v.allowed_bodies = allowed | BIT(PKIE_CMP_BODY_ERROR);
     v.max_skew = ctx->opt[PKIE_CMP_OPT_MAX_SKEW] > 0 ? ctx->opt[PKIE_CMP_OPT_MAX_SKEW] : -1;
-    int rc = pkie_cmp_msg_validate(m, &v);
+    rc = pkie_cmp_msg_validate(m, &v);
+    if (rc < 0 && is_protection_error(rc) && ctx->ta_ip_signer != NULL && ctx->srvcert == NULL) {
+        /* the signer of an ip accepted with ta_in_ip_extracerts, for the rest of the
+         * transaction (as OpenSSL reuses its validated server certificate) */
+        X509_STORE *ta = pin_store(ctx->ta_ip_signer);
+        if (ta == NULL) {
+            rc = pkie_err_last()->code;
+        } else {
+            struct pkie_cmp_vctx v2 = v;
+            v2.trusted = ta;
+            v2.signer = NULL;
+            rc = pkie_cmp_msg_validate(m, &v2);
+            X509_STORE_free(ta);
+            X509_free(v.signer);
+            v.signer = v2.signer;
+        }
+    }
+    if (rc < 0 && is_protection_error(rc) && ctx->opt[PKIE_CMP_OPT_TA_IN_IP_EXTRACERTS] &&
+        m->body.type == PKIE_CMP_BODY_IP && ctx->srvcert == NULL && m->extraCerts_count > 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "%s", pkie_err_last()->msg);
+        int rc2 = cmp_ta_in_ip(ctx, m, &v);
+        if (rc2 < 0)
+            pkie_log_info("cmp", "ta_in_ip_extracerts did not help: %s", pkie_err_last()->msg);
+        else
+            rc = 0;
+        if (rc2 < 0)
+            rc = PKIE_ERR(rc, "%s", why); /* report the normal validation's failure */
+    }
     if (rc < 0 && is_protection_error(rc) && ctx->opt[PKIE_CMP_OPT_UNPROTECTED_ERRORS] &&
         is_negative(m)) {
         char why[300];
@@ -118,6 +179,7 @@ static int validate(struct pkie_cmp_ctx *ctx, const struct pkie_cmp_msg *m, uint
                           pkie_cmp_body_name(m->body.type), why);
     }
     X509_STORE_free(pinned);
+    sk_X509_free(unt);
     if (rc == 0 && v.signer != NULL && !ctx->opt[PKIE_CMP_OPT_IGNORE_KEYUSAGE]) {
         uint32_t ku = X509_get_key_usage(v.signer); /* UINT32_MAX: no extension */
         if (ku != UINT32_MAX && !(ku & KU_DIGITAL_SIGNATURE))
@@ -166,9 +228,20 @@ int cmp_send_receive(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *req, uint32_
     memcpy(ctx->recip_nonce, m->header.senderNonce.p, m->header.senderNonce.len);
     ctx->recip_nonce_len = m->header.senderNonce.len;
     ctx->have_recip_nonce = 1;
-    if (m->extraCerts_count > 0 && (rc = certs_from(&ctx->certcache, &ctx->extracerts_in,
-                                                    m->extraCerts, m->extraCerts_count)) < 0)
+    /* as OpenSSL's extraCertsIn (-extracertsout): those of the last response that is no
+     * pollRep or pkiConf; kept for later messages unless -no_cache_extracerts */
+    STACK_OF(X509) *got = NULL;
+    if ((rc = certs_from(&ctx->certcache, &got, m->extraCerts, m->extraCerts_count)) < 0 ||
+        (rc = cmp_keep_extracerts(ctx, got)) < 0) {
+        sk_X509_pop_free(got, X509_free);
         goto err;
+    }
+    if (m->body.type != PKIE_CMP_BODY_POLLREP && m->body.type != PKIE_CMP_BODY_PKICONF) {
+        sk_X509_pop_free(ctx->extracerts_in, X509_free);
+        ctx->extracerts_in = got;
+    } else {
+        sk_X509_pop_free(got, X509_free);
+    }
     if (m->body.type == PKIE_CMP_BODY_ERROR) {
         const struct pkie_cmp_errormsg *e = &m->body.u.error;
         cmp_ctx_record_status(ctx, &e->pKIStatusInfo);

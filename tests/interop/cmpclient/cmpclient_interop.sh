@@ -205,6 +205,37 @@ case $reqhex in *"$interhex"*) ;; *) fail "kur_chain: the intermediate is not in
 case $reqhex in *"$roothex"*) fail "kur_chain: the root is in extraCerts" ;; esac
 cmpmock_stop
 
+# ---- -ta_in_ip_extracerts (3GPP TS 33.310) and -no_cache_extracerts ----
+# The mock adds its self-signed root to the extraCerts of ip/cp/kup
+# (-rsp_extracerts); the client trusts only the unrelated root. The ip is
+# accepted only with -ta_in_ip_extracerts, which takes that root as anchor for
+# the signer and the new certificate (and pins the signer for the pkiConf,
+# which carries no root); a cp never.
+cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -rsp_extracerts "$P/root.crt" ||
+  { echo "FAIL: mock server did not start" >&2; exit 1; }
+TOFU="-cert $P/client.crt -key $P/client.key -untrusted $P/inter.crt -trusted $P/other-root.crt"
+ko ta_in_ip_off "signer|trust" -cmd ir $TOFU -newkey "$P/new-ec.key" -subject "/CN=x"
+ok ta_in_ip -cmd ir $TOFU -ta_in_ip_extracerts -newkey "$P/new-ec.key" -subject "/CN=x" \
+  -certout "$work/ta.pem" -chainout "$work/ta_chain.pem" && same_cert ta_in_ip "$work/ta.pem" "$P/new-ec.crt"
+grep -q "ta_in_ip_extracerts: trusting" "$work/ta_in_ip.out" || fail "ta_in_ip: no trust-on-first-use warning"
+[ "$(grep -c 'BEGIN CERTIFICATE' "$work/ta_chain.pem" 2>/dev/null)" = 2 ] ||
+  fail "ta_in_ip: -chainout is not inter + root from the ip"
+ko ta_in_cp "signer|trust" -cmd cr $TOFU -ta_in_ip_extracerts -newkey "$P/new-ec.key" -subject "/CN=x"
+# -no_cache_extracerts: every signed response of the mock carries the chain
+ok no_cache_extracerts -cmd cr $SIG -no_cache_extracerts -newkey "$P/new-ec.key" -subject "/CN=x" \
+  -extracertsout "$work/nc_extra.pem" -repeat 2
+[ "$(grep -c 'BEGIN CERTIFICATE' "$work/nc_extra.pem" 2>/dev/null)" = 3 ] ||
+  fail "no_cache_extracerts: -extracertsout is not the cp's server, inter and root"
+cmpmock_stop
+# a self-signed certificate in the ip that neither the signer nor the new
+# certificate chains to: refused with the option too
+cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -rsp_extracerts "$P/other-root.crt" ||
+  { echo "FAIL: mock server did not start" >&2; exit 1; }
+ko ta_in_ip_foreign_root "signer|trust" -cmd ir -cert "$P/client.crt" -key "$P/client.key" \
+  -untrusted "$P/inter.crt" -trusted "$P/other-root.crt" -ta_in_ip_extracerts \
+  -newkey "$P/new-ec.key" -subject "/CN=x"
+cmpmock_stop
+
 # rr status rules: revocationWarning/Notification are warnings, the others errors
 for st in 1 4 5; do
   cmpmock_start $CMPMOCK_SIG -rsp_cert "$P/new-ec.crt" -pkistatus $st || { echo "FAIL: mock server did not start" >&2; exit 1; }

@@ -120,6 +120,8 @@ static void set_status(struct responder *r, struct pkie_cmp_msg *m, struct pkie_
 static X509 *issue(struct responder *r, EVP_PKEY *pub, const char *cn)
 {
     EVP_PKEY *k = r->wrong_cert ? r->pki->other_key : pub;
+    if (r->issuer != NULL)
+        return tpki_cert(cn, k, r->issuer, r->issuer_key, 0);
     return tpki_cert(cn, k, r->pki->root, r->pki->root_key, 0);
 }
 
@@ -428,8 +430,11 @@ int responder_transfer(struct pkie_cmp_ctx *ctx, const uint8_t *req, size_t req_
             rc = pkie_cmp_protect_mac(out, (const uint8_t *)r->secret, strlen(r->secret), &p, NULL);
         } else {
             struct pkie_cmp_sig_params sp = {"SHA256", 0};
+            int certrep = out->body.type == PKIE_CMP_BODY_IP ||
+                          out->body.type == PKIE_CMP_BODY_CP || out->body.type == PKIE_CMP_BODY_KUP;
+            STACK_OF(X509) *chain = certrep || !r->chain_in_certrep_only ? r->signer_chain : NULL;
             rc = pkie_cmp_protect_sig(out, r->signer_key != NULL ? r->signer_key : r->pki->srv_key,
-                                      r->signer != NULL ? r->signer : r->pki->srv, NULL, &sp);
+                                      r->signer != NULL ? r->signer : r->pki->srv, chain, &sp);
         }
         if (rc < 0)
             goto out;

@@ -45,6 +45,10 @@ struct responder {
     int skip_verify; /**< do not check the client's protection */
     X509 *signer;    /**< sign with this certificate and signer_key instead of srv */
     EVP_PKEY *signer_key;
+    STACK_OF(X509) *signer_chain; /**< extraCerts after the signer (not owned) */
+    int chain_in_certrep_only;    /**< signer_chain only in ip/cp/kup */
+    X509 *issuer;                 /**< issue with this CA and issuer_key instead of the root */
+    EVP_PKEY *issuer_key;
     /* record */
     int n_msgs;             /**< messages received */
     int bodies[32];         /**< their body types */

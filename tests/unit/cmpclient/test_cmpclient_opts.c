@@ -40,6 +40,14 @@ static void test_cli(void **state)
     assert_int_equal(cmpc_opt_int(&o, CMPC_msg_timeout, 0), 5);
     assert_int_equal(cmpc_opt_int(&o, CMPC_total_timeout, 42), 42);
     assert_null(o.val[CMPC_secret]);
+    assert_null(o.val[CMPC_no_cache_extracerts]);
+    assert_null(o.val[CMPC_ta_in_ip_extracerts]);
+    cmpc_opts_free(&o);
+    /* the extraCerts flags of 3.3 and 4.0 */
+    const char *x[] = {"-no_cache_extracerts", "-ta_in_ip_extracerts", "-config", "", NULL};
+    assert_int_equal(parse(&o, x), 0);
+    assert_string_equal(o.val[CMPC_no_cache_extracerts], "1");
+    assert_string_equal(o.val[CMPC_ta_in_ip_extracerts], "1");
     cmpc_opts_free(&o);
 }
 
