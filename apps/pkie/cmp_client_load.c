@@ -205,10 +205,11 @@ static int store_load(const char *uri, const char *pass, const char *what, int q
             if (pkey != NULL) {
                 ok = (*pkey = OSSL_STORE_INFO_get1_PKEY(info)) != NULL;
                 pkey = ok ? NULL : pkey;
-                break;
+            } else if (pubkey != NULL) { /* a private key holds the public key */
+                ok = (*pubkey = OSSL_STORE_INFO_get1_PUBKEY(info)) != NULL;
+                pubkey = ok ? NULL : pubkey;
             }
-            /* a private key holds the public key */
-            /* fall through */
+            break;
         case OSSL_STORE_INFO_PUBKEY:
             if (pubkey != NULL) {
                 ok = (*pubkey = OSSL_STORE_INFO_get1_PUBKEY(info)) != NULL;
