@@ -173,8 +173,10 @@ int pkie_xfer_send_done(const struct pkie_xfer_io *io, const struct pkie_xfer_do
 int pkie_xfer_send_error(const struct pkie_xfer_io *io, int32_t code, const char *text);
 
 /** Is @p code an error about one file only, after which the connection goes on
- *  (name refused, exists, reserved, too big, busy, resume mismatch, hash
- *  mismatch, source changed)? */
+ *  (name refused or not allowed for the partner, exists, reserved, too big,
+ *  busy, resume mismatch, hash mismatch, source changed)? An XFER_DENIED
+ *  answering FILE refuses that file; before HELLO it refuses the session (the
+ *  receiver closes it). */
 int pkie_xfer_error_is_file_level(int code);
 
 /** Negotiate: the highest version both ranges hold, or PKIE_ERR_XFER_VERSION. */
@@ -190,6 +192,30 @@ int pkie_xfer_version_pick(const struct pkie_xfer_hello *ours, const struct pkie
  * invalid UTF-8.
  */
 int pkie_xfer_name_check(const char *name, size_t len);
+
+/** Most patterns in one partner.NAME.names list. */
+#define PKIE_XFER_NAME_PATTERNS_MAX 64
+
+/**
+ * Check one pattern of partner.NAME.names (@p len bytes): literal characters,
+ * '*' (any run of characters, also none) and '?' (exactly one character);
+ * '[', ']' and '\\' are refused (no character classes, no escapes), and so
+ * is a pattern no name could match: empty, a '/', a leading dot, "..",
+ * control characters, invalid UTF-8 or over PKIE_XFER_NAME_MAX bytes (the
+ * rules of pkie_xfer_name_check, which every name passes first). 0 or
+ * PKIE_ERR_CONF_VALUE with the reason.
+ */
+int pkie_xfer_name_pattern_check(const char *pattern, size_t len);
+/**
+ * Does @p name (@p len bytes, already through pkie_xfer_name_check) match
+ * @p pattern (checked by pkie_xfer_name_pattern_check)? Case-sensitive,
+ * byte-exact for literals; '?' takes one UTF-8 character; the name has no
+ * leading dot, so none is ever matched by '*'. Independent of the locale, in
+ * O(pattern x name) steps without recursion. 1 or 0.
+ */
+int pkie_xfer_name_match(const char *pattern, const char *name, size_t len);
+/** Does @p name match one of the @p n patterns? n == 0: every name does. 1 or 0. */
+int pkie_xfer_names_allowed(const char *const *patterns, size_t n, const char *name, size_t len);
 
 /** Lower-case hex of @p n bytes into @p out (2n+1 bytes). Returns @p out. */
 char *pkie_xfer_hex(const uint8_t *in, size_t n, char *out);
@@ -213,6 +239,10 @@ struct pkie_xfer_recv_conf {
     int direct_io;               /**< non-zero: large files bypass the page cache (O_DIRECT)
                                       where the file system reports direct I/O alignment */
     uint64_t direct_min;         /**< least bytes still to receive for direct I/O (0: 16 MiB) */
+    const char *const *names;    /**< patterns of the names the partner may send (checked by
+                                      pkie_xfer_name_pattern_check); others are refused with
+                                      PKIE_ERR_XFER_DENIED */
+    size_t n_names;              /**< entries of names; 0: every valid name */
 };
 
 /** Defaults: overwrite off, no size limit, checkpoint every 64 MiB, direct I/O on. */
@@ -223,7 +253,8 @@ struct pkie_xfer_rfile;
 
 /**
  * Start or resume receiving @p f into the destination directory: refuses a
- * bad name, a file over the size limit, an existing file (unless overwrite),
+ * bad name, a name outside c->names (PKIE_ERR_XFER_DENIED, before the
+ * directory is looked at), a file over the size limit, an existing file (unless overwrite),
  * a transfer id held by another session (PKIE_ERR_XFER_BUSY). On resume the
  * partial file is cut to the durable offset and its prefix hashed again.
  * @p offset receives the durable offset to resume from (0 for new).
@@ -448,18 +479,25 @@ char *pkie_xfer_sendstate_default_dir(void);
 
 /* ---- monitor configuration (pkie recv / pkie send) ------------------------ */
 
-/** A partner: a name, the certificate subjects it may present, its address. */
+/** A partner: a name, the certificate subjects it may present, its address,
+ *  and on the receiver its inbound directory and the names it may send. */
 struct pkie_xfer_partner {
     char *name;        /**< partner name (the "*" of partner.*.subject) */
     char *address;     /**< partner.NAME.address: host:port to send to (or NULL) */
     char **subjects;   /**< partner.NAME.subject[.N]: RFC 4514 patterns, '*' per value */
     size_t n_subjects; /**< entries of subjects */
+    char *dir;         /**< partner.NAME.dir (trailing '/' removed), NULL: DIR/NAME */
+    char **names;      /**< partner.NAME.names: patterns (pkie_xfer_name_pattern_check) */
+    size_t n_names;    /**< entries of names; 0: every valid name */
+    int dirfd;         /**< its inbound directory once pkie_xfer_partner_dirs_open opened it
+                            (O_DIRECTORY|O_NOFOLLOW), else -1; closed by pkie_xfer_conf_free */
 };
 
 /** Settings of `pkie recv` and `pkie send` (docs/man/pkie-recv.1). */
 struct pkie_xfer_conf {
     char *listen;                       /**< listen: host:port (recv) */
-    char *dir;                          /**< dir: destination directory (recv) */
+    char *dir;                          /**< dir: destination directory (recv); partner NAME's
+                                             files land in DIR/NAME unless partner.NAME.dir */
     long long tasks;                    /**< tasks: number of SSL tasks (worker threads) */
     int overwrite;                      /**< overwrite: replace existing files */
     long long max_file_size;            /**< max_file_size: bytes, 0 = no limit */
@@ -506,6 +544,48 @@ const struct pkie_xfer_partner *pkie_xfer_conf_partner(const struct pkie_xfer_co
  *  attribute value, case-insensitive)? 1 or 0. */
 int pkie_xfer_dn_match(const char *pattern, const char *subject);
 
+/* ---- per-partner inbound directories (receiver; pdirs.c) ------------------ */
+
+/** Can @p name be the last component of the default directory DIR/NAME: not
+ *  empty, at most PKIE_XFER_NAME_MAX bytes, no '/', no leading dot (so not
+ *  "." or ".."), no control character? 0 or PKIE_ERR_CONF_VALUE. */
+int pkie_xfer_partner_name_check(const char *name);
+/** The inbound directory of @p p into @p out: partner.NAME.dir, else
+ *  c->dir "/" NAME. 0, PKIE_ERR_CONF_MISSING (no dir), PKIE_ERR_CONF_VALUE
+ *  (a name unfit for a path) or PKIE_ERR_LIMIT (too long). */
+int pkie_xfer_partner_dir_path(const struct pkie_xfer_conf *c, const struct pkie_xfer_partner *p,
+                               char *out, size_t cap);
+/**
+ * Open the inbound directory of every partner that has a subject (the
+ * partners a receiver admits) and keep it in p->dirfd. The default DIR/NAME
+ * is made with mkdirat relative to DIR; a partner.NAME.dir with mkdir (its
+ * parent must exist). With @p create, a missing directory is created with
+ * mode 0750 exactly (whatever the umask); without, it is skipped (dirfd -1).
+ * The last component is opened with O_DIRECTORY|O_NOFOLLOW and refused, with
+ * an error that says why, when it is a symbolic link, not a directory,
+ * writable by others, or not writable and searchable by this process.
+ * Several partners may name one directory. Call it once per configuration
+ * (the monitor and a reload; the dirfds live until pkie_xfer_conf_free).
+ * 0, or a PKIE_ERR_XFER_FILE / CONF_* error naming the partner (nothing is
+ * left open).
+ */
+int pkie_xfer_partner_dirs_open(struct pkie_xfer_conf *c, int create);
+/** Close what pkie_xfer_partner_dirs_open opened (dirfds back to -1). */
+void pkie_xfer_partner_dirs_close(struct pkie_xfer_conf *c);
+/** Visitor of pkie_xfer_inboxes_each: @p partners is a comma-separated list of
+ *  the partners landing in @p dirfd ("-" for DIR itself); non-zero stops. */
+typedef int (*pkie_xfer_inbox_fn)(void *arg, int dirfd, const char *partners);
+/**
+ * Visit each distinct inbound directory of @p c once (device and inode
+ * compared: partners sharing a directory are visited together), then
+ * @p dir_fd (the destination DIR itself, where partial transfers of older
+ * versions may lie) unless it is one of them or -1. With @p only (a partner
+ * name) only that partner's directory is visited (PKIE_ERR_NOT_FOUND when no
+ * such partner has one open). Returns fn's first non-zero value, else 0.
+ */
+int pkie_xfer_inboxes_each(const struct pkie_xfer_conf *c, int dir_fd, const char *only,
+                           pkie_xfer_inbox_fn fn, void *arg);
+
 /* ---- the receiver monitor and the sender client (TLS) ---------------------- */
 
 /**
@@ -515,16 +595,16 @@ int pkie_xfer_dn_match(const char *pattern, const char *subject);
  * first_byte_timeout and handshake_timeout, with the partner check before
  * HandshakeDone (alert 49) and an audit line per refused session; each
  * authenticated session runs pkie_xfer_recv_session in a thread of its own,
- * then EndSession on its task (docs/architecture.md, "The receiver monitor").
- * Returns when @p stop is set (new connections refused, handshakes ended,
- * sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within
- * 10 s in every state: when an SSL task has not ended 8 s after @p stop (a
- * thread inside an exit call that does not return) it is abandoned and the
- * status PKIE_XFER_MONITOR_ABANDONED is returned (..._FAILED when the
- * monitor had also failed, e.g. another task's StartTask: the error is
- * logged); the abandoned thread may still use @p c and the monitor's state,
- * so the caller must end the process at once (_exit) without freeing
- * anything.
+ * in its partner's directory with its partner's names, then EndSession on its
+ * task (docs/architecture.md, "The receiver monitor"). The partner
+ * directories must be open (pkie_xfer_partner_dirs_open): else
+ * PKIE_ERR_CONF_MISSING at start. Returns when @p stop is set (new connections refused, handshakes
+ * ended, sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within 10 s in every
+ * state: when an SSL task has not ended 8 s after @p stop (a thread inside an exit call that does
+ * not return) it is abandoned and the status PKIE_XFER_MONITOR_ABANDONED is returned (..._FAILED
+ * when the monitor had also failed, e.g. another task's StartTask: the error is logged); the
+ * abandoned thread may still use @p c and the monitor's state, so the caller must end the process
+ * at once (_exit) without freeing anything.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
 /** Statuses of pkie_xfer_monitor_run (positive: never error codes). */

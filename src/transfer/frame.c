@@ -455,5 +455,6 @@ int pkie_xfer_error_is_file_level(int code)
     return code == PKIE_ERR_XFER_NAME || code == PKIE_ERR_XFER_EXISTS ||
            code == PKIE_ERR_XFER_TOO_BIG || code == PKIE_ERR_XFER_BUSY ||
            code == PKIE_ERR_XFER_RESUME || code == PKIE_ERR_XFER_HASH ||
-           code == PKIE_ERR_XFER_RESERVED || code == PKIE_ERR_XFER_CHANGED;
+           code == PKIE_ERR_XFER_RESERVED || code == PKIE_ERR_XFER_CHANGED ||
+           code == PKIE_ERR_XFER_DENIED; /* at FILE: a name outside partner.NAME.names */
 }

@@ -1,7 +1,10 @@
-/* File name checks and hex helpers of the transfer layer. */
+/* File name checks, the name patterns of partner.NAME.names and hex helpers
+ * of the transfer layer. */
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Length of the UTF-8 sequence at @p (at most @n bytes), 0 when invalid
@@ -64,6 +67,81 @@ int pkie_xfer_name_check(const char *name, size_t len)
      * leading-dot rules; refuse the literal sequence too, as some tools do. */
     if (memmem(name, len, "..", 2) != NULL)
         return PKIE_ERR(PKIE_ERR_XFER_NAME, "file name holds '..'");
+    return 0;
+}
+
+int pkie_xfer_name_pattern_check(const char *pattern, size_t len)
+{
+    if (pattern == NULL || len == 0)
+        return PKIE_ERR(PKIE_ERR_CONF_VALUE, "empty name pattern");
+    for (size_t i = 0; i < len; i++) {
+        if (pattern[i] == '[' || pattern[i] == ']')
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE,
+                            "name pattern '%.*s': no character classes ('[' or ']'): "
+                            "'*' and '?' only",
+                            (int)len, pattern);
+        if (pattern[i] == '\\')
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE,
+                            "name pattern '%.*s': no escapes ('\\'): '*' and '?' only", (int)len,
+                            pattern);
+    }
+    /* a pattern is a name with wildcards: one no name could match is an
+     * error, not a silent refusal of everything */
+    if (pkie_xfer_name_check(pattern, len) != 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", pkie_err_last()->msg);
+        return PKIE_ERR(PKIE_ERR_CONF_VALUE, "name pattern '%.*s' matches no name: %s",
+                        len > PKIE_XFER_NAME_MAX ? 32 : (int)len, pattern, why);
+    }
+    return 0;
+}
+
+/* Bytes of the character at @p s (at most @p n): its UTF-8 sequence, 1 for a
+ * byte that starts none (names are checked before: a safety net only). */
+static size_t char_len(const char *s, size_t n)
+{
+    size_t l = utf8_seq((const unsigned char *)s, n);
+    return l == 0 ? 1 : l;
+}
+
+int pkie_xfer_name_match(const char *pattern, const char *name, size_t len)
+{
+    /* Greedy with one backtrack point, the last '*': what an earlier '*'
+     * took never needs to change, so the steps stay within
+     * strlen(pattern) * len. */
+    size_t pi = 0, si = 0, plen = strlen(pattern);
+    size_t star_p = SIZE_MAX, star_s = 0;
+    while (si < len) {
+        if (pi < plen && pattern[pi] == '*') {
+            star_p = ++pi;
+            star_s = si;
+        } else if (pi < plen && pattern[pi] == '?') {
+            pi++;
+            si += char_len(name + si, len - si);
+        } else if (pi < plen && pattern[pi] == name[si]) {
+            pi++;
+            si++;
+        } else if (star_p != SIZE_MAX) {
+            /* the last '*' takes one more character */
+            star_s += char_len(name + star_s, len - star_s);
+            si = star_s;
+            pi = star_p;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && pattern[pi] == '*')
+        pi++;
+    return pi == plen;
+}
+
+int pkie_xfer_names_allowed(const char *const *patterns, size_t n, const char *name, size_t len)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (pkie_xfer_name_match(patterns[i], name, len))
+            return 1;
     return 0;
 }
 

@@ -311,6 +311,12 @@ int pkie_xfer_rfile_open(const struct pkie_xfer_recv_conf *c, const struct pkie_
     int rc = pkie_xfer_name_check(f->name, f->name_len);
     if (rc != 0)
         return rc;
+    /* the partner's names (partner.NAME.names), before the directory is
+     * looked at: a refused name learns nothing of what it holds */
+    if (!pkie_xfer_names_allowed(c->names, c->n_names, f->name, f->name_len))
+        return PKIE_ERR(PKIE_ERR_XFER_DENIED,
+                        "%s is not among the names this partner may send (partner.NAME.names)",
+                        f->name);
     if (c->max_file_size != 0 && f->size > c->max_file_size)
         return PKIE_ERR(PKIE_ERR_XFER_TOO_BIG, "%" PRIu64 " bytes, at most %" PRIu64, f->size,
                         c->max_file_size);

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static struct pkie_xfer_partner *partner_get(struct pkie_xfer_conf *c, const cha
     c->partners = n;
     struct pkie_xfer_partner *p = &n[c->n_partners];
     memset(p, 0, sizeof(*p));
+    p->dirfd = -1;
     p->name = strndup(name, len);
     if (p->name == NULL)
         return NULL;
@@ -32,7 +34,56 @@ static struct pkie_xfer_partner *partner_get(struct pkie_xfer_conf *c, const cha
     return p;
 }
 
-/* partner.NAME.subject[.N] and partner.NAME.address */
+/* partner.NAME.dir: kept without trailing '/' (O_NOFOLLOW then applies to
+ * the directory itself, not to what a symbolic link of that name points to). */
+static int partner_dir(struct pkie_xfer_partner *p, const char *key, const char *value)
+{
+    if (p->dir != NULL)
+        return PKIE_ERR(PKIE_ERR_CONF_DUPLICATE, "%s given twice", key);
+    size_t n = strlen(value);
+    while (n > 1 && value[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: expected a directory", key);
+    p->dir = strndup(value, n);
+    return p->dir ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+}
+
+/* partner.NAME.names: comma-separated patterns, blanks around each ignored. */
+static int partner_names(struct pkie_xfer_partner *p, const char *key, const char *value)
+{
+    if (p->n_names > 0)
+        return PKIE_ERR(PKIE_ERR_CONF_DUPLICATE, "%s given twice", key);
+    for (const char *s = value;;) {
+        const char *comma = strchr(s, ',');
+        const char *e = comma ? comma : s + strlen(s);
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (pkie_xfer_name_pattern_check(s, (size_t)(e - s)) != 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", pkie_err_last()->msg);
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: %s", key, why);
+        }
+        if (p->n_names >= PKIE_XFER_NAME_PATTERNS_MAX)
+            return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: more than %d patterns", key,
+                            PKIE_XFER_NAME_PATTERNS_MAX);
+        char **n = realloc(p->names, (p->n_names + 1) * sizeof(*n));
+        if (n == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+        p->names = n;
+        if ((n[p->n_names] = strndup(s, (size_t)(e - s))) == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "partner");
+        p->n_names++;
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
+/* partner.NAME.subject[.N], partner.NAME.address, partner.NAME.dir and
+ * partner.NAME.names */
 static int on_partner(void *dst, const char *key, const char *value, unsigned line, void *arg)
 {
     (void)line;
@@ -53,6 +104,10 @@ static int on_partner(void *dst, const char *key, const char *value, unsigned li
         p->address = strdup(value);
         return p->address ? 0 : PKIE_ERR(PKIE_ERR_NOMEM, "partner");
     }
+    if (strcmp(what, "dir") == 0)
+        return partner_dir(p, key, value);
+    if (strcmp(what, "names") == 0)
+        return partner_names(p, key, value);
     if (strcmp(what, "subject") == 0 || strncmp(what, "subject.", 8) == 0) {
         if (value[0] == '\0' || strchr(value, '=') == NULL)
             return PKIE_ERR(PKIE_ERR_CONF_VALUE, "%s: expected a DN pattern (CN=...)", key);
@@ -213,12 +268,17 @@ void pkie_xfer_conf_free(struct pkie_xfer_conf *c)
     if (c == NULL)
         return;
     pkie_conf_free(keys, c);
+    pkie_xfer_partner_dirs_close(c);
     for (size_t i = 0; i < c->n_partners; i++) {
         free(c->partners[i].name);
         free(c->partners[i].address);
         for (size_t j = 0; j < c->partners[i].n_subjects; j++)
             free(c->partners[i].subjects[j]);
         free(c->partners[i].subjects);
+        free(c->partners[i].dir);
+        for (size_t j = 0; j < c->partners[i].n_names; j++)
+            free(c->partners[i].names[j]);
+        free(c->partners[i].names);
     }
     free(c->partners);
     for (size_t i = 0; i < c->n_ca_ids; i++)

@@ -225,6 +225,63 @@ static void test_files_arrive(void **state)
     assert_int_equal(audit_lines(x, "\"result\":\"refused\""), 1);
 }
 
+/* A partner limited to some names (partner.NAME.names): another name is
+ * refused at FILE with XFER_DENIED, audited, nothing of it is written, and
+ * the session carries the next file. */
+static void test_names_denied(void **state)
+{
+    struct fx *x = *state;
+    static const char *const pats[] = {"*.csv", "report-??"};
+    x->c.names = pats;
+    x->c.n_names = 2;
+    struct server s;
+    int cfd = server_start(&s, x);
+    struct pkie_xfer_io io = {fd_read, fd_write, &cfd};
+    struct pkie_xfer_sender snd;
+    assert_int_equal(pkie_xfer_sender_start(&snd, &io), 0);
+    int fd = make_src(x, "data", 5000);
+    uint8_t tid[16];
+    memset(tid, 0x41, sizeof(tid));
+    struct pkie_xfer_send_result res;
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "data.txt", NULL, tid, 0640, NULL, NULL, &res),
+                     PKIE_ERR_XFER_DENIED);
+    assert_non_null(strstr(res.error, "not among the names"));
+    assert_int_equal(snd.broken, 0);
+    assert_int_equal(pkie_xfer_retry_kind(res.code, -1), PKIE_XFER_RETRY_NO);
+    /* "report-??": two characters, one of them of two bytes */
+    assert_int_equal(
+        pkie_xfer_sender_file(&snd, fd, "report-1\xc3\xa9", NULL, tid, 0640, NULL, NULL, &res), 0);
+    assert_int_equal(
+        pkie_xfer_sender_file(&snd, fd, "report-123", NULL, tid, 0640, NULL, NULL, &res),
+        PKIE_ERR_XFER_DENIED);
+    memset(tid, 0x42, sizeof(tid));
+    assert_int_equal(pkie_xfer_sender_file(&snd, fd, "data.csv", NULL, tid, 0640, NULL, NULL, &res),
+                     0);
+    close(fd);
+    pkie_xfer_sender_finish(&snd);
+    close(cfd);
+    assert_int_equal(server_join(&s), 0);
+    assert_int_equal(s.st.files_ok, 2);
+    assert_int_equal(s.st.files_failed, 2);
+    assert_int_equal(audit_lines(x, "\"result\":\"refused\",\"error\":\"XFER_DENIED: "), 2);
+    assert_int_equal(audit_lines(x, "\"file\":\"data.txt\""), 1);
+    /* nothing of the refused names in the directory, not even hidden */
+    DIR *d = opendir(x->dir);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        entries++;
+        assert_null(strstr(e->d_name, "data.txt"));
+        assert_null(strstr(e->d_name, "report-123"));
+    }
+    closedir(d);
+    assert_int_equal(entries, 2);
+    x->c.names = NULL;
+    x->c.n_names = 0;
+}
+
 /* Raw client helpers. */
 static void raw_hello(const struct pkie_xfer_io *io, struct pkie_xfer_reader *rd)
 {
@@ -675,6 +732,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_files_arrive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_and_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_header_and_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sender_pipelined_hello, setup, teardown),
