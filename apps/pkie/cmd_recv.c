@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,63 +28,76 @@ static void on_signal(int sig)
 
 static const char recv_usage[] =
     "usage: pkie recv --conf FILE [--log-level LEVEL] [--check]\n"
-    "       pkie recv --conf FILE --partials [--remove ID | --expired]\n"
+    "       pkie recv --conf FILE --partials [--partner NAME] [--remove ID | --expired]\n"
     "\n"
     "Receive files over mutually authenticated TLS: listen, authenticate each\n"
     "partner through the PKI (internal base or exit), write every file to a\n"
     "hidden partial file, verify its SHA-256, move it into place atomically and\n"
-    "only then confirm it. Runs in the foreground, logs on stderr, writes one\n"
-    "JSON audit line per transfer; SIGTERM or SIGINT stop it cleanly.\n"
+    "only then confirm it. Each partner's files land in its own directory\n"
+    "(partner.NAME.dir, default DIR/NAME, created 0750 at start), limited to\n"
+    "the names of partner.NAME.names when given. Runs in the foreground, logs\n"
+    "on stderr, writes one JSON audit line per transfer; SIGTERM or SIGINT stop\n"
+    "it cleanly.\n"
     "\n"
     "Options:\n"
     "  --conf FILE        configuration (key = value; see pkie-recv(1))\n"
     "  --log-level LEVEL  error|warn|info|debug|trace (overrides log_level)\n"
-    "  --check            read and check the configuration, then exit\n"
-    "  --partials         list the partial transfers of the destination (id, size,\n"
-    "                     durable offset, bytes, age, state, name), then exit;\n"
-    "                     with --remove ID remove one, with --expired remove those\n"
-    "                     unchanged for more than partial_ttl (never one in use)\n"
+    "  --check            read and check the configuration and the existing partner\n"
+    "                     directories, then exit\n"
+    "  --partials         list the partial transfers of every partner directory (id,\n"
+    "                     size, durable offset, bytes, age, partner, state, name),\n"
+    "                     then exit; with --remove ID remove one, with --expired\n"
+    "                     remove those unchanged for more than partial_ttl (never\n"
+    "                     one in use)\n"
+    "  --partner NAME     with --partials: only that partner's directory\n"
     "  --help             this help\n";
 
-/* Print the partial transfers of @p dirfd, or remove one or the expired. */
-static int partials(int dirfd, const struct pkie_xfer_conf *c, const char *remove, int expired)
+/* What --partials does in each inbound directory. */
+struct pcmd {
+    const struct pkie_xfer_conf *c;
+    const char *remove; /* --remove ID */
+    int expired;        /* --expired */
+    time_t now;
+    unsigned found;   /* --remove: directories holding ID */
+    unsigned removed; /* --expired: partial transfers removed */
+    int pass;         /* --remove: 0 counts, 1 removes */
+};
+
+static int partials_in(void *arg, int dirfd, const char *partners)
 {
-    char err[1024];
-    time_t now = time(NULL);
-    if (remove != NULL) {
-        if (pkie_xfer_partial_remove(dirfd, remove) != 0) {
-            fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
-            return 1;
+    struct pcmd *p = arg;
+    if (p->remove != NULL) {
+        struct pkie_xfer_partial *v = NULL;
+        size_t n = 0;
+        int rc = pkie_xfer_partials_list(dirfd, 0, p->now, &v, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (strlen(p->remove) == 2 * PKIE_XFER_TID_LEN && strcasecmp(v[i].tid, p->remove) == 0)
+                p->found++;
+        free(v);
+        if (rc == 0 && p->pass == 1 && p->found == 1) {
+            rc = pkie_xfer_partial_remove(dirfd, p->remove);
+            return rc == 0 ? 1 : rc; /* 1: done, stop here */
         }
-        printf("removed %s\n", remove);
-        return 0;
+        return rc;
     }
-    if (expired) {
+    if (p->expired) {
         unsigned n = 0;
-        if (pkie_xfer_partials_expire(dirfd, (time_t)c->partial_ttl, now, &n) != 0) {
-            fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
-            return 1;
-        }
-        printf("removed %u expired partial transfer(s)\n", n);
-        return 0;
+        int rc = pkie_xfer_partials_expire(dirfd, (time_t)p->c->partial_ttl, p->now, &n);
+        p->removed += n;
+        return rc;
     }
     struct pkie_xfer_partial *v = NULL;
     size_t n = 0;
-    if (pkie_xfer_partials_list(dirfd, (time_t)c->partial_ttl, now, &v, &n) != 0) {
-        fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
-        return 1;
-    }
-    printf("%-32s %14s %14s %14s %10s %-7s %s\n", "ID", "SIZE", "DURABLE", "BYTES", "AGE_S",
-           "STATE", "NAME");
-    for (size_t i = 0; i < n; i++) {
+    int rc = pkie_xfer_partials_list(dirfd, (time_t)p->c->partial_ttl, p->now, &v, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         char *name = NULL;
         size_t l = 0, cap = 0;
         /* names may hold any byte: shown escaped as in the audit */
         if (pkie_xfer_json_escape(&name, &l, &cap, v[i].name, strlen(v[i].name)) != 0)
             name = NULL;
-        printf("%-32s %14llu %14llu %14llu %10lld %-7s %s\n", v[i].tid,
+        printf("%-32s %14llu %14llu %14llu %10lld %-12s %-7s %s\n", v[i].tid,
                (unsigned long long)v[i].size, (unsigned long long)v[i].durable,
-               (unsigned long long)v[i].bytes, (long long)(now - v[i].mtime),
+               (unsigned long long)v[i].bytes, (long long)(p->now - v[i].mtime), partners,
                v[i].in_use    ? "in-use"
                : v[i].expired ? "expired"
                               : "idle",
@@ -91,30 +105,78 @@ static int partials(int dirfd, const struct pkie_xfer_conf *c, const char *remov
         free(name);
     }
     free(v);
+    return rc;
+}
+
+/* List the partial transfers of every inbound directory (or @p partner's),
+ * or remove one or the expired. */
+static int partials(int dirfd, const struct pkie_xfer_conf *c, const char *partner,
+                    const char *remove, int expired)
+{
+    char err[1024];
+    struct pcmd p = {.c = c, .remove = remove, .expired = expired, .now = time(NULL)};
+    if (remove == NULL && !expired)
+        printf("%-32s %14s %14s %14s %10s %-12s %-7s %s\n", "ID", "SIZE", "DURABLE", "BYTES",
+               "AGE_S", "PARTNER", "STATE", "NAME");
+    int rc = pkie_xfer_inboxes_each(c, dirfd, partner, partials_in, &p);
+    if (rc == 0 && remove != NULL) {
+        /* an id is the sender's choice: two partners may hold the same one */
+        if (p.found == 0)
+            rc = PKIE_ERR(PKIE_ERR_NOT_FOUND, "no partial transfer %s", remove);
+        else if (p.found > 1)
+            rc = PKIE_ERR(PKIE_ERR_ARG,
+                          "partial transfer %s is in %u directories: give --partner NAME", remove,
+                          p.found);
+        else {
+            p.pass = 1;
+            p.found = 0;
+            rc = pkie_xfer_inboxes_each(c, dirfd, partner, partials_in, &p);
+            rc = rc == 1 ? 0 : rc == 0 ? PKIE_ERR(PKIE_ERR_NOT_FOUND, "%s is gone", remove) : rc;
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
+        return 1;
+    }
+    if (remove != NULL)
+        printf("removed %s\n", remove);
+    else if (expired)
+        printf("removed %u expired partial transfer(s)\n", p.removed);
     return 0;
 }
 
 /* Partial transfers unchanged for partial_ttl go: at start, then every
  * quarter of the ttl (at most hourly) until the monitor stops. */
 struct sweeper {
-    int dirfd;
+    int dirfd; /* DIR: partials of versions before per-partner directories */
+    const struct pkie_xfer_conf *c;
     long long ttl;
     pthread_t th;
 };
 
-static void sweep(const struct sweeper *sw)
+/* One inbound directory: a failure is logged, the others are still swept. */
+static int sweep_in(void *arg, int dirfd, const char *partners)
 {
+    const struct sweeper *sw = arg;
     unsigned n = 0;
-    if (pkie_xfer_partials_expire(sw->dirfd, (time_t)sw->ttl, time(NULL), &n) != 0)
-        pkie_log_warn("recv", "partial expiry: %s", pkie_err_last()->msg);
+    if (pkie_xfer_partials_expire(dirfd, (time_t)sw->ttl, time(NULL), &n) != 0)
+        pkie_log_warn("recv", "partial expiry (partner %s): %s", partners, pkie_err_last()->msg);
     else if (n > 0)
-        pkie_log_info("recv", "removed %u partial transfer(s) unchanged for over %lld s", n,
-                      sw->ttl);
+        pkie_log_info("recv",
+                      "removed %u partial transfer(s) unchanged for over %lld s (partner %s)", n,
+                      sw->ttl, partners);
+    return 0;
+}
+
+static void sweep(struct sweeper *sw)
+{
+    if (pkie_xfer_inboxes_each(sw->c, sw->dirfd, NULL, sweep_in, sw) != 0)
+        pkie_log_warn("recv", "partial expiry: %s", pkie_err_last()->msg);
 }
 
 static void *sweeper_main(void *arg)
 {
-    const struct sweeper *sw = arg;
+    struct sweeper *sw = arg;
     long long every = sw->ttl / 4 < 3600 ? sw->ttl / 4 : 3600, waited = 0;
     while (!atomic_load(&recv_stop)) {
         sleep(1);
@@ -128,7 +190,7 @@ static void *sweeper_main(void *arg)
 
 int pkie_cmd_recv(int argc, char **argv)
 {
-    const char *conf_path = NULL, *level = NULL, *remove = NULL;
+    const char *conf_path = NULL, *level = NULL, *remove = NULL, *partner = NULL;
     int check = 0, list = 0, expired = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -144,6 +206,8 @@ int pkie_cmd_recv(int argc, char **argv)
             list = 1;
         } else if (strcmp(argv[i], "--remove") == 0 && i + 1 < argc) {
             remove = argv[++i];
+        } else if (strcmp(argv[i], "--partner") == 0 && i + 1 < argc) {
+            partner = argv[++i];
         } else if (strcmp(argv[i], "--expired") == 0) {
             expired = 1;
         } else {
@@ -158,6 +222,10 @@ int pkie_cmd_recv(int argc, char **argv)
     }
     if ((remove != NULL || expired) && (!list || (remove != NULL && expired))) {
         fprintf(stderr, "pkie recv: --remove ID or --expired go with --partials, one of them\n");
+        return 1;
+    }
+    if (partner != NULL && !list) {
+        fprintf(stderr, "pkie recv: --partner NAME goes with --partials\n");
         return 1;
     }
     struct pkie_xfer_conf c;
@@ -185,6 +253,12 @@ int pkie_cmd_recv(int argc, char **argv)
         pkie_xfer_conf_free(&c);
         return 1;
     }
+    /* the partner directories: checked (--check, --partials) or made (the monitor) */
+    if (pkie_xfer_partner_dirs_open(&c, !check && !list) != 0) {
+        fprintf(stderr, "pkie recv: %s: %s\n", conf_path, pkie_err_format(err, sizeof(err)));
+        pkie_xfer_conf_free(&c);
+        return 1;
+    }
     if (check) {
         printf("%s: ok (%zu partner(s), %lld SSL task(s))\n", conf_path, c.n_partners, c.tasks);
         pkie_xfer_conf_free(&c);
@@ -197,12 +271,12 @@ int pkie_cmd_recv(int argc, char **argv)
         return 1;
     }
     if (list) {
-        int r = partials(dirfd, &c, remove, expired);
+        int r = partials(dirfd, &c, partner, remove, expired);
         close(dirfd);
         pkie_xfer_conf_free(&c);
         return r;
     }
-    struct sweeper sw = {.dirfd = dirfd, .ttl = c.partial_ttl};
+    struct sweeper sw = {.dirfd = dirfd, .c = &c, .ttl = c.partial_ttl};
     sweep(&sw);
     int swept = pthread_create(&sw.th, NULL, sweeper_main, &sw) == 0;
     struct sigaction sa;

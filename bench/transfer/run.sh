@@ -73,7 +73,8 @@ xfer_setup
 # the shipped defaults: 4 SSL tasks and the 64 MiB checkpoint interval (the
 # e2e tests' configuration sets 16 MiB).
 sed -i -e '/^pki.type/d' -e '/^pki.exit/d' -e '/^checkpoint/d' -e "s|^dir = .*|dir = $DEST|" \
-  -e 's|^log_level = .*|log_level = info|' "$W/recv.conf"
+  -e "s|^partner.acme.dir = .*|partner.acme.dir = $DEST|" -e 's|^log_level = .*|log_level = info|' \
+  "$W/recv.conf"
 # BENCH_RECV_CONF: more `key = value` lines for the receiver (e.g. "direct_io = no")
 [ -n "${BENCH_RECV_CONF:-}" ] && printf '%s\n' "$BENCH_RECV_CONF" >>"$W/recv.conf"
 P=$W/pki

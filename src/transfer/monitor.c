@@ -149,6 +149,11 @@ static int check_conf(const struct pkie_xfer_conf *c)
         return PKIE_ERR(PKIE_ERR_CONF_MISSING, "no partner.NAME.subject configured");
     if (c->cert == NULL && c->tls.pki_type == PKIE_TLS_PKI_INTERNAL)
         return PKIE_ERR(PKIE_ERR_CONF_MISSING, "cert (our certificate id) is required");
+    for (size_t i = 0; i < c->n_partners; i++)
+        if (c->partners[i].n_subjects > 0 && c->partners[i].dirfd < 0)
+            return PKIE_ERR(PKIE_ERR_CONF_MISSING,
+                            "partner %s: its directory is not open (pkie_xfer_partner_dirs_open)",
+                            c->partners[i].name);
     return 0;
 }
 
@@ -174,14 +179,12 @@ static int run(struct rmon *m)
     atomic_int *stop = m->stop;
     struct rtask *tasks = NULL;
     size_t started = 0, inited = 0, abandoned = 0;
-    int lfd = -1, dirfd = -1;
+    int lfd = -1;
     int rc = check_conf(c);
     if (rc != 0)
         return rc;
-    dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0)
-        return PKIE_ERR(PKIE_ERR_XFER_FILE, "destination %s: %s", c->dir, strerror(errno));
-    pkie_xfer_recv_conf_init(&m->rconf, dirfd);
+    /* each session gets its partner's directory and names (rtask.c): none here */
+    pkie_xfer_recv_conf_init(&m->rconf, -1);
     m->rconf.overwrite = c->overwrite;
     m->rconf.max_file_size = (uint64_t)c->max_file_size;
     m->rconf.checkpoint_bytes = (uint64_t)c->checkpoint;
@@ -272,6 +275,5 @@ out:
     pkie_tls_runtime_close(m->rt);
     pkie_xfer_audit_close(m->audit);
     xfer_gate_free(m->gate);
-    close(dirfd);
     return rc;
 }

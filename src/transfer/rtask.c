@@ -187,7 +187,11 @@ static void serve_data(struct rconn *c)
     pkie_log_info(LOG_COMP, "task %u: session from %s: partner %s (%s), %s %s", id, c->addrport,
                   partner->name, pi.subject, pi.peer.tls_version, pi.peer.cipher);
     struct pkie_xfer_recv_stats stats = {0};
-    int rc = pkie_xfer_recv_session(&m->rconf, &st.io, &pi.peer, m->audit, &stats);
+    struct pkie_xfer_recv_conf rconf = m->rconf; /* in the partner's directory, its names */
+    rconf.dirfd = partner->dirfd;
+    rconf.names = (const char *const *)partner->names;
+    rconf.n_names = partner->n_names;
+    int rc = pkie_xfer_recv_session(&rconf, &st.io, &pi.peer, m->audit, &stats);
     atomic_fetch_sub(&m->data_sessions, 1);
     (void)pkie_tls_shutdown(c->s);
     if (rc == 0) {

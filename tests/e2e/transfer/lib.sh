@@ -70,6 +70,9 @@ audit = $W/audit.log
 log_level = debug
 idle_timeout = 60
 partner.acme.subject = CN=sender*,O=pkie e2e
+# the one shared directory of old, kept explicitly (the default is DIR/acme:
+# partnerdirs.sh tests it)
+partner.acme.dir = $W/in
 pki.base = $W/recv.db
 pki.password = $W/pki/pass
 pki.type = exit

@@ -1,6 +1,7 @@
 #!/bin/bash
 # e2e: housekeeping of partial transfers. A name is reserved from its FILE
-# on: another partner's transfer of the same name is refused (XFER_RESERVED,
+# on: the transfer of the same name by another partner landing in the same
+# directory is refused (XFER_RESERVED,
 # not retried) while the first is partial. `pkie recv --partials` lists them,
 # --remove ID and --expired remove them; partial_ttl expires them at start and
 # periodically, after which the other partner's transfer goes through.
@@ -12,7 +13,9 @@ pki branch.db init
 pki branch.db import --id root --type root --cert "$W/pki/root.crt"
 pki branch.db import --kdf-iter 10000 --id me --type user --cert "$W/pki/branch.crt" --key "$W/pki/branch.key"
 sed -e "s|$W/send.db|$W/branch.db|" -e "s|state/send|state/branch|" "$W/send.conf" >"$W/branch.conf"
-echo "partner.branch.subject = CN=branch,O=pkie e2e" >>"$W/recv.conf"
+# branch shares acme's directory (partner.NAME.dir): a name is reserved for
+# both (partnerdirs.sh: partners with their own directories do not meet)
+printf 'partner.branch.subject = CN=branch,O=pkie e2e\npartner.branch.dir = %s\n' "$W/in" >>"$W/recv.conf"
 xfer_recv_start
 
 partials() { "$PKIE" recv --conf "$W/recv.conf" --partials "$@"; }

@@ -120,7 +120,7 @@ mkdir -p "$W/small"
 mount -t tmpfs -o size=4m tmpfs "$W/small" || xfer_fail "cannot mount a tmpfs"
 PORT2=$((PORT + 1))
 sed -e "s|^listen = .*|listen = 127.0.0.1:$PORT2|" -e "s|^dir = .*|dir = $W/small|" \
-  -e "s|^audit = .*|audit = $W/audit2.log|" "$W/recv.conf" >"$W/recv2.conf"
+  -e "s|^audit = .*|audit = $W/audit2.log|" -e "/^partner.acme.dir/d" "$W/recv.conf" >"$W/recv2.conf"
 "$PKIE" recv --conf "$W/recv2.conf" 2>"$W/recv2.log" &
 R2=$!
 i=0
