@@ -93,9 +93,8 @@ static void test_match(void **state)
     assert_true(m("**a**", "bab"));
     assert_false(m("abc", "ab"));
     assert_false(m("ab", "abc"));
-    /* a lone '*' of a long name, and a hostile pattern/name pair: linear
-     * backtracking, no blow-up (255 a's against 8 stars: the recursive
-     * matcher of some libcs takes exponential time here) */
+    /* a hostile pattern/name pair: one backtrack point, no blow-up (a
+     * naive recursive matcher tries every split of 255 a's among 8 stars) */
     char n[PKIE_XFER_NAME_MAX + 1];
     memset(n, 'a', PKIE_XFER_NAME_MAX);
     n[PKIE_XFER_NAME_MAX] = '\0';
