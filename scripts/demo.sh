@@ -175,7 +175,7 @@ sender_enroll() {
   sender_conf 30d
   send_file hello.bin send1.log || { cat "$W/send1.log"; return 1; }
   grep "enrolled (IR" "$W/send1.log" | sed 's/^/   /'
-  grep -q "enrolled (IR" "$W/send1.log" && cmp -s "$W/hello.bin" "$W/in/hello.bin" &&
+  grep -q "enrolled (IR" "$W/send1.log" && cmp -s "$W/hello.bin" "$W/in/sender/hello.bin" &&
     echo "   hello.bin (100000 bytes) arrived intact"
 }
 
@@ -190,7 +190,7 @@ sender_renew() {
   NEW_SERIAL=$(sender_serial)
   echo "   serial $OLD_SERIAL -> $NEW_SERIAL"
   grep -q "renewed (KUR)" "$W/send2.log" && [ "$OLD_SERIAL" != "$NEW_SERIAL" ] &&
-    cmp -s "$W/renewed.bin" "$W/in/renewed.bin" && echo "   renewed.bin arrived with the new certificate"
+    cmp -s "$W/renewed.bin" "$W/in/sender/renewed.bin" && echo "   renewed.bin arrived with the new certificate"
 }
 
 revoke_sender() {
@@ -218,7 +218,7 @@ refused_revoked() {
   grep "^pkie send" "$W/send3.log" | head -n 1 | sed 's/^/   sender: /'
   wait_for "$W/recv.log" "failed (alert 44)" 5 "$RECV_PID" || return 1
   grep "failed (alert 44)" "$W/recv.log" | tail -n 1 | sed 's/^.*\[recv\] /   receiver: /'
-  [ ! -e "$W/in/after-revoke.bin" ]
+  [ ! -e "$W/in/sender/after-revoke.bin" ]
 }
 
 echo "pkie demo: CA, receiver and sender on 127.0.0.1 (work directory $W)"

@@ -103,6 +103,7 @@ tasks = ${CX_TASKS:-2}
 audit = $W/audit.log
 log_level = info
 partner.peers.subject = ${1:-CN=*,O=pkie e2e}
+partner.peers.dir = $W/in
 pki.type = exit
 pki.exit.libpath = $EXIT_SO
 pki.exit.conf = $W/receiver-exit.conf
