@@ -521,6 +521,14 @@ static void test_same_name_two_partners(void **state)
     memset(f.tid, 0x32, sizeof(f.tid));
     assert_int_equal(pkie_xfer_rfile_open(&rc[0], &f, &rf[0], &off), PKIE_ERR_XFER_DENIED);
     assert_true(pkie_xfer_error_is_file_level(PKIE_ERR_XFER_DENIED));
+    /* a NUL inside the name's bytes (as FILE may carry it): refused as a name
+     * before any pattern sees the part before the NUL ("x" + ".csv") */
+    memcpy(f.name, "x\0.csv", 7);
+    f.name_len = 6;
+    assert_int_equal(pkie_xfer_rfile_open(&rc[0], &f, &rf[0], &off), PKIE_ERR_XFER_NAME);
+    memcpy(f.name, "x.csv\0.exe", 11);
+    f.name_len = 10;
+    assert_int_equal(pkie_xfer_rfile_open(&rc[0], &f, &rf[0], &off), PKIE_ERR_XFER_NAME);
     DIR *d = fdopendir(dup(c.partners[0].dirfd));
     struct dirent *e;
     int entries = 0;
