@@ -1,6 +1,7 @@
 /* Loading credentials and saving results for `pkie cmp`: pass phrase
  * sources, certificates, keys, CSRs, CRLs (PEM or DER), and names. */
 #include "cmp_client.h"
+#include "cmp_client_fastload.h"
 #include "pkie/wipe.h"
 
 #include <openssl/err.h>
@@ -178,6 +179,24 @@ static int is_pem(const unsigned char *p, size_t n)
 static int store_load(const char *uri, const char *pass, const char *what, int quiet,
                       EVP_PKEY **pkey, EVP_PKEY **pubkey, X509 **cert, STACK_OF(X509) **certs)
 {
+    /* the common unencrypted formats without OpenSSL's decoders
+     * (cmp_client_fastload.c): exactly what OSSL_STORE would load, or
+     * nothing and OSSL_STORE decides */
+    if (pkey != NULL && pubkey == NULL && cert == NULL && certs == NULL &&
+        (*pkey = cmpc_fast_key(uri)) != NULL)
+        return 0;
+    if (pkey == NULL && pubkey == NULL && (cert != NULL) != (certs != NULL)) {
+        STACK_OF(X509) *sk = certs != NULL ? *certs : sk_X509_new_null();
+        int ok = sk != NULL && cmpc_fast_certs(uri, sk);
+        if (ok && cert != NULL) {
+            *cert = sk_X509_shift(sk);
+            sk_X509_pop_free(sk, X509_free);
+        } else if (cert != NULL) {
+            sk_X509_free(sk);
+        }
+        if (ok)
+            return 0;
+    }
     int expect = pkey != NULL                    ? OSSL_STORE_INFO_PKEY
                  : pubkey != NULL                ? OSSL_STORE_INFO_PUBKEY
                  : cert != NULL || certs != NULL ? OSSL_STORE_INFO_CERT

@@ -16,7 +16,9 @@
 # Runs inside a private network namespace (tests/netns-run). Builds pkie,
 # bench_cmp_client and bench_spawn in build/ (or $PKIE_BENCH_BUILD), the
 # normal RelWithDebInfo build; PKIE_BENCH_PKIE / PKIE_BENCH_CLIENT measure
-# other binaries (e.g. a copy of an older build) with the same script.
+# other binaries (e.g. a copy of an older build) with the same script. At the
+# end, bench/cmp_client/instr.sh gives the per-process figures in instructions
+# (callgrind), which the load of the machine does not move.
 set -eu
 cd "$(dirname "$0")/../.."
 . bench/lib/build.sh
@@ -40,6 +42,7 @@ sh tests/interop/lib/testpki.sh "$P" >/dev/null
 cmpmock_pki "$P"
 cmpmock_start $CMPMOCK_MAC -rsp_cert "$P/new-ec.crt" >/dev/null
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 common="-server $CMPMOCK_URL -cmd ir -ref test -secret pass:test -newkey $P/new-ec.key -subject /CN=bench -certout $work/cert.pem"
 ours="$PKIE cmp -config '' -verbosity 3 $common"
 base="openssl cmp -config '' -batch -verbosity 3 -keep_alive 0 $common"
@@ -81,8 +84,14 @@ report() { # report NAME OURS_FILE BASE_FILE TARGET: ms per transaction; ratio =
   printf 'RESULT %s_ms_per_txn ours=%.2f baseline=%.2f ratio=%.2f target=%s\n' "$1" "$_o" "$_b" "$_ratio" "$4"
   printf '  (%s; ours %s; baseline %s; ratio = baseline time / ours)\n' "$5" "$(minmax <"$2")" "$(minmax <"$3")"
 }
+echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ours:     $ours"
 echo "baseline: $base (in process: -repeat $N minus -repeat 1)"
 echo "libraries loaded: pkie $(ldd "$PKIE" | wc -l), openssl $(ldd "$(command -v openssl)" | wc -l)"
 report per_process "$work/pp_ours" "$work/pp_base" ">=2" "$PP_N processes each, alternated"
 report in_process "$work/ip_ours" "$work/ip_base" ">=3" "$ROUNDS rounds of $N"
+# the same per-process comparison in instructions (load-independent), when
+# valgrind is there
+if command -v valgrind >/dev/null 2>&1; then
+  sh bench/cmp_client/instr.sh
+fi

@@ -1,8 +1,10 @@
 /* Per-context caches of decoded certificates and of the new key's
  * SubjectPublicKeyInfo (see certcache.h). */
 #include "certcache.h"
+#include "pkie/der.h"
 #include "pkie/error.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/objects.h>
@@ -101,11 +103,58 @@ static int ec_spki(EVP_PKEY *key, unsigned char **out)
     return n > 0 ? n : 0;
 }
 
+/* RSA (not RSA-PSS): rsaEncryption with NULL parameters and the
+ * RSAPublicKey, as OpenSSL's encoder writes it, without the encoder (3M
+ * instructions the first time in a process). */
+static int rsa_spki(EVP_PKEY *key, unsigned char **out)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    unsigned char *nb = NULL, *eb = NULL;
+    struct pkie_derw w;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    int r = 0;
+    pkie_derw_init(&w, 4096);
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
+        !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) ||
+        !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) || BN_num_bytes(n) > 2048 ||
+        (nb = OPENSSL_malloc((size_t)BN_num_bytes(n) + 1)) == NULL ||
+        (eb = OPENSSL_malloc((size_t)BN_num_bytes(e) + 1)) == NULL)
+        goto out;
+    int nl = BN_bn2bin(n, nb), el = BN_bn2bin(e, eb);
+    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
+    pkie_derw_uint_bytes(&w, PKIE_DER_INTEGER, nb, (size_t)nl);
+    pkie_derw_uint_bytes(&w, PKIE_DER_INTEGER, eb, (size_t)el);
+    pkie_derw_end(&w);
+    if (pkie_derw_steal(&w, &der, &len) != 0 || len > INT_MAX)
+        goto out;
+    X509_PUBKEY *xpk = X509_PUBKEY_new();
+    unsigned char *pk = OPENSSL_memdup(der, len);
+    if (xpk != NULL && pk != NULL &&
+        X509_PUBKEY_set0_param(xpk, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, NULL, pk,
+                               (int)len)) {
+        pk = NULL; /* owned by xpk */
+        r = i2d_X509_PUBKEY(xpk, out);
+    }
+    OPENSSL_free(pk);
+    X509_PUBKEY_free(xpk);
+out:
+    pkie_derw_free(&w);
+    free(der);
+    OPENSSL_free(nb);
+    OPENSSL_free(eb);
+    BN_free(n);
+    BN_free(e);
+    return r > 0 ? r : 0;
+}
+
 int cmp_spkicache_get0(struct cmp_spkicache *c, EVP_PKEY *key, const uint8_t **der, size_t *len)
 {
     if (c->key != key || c->der == NULL) {
         unsigned char *buf = NULL;
         int n = ec_spki(key, &buf);
+        if (n <= 0)
+            n = rsa_spki(key, &buf);
         if (n <= 0)
             n = i2d_PUBKEY(key, &buf);
         if (n <= 0)

@@ -12,6 +12,7 @@
 #include "pkie/error.h"
 
 #include <openssl/core_names.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +192,19 @@ static void test_spki(void **state)
     assert_null(s.key);
 }
 
-/* The encoding built from the key's parameters (named EC curves) is
- * i2d_PUBKEY's, byte for byte; other keys take i2d_PUBKEY itself. */
+static EVP_PKEY *rsa_pss(void)
+{
+    EVP_PKEY *k = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+    if (c != NULL && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(c, 1024) > 0)
+        EVP_PKEY_keygen(c, &k);
+    EVP_PKEY_CTX_free(c);
+    return k;
+}
+
+/* The encoding built from the key's parameters (named EC curves, or RSA's
+ * modulus and exponent) is i2d_PUBKEY's, byte for byte; other keys
+ * (RSA-PSS, EdDSA) take i2d_PUBKEY itself. */
 static void test_spki_kinds(void **state)
 {
     (void)state;
@@ -204,7 +216,10 @@ static void test_spki_kinds(void **state)
         EVP_PKEY_Q_keygen(NULL, NULL, "EC", "brainpoolP256r1"),
         EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
         EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024),
-        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), /* made compressed below */
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+        EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1031), /* odd size */
+        rsa_pss(),                                          /* i2d_PUBKEY's own */
+        EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),       /* made compressed below */
     };
     size_t last = sizeof(keys) / sizeof(keys[0]) - 1;
     assert_true(EVP_PKEY_set_utf8_string_param(
