@@ -22,6 +22,7 @@
 #include "pkie/tls.h"
 #include "pkie/transfer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,14 +91,19 @@ static int gen_prepare(struct rmon *m, struct rgen *g, int strict)
     int rc = pkie_pki_get_chain(pki, c->cert, &chain, &key);
     sk_X509_pop_free(chain, X509_free);
     EVP_PKEY_free(key);
-    if (rc != 0)
-        return PKIE_ERR(rc, "cert = %s: %s", c->cert, pkie_err_last()->msg);
+    char why[400];
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "%s", pkie_err_last()->msg); /* not the buffer PKIE_ERR writes */
+        return PKIE_ERR(rc, "cert = %s: %s", c->cert, why);
+    }
     if (c->n_ca_ids > 0) {
         STACK_OF(X509_NAME) *names = NULL;
         rc = pkie_pki_get_ca_names(pki, (const char *const *)c->ca_ids, c->n_ca_ids, &names);
         sk_X509_NAME_pop_free(names, X509_NAME_free);
-        if (rc != 0)
-            return PKIE_ERR(rc, "ca = %s: %s", c->ca, pkie_err_last()->msg);
+        if (rc != 0) {
+            snprintf(why, sizeof(why), "%s", pkie_err_last()->msg);
+            return PKIE_ERR(rc, "ca = %s: %s", c->ca, why);
+        }
     }
     return 0;
 }
