@@ -144,26 +144,32 @@ static long long parse_pos(const char *s)
     return (long long)v;
 }
 
-long long pkie_sd_watchdog_usec(void)
+long long pkie_sd_watchdog_parse(const char *usec, const char *pid, long long self)
 {
-    const char *u = getenv("WATCHDOG_USEC"), *p = getenv("WATCHDOG_PID");
-    if (u == NULL)
+    if (usec == NULL)
         return 0;
-    long long usec = parse_pos(u);
-    if (usec < 0) {
-        pkie_log_warn(LOG_COMP, "WATCHDOG_USEC \"%.40s\" is not a positive number: no watchdog", u);
+    long long v = parse_pos(usec);
+    if (v < 0) {
+        pkie_log_warn(LOG_COMP, "WATCHDOG_USEC \"%.40s\" is not a positive number: no watchdog",
+                      usec);
         return 0;
     }
-    if (p != NULL) {
-        long long pid = parse_pos(p);
-        if (pid < 0) {
-            pkie_log_warn(LOG_COMP, "WATCHDOG_PID \"%.40s\" is not a pid: no watchdog", p);
+    if (pid != NULL) {
+        long long p = parse_pos(pid);
+        if (p < 0) {
+            pkie_log_warn(LOG_COMP, "WATCHDOG_PID \"%.40s\" is not a pid: no watchdog", pid);
             return 0;
         }
-        if (pid != (long long)getpid())
+        if (p != self)
             return 0; /* meant for another process */
     }
-    return usec;
+    return v;
+}
+
+long long pkie_sd_watchdog_usec(void)
+{
+    return pkie_sd_watchdog_parse(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"),
+                                  (long long)getpid());
 }
 
 void pkie_sd_pacer_init(struct pkie_sd_pacer *p)

@@ -45,6 +45,8 @@ int pkie_sd_watchdog(void);
  * unset or this process's pid; else 0 (no watchdog). A malformed value is
  * logged and gives 0. */
 long long pkie_sd_watchdog_usec(void);
+/* The same from the values given (NULL: unset) for process @p self. */
+long long pkie_sd_watchdog_parse(const char *usec, const char *pid, long long self);
 
 /* Keep-alive pacing for a loop that proves liveness: WATCHDOG=1 at half the
  * interval. The loop calls pkie_sd_pacer_tick on each turn and waits at most

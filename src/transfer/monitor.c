@@ -325,7 +325,7 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
             said_at = now;
         }
         /* keep-alives only from a monitor whose acceptor and tasks all turn */
-        if (ready && tasks_alive(tasks, started, now, pacer.every_ms * 2))
+        if (ready && pacer.every_ms > 0 && tasks_alive(tasks, started, now, pacer.every_ms * 2))
             pkie_sd_pacer_tick(&pacer, now);
     }
     pkie_sd_stopping();
