@@ -83,7 +83,8 @@ int pkie_sd_notify(const char *msg)
 }
 
 /* "STATUS=" + text up to its first newline (one line per key). */
-static void status_line(char *buf, size_t cap, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void status_line(char *buf, size_t cap,
+                                                              const char *fmt, va_list ap)
 {
     int k = snprintf(buf, cap, "STATUS=");
     vsnprintf(buf + k, cap - (size_t)k, fmt, ap);
