@@ -59,6 +59,9 @@ echo "ok: READY=1 after the port accepts"
 # WATCHDOG_USEC 1 s: a keep-alive every 0.5 s
 w0=$(grep -c "WATCHDOG=1" "$N" || true)
 wait_for "keep-alives" "WATCHDOG=1" $((w0 + 4))
+# paced at half the interval: never two within 0.4 s
+awk '/ WATCHDOG=1$/ { if (last != "" && $1 - last < 0.4) bad = 1; last = $1 } END { exit bad }' "$N" ||
+  xfer_fail "keep-alives closer than 0.4 s apart: $(grep WATCHDOG "$N")"
 echo "ok: WATCHDOG=1 periodically"
 
 old=$(serial_presented)
