@@ -6,7 +6,8 @@
 #                every test, and a short burst of every fuzz target
 #   make bench   run the benchmarks in bench/ (each beside its baseline)
 #   make format  clang-format the sources
-#   make install install header, library, exits, pkg-config file (PREFIX)
+#   make install install pkie, header, library, exits, pkg-config file,
+#                systemd units and the pkie user's sysusers.d entry (PREFIX)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 

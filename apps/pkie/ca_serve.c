@@ -4,6 +4,7 @@
 #include "pkie/error.h"
 #include "pkie/log.h"
 #include "pkie/wipe.h"
+#include "sdnotify.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -19,7 +20,10 @@ static const char serve_help[] =
     "                     [--crl-url URL] [--log-level L] [--pass-file F | --pass env:VAR]\n"
     "\n"
     "Serve CMP over HTTP at /pkix/ and /.well-known/cmp/p/PROFILE (RFC 9811), and\n"
-    "the CRL at GET /crl. Runs until SIGINT or SIGTERM.\n"
+    "the CRL at GET /crl. Runs until SIGINT or SIGTERM; SIGHUP is logged and\n"
+    "ignored (no reload: restart to apply changes). Under systemd (Type=notify)\n"
+    "it reports READY=1 once listening, STATUS=, STOPPING=1 and, with\n"
+    "WatchdogSec=, WATCHDOG=1 to $NOTIFY_SOCKET.\n"
     "  --listen ADDR:PORT  e.g. 127.0.0.1:8080 (PORT 0: any free port, printed)\n"
     "  --tls-cert F        serve HTTPS with this certificate (PEM) and --tls-key F\n"
     "  --threads N         worker threads (default 4)\n"
@@ -38,6 +42,13 @@ static long num_arg(const char *s, long lo, long hi, int *bad)
     if (end == s || *end != '\0' || v < lo || v > hi)
         *bad = 1;
     return v;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int handle(void *arg, const char *profile, const uint8_t *req, size_t len, uint8_t **resp,
@@ -170,15 +181,41 @@ int ca_cmd_serve(int argc, char **argv)
     fflush(stdout);
     pkie_log_info("ca", "serving on port %u, %d stale transaction(s) expired",
                   (unsigned)pkie_ca_http_port(http), n);
+    /* pkie_ca_http_start returned: the socket listens */
+    char status[300];
+    snprintf(status, sizeof(status), "serving CMP on %s://%s (port %u)",
+             hp.tls_cert != NULL ? "https" : "http", hp.listen, (unsigned)pkie_ca_http_port(http));
+    pkie_sd_ready(status);
+    /* The keep-alives come from this loop, which also expires transactions in
+     * the store: it stops turning if the store calls hang. */
+    struct pkie_sd_pacer pacer;
+    pkie_sd_pacer_init(&pacer);
+    long long next_expire = 0;
     for (;;) {
-        struct timespec ts = {5, 0};
+        long long now = mono_ms();
+        pkie_sd_pacer_tick(&pacer, now);
+        int wait = pkie_sd_pacer_wait_ms(&pacer, now, 5000);
+        if (next_expire > now && next_expire - now < wait)
+            wait = (int)(next_expire - now);
+        struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM)
             break;
+        if (sig == SIGHUP) {
+            pkie_log_warn("ca", "SIGHUP: pkie ca serve does not reload its configuration; "
+                                "restart it to apply changes");
+            pkie_sd_status("%s; SIGHUP ignored (no reload: restart to apply changes)", status);
+            continue;
+        }
+        now = mono_ms();
+        if (now < next_expire)
+            continue;
+        next_expire = now + 5000;
         if (pkie_ca_server_expire(srv, &n) == 0 && n > 0)
             pkie_log_info("ca", "%d idle transaction(s) expired", n);
         malloc_trim(0); /* give memory freed after a burst back to the system */
     }
+    pkie_sd_stopping();
     pkie_log_info("ca", "stopping");
     pkie_ca_http_stop(http);
     pkie_ca_server_close(srv);

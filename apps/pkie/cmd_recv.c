@@ -6,6 +6,7 @@
 #include "pkie/tls.h"
 #include "pkie/transfer.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,13 +18,25 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int recv_stop;
+static atomic_int recv_stop, recv_reload;
+static int wake_w = -1; /* the self-pipe's write end: wakes the monitor's loop */
 
+/* Async-signal-safe only: flags, pkie_tls_stop and a write to the pipe; the
+ * monitor's loop does the work (the reload, the sd_notify messages). */
 static void on_signal(int sig)
 {
-    (void)sig;
-    atomic_store(&recv_stop, 1);
-    pkie_tls_stop(); /* an exit call in a helper returns at once */
+    int e = errno;
+    if (sig == SIGHUP) {
+        atomic_store(&recv_reload, 1);
+    } else {
+        atomic_store(&recv_stop, 1);
+        pkie_tls_stop(); /* an exit call in a helper returns at once */
+    }
+    if (wake_w >= 0) {
+        ssize_t w = write(wake_w, "", 1); /* a full pipe wakes the loop all the same */
+        (void)w;
+    }
+    errno = e;
 }
 
 static const char recv_usage[] =
@@ -37,7 +50,10 @@ static const char recv_usage[] =
     "(partner.NAME.dir, default DIR/NAME, created 0750 at start), limited to\n"
     "the names of partner.NAME.names when given. Runs in the foreground, logs\n"
     "on stderr, writes one JSON audit line per transfer; SIGTERM or SIGINT stop\n"
-    "it cleanly.\n"
+    "it cleanly, SIGHUP re-reads the configuration's partners, PKI base and\n"
+    "certificates without dropping a session. Under systemd (Type=notify) it\n"
+    "reports READY=1 once listening, STATUS=, RELOADING=1, STOPPING=1 and, with\n"
+    "WatchdogSec=, WATCHDOG=1 to $NOTIFY_SOCKET.\n"
     "\n"
     "Options:\n"
     "  --conf FILE        configuration (key = value; see pkie-recv(1))\n"
@@ -276,17 +292,33 @@ int pkie_cmd_recv(int argc, char **argv)
         pkie_xfer_conf_free(&c);
         return r;
     }
+    int wake[2];
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "pkie recv: pipe: %s\n", strerror(errno));
+        close(dirfd);
+        pkie_xfer_conf_free(&c);
+        return 1;
+    }
+    wake_w = wake[1];
     struct sweeper sw = {.dirfd = dirfd, .c = &c, .ttl = c.partial_ttl};
     sweep(&sw);
     int swept = pthread_create(&sw.th, NULL, sweeper_main, &sw) == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = pkie_xfer_monitor_run(&c, &recv_stop);
+    struct pkie_xfer_monitor_ctl ctl = {
+        .stop = &recv_stop,
+        .reload = &recv_reload,
+        .wake_fd = wake[0],
+        .conf_path = conf_path,
+    };
+    int rc = pkie_xfer_monitor_serve(&c, &ctl);
     if (rc == PKIE_XFER_MONITOR_ABANDONED || rc == PKIE_XFER_MONITOR_ABANDONED_FAILED) {
         /* a task is stuck inside an exit call and may still use the
          * configuration: end now, touching nothing (stderr is unbuffered) */
@@ -297,6 +329,8 @@ int pkie_cmd_recv(int argc, char **argv)
     atomic_store(&recv_stop, 1);
     if (swept)
         pthread_join(sw.th, NULL);
+    /* the self-pipe stays open until the process exits: a late signal's
+     * handler must not write to a descriptor reused by someone else */
     close(dirfd);
     pkie_xfer_conf_free(&c);
     return rc == 0 ? 0 : 1;

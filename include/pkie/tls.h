@@ -129,6 +129,10 @@ int pkie_tls_runtime_open(const struct pkie_tls_conf *c, struct pkie_tls_runtime
 void pkie_tls_runtime_close(struct pkie_tls_runtime *rt);
 /** Name of the exit for log lines ("internal" when pki.type = internal). */
 const char *pkie_tls_runtime_exit_name(const struct pkie_tls_runtime *rt);
+/** The internal PKI base's snapshot the runtime opened (borrowed, valid until
+ *  pkie_tls_runtime_close), or NULL without pki.base: for a caller that checks
+ *  the certificates it will present before it serves with the runtime. */
+struct pkie_pki *pkie_tls_runtime_pki(struct pkie_tls_runtime *rt);
 
 /** One SSL task (a worker thread). */
 struct pkie_tls_task;

@@ -611,6 +611,35 @@ int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
 #define PKIE_XFER_MONITOR_ABANDONED        1
 #define PKIE_XFER_MONITOR_ABANDONED_FAILED 2
 
+/** How the caller drives a running monitor (pkie_xfer_monitor_serve). */
+struct pkie_xfer_monitor_ctl {
+    atomic_int *stop;      /**< set (e.g. by SIGTERM's handler): stop as pkie_xfer_monitor_run */
+    atomic_int *reload;    /**< set (SIGHUP's handler): re-read conf_path; the monitor clears it
+                                (NULL: no reload) */
+    int wake_fd;           /**< readable once stop or reload was set, e.g. a self-pipe's read
+                                end that the handler writes a byte to, drained by the monitor
+                                (-1: none; the flags are then seen within 200 ms) */
+    const char *conf_path; /**< the configuration file a reload re-reads */
+};
+
+/**
+ * pkie_xfer_monitor_run with reloads: when *reload is set, the monitor
+ * re-reads conf_path and, if it loads and checks (partners, the PKI base with
+ * our certificate and the CAs, pki.exit.conf, tls.*, the receiving settings),
+ * makes it current for the handshakes that follow while every session in
+ * flight ends on the configuration it began with; a reload that fails, or
+ * that changes a key only a restart can change (listen, dir, audit, tasks,
+ * log_level, max_pending, max_pending_per_address, first_byte_timeout,
+ * handshake_timeout, partial_ttl, pki.type, pki.exit.libpath,
+ * pki.exit.isolation, pki.exit.timeout, pki.exit.user), leaves the running
+ * configuration in place and logs why. Under systemd it also sends the
+ * sd_notify messages of docs/architecture.md ("Running under systemd").
+ * @p c must stay valid until the function returns. Same statuses as
+ * pkie_xfer_monitor_run.
+ */
+int pkie_xfer_monitor_serve(const struct pkie_xfer_conf *c,
+                            const struct pkie_xfer_monitor_ctl *ctl);
+
 /** One file to send and its outcome. */
 struct pkie_xfer_send_item {
     const char *path;                 /**< local path */

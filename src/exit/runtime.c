@@ -230,6 +230,11 @@ const char *pkie_tls_runtime_exit_name(const struct pkie_tls_runtime *rt)
     return rt != NULL && rt->exit != NULL ? rt->exit->name : "internal";
 }
 
+struct pkie_pki *pkie_tls_runtime_pki(struct pkie_tls_runtime *rt)
+{
+    return rt != NULL ? rt->pki : NULL;
+}
+
 static long long mono_ms(void)
 {
     struct timespec ts;

@@ -8,12 +8,20 @@
  * checkpoint; a task that does not end within STOP_GRACE_MS (an exit call
  * that does not return, with isolation none) is abandoned and the monitor
  * returns all the same.
+ *
+ * Under systemd (src/common/sdnotify.h; no-ops without $NOTIFY_SOCKET) this
+ * loop says READY=1 once the socket listens and every task has started,
+ * STATUS= when the number of sessions changes, RELOADING=1 .. READY=1 around
+ * a reload (rgen.c), STOPPING=1 on stop, and WATCHDOG=1 at half
+ * $WATCHDOG_USEC, but only while this loop and every SSL task's loop keep
+ * turning (a task stuck in an exit call stops the keep-alives).
  */
 #include "rmon.h"
 
 #include "pkie/error.h"
 #include "pkie/log.h"
 #include "pkie/transfer.h"
+#include "sdnotify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,55 +149,86 @@ static size_t stop_tasks(struct rtask *tasks, size_t started)
     return stuck;
 }
 
-static int check_conf(const struct pkie_xfer_conf *c)
+/* Every started task's loop turned within @p ms (a done task counts as alive:
+ * the monitor is stopping or failed and says so itself). */
+static int tasks_alive(struct rtask *tasks, size_t n, long long now, long long ms)
 {
-    if (c->listen == NULL || c->dir == NULL)
-        return PKIE_ERR(PKIE_ERR_CONF_MISSING, "listen and dir are required");
-    if (c->n_partners == 0 || c->n_all_subjects == 0)
-        return PKIE_ERR(PKIE_ERR_CONF_MISSING, "no partner.NAME.subject configured");
-    if (c->cert == NULL && c->tls.pki_type == PKIE_TLS_PKI_INTERNAL)
-        return PKIE_ERR(PKIE_ERR_CONF_MISSING, "cert (our certificate id) is required");
-    for (size_t i = 0; i < c->n_partners; i++)
-        if (c->partners[i].n_subjects > 0 && c->partners[i].dirfd < 0)
-            return PKIE_ERR(PKIE_ERR_CONF_MISSING,
-                            "partner %s: its directory is not open (pkie_xfer_partner_dirs_open)",
-                            c->partners[i].name);
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!atomic_load(&tasks[i].done) && now - atomic_load(&tasks[i].beat) > ms)
+            return 0;
+    return 1;
 }
 
-static int run(struct rmon *mp);
+static void say_status(struct rmon *m, const char *what)
+{
+    pkie_sd_status("%s%slistening on %s, %u session(s), configuration generation %u", what,
+                   what[0] ? "; " : "", m->c->listen, atomic_load(&m->data_sessions),
+                   rgen_current_id(m));
+}
 
-int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
+/* SIGHUP: RELOADING=1, a new generation or the old one kept, READY=1. */
+static void reload(struct rmon *m)
+{
+    unsigned before = rgen_current_id(m);
+    pkie_sd_reloading();
+    pkie_log_info(LOG_COMP, "SIGHUP: re-reading %s", m->conf_path ? m->conf_path : "(none)");
+    char what[600];
+    if (rgen_reload(m) == 0) {
+        struct rgen *g = rgen_get(m);
+        pkie_log_info(LOG_COMP,
+                      "reloaded: generation %u (%zu partner(s), certificate %s, PKI %s) for new "
+                      "sessions; sessions in flight keep generation %u",
+                      g->id, g->c->n_partners, g->c->cert ? g->c->cert : "(exit)",
+                      pkie_tls_runtime_exit_name(g->rt), before);
+        snprintf(what, sizeof(what), "reloaded");
+        rgen_put(g);
+    } else {
+        pkie_log_error(LOG_COMP, "reload refused, generation %u keeps serving: %s", before,
+                       pkie_err_last()->msg);
+        snprintf(what, sizeof(what), "reload refused (%.500s)", pkie_err_last()->msg);
+    }
+    char st[800];
+    snprintf(st, sizeof(st), "%s; listening on %s, %u session(s), configuration generation %u",
+             what, m->c->listen, atomic_load(&m->data_sessions), rgen_current_id(m));
+    pkie_sd_ready(st);
+}
+
+static int run(struct rmon *mp, const struct pkie_xfer_monitor_ctl *ctl);
+
+int pkie_xfer_monitor_serve(const struct pkie_xfer_conf *c, const struct pkie_xfer_monitor_ctl *ctl)
 {
     /* on the heap: an abandoned task keeps using it until the process exits */
     struct rmon *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "monitor");
     m->c = c;
-    m->stop = stop;
-    int rc = run(m);
-    if (rc != PKIE_XFER_MONITOR_ABANDONED)
+    m->stop = ctl->stop;
+    m->conf_path = ctl->conf_path;
+    pthread_mutex_init(&m->gen_mu, NULL);
+    int rc = run(m, ctl);
+    if (rc != PKIE_XFER_MONITOR_ABANDONED && rc != PKIE_XFER_MONITOR_ABANDONED_FAILED) {
+        pthread_mutex_destroy(&m->gen_mu);
         free(m);
+    }
     return rc;
 }
 
-static int run(struct rmon *m)
+int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop)
+{
+    struct pkie_xfer_monitor_ctl ctl = {.stop = stop, .wake_fd = -1};
+    return pkie_xfer_monitor_serve(c, &ctl);
+}
+
+static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
 {
     const struct pkie_xfer_conf *c = m->c;
     atomic_int *stop = m->stop;
     struct rtask *tasks = NULL;
     size_t started = 0, inited = 0, abandoned = 0;
     int lfd = -1;
-    int rc = check_conf(c);
+    int rc = rmon_check_conf(c);
     if (rc != 0)
         return rc;
-    /* each session gets its partner's directory and names (rtask.c): none here */
-    pkie_xfer_recv_conf_init(&m->rconf, -1);
-    m->rconf.overwrite = c->overwrite;
-    m->rconf.max_file_size = (uint64_t)c->max_file_size;
-    m->rconf.checkpoint_bytes = (uint64_t)c->checkpoint;
-    m->rconf.direct_io = c->direct_io;
-    m->rconf.stop = stop;
     m->lim = (struct xfer_gate_limits){
         .max_total = (unsigned)c->max_pending,
         .max_per_addr = (unsigned)c->max_pending_per_address,
@@ -206,7 +245,7 @@ static int run(struct rmon *m)
         goto out;
     if ((rc = pkie_xfer_audit_open(apath, &m->audit)) != 0)
         goto out;
-    if ((rc = pkie_tls_runtime_open(&c->tls, &m->rt)) != 0)
+    if ((rc = rgen_first(m, c)) != 0)
         goto out;
     if ((rc = xfer_listen(c->listen, 512, &lfd)) != 0)
         goto out;
@@ -241,14 +280,51 @@ static int run(struct rmon *m)
                   "listening on %s, %lld SSL task(s), PKI %s, destination %s, audit %s; "
                   "unauthenticated connections: %lld, %lld per address, first byte %lld s, "
                   "handshake %lld s",
-                  c->listen, c->tasks, pkie_tls_runtime_exit_name(m->rt), c->dir, apath,
+                  c->listen, c->tasks, pkie_tls_runtime_exit_name(m->gen->rt), c->dir, apath,
                   c->max_pending, c->max_pending_per_address, c->first_byte_timeout,
                   c->handshake_timeout);
+    struct pkie_sd_pacer pacer;
+    pkie_sd_pacer_init(&pacer);
+    int ready = 0;
+    unsigned said = 0;
+    long long said_at = 0;
     while (!atomic_load(stop)) {
-        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-        if (poll(&pfd, 1, 200) > 0 && accept_some(m, lfd, tasks, started))
+        struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN},
+                                {.fd = ctl->wake_fd, .events = POLLIN}};
+        long long now = mono_ms();
+        int n = poll(pfd, ctl->wake_fd >= 0 ? 2 : 1, pkie_sd_pacer_wait_ms(&pacer, now, 200));
+        if (n > 0 && (pfd[0].revents & POLLIN) && accept_some(m, lfd, tasks, started))
             poll(NULL, 0, 100);
+        if (n > 0 && ctl->wake_fd >= 0 && (pfd[1].revents & POLLIN)) {
+            char b[64];
+            while (read(ctl->wake_fd, b, sizeof(b)) > 0) {
+            }
+        }
+        if (atomic_load(stop))
+            break;
+        if (!ready && atomic_load(&m->tasks_up) == started) {
+            /* the socket listens and every task has started: handshakes run */
+            ready = 1;
+            char st[600];
+            snprintf(st, sizeof(st), "listening on %s, %lld SSL task(s), 0 session(s)", c->listen,
+                     c->tasks);
+            pkie_sd_ready(st);
+        }
+        if (ready && ctl->reload != NULL && atomic_exchange(ctl->reload, 0))
+            reload(m);
+        now = mono_ms();
+        unsigned sessions = atomic_load(&m->data_sessions);
+        if (ready && sessions != said && now - said_at >= 1000) {
+            say_status(m, "");
+            said = sessions;
+            said_at = now;
+        }
+        /* keep-alives only from a monitor whose acceptor and tasks all turn */
+        if (ready && pacer.every_ms > 0 && tasks_alive(tasks, started, now, pacer.every_ms * 2))
+            pkie_sd_pacer_tick(&pacer, now);
     }
+    pkie_sd_stopping();
+    pkie_sd_status("stopping: no new connections, sessions cut at a checkpoint");
     pkie_log_info(LOG_COMP, "stopping: no new connections, sessions cut at a checkpoint");
     close(lfd);
     lfd = -1;
@@ -272,7 +348,8 @@ out:
     for (size_t i = 0; i < inited; i++)
         rtask_destroy(&tasks[i]);
     free(tasks);
-    pkie_tls_runtime_close(m->rt);
+    if (m->gen != NULL)
+        rgen_release_current(m);
     pkie_xfer_audit_close(m->audit);
     xfer_gate_free(m->gate);
     return rc;

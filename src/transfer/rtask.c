@@ -9,6 +9,9 @@
  * the whole handshake (handshake_timeout), both from the accept. An
  * authenticated session's data phase runs in a thread of its own, blocking
  * with its timeouts as before, and is handed back to its task for EndSession.
+ * A reload (rgen.c) makes a new generation current: the task starts an SSL
+ * task on it at its next handshake and ends the older one (EndTask) once the
+ * last session begun on it has ended.
  */
 #include "rmon.h"
 
@@ -39,6 +42,7 @@ struct rconn {
     struct sockaddr_storage ss;
     long long t_accept, t_first; /* ms; t_first 0: no byte yet */
     struct pkie_tls_session *s;  /* from the first byte on */
+    struct rtgen *tg;            /* the SSL task (and generation) of s */
     char addr[128];
     char addrport[160];
     uint16_t pport, lport;
@@ -72,11 +76,82 @@ int rtask_init(struct rtask *t, struct rmon *m, uint32_t id)
     return 0;
 }
 
+/* ---- the task's SSL tasks, one per generation ---------------------------- */
+
+/* StartTask on generation @p g (a reference the new entry takes over). Task
+ * ids stay unique while SSL tasks of several generations overlap: generation
+ * k's task i is i + (k - 1) * tasks. */
+static int tg_start(struct rtask *t, struct rgen *g)
+{
+    struct rtgen *tg = calloc(1, sizeof(*tg));
+    if (tg == NULL) {
+        rgen_put(g);
+        return PKIE_ERR(PKIE_ERR_NOMEM, "SSL task");
+    }
+    uint32_t id = t->id + (uint32_t)((g->id - 1) * (unsigned)t->m->c->tasks);
+    int rc = pkie_tls_task_start(g->rt, id, &tg->tt);
+    if (rc != 0) {
+        rgen_put(g);
+        free(tg);
+        return rc;
+    }
+    tg->g = g;
+    tg->next = t->tgs;
+    t->tgs = tg;
+    return 0;
+}
+
+static void tg_end(struct rtask *t, struct rtgen *tg)
+{
+    for (struct rtgen **p = &t->tgs; *p != NULL; p = &(*p)->next)
+        if (*p == tg) {
+            *p = tg->next;
+            break;
+        }
+    pkie_tls_task_end(tg->tt); /* EndTask */
+    rgen_put(tg->g);
+    free(tg);
+}
+
+/* A session of @p tg ended: an older generation's SSL task ends with its last. */
+static void tg_release(struct rtask *t, struct rtgen *tg)
+{
+    if (--tg->users == 0 && tg != t->tgs)
+        tg_end(t, tg);
+}
+
+/* The SSL task for a new handshake: the current generation's, started now
+ * if a reload made a new one current (if its StartTask fails, the task's
+ * newest serves on and the failure is logged once). */
+static struct rtgen *tg_current(struct rtask *t)
+{
+    unsigned cur = rgen_current_id(t->m);
+    if (cur != t->tgs->g->id && cur != t->failed_gen) {
+        struct rgen *g = rgen_get(t->m);
+        unsigned id = g->id;
+        if (tg_start(t, g) != 0) {
+            pkie_log_error(LOG_COMP,
+                           "task %u: StartTask on the reloaded configuration (generation %u) "
+                           "failed, new sessions keep generation %u: %s",
+                           t->id, id, t->tgs->g->id, pkie_err_last()->msg);
+            t->failed_gen = id;
+        } else {
+            pkie_log_debug(LOG_COMP, "task %u: new sessions take generation %u", t->id, id);
+            struct rtgen *prev = t->tgs->next;
+            if (prev != NULL && prev->users == 0)
+                tg_end(t, prev);
+        }
+    }
+    return t->tgs;
+}
+
 static void conn_free(struct rconn *c)
 {
     if (c->gated)
         xfer_gate_release(c->t->m->gate, &c->ss);
     pkie_tls_session_end(c->s); /* EndSession (NULL: none began) */
+    if (c->tg != NULL)
+        tg_release(c->t, c->tg);
     if (c->fd >= 0)
         close(c->fd);
     atomic_fetch_sub(&c->t->load, 1);
@@ -120,7 +195,7 @@ int rtask_give(struct rtask *t, int fd, const struct sockaddr_storage *ss)
 
 static int partner_check(void *arg, X509 *leaf, char *why, size_t cap)
 {
-    const struct pkie_xfer_conf *c = ((const struct rmon *)arg)->c;
+    const struct pkie_xfer_conf *c = arg; /* the session's generation's */
     char *subject = xfer_dn_text(X509_get_subject_name(leaf));
     int ok = subject != NULL && pkie_xfer_conf_partner_for(c, subject) != NULL;
     if (!ok)
@@ -154,7 +229,8 @@ static void linger_close(int fd)
 static void serve_data(struct rconn *c)
 {
     struct rmon *m = c->t->m;
-    const struct pkie_xfer_conf *conf = m->c;
+    struct rgen *g = c->tg->g; /* held until EndSession: a reload does not change it */
+    const struct pkie_xfer_conf *conf = g->c;
     uint32_t id = c->t->id;
     struct xfer_peer_info pi = {0};
     xfer_peer_info_fill(&pi, c->s);
@@ -187,7 +263,7 @@ static void serve_data(struct rconn *c)
     pkie_log_info(LOG_COMP, "task %u: session from %s: partner %s (%s), %s %s", id, c->addrport,
                   partner->name, pi.subject, pi.peer.tls_version, pi.peer.cipher);
     struct pkie_xfer_recv_stats stats = {0};
-    struct pkie_xfer_recv_conf rconf = m->rconf; /* in the partner's directory, its names */
+    struct pkie_xfer_recv_conf rconf = g->rconf; /* in the partner's directory, its names */
     rconf.dirfd = partner->dirfd;
     rconf.names = (const char *const *)partner->names;
     rconf.n_names = partner->n_names;
@@ -293,9 +369,11 @@ static void hs_authenticated(struct rtask *t, struct rconn *c)
 }
 
 /* The first byte came: StartHandshake and the session. */
-static int hs_begin(struct rtask *t, struct pkie_tls_task *tt, struct rconn *c)
+static int hs_begin(struct rtask *t, struct rconn *c)
 {
-    const struct pkie_xfer_conf *conf = t->m->c;
+    c->tg = tg_current(t);
+    c->tg->users++;
+    const struct pkie_xfer_conf *conf = c->tg->g->c;
     struct sockaddr_storage local;
     socklen_t sl = sizeof(local);
     char lhost[128];
@@ -319,12 +397,12 @@ static int hs_begin(struct rtask *t, struct pkie_tls_task *tt, struct rconn *c)
                 .n_dn_filters = conf->n_all_subjects,
             },
         .peer_check = partner_check,
-        .peer_check_arg = t->m,
+        .peer_check_arg = (void *)(uintptr_t)conf,
     };
-    return pkie_tls_session_begin(tt, c->fd, &p, (int)conf->handshake_timeout * 1000, &c->s);
+    return pkie_tls_session_begin(c->tg->tt, c->fd, &p, (int)conf->handshake_timeout * 1000, &c->s);
 }
 
-static void hs_event(struct rtask *t, struct pkie_tls_task *tt, struct rconn *c, uint32_t events)
+static void hs_event(struct rtask *t, struct rconn *c, uint32_t events)
 {
     int rc;
     if (c->s == NULL) {
@@ -339,7 +417,7 @@ static void hs_event(struct rtask *t, struct pkie_tls_task *tt, struct rconn *c,
             return;
         }
         c->t_first = now_ms();
-        rc = hs_begin(t, tt, c);
+        rc = hs_begin(t, c);
         if (rc != 0) {
             hs_refuse(t, c, rc);
             return;
@@ -415,8 +493,7 @@ void *rtask_main(void *arg)
 {
     struct rtask *t = arg;
     struct rmon *m = t->m;
-    struct pkie_tls_task *tt = NULL;
-    int rc = pkie_tls_task_start(m->rt, t->id, &tt);
+    int rc = tg_start(t, rgen_get(m));
     if (rc != 0) {
         pkie_log_error(LOG_COMP, "task %u: StartTask failed: %s", t->id, pkie_err_last()->msg);
         atomic_store(&m->failed, rc);
@@ -424,9 +501,11 @@ void *rtask_main(void *arg)
         atomic_store(&t->done, 1);
         return NULL;
     }
+    atomic_fetch_add(&m->tasks_up, 1);
     struct epoll_event evs[64];
     long long last_scan = now_ms();
     for (;;) {
+        atomic_store(&t->beat, now_ms());
         int stopping = atomic_load(m->stop);
         if (stopping) { /* handshakes end now; data phases at their next checkpoint */
             while (t->hs != NULL) {
@@ -443,7 +522,7 @@ void *rtask_main(void *arg)
             if (evs[i].data.ptr == NULL)
                 take_posted(t, stopping);
             else
-                hs_event(t, tt, evs[i].data.ptr, evs[i].events);
+                hs_event(t, evs[i].data.ptr, evs[i].events);
         }
         long long now = now_ms();
         if (now - last_scan >= SCAN_MS) {
@@ -451,7 +530,8 @@ void *rtask_main(void *arg)
             last_scan = now;
         }
     }
-    pkie_tls_task_end(tt);
+    while (t->tgs != NULL) /* every session has ended: EndTask on each generation */
+        tg_end(t, t->tgs);
     atomic_store(&t->done, 1);
     return NULL;
 }
