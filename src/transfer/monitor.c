@@ -9,6 +9,7 @@
  * that does not return, with isolation none) is abandoned and the monitor
  * returns all the same.
  */
+#include "catalog.h"
 #include "rmon.h"
 
 #include "pkie/error.h"
@@ -203,6 +204,10 @@ static int run(struct rmon *m)
         goto out;
     if ((rc = pkie_xfer_audit_open(apath, &m->audit)) != 0)
         goto out;
+    if (c->catalog != NULL && ((rc = pkie_xfer_catalog_dir_check(c->catalog, c->dir)) != 0 ||
+                               (rc = pkie_xfer_catalog_open(c->catalog, "in", &m->catalog)) != 0))
+        goto out;
+    pkie_xfer_audit_set_catalog(m->audit, m->catalog);
     if ((rc = pkie_tls_runtime_open(&c->tls, &m->rt)) != 0)
         goto out;
     if ((rc = xfer_listen(c->listen, 512, &lfd)) != 0)
@@ -271,6 +276,7 @@ out:
     free(tasks);
     pkie_tls_runtime_close(m->rt);
     pkie_xfer_audit_close(m->audit);
+    pkie_xfer_catalog_close(m->catalog);
     xfer_gate_free(m->gate);
     close(dirfd);
     return rc;

@@ -18,6 +18,7 @@ struct rmon {
     struct pkie_tls_runtime *rt;
     struct pkie_xfer_recv_conf rconf;
     struct pkie_xfer_audit *audit;
+    struct pkie_xfer_catalog *catalog; /* catalog = (NULL: none), written through audit */
     struct xfer_gate *gate;
     struct xfer_gate_limits lim;
     atomic_int failed;         /* a task could not start: its error */
