@@ -140,9 +140,9 @@ static struct pkie_xfer_peer peer(const char *partner)
     return p;
 }
 
-static int put_file(struct pkie_xfer_catalog *c, const struct pkie_xfer_peer *p,
-                    const uint8_t *tid, const char *name, size_t nlen, uint64_t bytes,
-                    uint64_t resume, const char *result)
+static int put_file(struct pkie_xfer_catalog *c, const struct pkie_xfer_peer *p, const uint8_t *tid,
+                    const char *name, size_t nlen, uint64_t bytes, uint64_t resume,
+                    const char *result)
 {
     static const uint8_t sha[32] = {0x11};
     struct pkie_xfer_audit_rec r = {.peer = p,
@@ -211,9 +211,8 @@ static void test_records(void **state)
     /* a refused session */
     struct pkie_xfer_refusal rf = {
         .peer = &acme, .side = "receiver", .alert = 48, .reason = "bad cert", .duration_ms = -1};
-    assert_int_equal(pkie_xfer_catalog_put(c, &(struct pkie_xfer_catalog_event){.refusal = &rf},
-                                           -1),
-                     0);
+    assert_int_equal(
+        pkie_xfer_catalog_put(c, &(struct pkie_xfer_catalog_event){.refusal = &rf}, -1), 0);
     /* neither or both events: refused */
     struct pkie_xfer_catalog_event none = {0};
     assert_int_equal(pkie_xfer_catalog_put(c, &none, -1), PKIE_ERR_ARG);
@@ -259,8 +258,7 @@ static void test_records(void **state)
 
     /* show: the newest record of an id; unknown ids */
     coll_open(&k);
-    assert_int_equal(pkie_xfer_catalog_show(c, "aa0102030405060708090a0b0c0d0e0f", collect, &k),
-                     0);
+    assert_int_equal(pkie_xfer_catalog_show(c, "aa0102030405060708090a0b0c0d0e0f", collect, &k), 0);
     fflush(k.f);
     assert_int_equal(k.n, 1);
     assert_non_null(strstr(k.buf, "\"partner\":\"beta\""));
@@ -321,8 +319,7 @@ static void test_escaping(void **state)
     assert_int_equal(pkie_xfer_catalog_open_ro(x->db, &c), 0);
     struct coll k;
     coll_open(&k);
-    assert_int_equal(pkie_xfer_catalog_show(c, "aa0102030405060708090a0b0c0d0e0f", collect, &k),
-                     0);
+    assert_int_equal(pkie_xfer_catalog_show(c, "aa0102030405060708090a0b0c0d0e0f", collect, &k), 0);
     fflush(k.f);
     assert_non_null(strstr(k.buf, "\"file\":\"a\\u0000b\\udce9\\n\\\"\\u001b\xc3\xa9\""));
     assert_non_null(strstr(k.buf, "\"partner\":\"we\\\"ird\\\\\""));
