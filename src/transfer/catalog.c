@@ -27,7 +27,7 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);"
     "CREATE TABLE IF NOT EXISTS transfers("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " seq INTEGER PRIMARY KEY,"
     " tid TEXT,"
     " direction TEXT NOT NULL CHECK(direction IN ('in','out')),"
     " partner TEXT, peer_subject TEXT, peer_serial TEXT,"
@@ -35,9 +35,9 @@ static const char *const schema_sql =
     " bytes TEXT NOT NULL, resume_offsets TEXT NOT NULL,"
     " started INTEGER NOT NULL, ended INTEGER NOT NULL,"
     " result TEXT NOT NULL, error TEXT, sha256 TEXT,"
-    " tls_version TEXT, cipher TEXT, global_area TEXT);"
-    "CREATE INDEX IF NOT EXISTS transfers_tid ON transfers(tid, direction);"
-    "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended);";
+    " tls_version TEXT, cipher TEXT, global_area TEXT,"
+    " audit_end INTEGER);" /* the audit file's size after this row's line */
+    "CREATE INDEX IF NOT EXISTS transfers_tid ON transfers(tid, direction);";
 
 static const char *const write_sql[ST_N] = {
     [ST_FIND] = "SELECT seq FROM transfers WHERE tid = ?1 AND direction = ?2 AND partner IS ?3"
@@ -46,14 +46,14 @@ static const char *const write_sql[ST_N] = {
                   " bytes = json_insert(bytes, '$[#]', ?5),"
                   " resume_offsets = json_insert(resume_offsets, '$[#]', ?6), ended = ?7,"
                   " result = ?8, error = ?9, sha256 = ?10, tls_version = ?11, cipher = ?12,"
-                  " global_area = ?13 WHERE seq = ?14",
+                  " global_area = ?13, audit_end = ?18 WHERE seq = ?14",
     [ST_INSERT] = "INSERT INTO transfers(peer_subject, peer_serial, file, size, bytes,"
                   " resume_offsets, ended, result, error, sha256, tls_version, cipher,"
-                  " global_area, tid, direction, partner, started)"
+                  " global_area, tid, direction, partner, started, audit_end)"
                   " VALUES(?1, ?2, ?3, ?4, CASE WHEN ?5 IS NULL THEN '[]' ELSE json_array(?5) END,"
                   " CASE WHEN ?6 IS NULL THEN '[]' ELSE json_array(?6) END,"
-                  " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    [ST_META] = "INSERT INTO meta(key, value) VALUES('audit_end', ?1)"
+                  " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    [ST_META] = "INSERT INTO meta(key, value) VALUES('audit_end', ?1), ('audit_checked_at', ?2)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -347,6 +347,8 @@ static int put_rows(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_
         sqlite3_stmt *u = c->st[ST_UPDATE];
         bind_common(u, ev, now);
         sqlite3_bind_int64(u, 14, seq);
+        if (audit_end >= 0)
+            sqlite3_bind_int64(u, 18, audit_end);
         rc = step_done(c, u, "updating the record");
     } else {
         sqlite3_stmt *in = c->st[ST_INSERT];
@@ -358,11 +360,9 @@ static int put_rows(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_
                       : ev->refusal->duration_ms > 0 ? ev->refusal->duration_ms
                                                      : 0;
         sqlite3_bind_int64(in, 17, now - dur);
+        if (audit_end >= 0)
+            sqlite3_bind_int64(in, 18, audit_end);
         rc = step_done(c, in, "inserting the record");
-    }
-    if (rc == 0 && audit_end >= 0) {
-        sqlite3_bind_int64(c->st[ST_META], 1, audit_end);
-        rc = step_done(c, c->st[ST_META], "recording the audit offset");
     }
     return rc;
 }
@@ -393,19 +393,43 @@ int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int
         return 0;
     if (fstat(audit_fd, &sb) != 0)
         return PKIE_ERR(PKIE_ERR_IO, "audit file: %s", strerror(errno));
+    /* The last commit's end: the newest row's (rows keep it: no extra page
+     * per commit), unless the previous check is newer (it wrote meta). */
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'audit_end'", -1, &st,
-                           NULL) != SQLITE_OK)
+    int64_t recorded = -1, at = INT64_MIN;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT audit_end, ended FROM transfers WHERE audit_end IS NOT NULL"
+                           " ORDER BY ended DESC, seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_err(c->db, "reading the audit offset");
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *missing = (int64_t)sb.st_size - sqlite3_column_int64(st, 0);
+    if (rc == SQLITE_ROW) {
+        recorded = sqlite3_column_int64(st, 0);
+        at = sqlite3_column_int64(st, 1);
+    }
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_err(c->db, "reading the audit offset");
-    if (rc == SQLITE_DONE || *missing == 0)
-        return 0; /* nothing recorded yet: from now on */
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT m.value, t.value FROM meta m, meta t WHERE m.key = 'audit_end'"
+                           " AND t.key = 'audit_checked_at'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c->db, "reading the audit offset");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 1) >= at) {
+        recorded = sqlite3_column_int64(st, 0);
+        at = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(c->db, "reading the audit offset");
+    if (recorded >= 0)
+        *missing = (int64_t)sb.st_size - recorded;
+    if (recorded < 0 || *missing == 0)
+        return 0; /* nothing recorded yet, or in agreement */
+    /* warned once: the next check starts from here */
     sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)sb.st_size);
+    sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
     return step_done(c, c->st[ST_META], "recording the audit offset");
 }
 

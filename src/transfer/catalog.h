@@ -63,7 +63,7 @@ struct pkie_xfer_catalog_event {
 /**
  * Record @p ev, ended now, in one transaction with prepared statements kept
  * open. @p audit_end is the audit file's size right after its line was
- * appended (-1: no audit line), kept in the meta table for the startup check.
+ * appended (-1: no audit line), kept in the row for the startup check.
  * NULL @p c: no-op. Serialised by the caller (the audit lock).
  */
 int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_event *ev,
@@ -71,11 +71,12 @@ int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_ca
 
 /**
  * Startup check against the audit file (open fd @p audit_fd): compares its
- * size with the audit_end recorded by the last commit. *@p missing: bytes of
- * audit lines written after the last recorded commit (lines whose row a crash
- * lost), negative when the audit file is shorter (rotated or truncated), 0
- * when they agree or nothing was recorded yet. The recorded end is then
- * reset to the current size, so a warning is given once.
+ * size with the audit_end of the last commit (the newest row's, or the
+ * previous check's when that is newer). *@p missing: bytes of audit lines
+ * written after it (lines whose row a crash lost), negative when the audit
+ * file is shorter (rotated or truncated), 0 when they agree or nothing was
+ * recorded yet. A disagreement is recorded (meta table) with the current
+ * size, so that it is reported once. Scans the rows once (startup only).
  */
 int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int64_t *missing);
 
