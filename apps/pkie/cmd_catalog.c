@@ -69,18 +69,22 @@ static int fail(int status)
     return status;
 }
 
-/* The catalog path of configuration @p conf; NULL after printing why. */
-static char *catalog_path(const char *conf)
+/* The catalog path of configuration @p conf; NULL after printing why, with
+ * *status EXIT_USAGE (configuration) or EXIT_CATALOG (catalog = none). */
+static char *catalog_path(const char *conf, int *status)
 {
     struct pkie_xfer_conf c;
     if (pkie_xfer_conf_load(conf, &c) != 0) {
-        fail(EXIT_USAGE);
+        *status = fail(EXIT_USAGE);
         pkie_xfer_conf_free(&c);
         return NULL;
     }
     char *p = c.catalog ? strdup(c.catalog) : NULL;
+    *status = EXIT_CATALOG;
     if (c.catalog == NULL)
         fprintf(stderr, "pkie catalog: %s: catalog = none (no catalog kept)\n", conf);
+    else if (p == NULL)
+        fprintf(stderr, "pkie catalog: out of memory\n");
     pkie_xfer_conf_free(&c);
     return p;
 }
@@ -255,16 +259,17 @@ int pkie_cmd_catalog(int argc, char **argv)
     if ((since != NULL && parse_time("--since", since, &f.since_ms) != 0) ||
         (before != NULL && parse_time("--before", before, &t) != 0))
         return EXIT_USAGE;
-    char *path = catalog_path(conf);
+    int status = EXIT_OK;
+    char *path = catalog_path(conf, &status);
     if (path == NULL)
-        return EXIT_USAGE;
+        return status;
     struct pkie_xfer_catalog *c = NULL;
     int rc = which == PURGE ? pkie_xfer_catalog_open_admin(path, &c)
                             : pkie_xfer_catalog_open_ro(path, &c);
     free(path);
     if (rc != 0)
         return fail(EXIT_CATALOG);
-    int status = EXIT_OK;
+    status = EXIT_OK;
     if (which == LIST) {
         if (o.json)
             putchar('[');
