@@ -385,6 +385,52 @@ int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_ca
     return rc;
 }
 
+static int prep(struct pkie_xfer_catalog *c, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+        return PKIE_ERR(PKIE_ERR_UNSUPPORTED, "catalog: corrupted (%s)", sqlite3_errmsg(c->db));
+    return rc == SQLITE_OK ? 0 : db_err(c->db, "query");
+}
+
+/* The newest row's audit_end and its ended (-1, INT64_MIN: none; rows keep
+ * it, so a commit writes no extra page), and meta's (the previous check's or
+ * purge's). Scans the rows: startup and purge only. */
+static int last_audit_end(struct pkie_xfer_catalog *c, int64_t *end, int64_t *at, int64_t *mend,
+                          int64_t *mat)
+{
+    *end = *mend = -1;
+    *at = *mat = INT64_MIN;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(c,
+                  "SELECT audit_end, ended FROM transfers WHERE audit_end IS NOT NULL"
+                  " ORDER BY ended DESC, seq DESC LIMIT 1",
+                  &st);
+    if (rc != 0)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *end = sqlite3_column_int64(st, 0);
+        *at = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        return db_err(c->db, "reading the audit offset");
+    rc = prep(c,
+              "SELECT m.value, t.value FROM meta m, meta t WHERE m.key = 'audit_end'"
+              " AND t.key = 'audit_checked_at'",
+              &st);
+    if (rc != 0)
+        return rc;
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *mend = sqlite3_column_int64(st, 0);
+        *mat = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? 0 : db_err(c->db, "reading the audit offset");
+}
+
 int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int64_t *missing)
 {
     *missing = 0;
@@ -393,36 +439,13 @@ int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int
         return 0;
     if (fstat(audit_fd, &sb) != 0)
         return PKIE_ERR(PKIE_ERR_IO, "audit file: %s", strerror(errno));
-    /* The last commit's end: the newest row's (rows keep it: no extra page
-     * per commit), unless the previous check is newer (it wrote meta). */
-    sqlite3_stmt *st = NULL;
-    int64_t recorded = -1, at = INT64_MIN;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT audit_end, ended FROM transfers WHERE audit_end IS NOT NULL"
-                           " ORDER BY ended DESC, seq DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c->db, "reading the audit offset");
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        recorded = sqlite3_column_int64(st, 0);
-        at = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_err(c->db, "reading the audit offset");
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT m.value, t.value FROM meta m, meta t WHERE m.key = 'audit_end'"
-                           " AND t.key = 'audit_checked_at'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c->db, "reading the audit offset");
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_int64(st, 1) >= at) {
-        recorded = sqlite3_column_int64(st, 0);
-        at = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_err(c->db, "reading the audit offset");
+    int64_t end, at, mend, mat;
+    int rc = last_audit_end(c, &end, &at, &mend, &mat);
+    if (rc != 0)
+        return rc;
+    /* the last commit's end: the newest row's, unless meta (a previous
+     * check, or a purge) is newer */
+    int64_t recorded = mat >= at ? mend : end;
     if (recorded >= 0)
         *missing = (int64_t)sb.st_size - recorded;
     if (recorded < 0 || *missing == 0)
@@ -488,14 +511,6 @@ static int walk(struct pkie_xfer_catalog *c, sqlite3_stmt *st, pkie_xfer_catalog
     return e;
 }
 
-static int prep(struct pkie_xfer_catalog *c, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
-    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-        return PKIE_ERR(PKIE_ERR_UNSUPPORTED, "catalog: corrupted (%s)", sqlite3_errmsg(c->db));
-    return rc == SQLITE_OK ? 0 : db_err(c->db, "query");
-}
-
 int pkie_xfer_catalog_list(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_filter *f,
                            pkie_xfer_catalog_fn fn, void *arg)
 {
@@ -534,17 +549,41 @@ int pkie_xfer_catalog_show(struct pkie_xfer_catalog *c, const char *id, pkie_xfe
 int pkie_xfer_catalog_purge(struct pkie_xfer_catalog *c, int64_t before_ms, uint64_t *removed)
 {
     *removed = 0;
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(c->db, "purge: begin");
+    /* the last commit's audit_end goes to meta when it is newer than what
+     * meta holds: the startup check still knows it after every row is gone */
+    int64_t end = -1, at = INT64_MIN, mend = -1, mat = INT64_MIN;
+    int rc = last_audit_end(c, &end, &at, &mend, &mat);
     sqlite3_stmt *st = NULL;
-    int rc = prep(c, "DELETE FROM transfers WHERE ended < ?1", &st);
-    if (rc != 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, before_ms);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return db_err(c->db, "purge");
-    *removed = (uint64_t)sqlite3_changes64(c->db);
-    return 0;
+    if (rc == 0 && end >= 0 && at >= mat) {
+        rc = prep(c,
+                  "INSERT INTO meta(key, value) VALUES('audit_end', ?1), ('audit_checked_at', ?2)"
+                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                  &st);
+        if (rc == 0) {
+            sqlite3_bind_int64(st, 1, end);
+            sqlite3_bind_int64(st, 2, at);
+            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c->db, "purge: meta");
+            sqlite3_finalize(st);
+        }
+    }
+    if (rc == 0 && (rc = prep(c, "DELETE FROM transfers WHERE ended < ?1", &st)) == 0) {
+        sqlite3_bind_int64(st, 1, before_ms);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c->db, "purge");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0) {
+        *removed = (uint64_t)sqlite3_changes64(c->db);
+        if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            rc = db_err(c->db, "purge: commit");
+    }
+    if (rc != 0) {
+        *removed = 0;
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

@@ -462,6 +462,25 @@ static void test_audit_hook(void **state)
     assert_int_equal(pkie_xfer_catalog_list(c, &all, collect, &k), 0);
     assert_int_equal(k.n, 3);
     coll_close(&k);
+    /* a purge of every row keeps the last commit's end for the check (a
+     * commit after the check: times are in milliseconds) */
+    usleep(3000);
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    pkie_xfer_audit_set_catalog(a, c);
+    r.tid = tid_a;
+    assert_int_equal(pkie_xfer_audit_write(a, &r), 0);
+    pkie_xfer_audit_close(a);
+    uint64_t purged = 0;
+    assert_int_equal(pkie_xfer_catalog_purge(c, INT64_MAX, &purged), 0);
+    assert_int_equal(purged, 4);
+    fd = open(ap, O_RDWR | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
+    assert_int_equal(missing, 0);
+    assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
+    assert_int_equal(missing, (int64_t)sizeof(line) - 1);
+    close(fd);
     pkie_xfer_catalog_close(c);
     /* a sink without an audit file (a sender with a catalog only) */
     assert_int_equal(pkie_xfer_audit_open(NULL, &a), 0);
