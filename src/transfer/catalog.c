@@ -164,8 +164,14 @@ static int open_db(const char *path, int mode, const char *dir, struct pkie_xfer
         /* create it ourselves so that its mode is 0640 (SQLite gives the -wal
          * and -shm files the mode of the database) */
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (fd < 0)
-            return PKIE_ERR(PKIE_ERR_IO, "catalog %s: %s", path, strerror(errno));
+        if (fd < 0) {
+            int e = errno;
+            return PKIE_ERR(PKIE_ERR_IO, "catalog %s: %s%s", path, strerror(e),
+                            e == EROFS || e == EACCES || e == EPERM
+                                ? " (set catalog = PATH in a writable directory, e.g. the "
+                                  "service's state directory, or catalog = none)"
+                                : "");
+        }
         int ok = fstat(fd, &sb) == 0;
         close(fd);
         if (!ok)
