@@ -163,7 +163,7 @@ static int open_db(const char *path, int mode, const char *dir, struct pkie_xfer
     if (mode == 1) {
         /* create it ourselves so that its mode is 0640 (SQLite gives the -wal
          * and -shm files the mode of the database) */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
         if (fd < 0) {
             int e = errno;
             return PKIE_ERR(PKIE_ERR_IO, "catalog %s: %s%s", path, strerror(e),
