@@ -1,4 +1,5 @@
 /* pkie send: send files to a receiving monitor (docs/man/pkie-send.1). */
+#include "catalog.h"
 #include "commands.h"
 #include "transfer_progress.h"
 
@@ -271,13 +272,18 @@ int pkie_cmd_send(int argc, char **argv)
         }
     }
     struct pkie_xfer_audit *audit = NULL;
-    if (c.audit != NULL && pkie_xfer_audit_open(c.audit, &audit) != 0) {
+    struct pkie_xfer_catalog *catalog = NULL;
+    if (((c.audit != NULL || c.catalog != NULL) && pkie_xfer_audit_open(c.audit, &audit) != 0) ||
+        (c.catalog != NULL && pkie_xfer_catalog_open(c.catalog, "out", &catalog) != 0)) {
         fprintf(stderr, "pkie send: %s\n", pkie_err_format(err, sizeof(err)));
+        pkie_xfer_audit_close(audit);
         goto out;
     }
+    pkie_xfer_audit_set_catalog(audit, catalog);
     o.audit = audit;
     int xrc = pkie_xfer_client_send(&c, &o, items, nfiles);
     pkie_xfer_audit_close(audit);
+    pkie_xfer_catalog_close(catalog);
     if (bar)
         xfer_progress_done(&prog);
     if (json) {

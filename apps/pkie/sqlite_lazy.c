@@ -55,14 +55,33 @@
     SQ(int, sqlite3_changes, (sqlite3 * a), (a), 0)                                                \
     SQ(int, sqlite3_errcode, (sqlite3 * a), (a), SQLITE_CANTOPEN)                                  \
     SQ(const char *, sqlite3_errmsg, (sqlite3 * a), (a), why)                                      \
-    SQ(const char *, sqlite3_errstr, (int a), (a), why)
+    SQ(const char *, sqlite3_errstr, (int a), (a), why)                                            \
+    /* the transfer catalog (src/transfer/catalog.c) */                                            \
+    SQ(int, sqlite3_prepare_v3,                                                                    \
+       (sqlite3 * a, const char *b, int c, unsigned d, sqlite3_stmt **e, const char **f),          \
+       (a, b, c, d, e, f), SQLITE_MISUSE)                                                          \
+    SQ(int, sqlite3_reset, (sqlite3_stmt * a), (a), SQLITE_MISUSE)                                 \
+    SQ(int, sqlite3_clear_bindings, (sqlite3_stmt * a), (a), SQLITE_MISUSE)                        \
+    SQ(sqlite3_int64, sqlite3_column_int64, (sqlite3_stmt * a, int b), (a, b), 0)                  \
+    SQ(int, sqlite3_column_type, (sqlite3_stmt * a, int b), (a, b), SQLITE_NULL)                   \
+    SQ(sqlite3_int64, sqlite3_changes64, (sqlite3 * a), (a), 0)                                    \
+    SQ(int, sqlite3_get_autocommit, (sqlite3 * a), (a), 1)
 
 static struct {
 #define SQ(ret, name, params, args, none) ret(*name) params;
     SQLITE_FUNCTIONS
 #undef SQ
+
+/* The one void function: what the library allocated, it frees (nothing was
+ * allocated when it is not loaded). */
+void sqlite3_free(void *p)
+{
+    if (p != NULL && ready())
+        free_fn(p);
+}
 } fn;
 
+static void (*free_fn)(void *); /* sqlite3_free, which returns nothing */
 static char why[320] = "cannot load " SQLITE_SONAME;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int loaded;
@@ -86,6 +105,14 @@ static void load(void)
     }
     SQLITE_FUNCTIONS
 #undef SQ
+
+/* The one void function: what the library allocated, it frees (nothing was
+ * allocated when it is not loaded). */
+void sqlite3_free(void *p)
+{
+    if (p != NULL && ready())
+        free_fn(p);
+}
     loaded = 1; /* the handle stays open for the life of the process */
 }
 
@@ -103,3 +130,11 @@ static int ready(void)
     }
 SQLITE_FUNCTIONS
 #undef SQ
+
+/* The one void function: what the library allocated, it frees (nothing was
+ * allocated when it is not loaded). */
+void sqlite3_free(void *p)
+{
+    if (p != NULL && ready())
+        free_fn(p);
+}

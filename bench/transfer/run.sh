@@ -18,6 +18,12 @@
 #      the same s_server (the sum of their connections/s).
 #   4. Peak RSS of pkie send and pkie recv for the big file, and of pkie recv
 #      holding 100 idle sessions.
+#   6. The catalog's cost (issue 17): the 1-KiB transfers of 3. (pkie send
+#      --session-per-file) with the catalog on (the shipped default, beside
+#      each configuration) and off (`catalog = none`) on both sides,
+#      interleaved in each run (the receiver restarted with each setting);
+#      files per second and the CPU time (user + system) of both processes
+#      per transfer. BENCH_ONLY=catalog runs this section alone.
 #   5. New sessions per second of a good partner (the 1-KiB transfers of 3.,
 #      pkie send --session-per-file) while BENCH_IDLE_CONNS (default 1000)
 #      idle TCP connections that never send a byte are open on the receiver,
@@ -90,6 +96,61 @@ now() { date +%s.%N; }
 speed() { openssl speed -evp "$1" -bytes 16384 -seconds 2 2>/dev/null | tail -1 | awk '{sub("k", "", $NF); print $NF * 1000 / 1e6}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 result() { echo "RESULT $1 ours=$2 baseline=$3 ratio=$(ratio "$2" "$3") target=$4"; }
+
+# ---- 6. the catalog's cost (run last, or alone with BENCH_ONLY=catalog) -------------
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+catalog_mode() { # on|off: both configurations, then a receiver with it
+  cp "$W/recv.base.conf" "$W/recv.conf"
+  cp "$W/send.base.conf" "$W/send.conf"
+  if [ "$1" = off ]; then
+    echo "catalog = none" >>"$W/recv.conf"
+    echo "catalog = none" >>"$W/send.conf"
+  fi
+  xfer_recv_start
+}
+catalog_rate() { # on|off: files/s to $W/cat_$1.txt, CPU ms per transfer to $W/catcpu_$1.txt
+  catalog_mode "$1"
+  rm -f "$DEST"/k*
+  rm -rf "$W/state/send"
+  r0=$(cpu_ticks "$RECV_PID")
+  t0=$(now)
+  /usr/bin/time -f "%U %S" -o "$W/cat_send.time" "$PKIE" send --conf "$W/send.conf" --to hq \
+    --session-per-file "$W"/small/k* >/dev/null || xfer_fail "small files (catalog $1)"
+  t1=$(now)
+  r1=$(cpu_ticks "$RECV_PID")
+  xfer_recv_stop
+  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/cat_$1.txt"
+  awk -v n="$SMALL" -v r="$((r1 - r0))" -v hz="$(getconf CLK_TCK)" '
+    { printf "%.3f\n", (($1 + $2) + r / hz) * 1000 / n }' "$W/cat_send.time" >>"$W/catcpu_$1.txt"
+}
+catalog_bench() {
+  mkdir -p "$W/small"
+  for i in $(seq 1 "$SMALL"); do [ -f "$W/small/k$i" ] || head -c 1024 "$W/src/big" >"$W/small/k$i"; done
+  cp "$W/recv.conf" "$W/recv.base.conf"
+  cp "$W/send.conf" "$W/send.base.conf"
+  : >"$W/cat_on.txt"; : >"$W/cat_off.txt"; : >"$W/catcpu_on.txt"; : >"$W/catcpu_off.txt"
+  for cr in $(seq 1 "$RUNS"); do # (lib.sh's helpers use $i)
+    if [ $((cr % 2)) -eq 1 ]; then catalog_rate on; catalog_rate off; else catalog_rate off; catalog_rate on; fi
+    echo "  run $cr: catalog on $(tail -1 "$W/cat_on.txt") transfers/s ($(tail -1 "$W/catcpu_on.txt") CPU ms each)," \
+      "off $(tail -1 "$W/cat_off.txt") ($(tail -1 "$W/catcpu_off.txt") CPU ms each)"
+  done
+  cp "$W/recv.base.conf" "$W/recv.conf"
+  cp "$W/send.base.conf" "$W/send.conf"
+  cat_on=$(median "catalog on transfers/s" <"$W/cat_on.txt")
+  cat_off=$(median "catalog off transfers/s" <"$W/cat_off.txt")
+  catcpu_on=$(median "catalog on CPU ms/transfer" <"$W/catcpu_on.txt")
+  catcpu_off=$(median "catalog off CPU ms/transfer" <"$W/catcpu_off.txt")
+}
+catalog_results() {
+  result "transfer_catalog_small_per_s" "$cat_on" "$cat_off" ">=0.95"
+  result "transfer_catalog_cpu_ms_per_small_transfer" "$catcpu_on" "$catcpu_off" "<=1.05"
+}
+if [ "${BENCH_ONLY:-}" = catalog ]; then
+  catalog_bench
+  echo
+  catalog_results
+  exit 0
+fi
 
 # ---- 1. big file --------------------------------------------------------------
 xfer_recv_start
@@ -236,6 +297,9 @@ hs_without=$(median "sessions/s without idle connections" <"$W/hs_without.txt")
 hs_with=$(median "sessions/s with idle connections" <"$W/hs_with.txt")
 idle_conn_rss=$(sort -g "$W/idle_conn_rss.txt" | tail -1)
 
+sed -i 's/^tasks = .*/tasks = 4/' "$W/recv.conf"
+catalog_bench
+
 kib2mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 result "transfer_1GiB_MBps" "$ours" "$pipe" ">=2.0"
@@ -247,3 +311,4 @@ result "recv_peak_rss_MiB_1GiB" "$(kib2mib "$recv_hwm")" 32 "<=1.0"
 result "recv_rss_MiB_100_idle_sessions" "$(kib2mib "$idle_rss")" 64 "<=1.0"
 result "new_sessions_per_s_with_${IDLE_CONNS}_idle_connections" "$hs_with" "$hs_without" ">=0.9"
 result "recv_rss_MiB_${IDLE_CONNS}_idle_connections" "$(kib2mib "$idle_conn_rss")" 64 "<=1.0"
+catalog_results

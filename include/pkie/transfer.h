@@ -372,9 +372,21 @@ struct pkie_xfer_refusal {
 
 /** An audit sink: one JSON line per transfer appended to a file. */
 struct pkie_xfer_audit;
-/** Open (create 0640, append) @p path. */
+/** The transfer catalog (src/transfer/catalog.h, docs/catalog.md). */
+struct pkie_xfer_catalog;
+/** Open (create 0640, append) @p path; NULL @p path: no audit file (a sink
+ *  for the catalog only). */
 int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out);
+/** Close the sink (not its catalog: the caller closes that after). */
 void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
+/** Record every audited session also in @p cat, in the same step as its
+ *  audit line (the row commits right after the line's write(2), under the
+ *  audit lock); first compares the catalog with the audit file and logs a
+ *  warning when a crash left lines without rows (docs/catalog.md). */
+void pkie_xfer_audit_set_catalog(struct pkie_xfer_audit *a, struct pkie_xfer_catalog *cat);
+/** Record @p r in the catalog only, without an audit line (the sender's
+ *  files, which its audit file does not list). NULL @p a or no catalog: no-op. */
+int pkie_xfer_audit_catalog(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
 /** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
 /** Format a session refused before any file (in the TLS handshake or by the
@@ -504,6 +516,8 @@ struct pkie_xfer_conf {
     long long checkpoint;               /**< checkpoint: bytes between durable checkpoints */
     int direct_io;                      /**< direct_io: large files bypass the page cache */
     char *audit;                        /**< audit: audit file (default <dir>/.pkie-audit.log) */
+    char *catalog;                      /**< catalog: SQLite transfer catalog (default beside the
+                                             configuration file, "none": off; docs/catalog.md) */
     long long handshake_timeout;        /**< handshake_timeout: seconds */
     long long idle_timeout;             /**< idle_timeout: seconds without a byte from the peer */
     long long max_pending;              /**< max_pending: connections not yet authenticated */

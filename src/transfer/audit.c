@@ -1,5 +1,7 @@
 /* Audit: one JSON line per transfer, appended with one write(2). */
+#include "catalog.h"
 #include "pkie/error.h"
+#include "pkie/log.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -16,8 +18,9 @@
 #define AUDIT_MAX_LINE (64u * 1024u)
 
 struct pkie_xfer_audit {
-    int fd;
+    int fd; /* -1: no audit file (a sender's catalog only) */
     pthread_mutex_t lock;
+    struct pkie_xfer_catalog *cat; /* the catalog written in the same step, or NULL */
 };
 
 static int sb_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
@@ -275,8 +278,8 @@ int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
     struct pkie_xfer_audit *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "audit");
-    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (a->fd < 0) {
+    a->fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    if (path != NULL && a->fd < 0) {
         int e = errno;
         free(a);
         return PKIE_ERR(PKIE_ERR_XFER_FILE, "audit file %s: %s", path, strerror(e));
@@ -290,18 +293,38 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
 {
     if (a == NULL)
         return;
-    close(a->fd);
+    if (a->fd >= 0)
+        close(a->fd);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
 
+/* The catalog hook: commit @p ev's row right after its audit line (@p wrote:
+ * the line is in the file), under the audit lock (docs/catalog.md, "Order").
+ * A failure is logged; the audit's result stays the line's. */
+static void catalog_step(struct pkie_xfer_audit *a, const struct pkie_xfer_catalog_event *ev,
+                         int wrote)
+{
+    if (a->cat == NULL || ev == NULL)
+        return;
+    int64_t end = -1;
+    if (wrote && a->fd >= 0) {
+        off_t o = lseek(a->fd, 0, SEEK_CUR); /* O_APPEND: the end of our line */
+        end = o >= 0 ? (int64_t)o : -1;
+    }
+    if (pkie_xfer_catalog_put(a->cat, ev, end) != 0)
+        pkie_log_error("catalog", "catalog write failed: %s", pkie_err_last()->msg);
+}
+
 /* Append @p line (@p len bytes and room for one more) as one line. */
-static int append_line(struct pkie_xfer_audit *a, char *line, size_t len)
+static int append_line(struct pkie_xfer_audit *a, char *line, size_t len,
+                       const struct pkie_xfer_catalog_event *ev)
 {
     line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
     pthread_mutex_lock(&a->lock);
-    ssize_t w = write(a->fd, line, len + 1);
+    ssize_t w = a->fd >= 0 ? write(a->fd, line, len + 1) : (ssize_t)(len + 1);
     int e = errno;
+    catalog_step(a, ev, w == (ssize_t)(len + 1));
     pthread_mutex_unlock(&a->lock);
     free(line);
     if (w != (ssize_t)(len + 1))
@@ -316,7 +339,7 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
     char *line = NULL;
     size_t len = 0;
     int rc = pkie_xfer_audit_format(r, &line, &len);
-    return rc != 0 ? rc : append_line(a, line, len);
+    return rc != 0 ? rc : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.file = r});
 }
 
 int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
@@ -326,5 +349,40 @@ int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_re
     char *line = NULL;
     size_t len = 0;
     int rc = pkie_xfer_audit_format_refusal(r, &line, &len);
-    return rc != 0 ? rc : append_line(a, line, len);
+    return rc != 0 ? rc
+                   : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.refusal = r});
+}
+
+void pkie_xfer_audit_set_catalog(struct pkie_xfer_audit *a, struct pkie_xfer_catalog *cat)
+{
+    if (a == NULL)
+        return;
+    int64_t missing = 0;
+    if (cat != NULL && pkie_xfer_catalog_check_audit(cat, a->fd, &missing) != 0)
+        pkie_log_error("catalog", "checking the catalog against the audit file: %s",
+                       pkie_err_last()->msg);
+    else if (missing > 0)
+        pkie_log_warn("catalog",
+                      "the audit file holds %" PRId64 " bytes of lines written after the "
+                      "catalog's last record: a crash came between an audit line and its "
+                      "catalog row; those sessions are in the audit file only",
+                      missing);
+    else if (missing < 0)
+        pkie_log_warn("catalog",
+                      "the audit file is %" PRId64 " bytes shorter than when the catalog "
+                      "last recorded it (rotated or truncated?)",
+                      -missing);
+    pthread_mutex_lock(&a->lock);
+    a->cat = cat;
+    pthread_mutex_unlock(&a->lock);
+}
+
+int pkie_xfer_audit_catalog(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r)
+{
+    if (a == NULL || a->cat == NULL)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    int rc = pkie_xfer_catalog_put(a->cat, &(struct pkie_xfer_catalog_event){.file = r}, -1);
+    pthread_mutex_unlock(&a->lock);
+    return rc;
 }

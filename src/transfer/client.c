@@ -45,9 +45,10 @@ struct send_shared {
 
 struct send_worker {
     struct send_shared *sh;
-    uint32_t id; /* SSL task id, 1..N */
-    size_t cur;  /* item being sent */
-    int retries; /* what is left of this worker's retry budget */
+    uint32_t id;              /* SSL task id, 1..N */
+    size_t cur;               /* item being sent */
+    int retries;              /* what is left of this worker's retry budget */
+    struct xfer_peer_info pi; /* the open session's receiver (for the catalog) */
     pthread_t th;
     int started; /* th is running */
 };
@@ -279,6 +280,48 @@ static void worker_progress(void *arg, uint64_t done, uint64_t total)
     pthread_mutex_unlock(&w->sh->mu);
 }
 
+/* The catalog's word for the sender's outcome @p rc of a file: as the
+ * receiver audits it where the sender can tell (docs/catalog.md). */
+static const char *send_result(int rc, const struct pkie_xfer_sender *snd)
+{
+    if (rc == 0)
+        return "ok";
+    if (snd->broken)
+        return "interrupted";
+    switch (rc) {
+    case PKIE_ERR_XFER_NAME:
+    case PKIE_ERR_XFER_EXISTS:
+    case PKIE_ERR_XFER_TOO_BIG:
+    case PKIE_ERR_XFER_BUSY:
+    case PKIE_ERR_XFER_RESERVED:
+    case PKIE_ERR_XFER_DENIED:
+        return "refused";
+    default:
+        return "failed";
+    }
+}
+
+/* The sender's record of item w->cur in the catalog (no audit line). */
+static void catalog_file(struct send_worker *w, const struct pkie_xfer_sender *snd,
+                         const uint8_t tid[PKIE_XFER_TID_LEN], int rc, uint64_t ms)
+{
+    const struct pkie_xfer_send_item *it = &w->sh->items[w->cur];
+    struct pkie_xfer_audit_rec r = {
+        .peer = &w->pi.peer,
+        .file = it->name,
+        .tid = tid,
+        .size = it->res.size,
+        .bytes = it->res.bytes_sent,
+        .resume_offset = it->res.resume_offset,
+        .sha256 = rc == 0 ? it->res.sha256 : NULL,
+        .duration_ms = ms,
+        .result = send_result(rc, snd),
+        .error = rc == 0 ? NULL : it->res.error,
+    };
+    if (pkie_xfer_audit_catalog(w->sh->o->audit, &r) != 0)
+        pkie_log_error(LOG_COMP, "catalog write failed: %s", pkie_err_last()->msg);
+}
+
 /* Send item w->cur over the session: its transfer id from the state
  * directory, FILE .. DONE, the id dropped once confirmed. */
 static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
@@ -310,9 +353,10 @@ static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
     it->seen = sb;
     it->have_seen = 1;
     uint8_t tid[PKIE_XFER_TID_LEN];
-    int reused = 0;
+    int reused = 0, announced = 0;
     rc = pkie_xfer_sendstate_get(sh->state_dir, sh->dest, it->path, ffd, tid, &reused);
     if (rc == 0) {
+        announced = 1;
         if (reused)
             pkie_log_info(LOG_COMP, "%s: transfer id kept from an earlier run", it->name);
         rc = pkie_xfer_sender_file(snd, ffd, it->name, it->path, tid, (uint32_t)sb.st_mode & 0777,
@@ -321,6 +365,10 @@ static int send_one(struct send_worker *w, struct pkie_xfer_sender *snd)
         fail_item(it, rc);
     }
     it->seconds += now_s() - t0;
+    /* FILE went out and the receiver answered the session: a transfer to
+     * record (a session refused before any reply is a refusal record) */
+    if (o->audit != NULL && announced && (snd->answered || !snd->broken))
+        catalog_file(w, snd, tid, rc, (uint64_t)((now_s() - t0) * 1000));
     if (rc == 0) {
         it->confirmed = 1;
         (void)pkie_xfer_sendstate_drop(sh->state_dir, sh->dest, it->path, ffd);
@@ -379,6 +427,11 @@ static void worker_run(struct send_worker *w)
                 continue;
             break;
         }
+        if (sh->o->audit != NULL) {
+            xfer_peer_info_fill(&w->pi, s);
+            w->pi.peer.partner = sh->o->partner;
+            w->pi.peer.addr = sh->dest;
+        }
         struct xfer_tls_stream st;
         xfer_tls_stream_init(&st, s, NULL, sh->c->idle_timeout * 1000);
         /* DATA frames go out as 16 records per socket write, not one each */
@@ -400,6 +453,7 @@ static void worker_run(struct send_worker *w)
             audit_refusal(sh, s, st.alert, 0, 0, sh->items[w->cur].res.error);
         pkie_xfer_sender_finish(&snd);
         close_session(s, fd, !broken);
+        xfer_peer_info_free(&w->pi);
         if (broken && have) {
             it = &sh->items[w->cur];
             it->alert = st.alert;

@@ -16,6 +16,7 @@
  * $WATCHDOG_USEC, but only while this loop and every SSL task's loop keep
  * turning (a task stuck in an exit call stops the keep-alives).
  */
+#include "catalog.h"
 #include "rmon.h"
 
 #include "pkie/error.h"
@@ -245,6 +246,10 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
         goto out;
     if ((rc = pkie_xfer_audit_open(apath, &m->audit)) != 0)
         goto out;
+    if (c->catalog != NULL && ((rc = pkie_xfer_catalog_dir_check(c->catalog, c->dir)) != 0 ||
+                               (rc = pkie_xfer_catalog_open(c->catalog, "in", &m->catalog)) != 0))
+        goto out;
+    pkie_xfer_audit_set_catalog(m->audit, m->catalog);
     if ((rc = rgen_first(m, c)) != 0)
         goto out;
     if ((rc = xfer_listen(c->listen, 512, &lfd)) != 0)
@@ -351,6 +356,7 @@ out:
     if (m->gen != NULL)
         rgen_release_current(m);
     pkie_xfer_audit_close(m->audit);
+    pkie_xfer_catalog_close(m->catalog);
     xfer_gate_free(m->gate);
     return rc;
 }

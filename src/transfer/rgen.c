@@ -61,6 +61,7 @@ static const char *restart_key(const struct pkie_xfer_conf *o, const struct pkie
     STR(listen, "listen")
     STR(dir, "dir")
     STR(audit, "audit")
+    STR(catalog, "catalog")
     STR(log_level, "log_level")
     NUM(tasks, "tasks")
     NUM(max_pending, "max_pending")

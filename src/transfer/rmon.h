@@ -52,6 +52,7 @@ struct rmon {
     struct rgen *gen;       /* the current generation */
     atomic_uint gen_id;     /* gen->id */
     struct pkie_xfer_audit *audit;
+    struct pkie_xfer_catalog *catalog; /* catalog = (NULL: none), written through audit */
     struct xfer_gate *gate;
     struct xfer_gate_limits lim;
     atomic_int failed;         /* a task could not start: its error */

@@ -159,6 +159,7 @@ static const struct pkie_conf_key keys[] = {
      .offset = offsetof(struct pkie_xfer_conf, direct_io),
      .help = "write large files with direct I/O (bypassing the page cache) where supported"},
     STR("audit", audit, "audit file (one JSON line per transfer)"),
+    STR("catalog", catalog, "SQLite catalog of transfers (none: off; default beside this file)"),
     INT("handshake_timeout", handshake_timeout, 1, 3600, "seconds for the TLS handshake"),
     INT("idle_timeout", idle_timeout, 1, 86400, "seconds a peer may stay silent"),
     INT("max_pending", max_pending, 1, 65536, "connections not yet authenticated, in total"),
@@ -243,6 +244,36 @@ static int finish(struct pkie_xfer_conf *c)
     return 0;
 }
 
+/* catalog: "none" turns it off; unset, it lies beside the configuration file
+ * @p path (NULL: parsed from text, no default): "recv.conf" -> "recv.catalog". */
+static int catalog_default(struct pkie_xfer_conf *c, const char *path)
+{
+    if (c->catalog != NULL && strcmp(c->catalog, "none") == 0) {
+        free(c->catalog);
+        c->catalog = NULL;
+        return 0;
+    }
+    if (c->catalog != NULL && c->catalog[0] == '\0')
+        return PKIE_ERR(PKIE_ERR_CONF_VALUE, "catalog: empty path (none turns it off)");
+    if (c->catalog != NULL || path == NULL)
+        return 0;
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".conf") == 0)
+        n -= 5;
+    if ((c->catalog = malloc(n + sizeof(".catalog"))) == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "catalog");
+    memcpy(c->catalog, path, n);
+    memcpy(c->catalog + n, ".catalog", sizeof(".catalog"));
+    if (strcmp(c->catalog, path) == 0) { /* the configuration is itself named *.catalog */
+        char *longer = realloc(c->catalog, strlen(path) + sizeof(".catalog"));
+        if (longer == NULL)
+            return PKIE_ERR(PKIE_ERR_NOMEM, "catalog");
+        c->catalog = longer;
+        strcat(c->catalog, ".catalog");
+    }
+    return 0;
+}
+
 int pkie_xfer_conf_parse(const char *text, const char *origin, struct pkie_xfer_conf *c)
 {
     int rc = set_defaults(c);
@@ -250,6 +281,8 @@ int pkie_xfer_conf_parse(const char *text, const char *origin, struct pkie_xfer_
         rc = pkie_conf_parse(text, strlen(text), origin, keys, c, NULL);
     if (rc == 0)
         rc = finish(c);
+    if (rc == 0)
+        rc = catalog_default(c, NULL);
     return rc;
 }
 
@@ -260,6 +293,8 @@ int pkie_xfer_conf_load(const char *path, struct pkie_xfer_conf *c)
         rc = pkie_conf_load(path, keys, c, NULL);
     if (rc == 0)
         rc = finish(c);
+    if (rc == 0)
+        rc = catalog_default(c, path);
     return rc;
 }
 

@@ -10,6 +10,8 @@
  *   hello      HELLO with a bad magic -> ERROR XFER_MALFORMED
  *   order      END before FILE -> ERROR XFER_UNEXPECTED
  *   truncated  half a frame, then close: the receiver logs it and goes on
+ *   badhash    file raw-badhash.txt (transfer id 0x61 x16) whose END carries a
+ *              wrong SHA-256 -> ERROR XFER_HASH, nothing kept
  *   idle=N:S   open N sessions (HELLO each), keep them idle S seconds (bench)
  * usage: xfer_rawclient CONF PORT SCENARIO...   exit 0 when every check held
  */
@@ -181,6 +183,29 @@ static void scenario_names(int port)
     conn_close(&c);
 }
 
+static void scenario_badhash(int port)
+{
+    struct conn c;
+    uint8_t type;
+    if (conn_open(&c, port) != 0 || hello(&c) != 0) {
+        check(0, "badhash: session");
+        return;
+    }
+    const char data[] = "a file whose hash is wrong\n";
+    uint8_t sha[32];
+    unsigned l;
+    EVP_Digest(data, sizeof(data) - 1, sha, &l, EVP_sha256(), NULL);
+    sha[0] ^= 0xff;
+    file_frame(&c, "raw-badhash.txt", 15, sizeof(data) - 1, 0x61);
+    int rc = answer(&c, &type);
+    check(rc == 1 && type == PKIE_XFER_RESUME, "badhash: file accepted");
+    pkie_xfer_send_frame(&c.io, PKIE_XFER_DATA, data, sizeof(data) - 1);
+    pkie_xfer_send_end(&c.io, sha);
+    check(answer(&c, &type) == PKIE_ERR_XFER_HASH, "badhash: XFER_HASH");
+    pkie_xfer_send_frame(&c.io, PKIE_XFER_BYE, NULL, 0);
+    conn_close(&c);
+}
+
 static void scenario_raw(int port, const char *name, const uint8_t *bytes, size_t n, int want)
 {
     struct conn c;
@@ -220,6 +245,8 @@ int main(int argc, char **argv)
         uint8_t b[64];
         if (strcmp(s, "names") == 0) {
             scenario_names(port);
+        } else if (strcmp(s, "badhash") == 0) {
+            scenario_badhash(port);
         } else if (strcmp(s, "type") == 0) {
             pkie_xfer_put_header(b, 99, 0);
             scenario_raw(port, s, b, 5, PKIE_ERR_XFER_FRAME_TYPE);
