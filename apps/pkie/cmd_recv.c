@@ -43,7 +43,10 @@ static const char recv_usage[] =
     "                     durable offset, bytes, age, state, name), then exit;\n"
     "                     with --remove ID remove one, with --expired remove those\n"
     "                     unchanged for more than partial_ttl (never one in use)\n"
-    "  --help             this help\n";
+    "  --help             this help\n"
+    "\n"
+    "With metrics.listen = HOST:PORT in the configuration, Prometheus metrics are\n"
+    "served at http://HOST:PORT/metrics (pkie-recv(1), docs/metrics.md).\n";
 
 /* Print the partial transfers of @p dirfd, or remove one or the expired. */
 static int partials(int dirfd, const struct pkie_xfer_conf *c, const char *remove, int expired)
@@ -212,7 +215,10 @@ int pkie_cmd_recv(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = pkie_xfer_monitor_run(&c, &recv_stop);
+    struct pkie_metrics_server *metrics = NULL;
+    int rc = pkie_xfer_metrics_start(&c, &metrics);
+    if (rc == 0)
+        rc = pkie_xfer_monitor_run(&c, &recv_stop);
     if (rc == PKIE_XFER_MONITOR_ABANDONED || rc == PKIE_XFER_MONITOR_ABANDONED_FAILED) {
         /* a task is stuck inside an exit call and may still use the
          * configuration: end now, touching nothing (stderr is unbuffered) */
@@ -221,6 +227,7 @@ int pkie_cmd_recv(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
     atomic_store(&recv_stop, 1);
+    pkie_xfer_metrics_stop(metrics);
     if (swept)
         pthread_join(sw.th, NULL);
     close(dirfd);

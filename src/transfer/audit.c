@@ -1,5 +1,6 @@
 /* Audit: one JSON line per transfer, appended with one write(2). */
 #include "pkie/error.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -321,6 +322,7 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
 
 int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
 {
+    pkie_metrics_handshake_failure(r->alert);
     if (a == NULL)
         return 0;
     char *line = NULL;

@@ -14,6 +14,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -187,7 +188,9 @@ static void serve_data(struct rconn *c)
     pkie_log_info(LOG_COMP, "task %u: session from %s: partner %s (%s), %s %s", id, c->addrport,
                   partner->name, pi.subject, pi.peer.tls_version, pi.peer.cipher);
     struct pkie_xfer_recv_stats stats = {0};
+    pkie_metrics_session("active", 1);
     int rc = pkie_xfer_recv_session(&m->rconf, &st.io, &pi.peer, m->audit, &stats);
+    pkie_metrics_session("active", -1);
     atomic_fetch_sub(&m->data_sessions, 1);
     (void)pkie_tls_shutdown(c->s);
     if (rc == 0) {
