@@ -90,8 +90,6 @@ static int start_metrics(const char *listen, struct pkie_ca_server *srv,
         pkie_metrics_shutdown();
         return rc;
     }
-    printf("pkie ca: serving metrics on http://%s/metrics (port %u)\n", listen,
-           (unsigned)pkie_metrics_server_port(*out));
     return 0;
 }
 
@@ -224,6 +222,9 @@ int ca_cmd_serve(int argc, char **argv)
     (void)pkie_ca_server_expire(srv, &n); /* transactions left open by a previous run */
     printf("pkie ca: serving CMP on %s://%s (port %u)\n", hp.tls_cert != NULL ? "https" : "http",
            hp.listen, (unsigned)pkie_ca_http_port(http));
+    if (metrics != NULL) /* after the line above: scripts read the CMP port from "(port N)" */
+        printf("pkie ca: serving metrics on http://%s/metrics (metrics port %u)\n", metrics_listen,
+               (unsigned)pkie_metrics_server_port(metrics));
     fflush(stdout);
     pkie_log_info("ca", "serving on port %u, %d stale transaction(s) expired",
                   (unsigned)pkie_ca_http_port(http), n);

@@ -241,7 +241,7 @@ int pkie_metrics_server_start(const char *listen, struct pkie_metrics *r,
                       "serving /metrics on %s, not a loopback address: anyone who reaches it "
                       "reads partner names and certificate subjects",
                       listen);
-    pkie_log_info("metrics", "serving /metrics on %s (port %u)", listen, (unsigned)s->port);
+    pkie_log_info("metrics", "serving /metrics on %s, metrics port %u", listen, (unsigned)s->port);
     *out = s;
     return 0;
 }
