@@ -3,6 +3,7 @@
 #include "pkie/cmp_server.h"
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/wipe.h"
 #include "sdnotify.h"
 
@@ -18,6 +19,7 @@ static const char serve_help[] =
     "usage: pkie ca serve --dir DIR [--db URL] --listen ADDR:PORT [--tls-cert F --tls-key F]\n"
     "                     [--threads N] [--timeout S] [--check-after S] [--tx-timeout S]\n"
     "                     [--crl-url URL] [--log-level L] [--pass-file F | --pass env:VAR]\n"
+    "                     [--metrics ADDR:PORT]\n"
     "\n"
     "Serve CMP over HTTP at /pkix/ and /.well-known/cmp/p/PROFILE (RFC 9811), and\n"
     "the CRL at GET /crl. Runs until SIGINT or SIGTERM; SIGHUP is logged and\n"
@@ -31,7 +33,9 @@ static const char serve_help[] =
     "  --check-after S     checkAfter given to polling clients (default 1)\n"
     "  --tx-timeout S      idle transactions expire after S seconds (default 300)\n"
     "  --crl-url URL       CRL distribution point written into certificates\n"
-    "  --log-level L       error, warn, info (default), debug\n" CA_DB_HELP
+    "  --log-level L       error, warn, info (default), debug\n"
+    "  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+    "                      (ADDR numeric or localhost; off by default)\n" CA_DB_HELP
     "Several nodes may serve one PostgreSQL store at once (same DIR files and\n"
     "passphrase); while the database is unreachable, requests get HTTP 503.\n";
 
@@ -62,6 +66,44 @@ static int crl(void *arg, uint8_t **der, size_t *len)
     return pkie_ca_server_crl(arg, der, len);
 }
 
+/* ---- metrics (docs/metrics.md) ---- */
+
+static int count_tx(void *arg, const struct pkie_ca_tx *t)
+{
+    (void)t;
+    ++*(long long *)arg;
+    return 0;
+}
+
+/* At each scrape: the transactions waiting for approval (the store is shared
+ * with `pkie ca pending` and other nodes), and the CRL that GET /crl would
+ * serve now (built when stale; its nextUpdate is set by the CRL hook). */
+static void collect(void *arg)
+{
+    struct pkie_ca_server *srv = arg;
+    long long n = 0;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    if (pkie_ca_store_tx_list(pkie_ca_server_store(srv), PKIE_CA_TX_WAITING, count_tx, &n) == 0)
+        pkie_metrics_ca_pending(n);
+    if (pkie_ca_server_crl(srv, &der, &len) == 0)
+        free(der);
+}
+
+static int start_metrics(const char *listen, struct pkie_ca_server *srv,
+                         struct pkie_metrics_server **out)
+{
+    int rc = pkie_metrics_init(PKIE_METRICS_CA);
+    if (rc != 0)
+        return rc;
+    pkie_metrics_set_collector(pkie_metrics_default(), collect, srv);
+    if ((rc = pkie_metrics_server_start(listen, pkie_metrics_default(), out)) != 0) {
+        pkie_metrics_shutdown();
+        return rc;
+    }
+    return 0;
+}
+
 int ca_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -78,12 +120,13 @@ int ca_cmd_serve(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"pass-file", required_argument, NULL, 'P'},
         {"pass", required_argument, NULL, 'p'},
+        {"metrics", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct pkie_ca_server_params sp = {0};
     struct pkie_ca_http_params hp = {0};
-    const char *pass_file = NULL, *pass_spec = NULL;
+    const char *pass_file = NULL, *pass_spec = NULL, *metrics_listen = NULL;
     int c, bad = 0;
     optind = 0;
     opterr = 0;
@@ -132,6 +175,11 @@ int ca_cmd_serve(int argc, char **argv)
         case 'p':
             pass_spec = optarg;
             break;
+        case 'M':
+            if (pkie_metrics_listen_check(optarg, NULL) != 0)
+                return ca_cli_usage_error("serve", "--metrics: %s", pkie_err_last()->msg);
+            metrics_listen = optarg;
+            break;
         case 'h':
             fputs(serve_help, stdout);
             return 0;
@@ -174,10 +222,20 @@ int ca_cmd_serve(int argc, char **argv)
         pkie_ca_server_close(srv);
         return rc;
     }
+    struct pkie_metrics_server *metrics = NULL;
+    if (metrics_listen != NULL && start_metrics(metrics_listen, srv, &metrics) != 0) {
+        rc = ca_cli_fail("serve");
+        pkie_ca_http_stop(http);
+        pkie_ca_server_close(srv);
+        return rc;
+    }
     int n = 0;
     (void)pkie_ca_server_expire(srv, &n); /* transactions left open by a previous run */
     printf("pkie ca: serving CMP on %s://%s (port %u)\n", hp.tls_cert != NULL ? "https" : "http",
            hp.listen, (unsigned)pkie_ca_http_port(http));
+    if (metrics != NULL) /* after the line above: scripts read the CMP port from "(port N)" */
+        printf("pkie ca: serving metrics on http://%s/metrics (metrics port %u)\n", metrics_listen,
+               (unsigned)pkie_metrics_server_port(metrics));
     fflush(stdout);
     pkie_log_info("ca", "serving on port %u, %d stale transaction(s) expired",
                   (unsigned)pkie_ca_http_port(http), n);
@@ -218,6 +276,10 @@ int ca_cmd_serve(int argc, char **argv)
     pkie_sd_stopping();
     pkie_log_info("ca", "stopping");
     pkie_ca_http_stop(http);
+    if (metrics != NULL) {
+        pkie_metrics_server_stop(metrics);
+        pkie_metrics_shutdown();
+    }
     pkie_ca_server_close(srv);
     return 0;
 }

@@ -66,7 +66,10 @@ static const char recv_usage[] =
     "                     remove those unchanged for more than partial_ttl (never\n"
     "                     one in use)\n"
     "  --partner NAME     with --partials: only that partner's directory\n"
-    "  --help             this help\n";
+    "  --help             this help\n"
+    "\n"
+    "With metrics.listen = HOST:PORT in the configuration, Prometheus metrics are\n"
+    "served at http://HOST:PORT/metrics (pkie-recv(1), docs/metrics.md).\n";
 
 /* What --partials does in each inbound directory. */
 struct pcmd {
@@ -312,13 +315,16 @@ int pkie_cmd_recv(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct pkie_metrics_server *metrics = NULL;
     struct pkie_xfer_monitor_ctl ctl = {
         .stop = &recv_stop,
         .reload = &recv_reload,
         .wake_fd = wake[0],
         .conf_path = conf_path,
     };
-    int rc = pkie_xfer_monitor_serve(&c, &ctl);
+    int rc = pkie_xfer_metrics_start(&c, &metrics);
+    if (rc == 0)
+        rc = pkie_xfer_monitor_serve(&c, &ctl);
     if (rc == PKIE_XFER_MONITOR_ABANDONED || rc == PKIE_XFER_MONITOR_ABANDONED_FAILED) {
         /* a task is stuck inside an exit call and may still use the
          * configuration: end now, touching nothing (stderr is unbuffered) */
@@ -327,6 +333,7 @@ int pkie_cmd_recv(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
     atomic_store(&recv_stop, 1);
+    pkie_xfer_metrics_stop(metrics);
     if (swept)
         pthread_join(sw.th, NULL);
     /* the self-pipe stays open until the process exits: a late signal's

@@ -28,6 +28,8 @@
 #include "pkie/tls.h"
 #include "pkie/tls_alert.h"
 
+struct pkie_metrics_server;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -532,6 +534,8 @@ struct pkie_xfer_conf {
     long long parallel;                 /**< parallel: sender's concurrent sessions (1..64) */
     long long partial_ttl;              /**< partial_ttl: seconds an unchanged partial transfer
                                              is kept (receiver; default 7 days) */
+    char *metrics_listen;               /**< metrics.listen: HOST:PORT of GET /metrics (recv;
+                                             NULL: no metrics) */
     struct pkie_xfer_partner *partners; /**< partner.* entries */
     size_t n_partners;                  /**< entries of partners */
     struct pkie_tls_conf tls;           /**< pki.* and tls.* keys (pkie_tls_conf_apply) */
@@ -621,6 +625,25 @@ int pkie_xfer_inboxes_each(const struct pkie_xfer_conf *c, int dir_fd, const cha
  * at once (_exit) without freeing anything.
  */
 int pkie_xfer_monitor_run(const struct pkie_xfer_conf *c, atomic_int *stop);
+/**
+ * Metrics of `pkie recv` (docs/metrics.md): turn the hooks on, set the
+ * certificate expiry gauge (pkie_xfer_metrics_certs_refresh) and serve
+ * GET /metrics on c->metrics_listen. Nothing when metrics_listen is NULL
+ * (*@p out stays NULL). Stop with pkie_xfer_metrics_stop.
+ */
+int pkie_xfer_metrics_start(const struct pkie_xfer_conf *c, struct pkie_metrics_server **out);
+/** Stop the endpoint and turn the hooks off. NULL is accepted. */
+void pkie_xfer_metrics_stop(struct pkie_metrics_server *s);
+/**
+ * Set pkie_certificate_expiry_timestamp_seconds from the configuration: every
+ * series is dropped, then the certificate `cert` of the PKI base (pki.base,
+ * read without password) is set under its id. A certificate an exit serves
+ * comes back (id "exit") at its next handshake. Call after a reload of the
+ * base or the certificates. No-op while metrics are off; 0, or the error of
+ * opening the base.
+ */
+int pkie_xfer_metrics_certs_refresh(const struct pkie_xfer_conf *c);
+
 /** Statuses of pkie_xfer_monitor_run (positive: never error codes). */
 #define PKIE_XFER_MONITOR_ABANDONED        1
 #define PKIE_XFER_MONITOR_ABANDONED_FAILED 2

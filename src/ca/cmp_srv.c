@@ -2,6 +2,7 @@
 #include "cmp_srv.h"
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/wipe.h"
 
 #include <stdlib.h>
@@ -353,6 +354,8 @@ error:
 done:
     rc = 0;
 cleanup:
+    pkie_metrics_ca_request(m ? pkie_cmp_body_name(m->body.type) : "invalid",
+                            srv_outcome(r.resp, rc));
     pkie_ca_store_nonce_release(srv->store, &r.nonce);
     pkie_cmp_msg_free(r.resp);
     pkie_cmp_msg_free(m);

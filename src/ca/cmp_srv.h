@@ -76,6 +76,12 @@ int srv_keygen_wanted(const struct pkie_crmf_template *t);
 int srv_keygen(struct srv_req *r, const struct pkie_crmf_template *t, EVP_PKEY **key,
                uint8_t **spki, size_t *spki_len, uint8_t **env, size_t *env_len, int *failbit);
 
+/* The result of a request for pkie_ca_requests_total (cmp_srv_resp.c): "failed"
+ * when no answer could be made (@p rc non-zero or @p resp NULL), "rejected" for
+ * an error message or a rejected status, "waiting" for a waiting status or
+ * pollRep, else "accepted". */
+const char *srv_outcome(const struct pkie_cmp_msg *resp, int rc);
+
 /* Mark the cached CRL stale (after a revocation; cmp_srv_crl.c). */
 void srv_crl_dirty(struct pkie_ca_server *srv);
 

@@ -1,6 +1,7 @@
 /* CMP server: the CRL cache (GET /crl, genm currentCRL and crlStatusList). */
 #include "cmp_srv.h"
 #include "pkie/error.h"
+#include "pkie/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ int pkie_ca_server_crl(struct pkie_ca_server *srv, uint8_t **der, size_t *len)
         X509_CRL *crl = pkie_ca_crl_build(srv->store, &iss, 86400);
         unsigned char *p = NULL;
         int n = crl != NULL ? i2d_X509_CRL(crl, &p) : -1;
+        pkie_metrics_ca_crl(crl);
         X509_CRL_free(crl);
         if (n <= 0) {
             rc = crl != NULL ? PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "encode CRL") : pkie_err_last()->code;

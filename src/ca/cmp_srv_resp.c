@@ -73,3 +73,34 @@ int srv_resp_finish(struct srv_req *r, uint8_t **out, size_t *len)
         rc = pkie_cmp_msg_encode(r->resp, out, len);
     return rc;
 }
+
+static int status_outcome(int64_t status)
+{
+    return status == PKIE_CMP_REJECTION ? 2 : status == PKIE_CMP_WAITING ? 1 : 0;
+}
+
+const char *srv_outcome(const struct pkie_cmp_msg *resp, int rc)
+{
+    static const char *const names[] = {"accepted", "waiting", "rejected"};
+    if (rc != 0 || resp == NULL)
+        return "failed";
+    int worst = 0, t = resp->body.type;
+    if (t == PKIE_CMP_BODY_ERROR)
+        return "rejected";
+    if (t == PKIE_CMP_BODY_POLLREP)
+        return "waiting";
+    if (t == PKIE_CMP_BODY_IP || t == PKIE_CMP_BODY_CP || t == PKIE_CMP_BODY_KUP) {
+        const struct pkie_cmp_certrep *c = &resp->body.u.certRep;
+        for (size_t i = 0; i < c->response_count; i++) {
+            int o = status_outcome(c->response[i].status.status);
+            worst = o > worst ? o : worst;
+        }
+    } else if (t == PKIE_CMP_BODY_RP) {
+        const struct pkie_cmp_revrep *rp = &resp->body.u.rp;
+        for (size_t i = 0; i < rp->status_count; i++) {
+            int o = status_outcome(rp->status[i].status);
+            worst = o > worst ? o : worst;
+        }
+    }
+    return names[worst];
+}

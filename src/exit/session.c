@@ -26,6 +26,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/tls_alert.h"
 #include "pkie/wipe.h"
 #include "tls_int.h"
@@ -160,7 +161,9 @@ static void prepare_call(struct pkie_tls_session *s, uint32_t phase)
 static int call_phase(struct pkie_tls_session *s, uint32_t phase)
 {
     prepare_call(s, phase);
-    return pkie_tls_task_call(s->t, phase);
+    int rc = pkie_tls_task_call(s->t, phase);
+    pkie_metrics_exit_call(pkie_exit_phase_name(phase), rc);
+    return rc;
 }
 
 static void put_sigalgs(struct pkie_tls_session *s)
@@ -417,6 +420,7 @@ static int cert_cb(SSL *ssl, void *arg)
                               s->prof.cert_id);
         goto fail;
     }
+    pkie_metrics_cert(rc == CFTPKIE_HANDLED ? "exit" : s->prof.cert_id, leaf);
     X509 *l = sk_X509_shift(chain);
     int ok = SSL_use_cert_and_key(ssl, l, key, chain, 1);
     X509_free(l);

@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -344,6 +345,7 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
 
 int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
 {
+    pkie_metrics_handshake_failure(r->alert);
     if (a == NULL)
         return 0;
     char *line = NULL;

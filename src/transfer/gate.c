@@ -4,6 +4,7 @@
 #include "gate.h"
 
 #include "pkie/error.h"
+#include "pkie/metrics.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -124,6 +125,7 @@ int xfer_gate_admit(struct xfer_gate *g, const struct sockaddr_storage *addr)
         }
         g->pool[i].count++;
         g->total++;
+        pkie_metrics_session("handshaking", 1);
     }
     pthread_mutex_unlock(&g->mu);
     return rc;
@@ -139,6 +141,7 @@ void xfer_gate_release(struct xfer_gate *g, const struct sockaddr_storage *addr)
     int i = find(g, key, b, &prev);
     if (i >= 0) { /* (a release without an admit changes nothing) */
         g->total--;
+        pkie_metrics_session("handshaking", -1);
         if (--g->pool[i].count == 0) {
             if (prev < 0)
                 g->buckets[b] = g->pool[i].next;

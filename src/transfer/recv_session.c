@@ -1,6 +1,7 @@
 /* The receiving side of one connection (docs/protocol.md). */
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <inttypes.h>
@@ -69,6 +70,7 @@ static void audit(struct rsess *s, const struct pkie_xfer_file *f, uint64_t t0, 
     };
     if (pkie_xfer_audit_write(s->audit, &r) != 0)
         pkie_log_error(LOG_COMP, "audit write failed: %s", pkie_err_last()->msg);
+    pkie_metrics_transfer(s->peer ? s->peer->partner : NULL, "in", result, bytes, r.duration_ms);
     const char *partner = s->peer && s->peer->partner ? s->peer->partner : "?";
     if (code == 0)
         pkie_log_info(LOG_COMP, "%s: %s received (%" PRIu64 " bytes, resumed at %" PRIu64 ")",

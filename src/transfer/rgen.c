@@ -62,6 +62,7 @@ static const char *restart_key(const struct pkie_xfer_conf *o, const struct pkie
     STR(dir, "dir")
     STR(audit, "audit")
     STR(catalog, "catalog")
+    STR(metrics_listen, "metrics.listen")
     STR(log_level, "log_level")
     NUM(tasks, "tasks")
     NUM(max_pending, "max_pending")
@@ -203,6 +204,10 @@ int rgen_reload(struct rmon *m)
     atomic_store(&m->gen_id, g->id);
     pthread_mutex_unlock(&m->gen_mu);
     rgen_put(old); /* sessions and tasks still on it hold their own references */
+    /* the expiry gauge follows the certificate new handshakes present */
+    if (pkie_xfer_metrics_certs_refresh(g->c) != 0)
+        pkie_log_warn(LOG_COMP, "metrics: certificate expiry not refreshed: %s",
+                      pkie_err_last()->msg);
     return 0;
 }
 

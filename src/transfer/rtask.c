@@ -17,6 +17,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -267,7 +268,9 @@ static void serve_data(struct rconn *c)
     rconf.dirfd = partner->dirfd;
     rconf.names = (const char *const *)partner->names;
     rconf.n_names = partner->n_names;
+    pkie_metrics_session("active", 1);
     int rc = pkie_xfer_recv_session(&rconf, &st.io, &pi.peer, m->audit, &stats);
+    pkie_metrics_session("active", -1);
     atomic_fetch_sub(&m->data_sessions, 1);
     (void)pkie_tls_shutdown(c->s);
     if (rc == 0) {

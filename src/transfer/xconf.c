@@ -2,6 +2,7 @@
  * partner subjects and the DN pattern match used to name the partner. */
 #include "pkie/conf.h"
 #include "pkie/error.h"
+#include "pkie/metrics.h"
 #include "pkie/transfer.h"
 
 #include <ctype.h>
@@ -177,6 +178,8 @@ static const struct pkie_conf_key keys[] = {
     INT("parallel", parallel, 1, 64, "sender: concurrent sessions (pkie send --parallel)"),
     INT("partial_ttl", partial_ttl, 60, 10LL * 365 * 86400,
         "seconds an unchanged partial transfer is kept (default 7 days)"),
+    STR("metrics.listen", metrics_listen,
+        "receiver: serve Prometheus metrics at http://HOST:PORT/metrics (off when unset)"),
     {.name = "partner.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "partner.*.*.*", .type = PKIE_CONF_CALLBACK, .cb = on_partner},
     {.name = "pki.*", .type = PKIE_CONF_CALLBACK, .cb = on_tls},
@@ -213,6 +216,8 @@ static int set_defaults(struct pkie_xfer_conf *c)
 /* Derived fields: CA ids, the union of partner subjects. */
 static int finish(struct pkie_xfer_conf *c)
 {
+    if (c->metrics_listen != NULL && pkie_metrics_listen_check(c->metrics_listen, NULL) != 0)
+        return PKIE_ERR(PKIE_ERR_CONF_VALUE, "metrics.listen: %s", pkie_err_last()->msg);
     if (c->ca != NULL) {
         char *save = NULL, *copy = strdup(c->ca);
         if (copy == NULL)

@@ -5,6 +5,8 @@
  *   accept=all      CheckCertificate accepts every chain (HANDLED, accept 1)
  *   hang=PHASE      sleep for ever in that phase (a phase number): an exit
  *                   call that does not return
+ *   chain=PATH      GetCertificate serves the DER certificate of PATH (its
+ *                   key signs through the internal base: the key of `cert`)
  * Every other phase is answered "not handled" (the internal base works).
  */
 #include <fcntl.h>
@@ -52,6 +54,8 @@ static int conf_get(const struct pkicom *z, const char *key, char *out, size_t c
 /* the configuration, read at StartTask (the same for every task) */
 static char log_path[512];
 static int hang_phase = -1, accept_all;
+static uint8_t chain_der[16384];
+static size_t chain_len;
 
 __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
 {
@@ -61,6 +65,18 @@ __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
             log_path[0] = '\0';
         hang_phase = conf_get(z, "hang", v, sizeof(v)) ? atoi(v) : -1;
         accept_all = conf_get(z, "accept", v, sizeof(v)) && strcmp(v, "all") == 0;
+        chain_len = 0;
+        if (conf_get(z, "chain", v, sizeof(v))) {
+            int fd = open(v, O_RDONLY | O_CLOEXEC);
+            ssize_t n = fd >= 0 ? read(fd, chain_der, sizeof(chain_der)) : -1;
+            if (fd >= 0)
+                close(fd);
+            if (n <= 0) {
+                snprintf(z->error_text, sizeof(z->error_text), "chain=%.200s unreadable", v);
+                return CFTPKIE_ERROR;
+            }
+            chain_len = (size_t)n;
+        }
         z->exit_abi_version = CFTPKIE_ABI_VERSION;
         z->phase_mask = 0;
         for (uint32_t ph = CFTPKIE_START_HANDSHAKE; ph <= CFTPKIE_END_SESSION; ph++)
@@ -85,6 +101,12 @@ __attribute__((visibility("default"))) int cftpkie(struct pkicom *z)
     if (hang_phase >= 0 && (uint32_t)hang_phase == z->phase)
         for (;;)
             pause();
+    if (z->phase == CFTPKIE_GET_CERTIFICATE && chain_len > 0) {
+        z->chain_count = 1;
+        z->chain_len[0] = (uint32_t)chain_len;
+        memcpy(z->chain, chain_der, chain_len);
+        return CFTPKIE_HANDLED;
+    }
     if (z->phase == CFTPKIE_CHECK_CERTIFICATE && accept_all) {
         z->accept = 1;
         return CFTPKIE_HANDLED;

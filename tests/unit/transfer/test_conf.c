@@ -93,6 +93,22 @@ static void test_parse_negative(void **state)
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("parallel = 0\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
+    /* metrics.listen: off by default; HOST numeric or localhost, PORT 0..65535 */
+    assert_int_equal(pkie_xfer_conf_parse("tasks = 2\n", "t", &c), 0);
+    assert_null(c.metrics_listen);
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("metrics.listen = 127.0.0.1:9464\n", "t", &c), 0);
+    assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
+    pkie_xfer_conf_free(&c);
+    assert_int_equal(pkie_xfer_conf_parse("metrics.listen = [::1]:9464\n", "t", &c), 0);
+    pkie_xfer_conf_free(&c);
+    static const char *const bad_listen[] = {
+        "metrics.listen = example.org:9464\n", "metrics.listen = 127.0.0.1\n",
+        "metrics.listen = 127.0.0.1:65536\n", "metrics.listen = :9464\n", "metrics.port = 9464\n"};
+    for (size_t i = 0; i < sizeof(bad_listen) / sizeof(bad_listen[0]); i++) {
+        assert_true(pkie_xfer_conf_parse(bad_listen[i], "t", &c) < 0);
+        pkie_xfer_conf_free(&c);
+    }
     assert_int_equal(pkie_xfer_conf_parse("parallel = 65\n", "t", &c), PKIE_ERR_CONF_VALUE);
     pkie_xfer_conf_free(&c);
     assert_int_equal(pkie_xfer_conf_parse("parallel = x\n", "t", &c), PKIE_ERR_CONF_VALUE);
