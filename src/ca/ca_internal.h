@@ -180,6 +180,11 @@ sqlite3_stmt *pkie_ca_stmt_r(struct pkie_ca_store *s, enum ca_sql id);
 void pkie_ca_stmt_done(sqlite3_stmt *st);
 /** Run the cached statement @p id (no bindings, no rows) on db (hold mu). */
 int pkie_ca_db_run(struct pkie_ca_store *s, enum ca_sql id);
+/** Group commit (store_sq_commit.c): queue @p me and return once the batch
+ *  holding it is committed; whoever finds no batch in progress runs
+ *  @p commit on every queued write (setting each one's rc and msg). */
+int pkie_ca_group_write(struct pkie_ca_store *s, struct ca_write *me,
+                        void (*commit)(struct pkie_ca_store *s, struct ca_write *batch));
 /** Insert a claimed nonce inside the open transaction on db (store_sq_nonces.c):
  *  0 or PKIE_ERR_CMP_NONCE_REPLAY. */
 int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c);

@@ -25,9 +25,9 @@
 struct pg_conn {
     PGconn *c;
     int busy;
-    unsigned epoch; /* pool epoch when connected */
-    int used;       /* ran a statement since it connected */
-    uint8_t prepared[PG_SQL_COUNT];
+    unsigned epoch;             /* pool epoch when connected */
+    int used;                   /* ran a statement since it connected */
+    uint8_t prepared[PG_SLOTS]; /* the fixed statements, then the batch writes by size */
 };
 
 struct ca_pg {
@@ -312,23 +312,23 @@ static void release(struct ca_pg *pg, struct pg_conn *pc, int gone)
     pthread_mutex_unlock(&pg->mu);
 }
 
-/* Run on @p pc: prepared on first use on this connection. */
-static int run_on(struct pg_conn *pc, enum pg_sql id, const struct pgp *p, PGresult **res,
-                  char *conflict, const char *what)
+/* Run statement @p slot (text @p sql) on @p pc: prepared on first use on
+ * this connection. */
+static int run_on(struct pg_conn *pc, int slot, const char *sql, const struct pg_args *a,
+                  PGresult **res, char *conflict, const char *what)
 {
     char name[16];
-    snprintf(name, sizeof(name), "s%d", (int)id);
-    if (!pc->prepared[id]) {
-        PGresult *r = lib->prepare(pc->c, name, pg_text[id], 0, NULL);
+    snprintf(name, sizeof(name), "s%d", slot);
+    if (!pc->prepared[slot]) {
+        PGresult *r = lib->prepare(pc->c, name, sql, 0, NULL);
         int ok = r != NULL && lib->resultStatus(r) == PGRES_COMMAND_OK;
         int rc = ok ? 0 : classify(pc->c, r, what);
         lib->clear(r);
         if (!ok)
             return rc;
-        pc->prepared[id] = 1;
+        pc->prepared[slot] = 1;
     }
-    PGresult *r = lib->execPrepared(pc->c, name, p != NULL ? p->n : 0, p != NULL ? p->v : NULL,
-                                    p != NULL ? p->len : NULL, p != NULL ? p->fmt : NULL, 1);
+    PGresult *r = lib->execPrepared(pc->c, name, a->n, a->v, a->len, a->fmt, 1);
     ExecStatusType st = r != NULL ? lib->resultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (res != NULL)
@@ -354,6 +354,15 @@ static int run_on(struct pg_conn *pc, enum pg_sql id, const struct pgp *p, PGres
 int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGresult **res,
              char *conflict, const char *what)
 {
+    struct pg_args a = {0};
+    if (p != NULL)
+        a = (struct pg_args){p->n, p->v, p->len, p->fmt};
+    return pg_query_slot(s, (int)id, pg_text[id], &a, res, conflict, what);
+}
+
+int pg_query_slot(struct pkie_ca_store *s, int slot, const char *sql, const struct pg_args *a,
+                  PGresult **res, char *conflict, const char *what)
+{
     struct pg_conn *pc = NULL;
     if (res != NULL)
         *res = NULL;
@@ -362,7 +371,7 @@ int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGres
         return rc;
     int fresh = !pc->used;
     pc->used = 1;
-    rc = run_on(pc, id, p, res, conflict, what);
+    rc = run_on(pc, slot, sql, a, res, conflict, what);
     if (rc == PKIE_ERR_CA_UNAVAILABLE && !fresh) {
         /* A pooled connection may have outlived its server (restarted):
          * once more on a new connection. A statement the old server had
@@ -374,7 +383,7 @@ int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGres
         if ((rc = acquire(s->pg, &pc)) != 0)
             return rc;
         pc->used = 1;
-        rc = run_on(pc, id, p, res, conflict, what);
+        rc = run_on(pc, slot, sql, a, res, conflict, what);
     }
     release(s->pg, pc, rc == PKIE_ERR_CA_UNAVAILABLE);
     return rc;
