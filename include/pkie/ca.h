@@ -254,8 +254,20 @@ struct pkie_ca_nonce_claim {
     int active;                       /**< registered among the requests in flight */
     int committed;                    /**< the nonce is durably stored */
     int tid_refused;                  /**< refused: its transactionID was in use */
+    int tx_known; /**< tx_state was read with the stored-nonce lookup (new_tx; PostgreSQL) */
+    int tx_state; /**< then: state of the latest transaction with this transactionID, -1 none */
     struct pkie_ca_nonce_claim *next; /**< next request in flight (store's list) */
 };
+
+/**
+ * The state of the latest transaction with transactionID @p txid in *state
+ * (-1: none): the one read with the stored-nonce lookup of the claim @p c when
+ * that lookup read it (a new transaction's claim on PostgreSQL: one round
+ * trip less per enrollment) and @p txid is the claim's, else read now.
+ * PKIE_ERR_CA_DB / PKIE_ERR_CA_UNAVAILABLE when the store cannot be read.
+ */
+int pkie_ca_store_tx_latest_state(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c,
+                                  const uint8_t *txid, size_t txid_len, int *state);
 
 /**
  * Remember the senderNonce of an accepted request, with its transactionID and

@@ -85,8 +85,9 @@ struct ca_store_ops {
     int (*tx_list)(struct pkie_ca_store *s, int state,
                    int (*cb)(void *arg, const struct pkie_ca_tx *t), void *arg);
     int (*tx_expire)(struct pkie_ca_store *s, int64_t max_age, int *n);
-    /* committed nonces: *what = 1 nonce seen, 2 (new_tx) txid used by another nonce, 0 */
-    int (*nonce_seen)(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what);
+    /* committed nonces: *what = 1 nonce seen, 2 (new_tx) txid used by another nonce, 0;
+     * may also set c->tx_known and c->tx_state (see pkie_ca_store_tx_latest_state) */
+    int (*nonce_seen)(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what);
     int (*nonce_purge)(struct pkie_ca_store *s, int64_t before, int *n);
     int (*txnonce_set)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                        const uint8_t *nonce, size_t nonce_len, int64_t now);

@@ -150,6 +150,27 @@ int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_cla
     return s->ops->write(s, &me);
 }
 
+int pkie_ca_store_tx_latest_state(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c,
+                                  const uint8_t *txid, size_t txid_len, int *state)
+{
+    struct pkie_ca_tx t;
+    *state = -1;
+    if (c != NULL && c->active && c->tx_known && c->txid_len == txid_len &&
+        (txid_len == 0 || memcmp(c->txid, txid, txid_len) == 0)) {
+        *state = c->tx_state;
+        return 0;
+    }
+    int rc = pkie_ca_store_tx_get(s, 0, txid, txid_len, &t);
+    if (rc == PKIE_ERR_CA_UNKNOWN_TX) {
+        pkie_err_clear();
+        return 0;
+    }
+    if (rc == 0)
+        *state = t.state;
+    pkie_ca_tx_clear(&t);
+    return rc;
+}
+
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)
 {
     return s->ops->nonce_purge(s, before, n);

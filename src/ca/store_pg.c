@@ -87,7 +87,9 @@ static const char *const pg_text[PG_SQL_COUNT] = {
         "c AS (UPDATE certs SET status=2,reason=5,revoked_at=$1 WHERE status=0 AND tx_id IN "
         "(SELECT id FROM t WHERE state=4)) SELECT count(*) FROM t",
     [PG_NONCE_SEEN] = "SELECT EXISTS(SELECT 1 FROM nonces WHERE nonce=$1), $2::boolean AND "
-                      "EXISTS(SELECT 1 FROM nonces WHERE txid=$3 AND nonce<>$1)",
+                      "EXISTS(SELECT 1 FROM nonces WHERE txid=$3 AND nonce<>$1), $2::boolean, "
+                      "CASE WHEN $2::boolean THEN (SELECT state FROM txs WHERE txid=$3 "
+                      "ORDER BY id DESC LIMIT 1) END",
     [PG_NONCE_PURGE] = "WITH n AS (DELETE FROM nonces WHERE seen<$1 RETURNING 1), "
                        "t AS (DELETE FROM tx_nonces WHERE seen<$1) SELECT count(*) FROM n",
     [PG_TXNONCE_SET] = "INSERT INTO tx_nonces(txid,nonce,seen) VALUES($1,$2,$3) ON CONFLICT(txid) "
@@ -712,7 +714,9 @@ static int pg_client_list(struct pkie_ca_store *s,
 
 /* ---- nonces, CRL number ---------------------------------------------------- */
 
-static int pg_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what)
+/* With a new transaction's claim, the latest transaction with its
+ * transactionID comes in the same round trip (pkie_ca_store_tx_latest_state). */
+static int pg_nonce_seen(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what)
 {
     PGresult *r = NULL;
     struct pgp p = {0};
@@ -721,8 +725,11 @@ static int pg_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_cla
     pgp_text(&p, c->new_tx ? "t" : "f");
     pgp_bin(&p, c->txid, c->txid_len);
     int rc = pg_query(s, PG_NONCE_SEEN, &p, &r, NULL, "nonce lookup");
-    if (rc == 0)
+    if (rc == 0) {
         *what = pg_int(r, 0, 0) ? 1 : pg_int(r, 0, 1) ? 2 : 0;
+        c->tx_known = pg_int(r, 0, 2) != 0;
+        c->tx_state = lib->getisnull(r, 0, 3) ? -1 : (int)pg_int(r, 0, 3);
+    }
     lib->clear(r);
     return rc;
 }
