@@ -60,6 +60,9 @@ struct ca_store_ops {
                          const uint8_t *blob, size_t blob_len, int64_t now);
     int (*client_get)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
                       uint8_t *blob, size_t cap, size_t *blob_len);
+    /* client_get with the stored-nonce lookup for @p a (NULL: the backend has none) */
+    int (*client_get_ahead)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                            uint8_t *blob, size_t cap, size_t *blob_len, struct pkie_ca_ahead *a);
     int (*client_remove)(struct pkie_ca_store *s, const char *ref);
     /* the client's central key generation grant (no row: denied) */
     int (*keygen_set)(struct pkie_ca_store *s, const char *ref, int allow);

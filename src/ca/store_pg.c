@@ -50,6 +50,10 @@ static const char *const pg_text[PG_SQL_COUNT] = {
     [PG_CA_GET] = "SELECT cert,key_pem FROM ca WHERE name=$1",
     [PG_CLIENT_INSERT] = "INSERT INTO clients(" CLIENT_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7)",
     [PG_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE ref=$1",
+    [PG_CLIENT_AHEAD] = "SELECT " CLIENT_COLS ",EXISTS(SELECT 1 FROM nonces WHERE nonce=$2), "
+                        "$3::boolean AND EXISTS(SELECT 1 FROM nonces WHERE txid=$4 AND nonce<>$2), "
+                        "CASE WHEN $3::boolean THEN (SELECT state FROM txs WHERE txid=$4 "
+                        "ORDER BY id DESC LIMIT 1) END FROM clients WHERE ref=$1",
     [PG_CLIENT_REMOVE] = "DELETE FROM clients WHERE ref=$1",
     [PG_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY ref",
     [PG_WRITE_NONCE] = "INSERT INTO nonces(nonce,txid,seen,opens) VALUES($1,$2,$3,$4)",
@@ -635,13 +639,20 @@ static void client_row(const PGresult *r, int row, struct pkie_ca_client *c)
     c->created = pg_int(r, row, 6);
 }
 
-static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
-                         uint8_t *blob, size_t cap, size_t *blob_len)
+/* With @p a, the stored-nonce lookup of the request comes in the same round
+ * trip (columns 7..9, as pg_nonce_seen's). */
+static int pg_client_get_ahead(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                               uint8_t *blob, size_t cap, size_t *blob_len, struct pkie_ca_ahead *a)
 {
     PGresult *r = NULL;
     struct pgp p = {0};
     pgp_text(&p, ref);
-    int rc = pg_query(s, PG_CLIENT_GET, &p, &r, NULL, "client");
+    if (a != NULL) {
+        pgp_bin(&p, a->nonce, a->nonce_len);
+        pgp_text(&p, a->new_tx ? "t" : "f");
+        pgp_bin(&p, a->txid, a->txid_len);
+    }
+    int rc = pg_query(s, a != NULL ? PG_CLIENT_AHEAD : PG_CLIENT_GET, &p, &r, NULL, "client");
     if (rc != 0)
         return rc;
     if (lib->ntuples(r) != 1) {
@@ -656,9 +667,21 @@ static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_c
             *blob_len = n;
         }
         pkie_wipe(lib->getvalue(r, 0, 1), n);
+        if (a != NULL) {
+            a->what = pg_int(r, 0, 7) ? 1 : pg_int(r, 0, 8) ? 2 : 0;
+            a->tx_known = a->new_tx;
+            a->tx_state = lib->getisnull(r, 0, 9) ? -1 : (int)pg_int(r, 0, 9);
+            a->done = 1;
+        }
     }
     lib->clear(r);
     return rc;
+}
+
+static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                         uint8_t *blob, size_t cap, size_t *blob_len)
+{
+    return pg_client_get_ahead(s, ref, c, blob, cap, blob_len, NULL);
 }
 
 static int pg_client_remove(struct pkie_ca_store *s, const char *ref)
@@ -795,6 +818,7 @@ const struct ca_store_ops pkie_ca_pg_ops = {
     .get_ca = pg_get_ca,
     .client_insert = pg_client_insert,
     .client_get = pg_client_get,
+    .client_get_ahead = pg_client_get_ahead,
     .client_remove = pg_client_remove,
     .keygen_set = pg_keygen_set,
     .keygen_get = pg_keygen_get,

@@ -13,6 +13,7 @@ enum pg_sql {
     PG_CA_GET,
     PG_CLIENT_INSERT,
     PG_CLIENT_GET,
+    PG_CLIENT_AHEAD,
     PG_CLIENT_REMOVE,
     PG_CLIENT_LIST,
     PG_WRITE_NONCE,

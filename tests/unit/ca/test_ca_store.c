@@ -533,6 +533,67 @@ static void test_keys(void **state)
     assert_null(pkie_ca_key_encrypt(NULL, ""));
 }
 
+/* The client lookup that reads the stored-nonce lookup ahead (PostgreSQL; on
+ * SQLite the claim asks itself): the same answers as the claim alone; an
+ * ahead read for another nonce is not used; a nonce stored after the ahead
+ * read passes the claim and is refused at the durable write. */
+static void test_client_get_ahead(void **state)
+{
+    (void)state;
+    struct issued_fx f;
+    fx_open(&f, "ec:P-256", "/CN=leaf/O=pkie", "CN=*,O=pkie");
+    int pg = ca_test_db("x", 0) != NULL;
+    assert_int_equal(pkie_ca_store_client_add(f.s, &f.c), 0);
+    const uint8_t n1[16] = {0x61}, n2[16] = {0x62}, n3[16] = {0x63}, t1[4] = {9, 9, 9, 9};
+    struct pkie_ca_client c;
+    struct pkie_ca_nonce_claim cl;
+    assert_int_equal(pkie_ca_store_nonce_remember(f.s, n1, 16, t1, 4, 1, 100), 0);
+
+    struct pkie_ca_ahead a = {.nonce = n1, .nonce_len = 16, .txid = t1, .txid_len = 4, .new_tx = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    assert_int_equal((int)c.secret_len, 6);
+    assert_memory_equal(c.secret, "secret", 6);
+    assert_int_equal(a.done, pg);
+    if (pg)
+        assert_int_equal(a.what, 1);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n1, 16, t1, 4, 0, 101, &a),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    /* a new transaction with the stored transactionID */
+    a = (struct pkie_ca_ahead){
+        .nonce = n2, .nonce_len = 16, .txid = t1, .txid_len = 4, .new_tx = 1};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    if (pg)
+        assert_true(a.what == 2 && a.tx_known && a.tx_state == -1);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n2, 16, t1, 4, 1, 101, &a),
+                     PKIE_ERR_CMP_TID_IN_USE);
+    pkie_ca_store_nonce_release(f.s, &cl);
+    /* read ahead for n3, claimed for n1: the claim asks the database */
+    a = (struct pkie_ca_ahead){.nonce = n3, .nonce_len = 16, .txid = NULL, .txid_len = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    if (pg)
+        assert_int_equal(a.what, 0);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n1, 16, NULL, 0, 0, 102, &a),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    /* n3 stored (by another node) after the read ahead: refused at the write */
+    assert_int_equal(pkie_ca_store_nonce_remember(f.s, n3, 16, NULL, 0, 0, 103), 0);
+    int rc = pkie_ca_store_nonce_claim_ahead(f.s, &cl, n3, 16, NULL, 0, 0, 103, &a);
+    if (pg) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(pkie_ca_store_nonce_commit(f.s, &cl), PKIE_ERR_CMP_NONCE_REPLAY);
+        assert_false(cl.committed);
+        pkie_ca_store_nonce_release(f.s, &cl);
+    } else {
+        assert_int_equal(rc, PKIE_ERR_CMP_NONCE_REPLAY);
+    }
+    /* an unknown client, and a nonce the claim would refuse: no lookup ahead */
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "nobody", &c, &a),
+                     PKIE_ERR_CA_UNKNOWN_CLIENT);
+    a = (struct pkie_ca_ahead){.nonce = n3, .nonce_len = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    assert_false(a.done);
+    fx_close(&f);
+}
+
 /* ---- concurrent durable writes ----------------------------------------------------------- */
 
 #define WT 16 /* writers at once: four groups of four */
@@ -663,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_certs_and_serials),
         cmocka_unit_test(test_nonce_claim),
         cmocka_unit_test(test_concurrent_writes),
+        cmocka_unit_test(test_client_get_ahead),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_unconfirmed_revoked_on_expiry),
         cmocka_unit_test(test_pass_read),
