@@ -64,6 +64,7 @@ pg_pids() {
   echo "$_pm $(ps -o pid= --ppid "$_pm" | tr '\n' ' ')"
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 setup sqlite
 setup pg1 bench1
 setup pg2 bench2
@@ -117,4 +118,4 @@ printf 'RESULT ca_enroll_pg2_vs_target ours=%s baseline=800 ratio=%.2f target=>=
   "$(col pg2 1)" "$(echo "$(col pg2 1) / 800" | bc -l)"
 echo "certificates: sqlite $("$PKIE" ca list --dir "$work/sqlite" | wc -l)," \
   "pg2 $("$PKIE" ca list --dir "$work/pg2" --db "$(cat "$work/pg2.db")" | wc -l)" \
-  "(cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "(cores: $(nproc), load at start: $load0, at end: $(cut -d' ' -f1-3 /proc/loadavg))"
