@@ -71,14 +71,6 @@ static struct {
 #define SQ(ret, name, params, args, none) ret(*name) params;
     SQLITE_FUNCTIONS
 #undef SQ
-
-/* The one void function: what the library allocated, it frees (nothing was
- * allocated when it is not loaded). */
-void sqlite3_free(void *p)
-{
-    if (p != NULL && ready())
-        free_fn(p);
-}
 } fn;
 
 static void (*free_fn)(void *); /* sqlite3_free, which returns nothing */
@@ -105,14 +97,13 @@ static void load(void)
     }
     SQLITE_FUNCTIONS
 #undef SQ
-
-/* The one void function: what the library allocated, it frees (nothing was
- * allocated when it is not loaded). */
-void sqlite3_free(void *p)
-{
-    if (p != NULL && ready())
-        free_fn(p);
-}
+    p = dlsym(h, "sqlite3_free");
+    if (p == NULL) {
+        snprintf(why, sizeof(why), "%s has no sqlite3_free", SQLITE_SONAME);
+        dlclose(h);
+        return;
+    }
+    memcpy(&free_fn, &p, sizeof(p));
     loaded = 1; /* the handle stays open for the life of the process */
 }
 

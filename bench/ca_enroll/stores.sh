@@ -24,8 +24,17 @@ BENCH=$(pwd)/$b/bench/bench_ca_enroll
 PGS=$(pwd)/tests/pg/pgcluster.sh
 PGDIR=$(cd "$b" && pwd)/pg-bench
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench_ca_stores.XXXXXX")
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; sh "$PGS" stop "$PGDIR"; rm -rf "$work"' EXIT
+# The nodes' pids go to a file: serve runs in a command substitution (a
+# subshell), so a variable set there would not reach this trap.
+stop_nodes() {
+  _ps=$(cat "$work/pids" 2>/dev/null || true)
+  for _p in $_ps; do kill "$_p" 2>/dev/null || true; done
+  for _p in $_ps; do
+    _i=0
+    while kill -0 "$_p" 2>/dev/null && [ $_i -lt 100 ]; do _i=$((_i + 1)); sleep 0.1; done
+  done
+}
+trap 'stop_nodes; wait 2>/dev/null; sh "$PGS" stop "$PGDIR"; rm -rf "$work"' EXIT
 sh "$PGS" start "$PGDIR" >/dev/null
 export PKIE_CA_PASS=bench-pass
 printf 'benchsecret\n' >"$work/secret"
@@ -48,7 +57,7 @@ serve() {
   "$PKIE" ca serve --dir "$work/$1" ${db:+--db "$db"} --listen 127.0.0.1:0 --threads 16 \
     --log-level warn >"$work/$1-$2.log" 2>&1 &
   _p=$!
-  PIDS="$PIDS $_p"
+  echo "$_p" >>"$work/pids"
   i=0
   while ! grep -q "port " "$work/$1-$2.log" 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 300 ] && { cat "$work/$1-$2.log" >&2; exit 1; }; sleep 0.1
@@ -64,6 +73,7 @@ pg_pids() {
   echo "$_pm $(ps -o pid= --ppid "$_pm" | tr '\n' ' ')"
 }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 setup sqlite
 setup pg1 bench1
 setup pg2 bench2
@@ -117,4 +127,4 @@ printf 'RESULT ca_enroll_pg2_vs_target ours=%s baseline=800 ratio=%.2f target=>=
   "$(col pg2 1)" "$(echo "$(col pg2 1) / 800" | bc -l)"
 echo "certificates: sqlite $("$PKIE" ca list --dir "$work/sqlite" | wc -l)," \
   "pg2 $("$PKIE" ca list --dir "$work/pg2" --db "$(cat "$work/pg2.db")" | wc -l)" \
-  "(cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "(cores: $(nproc), load at start: $load0, at end: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -164,6 +164,24 @@ int pkie_ca_store_get_ca(struct pkie_ca_store *s, const char *name, const char *
 int pkie_ca_store_client_add(struct pkie_ca_store *s, const struct pkie_ca_client *c);
 /** Look a client up by reference, secret decrypted (PKIE_ERR_CA_UNKNOWN_CLIENT). */
 int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c);
+/** A request's stored-nonce lookup read ahead with its client's row: the
+ *  caller sets the inputs, the store the outputs (PostgreSQL only; SQLite
+ *  leaves done 0 and the claim asks the database itself). */
+struct pkie_ca_ahead {
+    const uint8_t *nonce; /**< in: the request's senderNonce */
+    size_t nonce_len;     /**< in: its length */
+    const uint8_t *txid;  /**< in: its transactionID */
+    size_t txid_len;      /**< in: its length */
+    int new_tx;           /**< in: the request opens a transaction */
+    int done;             /**< out: the lookup below was made */
+    int what;             /**< out: 1 nonce stored, 2 (new_tx) transactionID used by another */
+    int tx_known;         /**< out: tx_state read (new_tx) */
+    int tx_state;         /**< out: latest transaction with that transactionID, -1 none */
+};
+/** pkie_ca_store_client_get, also reading in the same round trip what
+ *  pkie_ca_store_nonce_claim_ahead will need for @p a's nonce. */
+int pkie_ca_store_client_get_ahead(struct pkie_ca_store *s, const char *ref,
+                                   struct pkie_ca_client *c, struct pkie_ca_ahead *a);
 /** Remove a client (PKIE_ERR_CA_UNKNOWN_CLIENT if absent). */
 int pkie_ca_store_client_remove(struct pkie_ca_store *s, const char *ref);
 /** Call @p cb for each client (secrets not filled in); stops on a non-zero return. */
@@ -254,8 +272,32 @@ struct pkie_ca_nonce_claim {
     int active;                       /**< registered among the requests in flight */
     int committed;                    /**< the nonce is durably stored */
     int tid_refused;                  /**< refused: its transactionID was in use */
+    int tx_known; /**< tx_state was read with the stored-nonce lookup (new_tx; PostgreSQL) */
+    int tx_state; /**< then: state of the latest transaction with this transactionID, -1 none */
     struct pkie_ca_nonce_claim *next; /**< next request in flight (store's list) */
 };
+
+/**
+ * The state of the latest transaction with transactionID @p txid in *state
+ * (-1: none): the one read with the stored-nonce lookup of the claim @p c when
+ * that lookup read it (a new transaction's claim on PostgreSQL: one round
+ * trip less per enrollment) and @p txid is the claim's, else read now.
+ * PKIE_ERR_CA_DB / PKIE_ERR_CA_UNAVAILABLE when the store cannot be read.
+ */
+/**
+ * pkie_ca_store_nonce_claim using, when @p a (may be NULL) was read for the
+ * same nonce, transactionID and new_tx, its lookup instead of asking the
+ * database again. The claim is still checked against the requests in flight
+ * first; the database lookup then precedes it, so a replay racing its
+ * original at this node may pass the claim and is refused at its durable
+ * write (the nonce's unique key), as one racing it at another node is.
+ */
+int pkie_ca_store_nonce_claim_ahead(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c,
+                                    const uint8_t *nonce, size_t nonce_len, const uint8_t *txid,
+                                    size_t txid_len, int new_tx, int64_t now,
+                                    const struct pkie_ca_ahead *a);
+int pkie_ca_store_tx_latest_state(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c,
+                                  const uint8_t *txid, size_t txid_len, int *state);
 
 /**
  * Remember the senderNonce of an accepted request, with its transactionID and

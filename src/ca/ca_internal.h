@@ -60,6 +60,9 @@ struct ca_store_ops {
                          const uint8_t *blob, size_t blob_len, int64_t now);
     int (*client_get)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
                       uint8_t *blob, size_t cap, size_t *blob_len);
+    /* client_get with the stored-nonce lookup for @p a (NULL: the backend has none) */
+    int (*client_get_ahead)(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                            uint8_t *blob, size_t cap, size_t *blob_len, struct pkie_ca_ahead *a);
     int (*client_remove)(struct pkie_ca_store *s, const char *ref);
     /* the client's central key generation grant (no row: denied) */
     int (*keygen_set)(struct pkie_ca_store *s, const char *ref, int allow);
@@ -85,8 +88,9 @@ struct ca_store_ops {
     int (*tx_list)(struct pkie_ca_store *s, int state,
                    int (*cb)(void *arg, const struct pkie_ca_tx *t), void *arg);
     int (*tx_expire)(struct pkie_ca_store *s, int64_t max_age, int *n);
-    /* committed nonces: *what = 1 nonce seen, 2 (new_tx) txid used by another nonce, 0 */
-    int (*nonce_seen)(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what);
+    /* committed nonces: *what = 1 nonce seen, 2 (new_tx) txid used by another nonce, 0;
+     * may also set c->tx_known and c->tx_state (see pkie_ca_store_tx_latest_state) */
+    int (*nonce_seen)(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what);
     int (*nonce_purge)(struct pkie_ca_store *s, int64_t before, int *n);
     int (*txnonce_set)(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                        const uint8_t *nonce, size_t nonce_len, int64_t now);
@@ -180,6 +184,11 @@ sqlite3_stmt *pkie_ca_stmt_r(struct pkie_ca_store *s, enum ca_sql id);
 void pkie_ca_stmt_done(sqlite3_stmt *st);
 /** Run the cached statement @p id (no bindings, no rows) on db (hold mu). */
 int pkie_ca_db_run(struct pkie_ca_store *s, enum ca_sql id);
+/** Group commit (store_sq_commit.c): queue @p me and return once the batch
+ *  holding it is committed; whoever finds no batch in progress runs
+ *  @p commit on every queued write (setting each one's rc and msg). */
+int pkie_ca_group_write(struct pkie_ca_store *s, struct ca_write *me,
+                        void (*commit)(struct pkie_ca_store *s, struct ca_write *batch));
 /** Insert a claimed nonce inside the open transaction on db (store_sq_nonces.c):
  *  0 or PKIE_ERR_CMP_NONCE_REPLAY. */
 int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c);

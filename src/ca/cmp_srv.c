@@ -140,6 +140,13 @@ static int check_signer(struct srv_req *r)
     return rc;
 }
 
+/* ir, cr, kur and p10cr open a transaction */
+static int opens_tx(int t)
+{
+    return t == PKIE_CMP_BODY_IR || t == PKIE_CMP_BODY_CR || t == PKIE_CMP_BODY_KUR ||
+           t == PKIE_CMP_BODY_P10CR;
+}
+
 static int authenticate(struct srv_req *r)
 {
     const struct pkie_cmp_msg *m = r->m;
@@ -159,7 +166,12 @@ static int authenticate(struct srv_req *r)
                             "MAC protection without a usable senderKID");
         memcpy(ref, kid->p, kid->len);
         ref[kid->len] = '\0';
-        if (pkie_ca_store_client_get(r->srv->store, ref, &r->client) != 0)
+        r->ahead = (struct pkie_ca_ahead){.nonce = m->header.senderNonce.p,
+                                          .nonce_len = m->header.senderNonce.len,
+                                          .txid = m->header.transactionID.p,
+                                          .txid_len = m->header.transactionID.len,
+                                          .new_tx = opens_tx(m->body.type)};
+        if (pkie_ca_store_client_get_ahead(r->srv->store, ref, &r->client, &r->ahead) != 0)
             return PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CLIENT, "unknown reference '%s'", ref);
         r->have_client = 1;
         v.secret = r->client.secret;
@@ -188,12 +200,9 @@ static int authenticate(struct srv_req *r)
 static int claim_nonce(struct srv_req *r)
 {
     const struct pkie_cmp_header *h = &r->m->header;
-    int t = r->m->body.type;
-    int new_tx = t == PKIE_CMP_BODY_IR || t == PKIE_CMP_BODY_CR || t == PKIE_CMP_BODY_KUR ||
-                 t == PKIE_CMP_BODY_P10CR;
-    return pkie_ca_store_nonce_claim(r->srv->store, &r->nonce, h->senderNonce.p, h->senderNonce.len,
-                                     h->transactionID.p, h->transactionID.len, new_tx,
-                                     pkie_ca_now());
+    return pkie_ca_store_nonce_claim_ahead(
+        r->srv->store, &r->nonce, h->senderNonce.p, h->senderNonce.len, h->transactionID.p,
+        h->transactionID.len, opens_tx(r->m->body.type), pkie_ca_now(), &r->ahead);
 }
 
 /* An answer that the client follows up in the same transaction (certConf after

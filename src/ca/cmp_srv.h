@@ -44,6 +44,8 @@ struct srv_req {
     int implicit;                          /* implicitConfirm granted */
     struct pkie_ca_nonce_claim nonce;      /* the request's senderNonce, written with its
                                               first durable write or before the answer */
+    struct pkie_ca_ahead ahead;            /* its stored-nonce lookup, read with the MAC
+                                              client's row */
 };
 
 /* Building the answer (cmp_srv_resp.c). */

@@ -331,7 +331,6 @@ static const char *client_ref(const struct srv_req *r)
 int srv_certreq(struct srv_req *r, int *failbit)
 {
     const struct pkie_cmp_msg *m = r->m;
-    struct pkie_ca_tx t;
     if (!r->have_client) {
         *failbit = PKIE_CMP_FI_notAuthorized;
         return PKIE_ERR(PKIE_ERR_CA_UNKNOWN_CLIENT, "no client registration for this sender");
@@ -340,14 +339,12 @@ int srv_certreq(struct srv_req *r, int *failbit)
         *failbit = PKIE_CMP_FI_wrongIntegrity;
         return PKIE_ERR(PKIE_ERR_CMP_WRONG_INTEGRITY, "kur must be signed with the old key");
     }
-    if (pkie_ca_store_tx_get(r->srv->store, 0, m->header.transactionID.p,
-                             m->header.transactionID.len, &t) == 0) {
-        int open = tx_open(t.state);
-        pkie_ca_tx_clear(&t);
-        if (open) {
-            *failbit = PKIE_CMP_FI_transactionIdInUse;
-            return PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already in use");
-        }
+    int st = -1; /* (read with the nonce lookup when the store could) */
+    if (pkie_ca_store_tx_latest_state(r->srv->store, &r->nonce, m->header.transactionID.p,
+                                      m->header.transactionID.len, &st) == 0 &&
+        st >= 0 && tx_open(st)) {
+        *failbit = PKIE_CMP_FI_transactionIdInUse;
+        return PKIE_ERR(PKIE_ERR_CMP_TID_IN_USE, "transactionID already in use");
     }
     pkie_err_clear();
     if (!r->client.manual) {

@@ -309,12 +309,15 @@ int pkie_ca_store_client_add(struct pkie_ca_store *s, const struct pkie_ca_clien
     return rc;
 }
 
-int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c)
+static int client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                      struct pkie_ca_ahead *a)
 {
     uint8_t blob[GCM_NONCE + PKIE_CA_SECRET_MAX + GCM_TAG + 1], tag[GCM_TAG];
     size_t n = 0;
     memset(c, 0, sizeof(*c));
-    int rc = s->ops->client_get(s, ref, c, blob, sizeof(blob), &n);
+    int rc = a != NULL && s->ops->client_get_ahead != NULL
+                 ? s->ops->client_get_ahead(s, ref, c, blob, sizeof(blob), &n, a)
+                 : s->ops->client_get(s, ref, c, blob, sizeof(blob), &n);
     if (rc != 0)
         goto out;
     if (!s->unlocked) {
@@ -335,6 +338,21 @@ out:
     if (rc != 0)
         pkie_wipe(c, sizeof(*c));
     return rc;
+}
+
+int pkie_ca_store_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c)
+{
+    return client_get(s, ref, c, NULL);
+}
+
+int pkie_ca_store_client_get_ahead(struct pkie_ca_store *s, const char *ref,
+                                   struct pkie_ca_client *c, struct pkie_ca_ahead *a)
+{
+    a->done = 0;
+    if (a->nonce == NULL || a->nonce_len == 0 || a->nonce_len > PKIE_CA_NONCE_MAX ||
+        a->txid_len > PKIE_CA_NONCE_MAX)
+        a = NULL; /* the claim refuses such a nonce itself */
+    return client_get(s, ref, c, a);
 }
 
 int pkie_ca_store_client_remove(struct pkie_ca_store *s, const char *ref)

@@ -25,6 +25,23 @@ int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_clai
                               const uint8_t *nonce, size_t nonce_len, const uint8_t *txid,
                               size_t txid_len, int new_tx, int64_t now)
 {
+    return pkie_ca_store_nonce_claim_ahead(s, c, nonce, nonce_len, txid, txid_len, new_tx, now,
+                                           NULL);
+}
+
+/* @p a was read for this very claim */
+static int ahead_fits(const struct pkie_ca_ahead *a, const struct pkie_ca_nonce_claim *c)
+{
+    return a != NULL && a->done && !a->new_tx == !c->new_tx && a->nonce_len == c->nonce_len &&
+           memcmp(a->nonce, c->nonce, c->nonce_len) == 0 && a->txid_len == c->txid_len &&
+           (c->txid_len == 0 || memcmp(a->txid, c->txid, c->txid_len) == 0);
+}
+
+int pkie_ca_store_nonce_claim_ahead(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c,
+                                    const uint8_t *nonce, size_t nonce_len, const uint8_t *txid,
+                                    size_t txid_len, int new_tx, int64_t now,
+                                    const struct pkie_ca_ahead *a)
+{
     memset(c, 0, sizeof(*c));
     if (nonce == NULL || nonce_len == 0 || nonce_len > NONCE_MAX)
         return PKIE_ERR(PKIE_ERR_CMP_SENDER_NONCE, "senderNonce of %zu bytes", nonce_len);
@@ -54,8 +71,14 @@ int pkie_ca_store_nonce_claim(struct pkie_ca_store *s, struct pkie_ca_nonce_clai
     s->nc_head = c;
     c->active = 1;
     pthread_mutex_unlock(&s->nc_mu);
-    int what = 0;
-    int rc = s->ops->nonce_seen(s, c, &what);
+    int what = 0, rc = 0;
+    if (ahead_fits(a, c)) {
+        what = a->what;
+        c->tx_known = a->tx_known;
+        c->tx_state = a->tx_state;
+    } else {
+        rc = s->ops->nonce_seen(s, c, &what);
+    }
     if (rc == 0 && what == 1)
         rc = PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
     if (rc != 0) {
@@ -148,6 +171,27 @@ int pkie_ca_store_nonce_commit(struct pkie_ca_store *s, struct pkie_ca_nonce_cla
     if (me.claim == NULL)
         return 0;
     return s->ops->write(s, &me);
+}
+
+int pkie_ca_store_tx_latest_state(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c,
+                                  const uint8_t *txid, size_t txid_len, int *state)
+{
+    struct pkie_ca_tx t;
+    *state = -1;
+    if (c != NULL && c->active && c->tx_known && c->txid_len == txid_len &&
+        (txid_len == 0 || memcmp(c->txid, txid, txid_len) == 0)) {
+        *state = c->tx_state;
+        return 0;
+    }
+    int rc = pkie_ca_store_tx_get(s, 0, txid, txid_len, &t);
+    if (rc == PKIE_ERR_CA_UNKNOWN_TX) {
+        pkie_err_clear();
+        return 0;
+    }
+    if (rc == 0)
+        *state = t.state;
+    pkie_ca_tx_clear(&t);
+    return rc;
 }
 
 int pkie_ca_store_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n)

@@ -25,9 +25,9 @@
 struct pg_conn {
     PGconn *c;
     int busy;
-    unsigned epoch; /* pool epoch when connected */
-    int used;       /* ran a statement since it connected */
-    uint8_t prepared[PG_SQL_COUNT];
+    unsigned epoch;             /* pool epoch when connected */
+    int used;                   /* ran a statement since it connected */
+    uint8_t prepared[PG_SLOTS]; /* the fixed statements, then the batch writes by size */
 };
 
 struct ca_pg {
@@ -50,6 +50,10 @@ static const char *const pg_text[PG_SQL_COUNT] = {
     [PG_CA_GET] = "SELECT cert,key_pem FROM ca WHERE name=$1",
     [PG_CLIENT_INSERT] = "INSERT INTO clients(" CLIENT_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7)",
     [PG_CLIENT_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE ref=$1",
+    [PG_CLIENT_AHEAD] = "SELECT " CLIENT_COLS ",EXISTS(SELECT 1 FROM nonces WHERE nonce=$2), "
+                        "$3::boolean AND EXISTS(SELECT 1 FROM nonces WHERE txid=$4 AND nonce<>$2), "
+                        "CASE WHEN $3::boolean THEN (SELECT state FROM txs WHERE txid=$4 "
+                        "ORDER BY id DESC LIMIT 1) END FROM clients WHERE ref=$1",
     [PG_CLIENT_REMOVE] = "DELETE FROM clients WHERE ref=$1",
     [PG_CLIENT_LIST] = "SELECT " CLIENT_COLS " FROM clients ORDER BY ref",
     [PG_WRITE_NONCE] = "INSERT INTO nonces(nonce,txid,seen,opens) VALUES($1,$2,$3,$4)",
@@ -87,7 +91,9 @@ static const char *const pg_text[PG_SQL_COUNT] = {
         "c AS (UPDATE certs SET status=2,reason=5,revoked_at=$1 WHERE status=0 AND tx_id IN "
         "(SELECT id FROM t WHERE state=4)) SELECT count(*) FROM t",
     [PG_NONCE_SEEN] = "SELECT EXISTS(SELECT 1 FROM nonces WHERE nonce=$1), $2::boolean AND "
-                      "EXISTS(SELECT 1 FROM nonces WHERE txid=$3 AND nonce<>$1)",
+                      "EXISTS(SELECT 1 FROM nonces WHERE txid=$3 AND nonce<>$1), $2::boolean, "
+                      "CASE WHEN $2::boolean THEN (SELECT state FROM txs WHERE txid=$3 "
+                      "ORDER BY id DESC LIMIT 1) END",
     [PG_NONCE_PURGE] = "WITH n AS (DELETE FROM nonces WHERE seen<$1 RETURNING 1), "
                        "t AS (DELETE FROM tx_nonces WHERE seen<$1) SELECT count(*) FROM n",
     [PG_TXNONCE_SET] = "INSERT INTO tx_nonces(txid,nonce,seen) VALUES($1,$2,$3) ON CONFLICT(txid) "
@@ -312,23 +318,23 @@ static void release(struct ca_pg *pg, struct pg_conn *pc, int gone)
     pthread_mutex_unlock(&pg->mu);
 }
 
-/* Run on @p pc: prepared on first use on this connection. */
-static int run_on(struct pg_conn *pc, enum pg_sql id, const struct pgp *p, PGresult **res,
-                  char *conflict, const char *what)
+/* Run statement @p slot (text @p sql) on @p pc: prepared on first use on
+ * this connection. */
+static int run_on(struct pg_conn *pc, int slot, const char *sql, const struct pg_args *a,
+                  PGresult **res, char *conflict, const char *what)
 {
     char name[16];
-    snprintf(name, sizeof(name), "s%d", (int)id);
-    if (!pc->prepared[id]) {
-        PGresult *r = lib->prepare(pc->c, name, pg_text[id], 0, NULL);
+    snprintf(name, sizeof(name), "s%d", slot);
+    if (!pc->prepared[slot]) {
+        PGresult *r = lib->prepare(pc->c, name, sql, 0, NULL);
         int ok = r != NULL && lib->resultStatus(r) == PGRES_COMMAND_OK;
         int rc = ok ? 0 : classify(pc->c, r, what);
         lib->clear(r);
         if (!ok)
             return rc;
-        pc->prepared[id] = 1;
+        pc->prepared[slot] = 1;
     }
-    PGresult *r = lib->execPrepared(pc->c, name, p != NULL ? p->n : 0, p != NULL ? p->v : NULL,
-                                    p != NULL ? p->len : NULL, p != NULL ? p->fmt : NULL, 1);
+    PGresult *r = lib->execPrepared(pc->c, name, a->n, a->v, a->len, a->fmt, 1);
     ExecStatusType st = r != NULL ? lib->resultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (res != NULL)
@@ -354,6 +360,15 @@ static int run_on(struct pg_conn *pc, enum pg_sql id, const struct pgp *p, PGres
 int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGresult **res,
              char *conflict, const char *what)
 {
+    struct pg_args a = {0};
+    if (p != NULL)
+        a = (struct pg_args){p->n, p->v, p->len, p->fmt};
+    return pg_query_slot(s, (int)id, pg_text[id], &a, res, conflict, what);
+}
+
+int pg_query_slot(struct pkie_ca_store *s, int slot, const char *sql, const struct pg_args *a,
+                  PGresult **res, char *conflict, const char *what)
+{
     struct pg_conn *pc = NULL;
     if (res != NULL)
         *res = NULL;
@@ -362,7 +377,7 @@ int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGres
         return rc;
     int fresh = !pc->used;
     pc->used = 1;
-    rc = run_on(pc, id, p, res, conflict, what);
+    rc = run_on(pc, slot, sql, a, res, conflict, what);
     if (rc == PKIE_ERR_CA_UNAVAILABLE && !fresh) {
         /* A pooled connection may have outlived its server (restarted):
          * once more on a new connection. A statement the old server had
@@ -374,7 +389,7 @@ int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGres
         if ((rc = acquire(s->pg, &pc)) != 0)
             return rc;
         pc->used = 1;
-        rc = run_on(pc, id, p, res, conflict, what);
+        rc = run_on(pc, slot, sql, a, res, conflict, what);
     }
     release(s->pg, pc, rc == PKIE_ERR_CA_UNAVAILABLE);
     return rc;
@@ -624,13 +639,20 @@ static void client_row(const PGresult *r, int row, struct pkie_ca_client *c)
     c->created = pg_int(r, row, 6);
 }
 
-static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
-                         uint8_t *blob, size_t cap, size_t *blob_len)
+/* With @p a, the stored-nonce lookup of the request comes in the same round
+ * trip (columns 7..9, as pg_nonce_seen's). */
+static int pg_client_get_ahead(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                               uint8_t *blob, size_t cap, size_t *blob_len, struct pkie_ca_ahead *a)
 {
     PGresult *r = NULL;
     struct pgp p = {0};
     pgp_text(&p, ref);
-    int rc = pg_query(s, PG_CLIENT_GET, &p, &r, NULL, "client");
+    if (a != NULL) {
+        pgp_bin(&p, a->nonce, a->nonce_len);
+        pgp_text(&p, a->new_tx ? "t" : "f");
+        pgp_bin(&p, a->txid, a->txid_len);
+    }
+    int rc = pg_query(s, a != NULL ? PG_CLIENT_AHEAD : PG_CLIENT_GET, &p, &r, NULL, "client");
     if (rc != 0)
         return rc;
     if (lib->ntuples(r) != 1) {
@@ -645,9 +667,21 @@ static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_c
             *blob_len = n;
         }
         pkie_wipe(lib->getvalue(r, 0, 1), n);
+        if (a != NULL) {
+            a->what = pg_int(r, 0, 7) ? 1 : pg_int(r, 0, 8) ? 2 : 0;
+            a->tx_known = a->new_tx;
+            a->tx_state = lib->getisnull(r, 0, 9) ? -1 : (int)pg_int(r, 0, 9);
+            a->done = 1;
+        }
     }
     lib->clear(r);
     return rc;
+}
+
+static int pg_client_get(struct pkie_ca_store *s, const char *ref, struct pkie_ca_client *c,
+                         uint8_t *blob, size_t cap, size_t *blob_len)
+{
+    return pg_client_get_ahead(s, ref, c, blob, cap, blob_len, NULL);
 }
 
 static int pg_client_remove(struct pkie_ca_store *s, const char *ref)
@@ -703,7 +737,9 @@ static int pg_client_list(struct pkie_ca_store *s,
 
 /* ---- nonces, CRL number ---------------------------------------------------- */
 
-static int pg_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what)
+/* With a new transaction's claim, the latest transaction with its
+ * transactionID comes in the same round trip (pkie_ca_store_tx_latest_state). */
+static int pg_nonce_seen(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what)
 {
     PGresult *r = NULL;
     struct pgp p = {0};
@@ -712,8 +748,11 @@ static int pg_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_cla
     pgp_text(&p, c->new_tx ? "t" : "f");
     pgp_bin(&p, c->txid, c->txid_len);
     int rc = pg_query(s, PG_NONCE_SEEN, &p, &r, NULL, "nonce lookup");
-    if (rc == 0)
+    if (rc == 0) {
         *what = pg_int(r, 0, 0) ? 1 : pg_int(r, 0, 1) ? 2 : 0;
+        c->tx_known = pg_int(r, 0, 2) != 0;
+        c->tx_state = lib->getisnull(r, 0, 3) ? -1 : (int)pg_int(r, 0, 3);
+    }
     lib->clear(r);
     return rc;
 }
@@ -779,6 +818,7 @@ const struct ca_store_ops pkie_ca_pg_ops = {
     .get_ca = pg_get_ca,
     .client_insert = pg_client_insert,
     .client_get = pg_client_get,
+    .client_get_ahead = pg_client_get_ahead,
     .client_remove = pg_client_remove,
     .keygen_set = pg_keygen_set,
     .keygen_get = pg_keygen_get,

@@ -13,6 +13,7 @@ enum pg_sql {
     PG_CA_GET,
     PG_CLIENT_INSERT,
     PG_CLIENT_GET,
+    PG_CLIENT_AHEAD,
     PG_CLIENT_REMOVE,
     PG_CLIENT_LIST,
     PG_WRITE_NONCE,
@@ -45,6 +46,12 @@ enum pg_sql {
 
 #define PGP_MAX 16
 
+/** Most writes one batch statement carries (store_pg_batch.c). */
+#define PG_BATCH_MAX 32
+/** Prepared-statement slots of a connection: the statements of enum pg_sql,
+ *  then the batch write of n writes at PG_SQL_COUNT + n (n = 2..PG_BATCH_MAX). */
+#define PG_SLOTS     (PG_SQL_COUNT + PG_BATCH_MAX + 1)
+
 /** Parameters of one statement: text, decimal integers or binary (bytea). */
 struct pgp {
     int n;
@@ -66,6 +73,19 @@ void pgp_bin(struct pgp *p, const void *v, size_t len);
 int pg_query(struct pkie_ca_store *s, enum pg_sql id, const struct pgp *p, PGresult **res,
              char *conflict, const char *what);
 
+/** Parameters as libpq takes them (NULL value: SQL NULL; fmt 1: binary). */
+struct pg_args {
+    int n;
+    const char *const *v;
+    const int *len;
+    const int *fmt;
+};
+
+/** pg_query for any statement: @p sql, prepared per connection in @p slot
+ *  (< PG_SLOTS; the same slot always with the same text). */
+int pg_query_slot(struct pkie_ca_store *s, int slot, const char *sql, const struct pg_args *a,
+                  PGresult **res, char *conflict, const char *what);
+
 /** Column readers of a binary result. */
 const struct pkie_pq *pg_lib(void);
 int64_t pg_int(const PGresult *r, int row, int col);
@@ -73,7 +93,13 @@ void pg_str(const PGresult *r, int row, int col, char *dst, size_t cap);
 /** Copy a bytea column (malloc'd; NULL and 0 for SQL NULL). */
 int pg_blob(const PGresult *r, int row, int col, uint8_t **out, size_t *len);
 
+/** The durable write of @p w: queued, and committed with the others queued
+ *  meanwhile in one statement (store_pg_batch.c). */
 int pkie_ca_pg_write(struct pkie_ca_store *s, struct ca_write *w);
+/** One write alone, with the nonce of @p claim (NULL: none) in the same
+ *  statement (store_pg_certs.c): precise errors (which constraint). */
+int pkie_ca_pg_write_one(struct pkie_ca_store *s, struct ca_write *w,
+                         struct pkie_ca_nonce_claim *claim);
 int pkie_ca_pg_cert_set_status(struct pkie_ca_store *s, const char *canon, int status, int reason);
 int pkie_ca_pg_cert_get(struct pkie_ca_store *s, const char *canon, int with_der,
                         struct pkie_ca_cert *c);

@@ -1,6 +1,7 @@
 /* CA store, PostgreSQL backend: issued certificates, transactions and the
  * durable write of a request (its nonce, its certificate and its transaction
- * update in one statement, so one commit). */
+ * update in one statement, so one commit; store_pg_batch.c commits several
+ * of them at once). */
 #include "store_pg.h"
 #include "pkie/error.h"
 
@@ -18,11 +19,10 @@ static int nonce_conflict(const char *constraint)
     return PKIE_ERR(PKIE_ERR_CMP_NONCE_REPLAY, "senderNonce seen before");
 }
 
-int pkie_ca_pg_write(struct pkie_ca_store *s, struct ca_write *w)
+int pkie_ca_pg_write_one(struct pkie_ca_store *s, struct ca_write *w, struct pkie_ca_nonce_claim *c)
 {
     struct pgp p = {0};
     char conflict[64] = "";
-    struct pkie_ca_nonce_claim *c = w->claim;
     int opens = c != NULL && c->new_tx && !c->tid_refused && c->txid_len > 0;
     enum pg_sql id = w->serial == NULL ? PG_WRITE_NONCE : c != NULL ? PG_WRITE_BOTH : PG_WRITE_CERT;
     if (w->serial != NULL) {

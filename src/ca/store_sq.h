@@ -27,7 +27,7 @@ int pkie_ca_sq_tx_expire(struct pkie_ca_store *s, int64_t max_age, int *n);
 int pkie_ca_sq_next_crl_number(struct pkie_ca_store *s, int64_t *n);
 int pkie_ca_sq_keygen_set(struct pkie_ca_store *s, const char *ref, int allow);
 int pkie_ca_sq_keygen_get(struct pkie_ca_store *s, const char *ref, int *allow);
-int pkie_ca_sq_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what);
+int pkie_ca_sq_nonce_seen(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what);
 int pkie_ca_sq_nonce_purge(struct pkie_ca_store *s, int64_t before, int *n);
 int pkie_ca_sq_txnonce_set(struct pkie_ca_store *s, const uint8_t *txid, size_t txid_len,
                            const uint8_t *nonce, size_t nonce_len, int64_t now);

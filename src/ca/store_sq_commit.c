@@ -123,10 +123,12 @@ static void post(struct ca_write *it, int what)
 }
 
 /* Queue @p me and return once the batch holding it is committed (or failed).
- * The first writer to find no commit in progress commits all queued writes;
- * when it is done it wakes that batch's writers and hands the next batch to
- * one writer queued meanwhile (gc_busy stays set across the hand-over). */
-int pkie_ca_sq_write(struct pkie_ca_store *s, struct ca_write *me)
+ * The first writer to find no commit in progress commits all queued writes
+ * with @p commit; when it is done it wakes that batch's writers and hands the
+ * next batch to one writer queued meanwhile (gc_busy stays set across the
+ * hand-over). Shared by both backends (the PostgreSQL one: store_pg_batch.c). */
+int pkie_ca_group_write(struct pkie_ca_store *s, struct ca_write *me,
+                        void (*commit)(struct pkie_ca_store *s, struct ca_write *batch))
 {
     struct ca_write *batch = NULL;
     pthread_mutex_init(&me->mu, NULL);
@@ -156,7 +158,7 @@ int pkie_ca_sq_write(struct pkie_ca_store *s, struct ca_write *me)
         }
     }
     if (lead) {
-        commit_batch(s, batch);
+        commit(s, batch);
         pthread_mutex_lock(&s->gc_mu);
         struct ca_write *next = s->gc_head; /* stays queued: its head takes it over */
         if (next == NULL)
@@ -175,4 +177,9 @@ int pkie_ca_sq_write(struct pkie_ca_store *s, struct ca_write *me)
     if (me->rc != 0)
         return pkie_err_set(me->rc, __FILE__, __LINE__, PKIE_NO_OFFSET, "%s", me->msg);
     return 0;
+}
+
+int pkie_ca_sq_write(struct pkie_ca_store *s, struct ca_write *me)
+{
+    return pkie_ca_group_write(s, me, commit_batch);
 }

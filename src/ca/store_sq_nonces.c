@@ -34,7 +34,7 @@ int pkie_ca_nonce_insert(struct pkie_ca_store *s, const struct pkie_ca_nonce_cla
 
 /* The committed nonces on the read connection: 1 when @p c's nonce was seen,
  * 2 when (new_tx) another nonce carried its transactionID, 0 neither. */
-int pkie_ca_sq_nonce_seen(struct pkie_ca_store *s, const struct pkie_ca_nonce_claim *c, int *what)
+int pkie_ca_sq_nonce_seen(struct pkie_ca_store *s, struct pkie_ca_nonce_claim *c, int *what)
 {
     int rc = 0;
     *what = 0;

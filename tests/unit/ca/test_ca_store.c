@@ -10,6 +10,7 @@
 #include "pkie/wipe.h"
 
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -532,6 +533,188 @@ static void test_keys(void **state)
     assert_null(pkie_ca_key_encrypt(NULL, ""));
 }
 
+/* The client lookup that reads the stored-nonce lookup ahead (PostgreSQL; on
+ * SQLite the claim asks itself): the same answers as the claim alone; an
+ * ahead read for another nonce is not used; a nonce stored after the ahead
+ * read passes the claim and is refused at the durable write. */
+static void test_client_get_ahead(void **state)
+{
+    (void)state;
+    struct issued_fx f;
+    fx_open(&f, "ec:P-256", "/CN=leaf/O=pkie", "CN=*,O=pkie");
+    int pg = ca_test_db("x", 0) != NULL;
+    assert_int_equal(pkie_ca_store_client_add(f.s, &f.c), 0);
+    const uint8_t n1[16] = {0x61}, n2[16] = {0x62}, n3[16] = {0x63}, t1[4] = {9, 9, 9, 9};
+    struct pkie_ca_client c;
+    struct pkie_ca_nonce_claim cl;
+    assert_int_equal(pkie_ca_store_nonce_remember(f.s, n1, 16, t1, 4, 1, 100), 0);
+
+    struct pkie_ca_ahead a = {.nonce = n1, .nonce_len = 16, .txid = t1, .txid_len = 4, .new_tx = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    assert_int_equal((int)c.secret_len, 6);
+    assert_memory_equal(c.secret, "secret", 6);
+    assert_int_equal(a.done, pg);
+    if (pg)
+        assert_int_equal(a.what, 1);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n1, 16, t1, 4, 0, 101, &a),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    /* a new transaction with the stored transactionID */
+    a = (struct pkie_ca_ahead){
+        .nonce = n2, .nonce_len = 16, .txid = t1, .txid_len = 4, .new_tx = 1};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    if (pg)
+        assert_true(a.what == 2 && a.tx_known && a.tx_state == -1);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n2, 16, t1, 4, 1, 101, &a),
+                     PKIE_ERR_CMP_TID_IN_USE);
+    pkie_ca_store_nonce_release(f.s, &cl);
+    /* read ahead for n3, claimed for n1: the claim asks the database */
+    a = (struct pkie_ca_ahead){.nonce = n3, .nonce_len = 16, .txid = NULL, .txid_len = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    if (pg)
+        assert_int_equal(a.what, 0);
+    assert_int_equal(pkie_ca_store_nonce_claim_ahead(f.s, &cl, n1, 16, NULL, 0, 0, 102, &a),
+                     PKIE_ERR_CMP_NONCE_REPLAY);
+    /* n3 stored (by another node) after the read ahead: refused at the write */
+    assert_int_equal(pkie_ca_store_nonce_remember(f.s, n3, 16, NULL, 0, 0, 103), 0);
+    int rc = pkie_ca_store_nonce_claim_ahead(f.s, &cl, n3, 16, NULL, 0, 0, 103, &a);
+    if (pg) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(pkie_ca_store_nonce_commit(f.s, &cl), PKIE_ERR_CMP_NONCE_REPLAY);
+        assert_false(cl.committed);
+        pkie_ca_store_nonce_release(f.s, &cl);
+    } else {
+        assert_int_equal(rc, PKIE_ERR_CMP_NONCE_REPLAY);
+    }
+    /* an unknown client, and a nonce the claim would refuse: no lookup ahead */
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "nobody", &c, &a),
+                     PKIE_ERR_CA_UNKNOWN_CLIENT);
+    a = (struct pkie_ca_ahead){.nonce = n3, .nonce_len = 0};
+    assert_int_equal(pkie_ca_store_client_get_ahead(f.s, "c1", &c, &a), 0);
+    assert_false(a.done);
+    fx_close(&f);
+}
+
+/* ---- concurrent durable writes ----------------------------------------------------------- */
+
+#define WT 16 /* writers at once: four groups of four */
+
+struct wjob {
+    struct pkie_ca_store *s;
+    X509 *x;
+    uint8_t nonce[16];
+    pthread_barrier_t *go;
+    int claim_rc, rc, committed;
+};
+
+static void *write_job(void *arg)
+{
+    struct wjob *j = arg;
+    struct pkie_ca_nonce_claim c;
+    pthread_barrier_wait(j->go);
+    j->claim_rc = pkie_ca_store_nonce_claim(j->s, &c, j->nonce, 16, NULL, 0, 0, 200);
+    if (j->claim_rc == 0) {
+        j->rc = pkie_ca_store_cert_insert_claim(j->s, j->x, 0, "c1", 0, 0, 0, &c);
+        j->committed = c.committed;
+        pkie_ca_store_nonce_release(j->s, &c);
+    }
+    return NULL;
+}
+
+static X509 *with_serial(const X509 *x, uint64_t v)
+{
+    X509 *y = X509_dup(x);
+    ASN1_INTEGER *sn = ASN1_INTEGER_new();
+    assert_non_null(y);
+    assert_int_equal(ASN1_INTEGER_set_uint64(sn, v), 1);
+    assert_int_equal(X509_set_serialNumber(y, sn), 1);
+    ASN1_INTEGER_free(sn);
+    return y;
+}
+
+static int stored(struct pkie_ca_store *s, const X509 *x)
+{
+    char hex[48];
+    struct pkie_ca_cert rec;
+    assert_int_equal(pkie_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)), 0);
+    int rc = pkie_ca_store_cert_get(s, hex, 0, &rec);
+    pkie_ca_cert_clear(&rec);
+    assert_true(rc == 0 || rc == PKIE_ERR_CA_UNKNOWN_CERT);
+    return rc == 0;
+}
+
+/* Writes made at once are committed together (SQLite: one transaction;
+ * PostgreSQL: one statement), yet each keeps its own outcome: in each group
+ * of four writers, two on two nodes (two stores on one database) write the
+ * same senderNonce with different certificates (one wins, the other is a
+ * replay and its certificate is not stored), one reuses a stored serial
+ * (its write fails, its nonce is kept), one is plain. */
+static void test_concurrent_writes(void **state)
+{
+    (void)state;
+    struct issued_fx f;
+    fx_open(&f, "ec:P-256", "/CN=leaf/O=pkie", "CN=*,O=pkie");
+    struct pkie_ca_store *s2 = open_ca(f.dir, PASS);
+    struct pkie_ca_request req = {.subject = f.n, .pubkey = f.k};
+    X509 *x0 = pkie_ca_enroll(f.s, &f.iss, &f.c, pkie_ca_profile_find(NULL), &req,
+                              PKIE_CA_CERT_CONFIRMED, 0, 0, 0);
+    assert_non_null(x0);
+    int64_t before = 0, after = 0;
+    assert_int_equal(pkie_ca_store_cert_count(f.s, &before), 0);
+    int wins = 0;
+    for (int round = 0; round < 4; round++) {
+        pthread_barrier_t go;
+        struct wjob j[WT];
+        pthread_t th[WT];
+        assert_int_equal(pthread_barrier_init(&go, NULL, WT), 0);
+        for (int i = 0; i < WT; i++) {
+            memset(&j[i], 0, sizeof(j[i]));
+            j[i].go = &go;
+            j[i].s = i % 4 == 1 ? s2 : f.s;
+            j[i].nonce[0] = 0xa0;
+            j[i].nonce[1] = (uint8_t)round;
+            j[i].nonce[2] = (uint8_t)(i % 4 == 1 ? i - 1 : i); /* the pair's shared nonce */
+            j[i].x = i % 4 == 2 ? X509_dup(x0) : with_serial(x0, 0x7e570000u + round * WT + i);
+            assert_int_equal(pthread_create(&th[i], NULL, write_job, &j[i]), 0);
+        }
+        for (int i = 0; i < WT; i++)
+            assert_int_equal(pthread_join(th[i], NULL), 0);
+        pthread_barrier_destroy(&go);
+        for (int i = 0; i < WT; i += 4) {
+            /* the pair: exactly one stored, the other refused as a replay
+             * (at its claim when the winner had committed, else at its write) */
+            int a_ok = j[i].claim_rc == 0 && j[i].rc == 0;
+            int b_ok = j[i + 1].claim_rc == 0 && j[i + 1].rc == 0;
+            assert_int_equal(a_ok + b_ok, 1);
+            struct wjob *loser = a_ok ? &j[i + 1] : &j[i];
+            assert_int_equal(loser->claim_rc != 0 ? loser->claim_rc : loser->rc,
+                             PKIE_ERR_CMP_NONCE_REPLAY);
+            assert_true(stored(f.s, (a_ok ? &j[i] : &j[i + 1])->x));
+            assert_false(stored(f.s, loser->x));
+            /* the stored serial: refused, nonce kept */
+            assert_int_equal(j[i + 2].claim_rc, 0);
+            assert_int_equal(j[i + 2].rc, PKIE_ERR_EXISTS);
+            assert_true(j[i + 2].committed);
+            assert_int_equal(j[i + 3].claim_rc, 0);
+            assert_int_equal(j[i + 3].rc, 0);
+            assert_true(j[i + 3].committed);
+            assert_true(stored(s2, j[i + 3].x));
+            wins += 2;
+        }
+        for (int i = 0; i < WT; i++) { /* every nonce is kept, seen from either node */
+            struct pkie_ca_nonce_claim c;
+            assert_int_equal(
+                pkie_ca_store_nonce_claim(i % 2 ? s2 : f.s, &c, j[i].nonce, 16, NULL, 0, 0, 300),
+                PKIE_ERR_CMP_NONCE_REPLAY);
+            X509_free(j[i].x);
+        }
+    }
+    assert_int_equal(pkie_ca_store_cert_count(s2, &after), 0);
+    assert_int_equal(after, before + wins);
+    X509_free(x0);
+    pkie_ca_store_close(s2);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +723,8 @@ int main(void)
         cmocka_unit_test(test_clients),
         cmocka_unit_test(test_certs_and_serials),
         cmocka_unit_test(test_nonce_claim),
+        cmocka_unit_test(test_concurrent_writes),
+        cmocka_unit_test(test_client_get_ahead),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_unconfirmed_revoked_on_expiry),
         cmocka_unit_test(test_pass_read),
