@@ -198,13 +198,17 @@ int pkie_cmp_envkey_open(const uint8_t *ek, size_t len, const struct pkie_cmp_en
     if (t.tag != PKIE_DER_CTX_C(0))
         return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: EncryptedKey tag 0x%02x", ek[0]);
     ERR_clear_error();
-    if ((env = envkey_ci_wrap(OID_ENVELOPED_DATA, ek, len)) == NULL ||
-        OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
+    /* the kari form pkie's CA writes without libcrypto's CMS, the rest with it */
+    if (by->cert != NULL && by->key != NULL &&
+        (rc = envkey_kari_open(ek, len, by->cert, by->key, &plain, &plain_len)) <= 0) {
+        if (rc < 0)
+            goto out;
+    } else if ((env = envkey_ci_wrap(OID_ENVELOPED_DATA, ek, len)) == NULL ||
+               OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
         rc = env == NULL ? pkie_err_last()->code
                          : PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: not an EnvelopedData");
         goto out;
-    }
-    if ((rc = decrypt(env, by, &plain, &plain_len)) != 0)
+    } else if ((rc = decrypt(env, by, &plain, &plain_len)) != 0)
         goto out;
     /* the KGA certificate verified before, when the SignedData carries just that one */
     X509 *known = trust->verified != NULL ? *trust->verified : NULL;

@@ -4,10 +4,7 @@
 #include "pkie/error.h"
 #include "pkie/wipe.h"
 
-#include <openssl/core_names.h>
-#include <openssl/rand.h>
 #include <openssl/rsa.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,160 +61,6 @@ static int tune_recipient(CMS_ContentInfo *ci)
     }
 }
 
-/* kari (RFC 5652 6.2.2, RFC 5753): a recipient certificate's EC key on one of these curves of
- * cofactor 1, where a point that decodes (on the curve, as X509 decoding checks) is a valid
- * public key; libcrypto's CMS_encrypt validates it once more by multiplying it by the order
- * (0.68 M instructions of its 1.5 M, bench/README.md). NULL: another key (CMS_encrypt). */
-static const char *kari_curve(EVP_PKEY *pub)
-{
-    static const char *const prime_order[] = {"prime256v1", "P-256",     "secp384r1",
-                                              "P-384",      "secp521r1", "P-521"};
-    char group[32];
-    if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC ||
-        EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       NULL) != 1)
-        return NULL;
-    for (size_t i = 0; i < sizeof(prime_order) / sizeof(prime_order[0]); i++)
-        if (strcmp(group, prime_order[i]) == 0)
-            return prime_order[i];
-    return NULL;
-}
-
-#define OID_EC_PUBKEY   "1.2.840.10045.2.1"
-#define OID_ECDH_SHA256 "1.3.132.1.11.1"          /* dhSinglePass-stdDH-sha256kdf-scheme */
-#define OID_AES256_WRAP "2.16.840.1.101.3.4.1.45" /* id-aes256-wrap */
-#define OID_AES256_CBC  "2.16.840.1.101.3.4.1.42"
-
-/* The key-encryption key of dhSinglePass-stdDH-sha256kdf-scheme with id-aes256-wrap: the
- * ANSI X9.63 KDF with SHA-256 over Z and the ECC-CMS-SharedInfo (RFC 5753 7.2: keyInfo
- * id-aes256-wrap without parameters, no entityUInfo, suppPubInfo the KEK length in bits), one
- * block. */
-static int kari_kek(const uint8_t *z, size_t zlen, uint8_t kek[32])
-{
-    static const uint8_t counter[4] = {0, 0, 0, 1}, bits[4] = {0, 0, 1, 0};
-    struct pkie_derw w;
-    const uint8_t *si = NULL;
-    size_t si_len = 0;
-    pkie_derw_init(&w, 256);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_AES256_WRAP);
-    pkie_derw_end(&w);
-    pkie_derw_begin(&w, PKIE_DER_CTX_C(2));
-    pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, bits, sizeof(bits));
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned n = 0;
-    int ok = pkie_derw_finish(&w, &si, &si_len) == 0 && md != NULL &&
-             EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, z, zlen) == 1 &&
-             EVP_DigestUpdate(md, counter, 4) == 1 && EVP_DigestUpdate(md, si, si_len) == 1 &&
-             EVP_DigestFinal_ex(md, kek, &n) == 1 && n == 32;
-    EVP_MD_CTX_free(md);
-    pkie_derw_free(&w);
-    return ok;
-}
-
-/* One-shot symmetric encryption of @p in into @p out (room for inlen + 16 + 8). */
-static int cipher(const EVP_CIPHER *c, const uint8_t *key, const uint8_t *iv, const uint8_t *in,
-                  size_t inlen, uint8_t *out, size_t *outlen)
-{
-    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-    int a = 0, b = 0;
-    if (x != NULL)
-        EVP_CIPHER_CTX_set_flags(x, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-    int ok = x != NULL && inlen <= INT_MAX / 2 && EVP_EncryptInit_ex(x, c, NULL, key, iv) == 1 &&
-             EVP_EncryptUpdate(x, out, &a, in, (int)inlen) == 1 &&
-             EVP_EncryptFinal_ex(x, out + a, &b) == 1;
-    EVP_CIPHER_CTX_free(x);
-    *outlen = (size_t)a + (size_t)b;
-    return ok;
-}
-
-/* The EnvelopedData (as [0] IMPLICIT, the EncryptedKey) of @p sd to @p cert's EC key by
- * kari, as CMS_encrypt with tune_recipient writes it: an ephemeral key on the recipient's
- * curve, dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap, the recipient by issuer and
- * serial number, the content in AES-256-CBC. */
-static int seal_kari(const uint8_t *sd, size_t sd_len, X509 *cert, uint8_t **out, size_t *len)
-{
-    EVP_PKEY *peer = X509_get0_pubkey(cert), *eph = NULL;
-    EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL), *dc = NULL;
-    uint8_t z[66], kek[32], cek[32], iv[16], wrapped[40], pub[1 + 2 * 66];
-    size_t zlen = sizeof(z), wlen = 0, pub_len = 0, clen = 0;
-    unsigned char *issuer = NULL, *serial = NULL;
-    uint8_t *enc = malloc(sd_len + 16);
-    struct pkie_derw w;
-    pkie_derw_init(&w, 2 * MAX_ENVELOPE);
-    int ilen = i2d_X509_NAME(X509_get_issuer_name(cert), &issuer);
-    int slen = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &serial);
-    int rc = PKIE_ERR_CRYPTO;
-    if (enc == NULL || kc == NULL || ilen <= 0 || slen <= 0 || EVP_PKEY_keygen_init(kc) != 1 ||
-        EVP_PKEY_keygen(kc, &eph) != 1 ||
-        EVP_PKEY_get_octet_string_param(eph, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &pub_len) !=
-            1 ||
-        (dc = EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL)) == NULL ||
-        EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer_ex(dc, peer, 0) != 1 ||
-        EVP_PKEY_derive(dc, z, &zlen) != 1 || !kari_kek(z, zlen, kek) ||
-        RAND_priv_bytes(cek, sizeof(cek)) != 1 || RAND_bytes(iv, sizeof(iv)) != 1 ||
-        !cipher(EVP_aes_256_wrap(), kek, NULL, cek, sizeof(cek), wrapped, &wlen) ||
-        !cipher(EVP_aes_256_cbc(), cek, iv, sd, sd_len, enc, &clen)) {
-        rc = PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "envelope the generated key (kari)");
-        goto done;
-    }
-    pkie_derw_begin(&w, PKIE_DER_CTX_C(0)); /* EnvelopedData */
-    pkie_derw_int64(&w, PKIE_DER_INTEGER, 2);
-    pkie_derw_begin(&w, PKIE_DER_SET);
-    pkie_derw_begin(&w, PKIE_DER_CTX_C(1)); /* KeyAgreeRecipientInfo */
-    pkie_derw_int64(&w, PKIE_DER_INTEGER, 3);
-    pkie_derw_begin(&w, PKIE_DER_CTX_C(0)); /* originator: originatorKey [1] */
-    pkie_derw_begin(&w, PKIE_DER_CTX_C(1));
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_EC_PUBKEY); /* parameters absent: the recipient's */
-    pkie_derw_end(&w);
-    pkie_derw_bit_string(&w, PKIE_DER_BIT_STRING, pub, pub_len, 0);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE); /* keyEncryptionAlgorithm */
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_ECDH_SHA256);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_AES256_WRAP);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE); /* recipientEncryptedKeys */
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE); /* rid: issuerAndSerialNumber */
-    pkie_derw_raw(&w, issuer, (size_t)ilen);
-    pkie_derw_raw(&w, serial, (size_t)slen);
-    pkie_derw_end(&w);
-    pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, wrapped, wlen);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE); /* encryptedContentInfo */
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_SIGNED_DATA);
-    pkie_derw_begin(&w, PKIE_DER_SEQUENCE);
-    pkie_derw_oid_text(&w, PKIE_DER_OID, OID_AES256_CBC);
-    pkie_derw_octets(&w, PKIE_DER_OCTET_STRING, iv, sizeof(iv));
-    pkie_derw_end(&w);
-    pkie_derw_octets(&w, PKIE_DER_TAG(PKIE_DER_CLASS_CONTEXT, 0, 0), enc, clen);
-    pkie_derw_end(&w);
-    pkie_derw_end(&w);
-    rc = pkie_derw_steal(&w, out, len);
-done:
-    OPENSSL_cleanse(z, sizeof(z));
-    OPENSSL_cleanse(kek, sizeof(kek));
-    OPENSSL_cleanse(cek, sizeof(cek));
-    free(enc); /* ciphertext */
-    OPENSSL_free(issuer);
-    OPENSSL_free(serial);
-    EVP_PKEY_CTX_free(dc);
-    EVP_PKEY_CTX_free(kc);
-    EVP_PKEY_free(eph);
-    pkie_derw_free(&w);
-    return rc;
-}
-
 int pkie_cmp_envkey_seal(EVP_PKEY *key, const struct pkie_cmp_envkey_kga *kga,
                          const struct pkie_cmp_envkey_recipient *to, uint8_t **out, size_t *len)
 {
@@ -238,8 +81,8 @@ int pkie_cmp_envkey_seal(EVP_PKEY *key, const struct pkie_cmp_envkey_kga *kga,
     int rc = kga_sign(key, kga, &sd, &sd_len);
     if (rc != 0)
         return rc;
-    if (to->cert != NULL && kari_curve(X509_get0_pubkey(to->cert)) != NULL) {
-        rc = seal_kari(sd, sd_len, to->cert, out, len);
+    if (to->cert != NULL && envkey_kari_curve(X509_get0_pubkey(to->cert)) != NULL) {
+        rc = envkey_kari_seal(sd, sd_len, to->cert, out, len);
         goto done;
     }
     rc = PKIE_ERR_CRYPTO;
