@@ -187,7 +187,22 @@ static int ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const uint8_t 
     return 0;
 }
 
-/* OneAsymmetricKey (PKCS#8 PrivateKeyInfo, version 0 or 1). */
+/* A key from libcrypto's decoders: its public key must be the private key's (as ec_pair_ok
+ * checks for the form decoded here), where libcrypto can check it. */
+static int pair_checked(EVP_PKEY **key)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, *key, NULL);
+    int ok = c != NULL ? EVP_PKEY_pairwise_check(c) : 0;
+    EVP_PKEY_CTX_free(c);
+    if (ok == 1 || ok == -2) /* -2: not offered for this key type */
+        return 0;
+    EVP_PKEY_free(*key);
+    *key = NULL;
+    return PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE,
+                         "central key: the private key does not match its public key");
+}
+
+/* OneAsymmetricKey (PKCS#8 PrivateKeyInfo, version 0 or 1); 1 when not one. */
 static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
 {
     struct pkie_der d, s, alg;
@@ -220,8 +235,9 @@ static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
         *out = EVP_PKCS82PKEY(p8);
     PKCS8_PRIV_KEY_INFO_free(p8);
     if (!whole)
-        return -1;
-    return *out != NULL ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
+        return 1;
+    return *out != NULL ? pair_checked(out)
+                        : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
 }
 
 /* OneAsymmetricKey, or an AsymmetricKeyPackage holding exactly one. */
@@ -242,7 +258,7 @@ int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
     if (rc != 0)
         return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
     rc = decode_p8(p, len, out);
-    if (rc >= 0)
+    if (rc <= 0)
         return rc;
     /* OpenSSL 3.5's own server sends i2d_PrivateKey's type-specific form (RFC 5915
      * ECPrivateKey, RFC 8017 RSAPrivateKey) instead of a OneAsymmetricKey: accepted too */
@@ -254,6 +270,6 @@ int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
         *out = NULL;
     }
     return *out != NULL
-               ? 0
+               ? pair_checked(out)
                : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
 }
