@@ -133,6 +133,7 @@ done:
     OPENSSL_free(issuer);
     OPENSSL_free(serial);
     EVP_MD_CTX_free(mc);
+    pkie_derw_free(&v);
     pkie_derw_free(&a);
     pkie_derw_free(&w);
     return rc;
