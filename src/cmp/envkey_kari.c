@@ -199,7 +199,7 @@ struct kari_form {
 static int kari_parse(const uint8_t *ek, size_t len, struct kari_form *f)
 {
     struct pkie_der d, env, ris, kari, orig, okey, keys, rek, eci, calg;
-    struct pkie_der_tlv rid;
+    struct pkie_der_tlv rid = {0};
     const uint8_t *ct = NULL;
     size_t ct_len = 0;
     int64_t v = 0, kv = 0;

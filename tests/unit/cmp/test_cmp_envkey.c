@@ -256,7 +256,8 @@ static void test_verified_cache(void **state)
 /* An EncryptedKey made by libcrypto's CMS alone, in another form than pkie's CA writes (a
  * SignedData by CMS_sign with the chain, an EnvelopedData by CMS_encrypt with @p cipher to
  * the EC client): opened through libcrypto's CMS by the client. @p p8 the content. */
-static uint8_t *lib_envelope(const uint8_t *p8, size_t p8len, const EVP_CIPHER *cipher, size_t *len)
+static uint8_t *lib_envelope(const uint8_t *p8, size_t p8len, const EVP_CIPHER *cipher,
+                             int sha256kdf, size_t *len)
 {
     STACK_OF(X509) *chain = sk_X509_new_null(), *to = sk_X509_new_null();
     sk_X509_push(chain, ca_cert);
@@ -281,8 +282,13 @@ static uint8_t *lib_envelope(const uint8_t *p8, size_t p8len, const EVP_CIPHER *
     q += clen;
     ASN1_get_object(&q, &clen, &tag, &cls, sdlen - (q - sdder)); /* [0] */
     BIO *sdin = BIO_new_mem_buf(q, (int)clen);
-    CMS_ContentInfo *env = CMS_encrypt(to, NULL, cipher, CMS_BINARY | CMS_PARTIAL);
+    CMS_ContentInfo *env = CMS_encrypt(to, NULL, cipher, CMS_BINARY | CMS_PARTIAL | CMS_KEY_PARAM);
     assert_non_null(env);
+    if (sha256kdf) /* dhSinglePass-stdDH-sha256kdf-scheme, as pkie's CA writes (else SHA-1) */
+        assert_true(
+            EVP_PKEY_CTX_set_ecdh_kdf_md(CMS_RecipientInfo_get0_pkey_ctx(sk_CMS_RecipientInfo_value(
+                                             CMS_get0_RecipientInfos(env), 0)),
+                                         EVP_sha256()) > 0);
     assert_int_equal(CMS_set1_eContentType(env, OBJ_nid2obj(NID_pkcs7_signed)), 1);
     assert_int_equal(CMS_final(env, sdin, NULL, CMS_BINARY), 1);
     unsigned char *envder = NULL;
@@ -335,22 +341,26 @@ static uint8_t *p8_of(EVP_PKEY *priv_of, EVP_PKEY *pub_of, size_t *len)
     return p;
 }
 
-/* An envelope libcrypto's CMS wrote (AES-128-CBC, the chain in the SignedData): opened by
- * libcrypto's CMS in the client, with the same checks. */
+/* Envelopes libcrypto's CMS wrote: the chain in the SignedData, AES-128-CBC and the SHA-1 KDF
+ * (opened by libcrypto's CMS in the client), and AES-256-CBC with the SHA-256 KDF (the form
+ * the client reads itself: libcrypto's writer against pkie's reader). */
 static void test_kari_libcrypto_form(void **state)
 {
     (void)state;
     size_t p8len = 0, len = 0;
     EVP_PKEY *got = NULL;
     uint8_t *p8 = p8_of(newkey, newkey, &p8len);
-    uint8_t *ek = lib_envelope(p8, p8len, EVP_aes_128_cbc(), &len);
-    assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), 0);
-    assert_int_equal(EVP_PKEY_eq(got, newkey), 1);
-    EVP_PKEY_free(got);
-    got = NULL;
-    assert_int_equal(open_by(ek, len, ec_cert, ec_key2, NULL, &got), PKIE_ERR_CRYPTO);
-    assert_null(got);
-    free(ek);
+    for (int form = 0; form < 2; form++) {
+        uint8_t *ek =
+            lib_envelope(p8, p8len, form ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), form, &len);
+        assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), 0);
+        assert_int_equal(EVP_PKEY_eq(got, newkey), 1);
+        EVP_PKEY_free(got);
+        got = NULL;
+        assert_int_equal(open_by(ek, len, ec_cert, ec_key2, NULL, &got), PKIE_ERR_CRYPTO);
+        assert_null(got);
+        free(ek);
+    }
     free(p8);
 }
 
@@ -361,7 +371,7 @@ static void test_key_pair_mismatch(void **state)
     size_t p8len = 0, len = 0;
     EVP_PKEY *got = NULL;
     uint8_t *p8 = p8_of(newkey, ec_key2, &p8len);
-    uint8_t *ek = lib_envelope(p8, p8len, EVP_aes_256_cbc(), &len);
+    uint8_t *ek = lib_envelope(p8, p8len, EVP_aes_256_cbc(), 1, &len);
     assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), PKIE_ERR_CMP_DECODE);
     assert_non_null(strstr(pkie_err_last()->msg, "does not match"));
     assert_null(got);
@@ -377,7 +387,7 @@ static void test_key_pair_mismatch(void **state)
     memcpy(eck + 39, curve, sizeof(curve));          /* parameters [0] */
     memcpy(eck + 51, p8 + 36 + 32, p8len - 36 - 32); /* [1] publicKey */
     assert_int_equal(51 + p8len - 68, sizeof(eck));
-    ek = lib_envelope(eck, sizeof(eck), EVP_aes_256_cbc(), &len);
+    ek = lib_envelope(eck, sizeof(eck), EVP_aes_256_cbc(), 1, &len);
     assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), PKIE_ERR_CMP_DECODE);
     assert_non_null(strstr(pkie_err_last()->msg, "does not match"));
     assert_null(got);
