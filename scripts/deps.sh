@@ -5,7 +5,7 @@ set -eu
 PKGS="gcc make cmake pkg-config clang libclang-rt-14-dev llvm clang-format
 openssl libssl-dev libmicrohttpd-dev libsqlite3-dev
 libcmocka-dev softhsm2 libp11-kit-dev iproute2 util-linux xxd ca-certificates
-dpkg-dev debian-archive-keyring curl libpq-dev postgresql
+dpkg-dev debian-archive-keyring curl libpq-dev postgresql valgrind
 python3 python3-prometheus-client"
 
 missing=""

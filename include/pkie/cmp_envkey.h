@@ -19,6 +19,12 @@
  * RSAPrivateKey), and both id-ct-KP-aKeyPackage and id-data (what that server puts) as
  * content types.
  *
+ * pkie_cmp_envkey_seal writes the kari EnvelopedData (to an EC certificate on P-256, P-384 or
+ * P-521) and, for a KGA with an EC key, the SignedData with pkie's DER writer and EVP, in the
+ * layout libcrypto's CMS writes; pkie_cmp_envkey_open reads that kari form the same way and
+ * every other form with libcrypto's CMS. The private key's pair is checked on every path
+ * (except for key types libcrypto has no such check for).
+ *
  * All intermediate buffers holding the private key are wiped before they are freed.
  */
 #ifndef PKIE_CMP_ENVKEY_H
@@ -67,7 +73,9 @@ struct pkie_cmp_envkey_trust {
     X509 **verified;           /**< optional, in/out: the KGA certificate last found to chain
                                     to @p trusted with id-kp-cmKGA (a reference, kept by the
                                     caller for the same trust store); the same certificate
-                                    again within its validity is not verified again */
+                                    again within its validity is not verified again, and a
+                                    SignedData carrying exactly it is read without decoding
+                                    it again (signature, cmKGA and validity still checked) */
 };
 
 /**

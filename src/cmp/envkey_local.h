@@ -31,4 +31,16 @@ int envkey_key_to_p8(EVP_PKEY *key, struct pkie_derw *w, const uint8_t **der, si
  * one, or the type-specific form OpenSSL 3.5's server sends. */
 int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out);
 
+/* envkey_kari.c: key agreement to an EC certificate without libcrypto's CMS. The curve of
+ * @p pub when it is a named curve of cofactor 1 (P-256, P-384, P-521), else NULL. */
+const char *envkey_kari_curve(EVP_PKEY *pub);
+/* The EnvelopedData (EncryptedKey TLV, [0] IMPLICIT) of the SignedData @p sd to @p cert's EC
+ * key (envkey_kari_curve), malloc'd, in the form pkie/cmp_envkey.h describes for kari. */
+int envkey_kari_seal(const uint8_t *sd, size_t sd_len, X509 *cert, uint8_t **out, size_t *len);
+/* The content of EncryptedKey @p ek for @p cert / @p key when @p ek has exactly the form
+ * envkey_kari_seal writes and names @p cert (malloc'd, to be wiped); 1 when not (the caller
+ * then uses libcrypto's CMS); PKIE_ERR_CRYPTO when it does not decrypt. */
+int envkey_kari_open(const uint8_t *ek, size_t len, X509 *cert, EVP_PKEY *key, uint8_t **plain,
+                     size_t *plain_len);
+
 #endif

@@ -55,8 +55,51 @@ static int has_cmkga(X509 *x)
     return found;
 }
 
-/* The signature of the SignedData, its signer's path to the trust store and cmKGA EKU. */
-static int verify_kga(CMS_ContentInfo *sd, const struct pkie_cmp_envkey_trust *trust,
+/* The SignedData @p sd (DER, holding the key) without its certificates field when that holds
+ * exactly @p known, into the secret writer @p w: libcrypto's CMS decoder then does not decode
+ * that certificate and its public key once more (1.3 M instructions with OpenSSL 3.0's
+ * decoders, bench/README.md), and CMS_verify is given @p known to find the signer in. 1 when
+ * it does not hold exactly @p known (the SignedData is then used as it is). */
+static int strip_known_cert(const uint8_t *sd, size_t len, X509 *known, struct pkie_derw *w,
+                            const uint8_t **out, size_t *out_len)
+{
+    struct pkie_der d, s;
+    struct pkie_der_tlv version, algs, encap, certs, one;
+    unsigned char *kder = NULL;
+    int klen = 0, rc = 1;
+    pkie_der_init(&d, sd, len);
+    if (known == NULL || pkie_der_enter(&d, PKIE_DER_SEQUENCE, &s) != 0 ||
+        pkie_der_finish(&d) != 0 || pkie_der_read_tlv(&s, &version) != 0 ||
+        pkie_der_read_tlv(&s, &algs) != 0 || pkie_der_read_tlv(&s, &encap) != 0 ||
+        pkie_der_read_tlv(&s, &certs) != 0 || certs.tag != PKIE_DER_CTX_C(0)) {
+        pkie_err_clear();
+        return 1;
+    }
+    struct pkie_der c;
+    pkie_der_init(&c, certs.val, certs.len);
+    if (pkie_der_read_tlv(&c, &one) != 0 || !pkie_der_at_end(&c) ||
+        (klen = i2d_X509(known, &kder)) <= 0 || (size_t)klen != one.tlv_len ||
+        memcmp(kder, one.tlv, one.tlv_len) != 0) {
+        pkie_err_clear();
+        OPENSSL_free(kder);
+        ERR_clear_error();
+        return 1;
+    }
+    OPENSSL_free(kder);
+    size_t rest = len - (size_t)(certs.tlv + certs.tlv_len - sd);
+    pkie_derw_begin(w, PKIE_DER_SEQUENCE);
+    pkie_derw_raw(w, version.tlv, version.tlv_len);
+    pkie_derw_raw(w, algs.tlv, algs.tlv_len);
+    pkie_derw_raw(w, encap.tlv, encap.tlv_len);
+    pkie_derw_raw(w, certs.tlv + certs.tlv_len, rest); /* crls, signerInfos */
+    pkie_derw_end(w);
+    rc = pkie_derw_finish(w, out, out_len);
+    return rc;
+}
+
+/* The signature of the SignedData, its signer's path to the trust store and cmKGA EKU.
+ * @p given: a certificate to look for the signer in besides the SignedData's (or NULL). */
+static int verify_kga(CMS_ContentInfo *sd, const struct pkie_cmp_envkey_trust *trust, X509 *given,
                       uint8_t **content, size_t *content_len)
 {
     BIO *out = BIO_new(BIO_s_mem());
@@ -68,6 +111,8 @@ static int verify_kga(CMS_ContentInfo *sd, const struct pkie_cmp_envkey_trust *t
         rc = PKIE_ERR(PKIE_ERR_NOMEM, "envelope");
         goto out;
     }
+    if (given != NULL && !sk_X509_push(untrusted, given))
+        rc = PKIE_ERR(PKIE_ERR_NOMEM, "envelope");
     for (int i = 0; i < sk_X509_num(trust->untrusted); i++)
         if (!sk_X509_push(untrusted, sk_X509_value(trust->untrusted, i)))
             rc = PKIE_ERR(PKIE_ERR_NOMEM, "envelope");
@@ -136,6 +181,8 @@ int pkie_cmp_envkey_open(const uint8_t *ek, size_t len, const struct pkie_cmp_en
     uint8_t *plain = NULL, *content = NULL;
     size_t plain_len = 0, content_len = 0;
     CMS_ContentInfo *env = NULL, *sd = NULL;
+    struct pkie_derw stripped;
+    pkie_derw_init_secret(&stripped, 0);
     *out = NULL;
     if (ek == NULL || len == 0 || len > MAX_ENVELOPE)
         return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: EncryptedKey of %zu bytes", len);
@@ -151,23 +198,36 @@ int pkie_cmp_envkey_open(const uint8_t *ek, size_t len, const struct pkie_cmp_en
     if (t.tag != PKIE_DER_CTX_C(0))
         return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: EncryptedKey tag 0x%02x", ek[0]);
     ERR_clear_error();
-    if ((env = envkey_ci_wrap(OID_ENVELOPED_DATA, ek, len)) == NULL ||
-        OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
+    /* the kari form pkie's CA writes without libcrypto's CMS, the rest with it */
+    if (by->cert != NULL && by->key != NULL &&
+        (rc = envkey_kari_open(ek, len, by->cert, by->key, &plain, &plain_len)) <= 0) {
+        if (rc < 0)
+            goto out;
+    } else if ((env = envkey_ci_wrap(OID_ENVELOPED_DATA, ek, len)) == NULL ||
+               OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
         rc = env == NULL ? pkie_err_last()->code
                          : PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: not an EnvelopedData");
         goto out;
-    }
-    if ((rc = decrypt(env, by, &plain, &plain_len)) != 0)
+    } else if ((rc = decrypt(env, by, &plain, &plain_len)) != 0)
         goto out;
-    if (plain[0] != 0x30 || (sd = envkey_ci_wrap(OID_SIGNED_DATA, plain, plain_len)) == NULL ||
+    /* the KGA certificate verified before, when the SignedData carries just that one */
+    X509 *known = trust->verified != NULL ? *trust->verified : NULL;
+    const uint8_t *sd_der = plain;
+    size_t sd_len = plain_len;
+    pkie_derw_init_secret(&stripped, MAX_ENVELOPE);
+    if (plain[0] != 0x30 ||
+        strip_known_cert(plain, plain_len, known, &stripped, &sd_der, &sd_len) != 0)
+        known = NULL;
+    if (plain[0] != 0x30 || (sd = envkey_ci_wrap(OID_SIGNED_DATA, sd_der, sd_len)) == NULL ||
         OBJ_obj2nid(CMS_get0_type(sd)) != NID_pkcs7_signed) {
         rc = PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: envelope content is not a SignedData");
         goto out;
     }
-    if ((rc = verify_kga(sd, trust, &content, &content_len)) != 0)
+    if ((rc = verify_kga(sd, trust, known, &content, &content_len)) != 0)
         goto out;
     rc = envkey_decode_key(content, content_len, out);
 out:
+    pkie_derw_free(&stripped);
     envkey_ci_free_secret(sd);
     CMS_ContentInfo_free(env);
     pkie_wipe(plain, plain_len);

@@ -5,8 +5,10 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <string.h>
 
 /* PKCS#8 PrivateKeyInfo of an EC key of a named curve, without OpenSSL's encoders
@@ -86,12 +88,54 @@ int envkey_key_to_p8(EVP_PKEY *key, struct pkie_derw *w, const uint8_t **der, si
     return rc == 0 ? pkie_derw_finish(w, der, len) : rc;
 }
 
+/* Is @p pub (an encoded point) priv * G on curve @p name, with 0 < priv < order? What
+ * EVP_PKEY_pairwise_check establishes (a valid public key, a private key in range, the pair),
+ * at one fixed-base multiplication: that function also multiplies the public key by the order,
+ * which on these curves of cofactor 1 proves nothing more than the point being on the curve
+ * (0.76 of its 0.85 M instructions, bench/README.md). */
+/* The groups of ec_pair_ok, made once (0.14 M instructions each time otherwise) and shared
+ * read-only by the client's threads: P-256, P-384, P-521. */
+static EC_GROUP *pair_groups[3];
+static pthread_once_t pair_groups_once = PTHREAD_ONCE_INIT;
+
+static void pair_groups_init(void)
+{
+    static const int nids[3] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+    for (size_t i = 0; i < 3; i++)
+        pair_groups[i] = EC_GROUP_new_by_curve_name(nids[i]);
+}
+
+static int ec_pair_ok(const char *name, const uint8_t *priv, size_t priv_len, const uint8_t *pub,
+                      size_t pub_len)
+{
+    size_t i = strcmp(name, "P-256") == 0 ? 0 : strcmp(name, "P-384") == 0 ? 1 : 2;
+    const EC_GROUP *g =
+        pthread_once(&pair_groups_once, pair_groups_init) == 0 ? pair_groups[i] : NULL;
+    EC_POINT *want = g != NULL ? EC_POINT_new(g) : NULL, *got = g != NULL ? EC_POINT_new(g) : NULL;
+    BN_CTX *bn = BN_CTX_new();
+    BIGNUM *d = BN_secure_new();
+    int ok = 0;
+    if (want != NULL && got != NULL && bn != NULL && d != NULL) {
+        BN_set_flags(d, BN_FLG_CONSTTIME);
+        ok = BN_bin2bn(priv, (int)priv_len, d) != NULL && !BN_is_zero(d) &&
+             BN_cmp(d, EC_GROUP_get0_order(g)) < 0 &&
+             EC_POINT_oct2point(g, got, pub, pub_len, bn) == 1 && /* on the curve */
+             EC_POINT_mul(g, want, d, NULL, NULL, bn) == 1 && EC_POINT_cmp(g, want, got, bn) == 0;
+    }
+    BN_clear_free(d);
+    BN_CTX_free(bn);
+    EC_POINT_free(got);
+    EC_POINT_free(want);
+    return ok;
+}
+
 /* An EC private key of a named curve from its PKCS#8 fields, without OpenSSL's decoders
  * (EVP_PKCS82PKEY costs 1.6 ms in OpenSSL 3.0, this 0.5): AlgorithmIdentifier parameters
- * @p curve_oid, privateKey the ECPrivateKey DER with its publicKey. NULL when not of this form
- * (the caller then uses libcrypto's decoder); the pair is checked (pub = priv * G). */
-static EVP_PKEY *ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const uint8_t *eck,
-                            size_t eck_len)
+ * @p curve_oid, privateKey the ECPrivateKey DER with its publicKey, into *out. 1 when not of
+ * this form (the caller then uses libcrypto's decoder); an error when the public key is not
+ * the private key's (pub = priv * G, ec_pair_ok). */
+static int ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const uint8_t *eck,
+                      size_t eck_len, EVP_PKEY **out)
 {
     static const struct {
         const char *oid, *name;
@@ -125,8 +169,13 @@ static EVP_PKEY *ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const ui
         pkie_der_read_bit_string(&pubw, PKIE_DER_BIT_STRING, &pub, &pub_len, &unused) != 0 ||
         unused != 0 || pkie_der_finish(&pubw) != 0 || pkie_der_finish(&s) != 0) {
         pkie_err_clear();
-        return NULL;
+        return 1;
     }
+    if (!ec_pair_ok(name, priv, priv_len, pub, pub_len))
+        return PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE,
+                             "central key: the %s private key does not "
+                             "match its public key",
+                             name);
     uint8_t native[66];
     for (size_t i = 0; i < bytes; i++) /* OSSL_PARAM BNs are native-endian */
         native[i] = priv[bytes - 1 - i];
@@ -143,16 +192,28 @@ static EVP_PKEY *ec_from_p8(const uint8_t *curve_oid, size_t curve_len, const ui
         k = NULL;
     EVP_PKEY_CTX_free(ctx);
     OPENSSL_cleanse(native, sizeof(native));
-    EVP_PKEY_CTX *check = k != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL) : NULL;
-    if (k != NULL && (check == NULL || EVP_PKEY_pairwise_check(check) != 1)) {
-        EVP_PKEY_free(k); /* a public key that is not the private key's */
-        k = NULL;
-    }
-    EVP_PKEY_CTX_free(check);
-    return k;
+    if (k == NULL)
+        return PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable %s key", name);
+    *out = k;
+    return 0;
 }
 
-/* OneAsymmetricKey (PKCS#8 PrivateKeyInfo, version 0 or 1). */
+/* A key from libcrypto's decoders: its public key must be the private key's (as ec_pair_ok
+ * checks for the form decoded here), where libcrypto can check it. */
+static int pair_checked(EVP_PKEY **key)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, *key, NULL);
+    int ok = c != NULL ? EVP_PKEY_pairwise_check(c) : 0;
+    EVP_PKEY_CTX_free(c);
+    if (ok == 1 || ok == -2) /* -2: not offered for this key type */
+        return 0;
+    EVP_PKEY_free(*key);
+    *key = NULL;
+    return PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE,
+                         "central key: the private key does not match its public key");
+}
+
+/* OneAsymmetricKey (PKCS#8 PrivateKeyInfo, version 0 or 1); 1 when not one. */
 static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
 {
     struct pkie_der d, s, alg;
@@ -171,9 +232,11 @@ static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
         pkie_der_read_octets(&s, PKIE_DER_OCTET_STRING, &key, &key_len) == 0 &&
         pkie_der_finish(&s) == 0 && pkie_der_finish(&d) == 0 &&
         pkie_der_oid_from_text("1.2.840.10045.2.1", ec_oid, sizeof(ec_oid), &ec_len) == 0 &&
-        pkie_der_oid_equal(oid, oid_len, ec_oid, ec_len) &&
-        (*out = ec_from_p8(param, param_len, key, key_len)) != NULL)
-        return 0;
+        pkie_der_oid_equal(oid, oid_len, ec_oid, ec_len)) {
+        int rc = ec_from_p8(param, param_len, key, key_len, out);
+        if (rc <= 0)
+            return rc;
+    }
     pkie_err_clear();
     /* other key types, attributes, version 1: libcrypto's decoder */
     const unsigned char *q = p;
@@ -183,8 +246,9 @@ static int decode_p8(const uint8_t *p, size_t len, EVP_PKEY **out)
         *out = EVP_PKCS82PKEY(p8);
     PKCS8_PRIV_KEY_INFO_free(p8);
     if (!whole)
-        return -1;
-    return *out != NULL ? 0 : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
+        return 1;
+    return *out != NULL ? pair_checked(out)
+                        : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: unusable key");
 }
 
 /* OneAsymmetricKey, or an AsymmetricKeyPackage holding exactly one. */
@@ -205,7 +269,7 @@ int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
     if (rc != 0)
         return PKIE_ERR(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
     rc = decode_p8(p, len, out);
-    if (rc >= 0)
+    if (rc <= 0)
         return rc;
     /* OpenSSL 3.5's own server sends i2d_PrivateKey's type-specific form (RFC 5915
      * ECPrivateKey, RFC 8017 RSAPrivateKey) instead of a OneAsymmetricKey: accepted too */
@@ -217,6 +281,6 @@ int envkey_decode_key(const uint8_t *p, size_t len, EVP_PKEY **out)
         *out = NULL;
     }
     return *out != NULL
-               ? 0
+               ? pair_checked(out)
                : PKIE_ERR_OSSL(PKIE_ERR_CMP_DECODE, "central key: content is no private key");
 }

@@ -41,35 +41,39 @@ void cmp_ckg_clear_result(struct pkie_cmp_ctx *ctx)
     ctx->new_pkey = NULL;
 }
 
-int cmp_ckg_template(struct pkie_cmp_msg *m, struct pkie_crmf_template *ct, EVP_PKEY *alg_of)
+int cmp_ckg_template(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
+                     struct pkie_crmf_template *ct, EVP_PKEY *alg_of)
 {
     if (alg_of == NULL)
         return 0; /* no publicKey: the CA chooses the algorithm */
-    /* SubjectPublicKeyInfo contents: the key's AlgorithmIdentifier and an empty BIT STRING */
-    X509_PUBKEY *pk = NULL;
-    unsigned char *alg = NULL;
-    int alg_len = -1;
-    if (X509_PUBKEY_set(&pk, alg_of) == 1) {
-        X509_ALGOR *a = NULL;
-        X509_PUBKEY_get0_param(NULL, NULL, NULL, &a, pk);
-        alg_len = a != NULL ? i2d_X509_ALGOR(a, &alg) : -1;
-    }
-    X509_PUBKEY_free(pk);
-    if (alg_len <= 0)
-        return PKIE_ERR_OSSL(PKIE_ERR_CRYPTO, "algorithm of the key to generate");
+    /* SubjectPublicKeyInfo contents: the key's AlgorithmIdentifier and an empty BIT STRING;
+     * the AlgorithmIdentifier taken from the key's SubjectPublicKeyInfo, encoded once per
+     * context (X509_PUBKEY_set went through OpenSSL 3.0's encoders on every request) */
+    const uint8_t *spki = NULL;
+    size_t spki_len = 0;
+    struct pkie_der d, s;
+    struct pkie_der_tlv alg;
+    int rc = cmp_spkicache_get0(&ctx->spkicache, alg_of, &spki, &spki_len);
+    if (rc < 0)
+        return rc;
+    pkie_der_init(&d, spki, spki_len);
+    if ((rc = pkie_der_enter(&d, PKIE_DER_SEQUENCE, &s)) < 0 ||
+        (rc = pkie_der_read_tlv(&s, &alg)) < 0)
+        return rc;
+    if (alg.tag != PKIE_DER_SEQUENCE)
+        return PKIE_ERR(PKIE_ERR_CRYPTO, "algorithm of the key to generate");
     struct pkie_derw w;
     const uint8_t *der = NULL;
     size_t len = 0;
     pkie_derw_init(&w, 4096);
-    pkie_derw_raw(&w, alg, (size_t)alg_len);
+    pkie_derw_raw(&w, alg.tlv, alg.tlv_len);
     pkie_derw_bit_string(&w, PKIE_DER_BIT_STRING, NULL, 0, 0);
-    int rc = pkie_derw_finish(&w, &der, &len);
+    rc = pkie_derw_finish(&w, &der, &len);
     if (rc == 0)
         rc = pkie_cmp_dup(m, &ct->publicKey, der, len);
     if (rc == 0)
         ct->present |= PKIE_CRMF_T_PUBLICKEY;
     pkie_derw_free(&w);
-    OPENSSL_free(alg);
     return rc;
 }
 

@@ -190,7 +190,8 @@ void cmp_ckg_forget_kga(struct pkie_cmp_ctx *ctx);
 void cmp_ckg_clear_result(struct pkie_cmp_ctx *ctx);
 /** Template publicKey for central key generation: the AlgorithmIdentifier of @p alg_of with
  *  an empty key, or nothing when @p alg_of is NULL. */
-int cmp_ckg_template(struct pkie_cmp_msg *m, struct pkie_crmf_template *ct, EVP_PKEY *alg_of);
+int cmp_ckg_template(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
+                     struct pkie_crmf_template *ct, EVP_PKEY *alg_of);
 /** Take the privateKey of request @p i's CertifiedKeyPair (the answer's extraCerts are in
  *  ctx->extracerts_in): required with
  *  central key generation, refused without it; opened and checked (pkie/cmp_envkey.h). */

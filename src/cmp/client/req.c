@@ -379,7 +379,7 @@ static int fill_certreqmsg(struct pkie_cmp_ctx *ctx, struct pkie_cmp_msg *m,
     }
     EVP_PKEY *key = cmp_template_key(ctx, t);
     if (ctx->central_keygen) {
-        if ((rc = cmp_ckg_template(m, ct, key)) < 0)
+        if ((rc = cmp_ckg_template(ctx, m, ct, key)) < 0)
             return rc;
     } else {
         if (key == NULL)

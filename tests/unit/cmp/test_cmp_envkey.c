@@ -13,6 +13,8 @@
 #include "pkie/cmp_envkey.h"
 #include "pkie/error.h"
 
+#include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,166 @@ static void test_verified_cache(void **state)
     free(ek);
 }
 
+/* An EncryptedKey made by libcrypto's CMS alone, in another form than pkie's CA writes (a
+ * SignedData by CMS_sign with the chain, an EnvelopedData by CMS_encrypt with @p cipher to
+ * the EC client): opened through libcrypto's CMS by the client. @p p8 the content. */
+static uint8_t *lib_envelope(const uint8_t *p8, size_t p8len, const EVP_CIPHER *cipher,
+                             int sha256kdf, size_t *len)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null(), *to = sk_X509_new_null();
+    sk_X509_push(chain, ca_cert);
+    sk_X509_push(to, ec_cert);
+    BIO *in = BIO_new_mem_buf(p8, (int)p8len);
+    CMS_ContentInfo *sd = CMS_sign(NULL, NULL, chain, NULL, CMS_BINARY | CMS_PARTIAL);
+    assert_non_null(sd);
+    ASN1_OBJECT *ct = OBJ_txt2obj("2.16.840.1.101.2.1.2.78.5", 1);
+    assert_int_equal(CMS_set1_eContentType(sd, ct), 1);
+    ASN1_OBJECT_free(ct);
+    assert_non_null(CMS_add1_signer(sd, kga_cert, kga_key, NULL, CMS_BINARY));
+    assert_int_equal(CMS_final(sd, in, NULL, CMS_BINARY), 1);
+    unsigned char *sdder = NULL;
+    int sdlen = i2d_CMS_ContentInfo(sd, &sdder);
+    assert_true(sdlen > 0);
+    /* the bare SignedData: the ContentInfo's [0] contents */
+    const unsigned char *q = sdder;
+    long clen = 0;
+    int tag = 0, cls = 0;
+    ASN1_get_object(&q, &clen, &tag, &cls, sdlen); /* ContentInfo SEQUENCE */
+    ASN1_get_object(&q, &clen, &tag, &cls, sdlen); /* contentType */
+    q += clen;
+    ASN1_get_object(&q, &clen, &tag, &cls, sdlen - (q - sdder)); /* [0] */
+    BIO *sdin = BIO_new_mem_buf(q, (int)clen);
+    CMS_ContentInfo *env = CMS_encrypt(to, NULL, cipher, CMS_BINARY | CMS_PARTIAL | CMS_KEY_PARAM);
+    assert_non_null(env);
+    if (sha256kdf) /* dhSinglePass-stdDH-sha256kdf-scheme, as pkie's CA writes (else SHA-1) */
+        assert_true(
+            EVP_PKEY_CTX_set_ecdh_kdf_md(CMS_RecipientInfo_get0_pkey_ctx(sk_CMS_RecipientInfo_value(
+                                             CMS_get0_RecipientInfos(env), 0)),
+                                         EVP_sha256()) > 0);
+    assert_int_equal(CMS_set1_eContentType(env, OBJ_nid2obj(NID_pkcs7_signed)), 1);
+    assert_int_equal(CMS_final(env, sdin, NULL, CMS_BINARY), 1);
+    unsigned char *envder = NULL;
+    int envlen = i2d_CMS_ContentInfo(env, &envder);
+    q = envder;
+    ASN1_get_object(&q, &clen, &tag, &cls, envlen);
+    ASN1_get_object(&q, &clen, &tag, &cls, envlen);
+    q += clen;
+    ASN1_get_object(&q, &clen, &tag, &cls, envlen - (q - envder)); /* [0] */
+    const unsigned char *ed = q;
+    ASN1_get_object(&q, &clen, &tag, &cls, envlen - (ed - envder)); /* EnvelopedData */
+    *len = (size_t)(q - ed) + (size_t)clen;
+    uint8_t *ek = malloc(*len);
+    memcpy(ek, ed, *len);
+    ek[0] = 0xA0;
+    OPENSSL_free(envder);
+    OPENSSL_free(sdder);
+    CMS_ContentInfo_free(env);
+    CMS_ContentInfo_free(sd);
+    BIO_free(sdin);
+    BIO_free(in);
+    sk_X509_free(chain);
+    sk_X509_free(to);
+    return ek;
+}
+
+/* PKCS#8 of a P-256 key with private key @p priv_of and public key @p pub_of. */
+static uint8_t *p8_of(EVP_PKEY *priv_of, EVP_PKEY *pub_of, size_t *len)
+{
+    BIGNUM *d = NULL;
+    uint8_t priv[32], pub[65];
+    size_t pub_len = 0;
+    assert_int_equal(EVP_PKEY_get_bn_param(priv_of, "priv", &d), 1);
+    assert_int_equal(BN_bn2binpad(d, priv, 32), 32);
+    BN_clear_free(d);
+    assert_int_equal(EVP_PKEY_get_octet_string_param(pub_of, "pub", pub, sizeof(pub), &pub_len), 1);
+    assert_int_equal(pub_len, 65);
+    /* { 0, { id-ecPublicKey, prime256v1 }, OCTET STRING { 1, priv, [1] BIT STRING pub } } */
+    static const uint8_t head[] = {0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06,
+                                   0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                                   0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+                                   0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20};
+    static const uint8_t mid[] = {0xa1, 0x44, 0x03, 0x42, 0x00};
+    *len = sizeof(head) + 32 + sizeof(mid) + 65;
+    uint8_t *p = malloc(*len);
+    memcpy(p, head, sizeof(head));
+    memcpy(p + sizeof(head), priv, 32);
+    memcpy(p + sizeof(head) + 32, mid, sizeof(mid));
+    memcpy(p + sizeof(head) + 32 + sizeof(mid), pub, 65);
+    return p;
+}
+
+/* Envelopes libcrypto's CMS wrote: the chain in the SignedData, AES-128-CBC and the SHA-1 KDF
+ * (opened by libcrypto's CMS in the client), and AES-256-CBC with the SHA-256 KDF (the form
+ * the client reads itself: libcrypto's writer against pkie's reader). */
+static void test_kari_libcrypto_form(void **state)
+{
+    (void)state;
+    size_t p8len = 0, len = 0;
+    EVP_PKEY *got = NULL;
+    uint8_t *p8 = p8_of(newkey, newkey, &p8len);
+    for (int form = 0; form < 2; form++) {
+        uint8_t *ek =
+            lib_envelope(p8, p8len, form ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), form, &len);
+        assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), 0);
+        assert_int_equal(EVP_PKEY_eq(got, newkey), 1);
+        EVP_PKEY_free(got);
+        got = NULL;
+        assert_int_equal(open_by(ek, len, ec_cert, ec_key2, NULL, &got), PKIE_ERR_CRYPTO);
+        assert_null(got);
+        free(ek);
+    }
+    free(p8);
+}
+
+/* A private key whose public key is another key's: refused (not handed to another decoder). */
+static void test_key_pair_mismatch(void **state)
+{
+    (void)state;
+    size_t p8len = 0, len = 0;
+    EVP_PKEY *got = NULL;
+    uint8_t *p8 = p8_of(newkey, ec_key2, &p8len);
+    uint8_t *ek = lib_envelope(p8, p8len, EVP_aes_256_cbc(), 1, &len);
+    assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), PKIE_ERR_CMP_DECODE);
+    assert_non_null(strstr(pkie_err_last()->msg, "does not match"));
+    assert_null(got);
+    free(ek);
+    /* the same as a bare ECPrivateKey (the form OpenSSL 3.5's server sends), read by
+     * libcrypto's decoder: refused as well */
+    uint8_t eck[2 + 119];
+    static const uint8_t head[] = {0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20};
+    static const uint8_t curve[] = {0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    memcpy(eck, head, sizeof(head));
+    memcpy(eck + 7, p8 + 36, 32);                    /* the private key */
+    memcpy(eck + 39, curve, sizeof(curve));          /* parameters [0] */
+    memcpy(eck + 51, p8 + 36 + 32, p8len - 36 - 32); /* [1] publicKey */
+    assert_int_equal(51 + p8len - 68, sizeof(eck));
+    ek = lib_envelope(eck, sizeof(eck), EVP_aes_256_cbc(), 1, &len);
+    assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), PKIE_ERR_CMP_DECODE);
+    assert_non_null(strstr(pkie_err_last()->msg, "does not match"));
+    assert_null(got);
+    free(ek);
+    free(p8);
+}
+
+/* A KGA with an RSA key: the SignedData by libcrypto's CMS_sign. */
+static void test_rsa_kga(void **state)
+{
+    (void)state;
+    X509 *rkga = mkcert(rsa_key, "rsa kga", ca_cert, ca_key, "1.3.6.1.5.5.7.3.32");
+    struct pkie_cmp_envkey_kga kga = {rkga, rsa_key, NULL};
+    struct pkie_cmp_envkey_recipient to = {ec_cert, NULL, NULL, 0};
+    uint8_t *ek = NULL;
+    size_t len = 0;
+    EVP_PKEY *got = NULL;
+    assert_int_equal(pkie_cmp_envkey_seal(newkey, &kga, &to, &ek, &len), 0);
+    assert_int_equal(open_by(ek, len, ec_cert, ec_key, NULL, &got), 0);
+    assert_int_equal(EVP_PKEY_eq(got, newkey), 1);
+    EVP_PKEY_free(got);
+    free(ek);
+    X509_free(rkga);
+}
+
 static void test_seal_arguments(void **state)
 {
     (void)state;
@@ -294,6 +456,9 @@ int main(void)
         cmocka_unit_test(test_signer_without_cmkga),
         cmocka_unit_test(test_signer_not_trusted),
         cmocka_unit_test(test_verified_cache),
+        cmocka_unit_test(test_kari_libcrypto_form),
+        cmocka_unit_test(test_key_pair_mismatch),
+        cmocka_unit_test(test_rsa_kga),
         cmocka_unit_test(test_seal_arguments),
         cmocka_unit_test(test_garbage),
     };
