@@ -2,12 +2,32 @@
  * Host side of exit isolation: spawn a helper process, call the exit in it
  * through shared memory with a deadline, copy each phase's fields in and out.
  * See isolate.h.
+ *
+ * Watching instead of sleeping. On the machines this runs on, a process
+ * switch with a wake-up on the other CPU costs tens of microseconds (more in
+ * a VM, where waking an idle virtual CPU goes through the hypervisor), and a
+ * handshake makes seven calls. So each side watches the call words for a
+ * short, bounded while before it sleeps on the channel, where it pays:
+ * - the host watches for an answer up to SPIN_NS when the recent answers of
+ *   that phase came within it (trivial phases, a signature), and sleeps at
+ *   once for phases that take longer (a chain check by the exit, a remote
+ *   HSM), where a wake-up is small beside the call;
+ * - the helper watches for the next request up to the request's linger_us,
+ *   which the host sets to LINGER_US when the recent gaps after that phase
+ *   were within it (GetCAList then GetCertificate, both on the ClientHello),
+ *   and to 0 otherwise (after CryptData the peer's flight is awaited).
+ * Both are averages over the task's own recent calls, so an idle monitor
+ * never watches, and neither watches with a single CPU, where the other side
+ * could not run meanwhile. Watching changes no decision: the deadline, the
+ * stop and the helper's end are checked as before, and an answer is the same
+ * untrusted copy whichever way it was noticed.
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -36,15 +56,25 @@ extern char **environ;
  * program linked with the runtime. */
 void (*const pkie_exit_helper_entry)(void) = pkie_exit_helper_main;
 
+#define NPHASES (CFTPKIE_END_TASK + 1)
+
 struct pkie_exit_helper {
     pid_t pid;
     int pidfd; /* -1 when pidfd_open is not available: waitpid only */
     int chan;
-    uint8_t *map;      /* the shared mapping (host view) */
-    struct pkicom *sz; /* the shared pkicom */
+    uint8_t *map;                    /* the shared mapping (host view) */
+    struct pkicom *sz;               /* the shared pkicom */
+    struct pkie_exit_call_words *cw; /* the call words */
     uint32_t seq;
     int timeout_ms;
     const char *name;
+    /* watching (see the top): recent answer times and gaps after each phase
+     * (ns, running averages), the last phase and when its answer came */
+    uint32_t ans_avg[NPHASES];
+    uint32_t gap_avg[NPHASES];
+    uint32_t last_phase;
+    long long last_end;
+    struct pkie_exit_call_stats st;
 };
 
 /* ---- the process-wide stop ------------------------------------------------ */
@@ -86,6 +116,52 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- watching ------------------------------------------------------------- */
+
+/* How long the host watches for an answer, and asks the helper to watch for
+ * the next request, at most (see the top). */
+#define SPIN_NS   60000u
+#define LINGER_US 60u
+
+static int multi_cpu;
+static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
+
+static void cpus_init(void)
+{
+    cpu_set_t set;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < n)
+        n = CPU_COUNT(&set);
+    multi_cpu = n >= 2;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A running average (1/4 of the new sample), samples capped at 4x @p cap. */
+static void average(uint32_t *avg, long long sample, uint32_t cap)
+{
+    long long c = 4LL * cap;
+    if (sample > c)
+        sample = c;
+    if (sample < 0)
+        sample = 0;
+    *avg = (uint32_t)(((long long)*avg * 3 + sample) / 4);
 }
 
 /* ---- start and stop ------------------------------------------------------- */
@@ -148,6 +224,12 @@ void pkie_exit_helper_stop(struct pkie_exit_helper *h)
 {
     if (h == NULL)
         return;
+    if (h->st.calls > 0)
+        pkie_log_debug("exit",
+                       "exit %s: helper: %lu calls answered, %.1f us from request to "
+                       "answer on average, %lu answers seen while watching, %lu sleeps, %lu rings",
+                       h->name, h->st.calls, (double)h->st.wait_ns / 1000.0 / (double)h->st.calls,
+                       h->st.watched, h->st.slept, h->st.rings);
     if (h->chan >= 0) {
         close(h->chan); /* the helper reads end of file and exits */
         h->chan = -1;
@@ -231,6 +313,8 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
         goto err;
     }
     h->sz = (struct pkicom *)(h->map + PKIE_EXIT_SHM_COM_OFF);
+    h->cw = (struct pkie_exit_call_words *)(h->map + PKIE_EXIT_SHM_CALL_OFF);
+    pthread_once(&cpus_once, cpus_init);
     struct pkie_exit_helper_ctl *ctl = (struct pkie_exit_helper_ctl *)h->map;
     ctl->magic = PKIE_EXIT_HELPER_MAGIC;
     ctl->has_user = iso->has_user ? 1u : 0u;
@@ -473,6 +557,92 @@ static void copy_out(struct pkicom *z, struct pkicom *sh, uint32_t phase)
 
 /* ---- the call ------------------------------------------------------------- */
 
+/* The answer to @p seq, if the helper published it: 1 with *@p rc. */
+static int answered(struct pkie_exit_call_words *w, uint32_t seq, int32_t *rc)
+{
+    if (atomic_load_explicit(&w->ans_seq, memory_order_acquire) != seq)
+        return 0;
+    *rc = atomic_load_explicit(&w->rc, memory_order_relaxed);
+    return 1;
+}
+
+/* Read and drop what is on the channel (rings): 0, or -1 at its end or on
+ * an error other than "nothing more". Bounded: a helper writing without end
+ * cannot keep the host here. */
+static int drain(struct pkie_exit_helper *h)
+{
+    for (int i = 0; i < 64; i++) {
+        uint8_t b[16];
+        ssize_t n = recv(h->chan, b, sizeof(b), MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait for the answer to @p seq until @p deadline (ms): watch up to
+ * @p spin_ns, then sleep on the channel, the stop (@p watch_stop) and the
+ * helper's end. 1: answered (*@p rc), 0: timed out, -1: the channel ended or
+ * the helper did, -2: stopping. */
+static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int watch_stop,
+                       long long spin_ns, int32_t *rc)
+{
+    struct pkie_exit_call_words *w = h->cw;
+    if (spin_ns > 0) {
+        long long end = now_ns() + spin_ns;
+        for (unsigned i = 1;; i++) {
+            if (answered(w, seq, rc)) {
+                h->st.watched++;
+                return 1;
+            }
+            cpu_relax();
+            if ((i & 31) == 0 && (now_ns() >= end || (watch_stop && stopping)))
+                break;
+        }
+    }
+    h->st.slept++;
+    atomic_store(&w->host_sleeps, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    int r;
+    for (;;) {
+        if (answered(w, seq, rc)) {
+            r = 1;
+            break;
+        }
+        struct pollfd p[3] = {{.fd = h->chan, .events = POLLIN},
+                              {.fd = watch_stop ? stop_fd : -1, .events = POLLIN},
+                              {.fd = h->pidfd, .events = POLLIN}};
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            r = 0;
+            break;
+        }
+        int n = poll(p, 3, left > 1000000 ? 1000000 : (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -1;
+            break;
+        }
+        if (p[1].revents != 0) {
+            r = -2;
+            break;
+        }
+        if ((p[0].revents != 0 && drain(h) != 0) || p[2].revents != 0) {
+            /* gone: an answer published before is still the answer */
+            r = answered(w, seq, rc) ? 1 : -1;
+            break;
+        }
+    }
+    atomic_store_explicit(&w->host_sleeps, 0, memory_order_relaxed);
+    return r;
+}
+
 int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
                           uint8_t *area, uint32_t area_len, char *cause, size_t cap)
 {
@@ -486,6 +656,10 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
     int limit = h->timeout_ms;
     if (late && limit > 2000)
         limit = 2000;
+    long long t0 = now_ns();
+    uint32_t ph = phase < NPHASES ? phase : 0;
+    if (h->last_end != 0)
+        average(&h->gap_avg[h->last_phase], t0 - h->last_end, LINGER_US * 1000u);
     copy_in(h->sz, z, phase);
     uint8_t *sarea = h->map + PKIE_EXIT_SHM_AREA_OFF;
     if (area_len > CFTPKIE_SESSION_AREA_MAX)
@@ -494,27 +668,45 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         area_len = 0;
     if (area_len > 0)
         memcpy(sarea, area, area_len);
-    struct pkie_exit_helper_msg m = {.seq = ++h->seq, .phase = phase, .area_len = area_len};
-    if (h->seq == PKIE_EXIT_HELPER_FAILED)
-        m.seq = h->seq = 1;
-    ssize_t n;
-    do
-        n = send(h->chan, &m, sizeof(m), MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    long long t0 = now_ms();
-    int w = n == (ssize_t)sizeof(m) ? wait_chan(h, t0 + limit, !late) : 1;
-    struct pkie_exit_helper_msg a;
-    if (w == 1 && n == (ssize_t)sizeof(m) && read_msg(h, &a) && a.seq == m.seq) {
+    struct pkie_exit_call_words *w = h->cw;
+    uint32_t seq = ++h->seq;
+    if (seq == 0)
+        seq = h->seq = 1;
+    w->phase = phase;
+    w->area_len = area_len;
+    w->linger_us = multi_cpu && h->gap_avg[ph] <= LINGER_US * 1000u ? LINGER_US : 0;
+    atomic_store_explicit(&w->req_seq, seq, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    int sent = 1;
+    if (atomic_load_explicit(&w->helper_sleeps, memory_order_relaxed) != 0) {
+        uint8_t ring = 1;
+        ssize_t n;
+        do
+            n = send(h->chan, &ring, 1, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        sent = n == 1;
+        h->st.rings++;
+    }
+    long long spin = multi_cpu && h->ans_avg[ph] <= SPIN_NS ? SPIN_NS : 0;
+    int32_t rc = 0;
+    int r = sent ? wait_answer(h, seq, now_ms() + limit, !late, spin, &rc) : -1;
+    if (r == 1) {
+        h->st.calls++;
+        long long t1 = now_ns();
+        average(&h->ans_avg[ph], t1 - t0, SPIN_NS);
+        h->st.wait_ns += (unsigned long long)(t1 - t0);
+        h->last_phase = ph;
+        h->last_end = t1;
         copy_out(z, h->sz, phase);
         if (area_len > 0)
             memcpy(area, sarea, area_len);
-        return a.rc < 0 ? CFTPKIE_ERROR + 1 : a.rc;
+        return rc < 0 ? CFTPKIE_ERROR + 1 : rc;
     }
     char why[160] = "";
-    if (w == 0) {
+    if (r == 0) {
         reap(h, 0, NULL, 0);
         snprintf(cause, cap, "no answer within %d ms (helper killed)", limit);
-    } else if (w == -2) {
+    } else if (r == -2) {
         reap(h, 0, NULL, 0);
         snprintf(cause, cap, "the process is stopping (helper killed)");
     } else {
@@ -524,4 +716,9 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         snprintf(cause, cap, "channel closed: %s", why);
     }
     return -1;
+}
+
+void pkie_exit_helper_stats(const struct pkie_exit_helper *h, struct pkie_exit_call_stats *out)
+{
+    *out = h->st;
 }
