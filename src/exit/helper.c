@@ -172,6 +172,7 @@ void pkie_exit_helper_main(void)
         z->session_area = area_len > 0 ? area : NULL;
         int32_t rc = fn(z);
         atomic_store_explicit(&w->rc, rc, memory_order_relaxed);
+        atomic_store_explicit(&w->ans_ns, (uint64_t)now_ns(), memory_order_relaxed);
         atomic_store_explicit(&w->ans_seq, seq, memory_order_release);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&w->host_sleeps, memory_order_relaxed) != 0) {

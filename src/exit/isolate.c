@@ -5,22 +5,26 @@
  *
  * Watching instead of sleeping. On the machines this runs on, a process
  * switch with a wake-up on the other CPU costs tens of microseconds (more in
- * a VM, where waking an idle virtual CPU goes through the hypervisor), and a
- * handshake makes seven calls. So each side watches the call words for a
- * short, bounded while before it sleeps on the channel, where it pays:
+ * a VM, where waking an idle virtual CPU goes through the hypervisor, and
+ * every system call costs microseconds), and a handshake makes seven calls.
+ * So each side watches the call words for a bounded while before it sleeps on
+ * the channel, where the task's recent calls say it pays:
  * - the host watches for an answer up to SPIN_NS when the recent answers of
- *   that phase came within it (trivial phases, a signature), and sleeps at
- *   once for phases that take longer (a chain check by the exit, a remote
- *   HSM), where a wake-up is small beside the call;
+ *   that phase (by the helper's clock) came within it (trivial phases, a
+ *   signature); for a phase answered later, up to NAP_MAX_NS (a chain check
+ *   by the exit), it sleeps until NAP_MARGIN_NS before the answer is due and
+ *   then watches up to twice that; slower phases (a remote HSM) it sleeps
+ *   through, where a wake-up is small beside the call;
  * - the helper watches for the next request up to the request's linger_us,
- *   which the host sets to LINGER_US when the recent gaps after that phase
- *   were within it (GetCAList then GetCertificate, both on the ClientHello),
- *   and to 0 otherwise (after CryptData the peer's flight is awaited).
- * Both are averages over the task's own recent calls, so an idle monitor
- * never watches, and neither watches with a single CPU, where the other side
- * could not run meanwhile. Watching changes no decision: the deadline, the
- * stop and the helper's end are checked as before, and an answer is the same
- * untrusted copy whichever way it was noticed.
+ *   which the host derives from the recent gaps after that phase, up to
+ *   LINGER_US (StartHandshake, GetCAList and GetCertificate follow each other
+ *   on the ClientHello; CryptData follows GetCertificate after the key
+ *   exchange), and sets to 0 after a phase followed by a longer wait (after
+ *   CryptData the peer's flight is awaited).
+ * Neither side watches with a single CPU, where the other could not run
+ * meanwhile. Watching changes no decision: the deadline, the stop and the
+ * helper's end are checked as before, and an answer is the same untrusted
+ * copy whichever way it was noticed.
  */
 
 #include <errno.h>
@@ -70,7 +74,7 @@ struct pkie_exit_helper {
     const char *name;
     /* watching (see the top): recent answer times and gaps after each phase
      * (ns, running averages), the last phase and when its answer came */
-    uint32_t ans_avg[NPHASES];
+    uint32_t ans_avg[2][NPHASES]; /* [helper awake at the request][phase] */
     uint32_t gap_avg[NPHASES];
     uint32_t last_phase;
     long long last_end;
@@ -129,8 +133,10 @@ static long long now_ns(void)
 
 /* How long the host watches for an answer, and asks the helper to watch for
  * the next request, at most (see the top). */
-#define SPIN_NS   60000u
-#define LINGER_US 60u
+#define SPIN_NS       100000u
+#define LINGER_US     250u
+#define NAP_MAX_NS    2000000u
+#define NAP_MARGIN_NS 100000u
 
 static int multi_cpu;
 static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
@@ -585,27 +591,14 @@ static int drain(struct pkie_exit_helper *h)
     return 0;
 }
 
-/* Wait for the answer to @p seq until @p deadline (ms): watch up to
- * @p spin_ns, then sleep on the channel, the stop (@p watch_stop) and the
- * helper's end. 1: answered (*@p rc), 0: timed out, -1: the channel ended or
- * the helper did, -2: stopping. */
-static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int watch_stop,
-                       long long spin_ns, int32_t *rc)
+/* Sleep on the channel, the stop (@p watch_stop) and the helper's end until
+ * the answer to @p seq, @p deadline or, when not 0, @p wake_at (ns). 1:
+ * answered (*@p rc), 0: timed out, 2: woke at wake_at, -1: the channel ended
+ * or the helper did, -2: stopping. */
+static int sleep_for_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline,
+                            long long wake_at, int watch_stop, int32_t *rc)
 {
     struct pkie_exit_call_words *w = h->cw;
-    if (spin_ns > 0) {
-        long long end = now_ns() + spin_ns;
-        for (unsigned i = 1;; i++) {
-            if (answered(w, seq, rc)) {
-                h->st.watched++;
-                return 1;
-            }
-            cpu_relax();
-            if ((i & 31) == 0 && (now_ns() >= end || (watch_stop && stopping)))
-                break;
-        }
-    }
-    h->st.slept++;
     atomic_store(&w->host_sleeps, 1);
     atomic_thread_fence(memory_order_seq_cst);
     int r;
@@ -617,12 +610,15 @@ static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadl
         struct pollfd p[3] = {{.fd = h->chan, .events = POLLIN},
                               {.fd = watch_stop ? stop_fd : -1, .events = POLLIN},
                               {.fd = h->pidfd, .events = POLLIN}};
-        long long left = deadline - now_ms();
-        if (left <= 0) {
-            r = 0;
+        long long now = now_ns();
+        long long end = wake_at != 0 && wake_at < deadline ? wake_at : deadline;
+        if (now >= end) {
+            r = end == deadline ? 0 : 2;
             break;
         }
-        int n = poll(p, 3, left > 1000000 ? 1000000 : (int)left);
+        struct timespec ts = {.tv_sec = (end - now) / 1000000000LL,
+                              .tv_nsec = (end - now) % 1000000000LL};
+        int n = ppoll(p, 3, &ts, NULL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -641,6 +637,38 @@ static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadl
     }
     atomic_store_explicit(&w->host_sleeps, 0, memory_order_relaxed);
     return r;
+}
+
+/* Wait for the answer to @p seq until @p deadline (ns): sleep until
+ * @p wake_at (0: not), watch up to @p spin_ns, then sleep (sleep_for_answer).
+ * 1: answered (*@p rc), 0: timed out, -1: the channel ended or the helper
+ * did, -2: stopping. */
+static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int watch_stop,
+                       long long wake_at, long long spin_ns, int32_t *rc)
+{
+    struct pkie_exit_call_words *w = h->cw;
+    if (wake_at != 0) {
+        int r = sleep_for_answer(h, seq, deadline, wake_at, watch_stop, rc);
+        if (r != 2) {
+            h->st.slept++;
+            return r;
+        }
+        h->st.napped++;
+    }
+    if (spin_ns > 0) {
+        long long end = now_ns() + spin_ns;
+        for (unsigned i = 1;; i++) {
+            if (answered(w, seq, rc)) {
+                h->st.watched++;
+                return 1;
+            }
+            cpu_relax();
+            if ((i & 31) == 0 && (now_ns() >= end || (watch_stop && stopping)))
+                break;
+        }
+    }
+    h->st.slept++;
+    return sleep_for_answer(h, seq, deadline, 0, watch_stop, rc);
 }
 
 int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
@@ -674,11 +702,14 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         seq = h->seq = 1;
     w->phase = phase;
     w->area_len = area_len;
-    w->linger_us = multi_cpu && h->gap_avg[ph] <= LINGER_US * 1000u ? LINGER_US : 0;
+    uint32_t g = h->gap_avg[ph] / 1000u;
+    w->linger_us =
+        multi_cpu && g <= LINGER_US ? (2 * g + 20 < LINGER_US ? 2 * g + 20 : LINGER_US) : 0;
     atomic_store_explicit(&w->req_seq, seq, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     int sent = 1;
-    if (atomic_load_explicit(&w->helper_sleeps, memory_order_relaxed) != 0) {
+    int awake_at_post = atomic_load_explicit(&w->helper_sleeps, memory_order_relaxed) == 0;
+    if (!awake_at_post) {
         uint8_t ring = 1;
         ssize_t n;
         do
@@ -687,13 +718,28 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         sent = n == 1;
         h->st.rings++;
     }
-    long long spin = multi_cpu && h->ans_avg[ph] <= SPIN_NS ? SPIN_NS : 0;
+    /* Watch for an answer expected soon; for one expected later (up to
+     * NAP_MAX_NS), sleep until NAP_MARGIN_NS before it, then watch. */
+    long long spin = 0, wake_at = 0;
+    uint32_t est = h->ans_avg[awake_at_post][ph];
+    if (multi_cpu && est <= SPIN_NS) {
+        spin = SPIN_NS;
+    } else if (multi_cpu && est <= NAP_MAX_NS) {
+        wake_at = t0 + est - NAP_MARGIN_NS;
+        spin = 2 * NAP_MARGIN_NS;
+    }
     int32_t rc = 0;
-    int r = sent ? wait_answer(h, seq, now_ms() + limit, !late, spin, &rc) : -1;
+    int r =
+        sent ? wait_answer(h, seq, t0 + (long long)limit * 1000000, !late, wake_at, spin, &rc) : -1;
     if (r == 1) {
         h->st.calls++;
         long long t1 = now_ns();
-        average(&h->ans_avg[ph], t1 - t0, SPIN_NS);
+        /* when the helper answered, by its clock (untrusted: only bounded
+         * waits depend on it) */
+        long long ta = (long long)atomic_load_explicit(&w->ans_ns, memory_order_relaxed);
+        if (ta < t0 || ta > t1)
+            ta = t1;
+        average(&h->ans_avg[awake_at_post][ph], ta - t0, NAP_MAX_NS);
         h->st.wait_ns += (unsigned long long)(t1 - t0);
         h->last_phase = ph;
         h->last_end = t1;

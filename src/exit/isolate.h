@@ -73,7 +73,10 @@ struct pkie_exit_call_words {
     _Atomic uint32_t ans_seq;       /**< helper: the number of the request answered */
     _Atomic int32_t rc;             /**< helper: what cftpkie returned */
     _Atomic uint32_t helper_sleeps; /**< helper: 1 while it sleeps on the channel */
-    uint8_t helper_pad[52];
+    uint32_t helper_reserved;
+    _Atomic uint64_t ans_ns; /**< helper: CLOCK_MONOTONIC when it answered (the host
+                                  times its waits with it, nothing else) */
+    uint8_t helper_pad[40];
 };
 /** The most a helper lingers after an answer, whatever the request says. */
 #define PKIE_EXIT_LINGER_MAX_US 1000u
@@ -102,7 +105,8 @@ _Static_assert(PKIE_EXIT_SHM_CALL_OFF + sizeof(struct pkie_exit_call_words) <=
                "the call words fit in the control page");
 _Static_assert(offsetof(struct pkie_exit_call_words, ans_seq) == 64,
                "request and answer on their own cache lines");
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free 32-bit atomics (shared between processes)");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+               "lock-free atomics (shared between processes)");
 
 /** Serve calls in a helper process (helper.c). Never returns. */
 void pkie_exit_helper_main(void) __attribute__((noreturn));
@@ -148,6 +152,8 @@ void pkie_exit_helper_stop(struct pkie_exit_helper *h);
 struct pkie_exit_call_stats {
     unsigned long calls;        /**< calls answered */
     unsigned long watched;      /**< answers seen while the host watched (no sleep) */
+    unsigned long napped;       /**< calls for which the host slept until shortly before
+                                     the answer expected, then watched */
     unsigned long slept;        /**< calls for which the host slept on the channel */
     unsigned long rings;        /**< rings sent to a sleeping helper */
     unsigned long long wait_ns; /**< request to answer, over the answered calls */
