@@ -76,6 +76,11 @@ struct pkie_exit_helper {
      * (ns, running averages), the last phase and when its answer came */
     uint32_t ans_avg[2][NPHASES]; /* [helper awake at the request][phase] */
     uint32_t gap_avg[NPHASES];
+    /* whether watching paid lately (see score()): the host's, per phase and
+     * helper state, and the helper's linger after each phase */
+    uint8_t spin_score[2][NPHASES], spin_probe[2][NPHASES];
+    uint8_t linger_score[NPHASES], linger_probe[NPHASES];
+    uint32_t last_linger; /* linger_us of the last request */
     uint32_t last_phase;
     long long last_end;
     struct pkie_exit_call_stats st;
@@ -157,6 +162,29 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Whether watching pays, per phase: a score that a watch which saw what it
+ * waited for raises by 1 (up to SCORE_MAX) and one that did not lowers by 2.
+ * Below SCORE_ON only every 16th call watches (a probe), so that on a loaded
+ * machine, where the other side often cannot run meanwhile, watching fades
+ * out and comes back when it pays again. */
+#define SCORE_MAX 8
+#define SCORE_ON  4
+
+static int watch_allowed(uint8_t score, uint8_t *probe)
+{
+    if (score >= SCORE_ON)
+        return 1;
+    return (++*probe & 15u) == 0;
+}
+
+static void score(uint8_t *sc, int hit)
+{
+    if (hit)
+        *sc = *sc < SCORE_MAX ? (uint8_t)(*sc + 1) : SCORE_MAX;
+    else
+        *sc = *sc >= 2 ? (uint8_t)(*sc - 2) : 0;
 }
 
 /* A running average (1/4 of the new sample), samples capped at 4x @p cap. */
@@ -320,6 +348,8 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
     }
     h->sz = (struct pkicom *)(h->map + PKIE_EXIT_SHM_COM_OFF);
     h->cw = (struct pkie_exit_call_words *)(h->map + PKIE_EXIT_SHM_CALL_OFF);
+    memset(h->spin_score, SCORE_ON, sizeof(h->spin_score));
+    memset(h->linger_score, SCORE_ON, sizeof(h->linger_score));
     pthread_once(&cpus_once, cpus_init);
     struct pkie_exit_helper_ctl *ctl = (struct pkie_exit_helper_ctl *)h->map;
     ctl->magic = PKIE_EXIT_HELPER_MAGIC;
@@ -644,9 +674,10 @@ static int sleep_for_answer(struct pkie_exit_helper *h, uint32_t seq, long long 
  * 1: answered (*@p rc), 0: timed out, -1: the channel ended or the helper
  * did, -2: stopping. */
 static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int watch_stop,
-                       long long wake_at, long long spin_ns, int32_t *rc)
+                       long long wake_at, long long spin_ns, int32_t *rc, int *hit)
 {
     struct pkie_exit_call_words *w = h->cw;
+    *hit = 0;
     if (wake_at != 0) {
         int r = sleep_for_answer(h, seq, deadline, wake_at, watch_stop, rc);
         if (r != 2) {
@@ -660,6 +691,7 @@ static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadl
         for (unsigned i = 1;; i++) {
             if (answered(w, seq, rc)) {
                 h->st.watched++;
+                *hit = 1;
                 return 1;
             }
             cpu_relax();
@@ -704,11 +736,18 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
     w->area_len = area_len;
     uint32_t g = h->gap_avg[ph] / 1000u;
     w->linger_us =
-        multi_cpu && g <= LINGER_US ? (2 * g + 20 < LINGER_US ? 2 * g + 20 : LINGER_US) : 0;
+        multi_cpu && g <= LINGER_US && watch_allowed(h->linger_score[ph], &h->linger_probe[ph])
+            ? (2 * g + 20 < LINGER_US ? 2 * g + 20 : LINGER_US)
+            : 0;
+    uint32_t linger = w->linger_us;
     atomic_store_explicit(&w->req_seq, seq, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     int sent = 1;
     int awake_at_post = atomic_load_explicit(&w->helper_sleeps, memory_order_relaxed) == 0;
+    /* the helper's linger after the last call paid if it is still awake */
+    if (h->last_linger != 0)
+        score(&h->linger_score[h->last_phase], awake_at_post);
+    h->last_linger = linger;
     if (!awake_at_post) {
         uint8_t ring = 1;
         ssize_t n;
@@ -722,15 +761,21 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
      * NAP_MAX_NS), sleep until NAP_MARGIN_NS before it, then watch. */
     long long spin = 0, wake_at = 0;
     uint32_t est = h->ans_avg[awake_at_post][ph];
-    if (multi_cpu && est <= SPIN_NS) {
+    int watch = multi_cpu && est <= NAP_MAX_NS &&
+                watch_allowed(h->spin_score[awake_at_post][ph], &h->spin_probe[awake_at_post][ph]);
+    if (watch && est <= SPIN_NS) {
         spin = SPIN_NS;
-    } else if (multi_cpu && est <= NAP_MAX_NS) {
+    } else if (watch) {
         wake_at = t0 + est - NAP_MARGIN_NS;
         spin = 2 * NAP_MARGIN_NS;
     }
     int32_t rc = 0;
+    int hit = 0;
     int r =
-        sent ? wait_answer(h, seq, t0 + (long long)limit * 1000000, !late, wake_at, spin, &rc) : -1;
+        sent ? wait_answer(h, seq, t0 + (long long)limit * 1000000, !late, wake_at, spin, &rc, &hit)
+             : -1;
+    if (watch)
+        score(&h->spin_score[awake_at_post][ph], hit);
     if (r == 1) {
         h->st.calls++;
         long long t1 = now_ns();
