@@ -21,8 +21,9 @@
  *   on the ClientHello; CryptData follows GetCertificate after the key
  *   exchange), and sets to 0 after a phase followed by a longer wait (after
  *   CryptData the peer's flight is awaited).
- * Neither side watches with a single CPU, where the other could not run
- * meanwhile. Watching changes no decision: the deadline, the stop and the
+ * Where watching lately did not see what it waited for (a loaded machine),
+ * it fades out (see score()). Neither side watches with a single CPU, where
+ * the other could not run meanwhile. Watching changes no decision: the deadline, the stop and the
  * helper's end are checked as before, and an answer is the same untrusted
  * copy whichever way it was noticed.
  */
