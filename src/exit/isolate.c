@@ -2,37 +2,12 @@
  * Host side of exit isolation: spawn a helper process, call the exit in it
  * through shared memory with a deadline, copy each phase's fields in and out.
  * See isolate.h.
- *
- * Watching instead of sleeping. On the machines this runs on, a process
- * switch with a wake-up on the other CPU costs tens of microseconds (more in
- * a VM, where waking an idle virtual CPU goes through the hypervisor, and
- * every system call costs microseconds), and a handshake makes seven calls.
- * So each side watches the call words for a bounded while before it sleeps on
- * the channel, where the task's recent calls say it pays:
- * - the host watches for an answer up to SPIN_NS when the recent answers of
- *   that phase (by the helper's clock) came within it (trivial phases, a
- *   signature); for a phase answered later, up to NAP_MAX_NS (a chain check
- *   by the exit), it sleeps until NAP_MARGIN_NS before the answer is due and
- *   then watches up to twice that; slower phases (a remote HSM) it sleeps
- *   through, where a wake-up is small beside the call;
- * - the helper watches for the next request up to the request's linger_us,
- *   which the host derives from the recent gaps after that phase, up to
- *   LINGER_US (StartHandshake, GetCAList and GetCertificate follow each other
- *   on the ClientHello; CryptData follows GetCertificate after the key
- *   exchange), and sets to 0 after a phase followed by a longer wait (after
- *   CryptData the peer's flight is awaited).
- * Where watching lately did not see what it waited for (a loaded machine),
- * it fades out (see score()). Neither side watches with a single CPU, where
- * the other could not run meanwhile. Watching changes no decision: the deadline, the stop and the
- * helper's end are checked as before, and an answer is the same untrusted
- * copy whichever way it was noticed.
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -61,30 +36,15 @@ extern char **environ;
  * program linked with the runtime. */
 void (*const pkie_exit_helper_entry)(void) = pkie_exit_helper_main;
 
-#define NPHASES (CFTPKIE_END_TASK + 1)
-
 struct pkie_exit_helper {
     pid_t pid;
     int pidfd; /* -1 when pidfd_open is not available: waitpid only */
     int chan;
-    uint8_t *map;                    /* the shared mapping (host view) */
-    struct pkicom *sz;               /* the shared pkicom */
-    struct pkie_exit_call_words *cw; /* the call words */
+    uint8_t *map;      /* the shared mapping (host view) */
+    struct pkicom *sz; /* the shared pkicom */
     uint32_t seq;
     int timeout_ms;
     const char *name;
-    /* watching (see the top): recent answer times and gaps after each phase
-     * (ns, running averages), the last phase and when its answer came */
-    uint32_t ans_avg[2][NPHASES]; /* [helper awake at the request][phase] */
-    uint32_t gap_avg[NPHASES];
-    /* whether watching paid lately (see score()): the host's, per phase and
-     * helper state, and the helper's linger after each phase */
-    uint8_t spin_score[2][NPHASES], spin_probe[2][NPHASES];
-    uint8_t linger_score[NPHASES], linger_probe[NPHASES];
-    uint32_t last_linger; /* linger_us of the last request */
-    uint32_t last_phase;
-    long long last_end;
-    struct pkie_exit_call_stats st;
 };
 
 /* ---- the process-wide stop ------------------------------------------------ */
@@ -126,77 +86,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* ---- watching ------------------------------------------------------------- */
-
-/* How long the host watches for an answer, and asks the helper to watch for
- * the next request, at most (see the top). */
-#define SPIN_NS       100000u
-#define LINGER_US     250u
-#define NAP_MAX_NS    2000000u
-#define NAP_MARGIN_NS 100000u
-
-static int multi_cpu;
-static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
-
-static void cpus_init(void)
-{
-    cpu_set_t set;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < n)
-        n = CPU_COUNT(&set);
-    multi_cpu = n >= 2;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* Whether watching pays, per phase: a score that a watch which saw what it
- * waited for raises by 1 (up to SCORE_MAX) and one that did not lowers by 2.
- * Below SCORE_ON only every 16th call watches (a probe), so that on a loaded
- * machine, where the other side often cannot run meanwhile, watching fades
- * out and comes back when it pays again. */
-#define SCORE_MAX 8
-#define SCORE_ON  4
-
-static int watch_allowed(uint8_t score, uint8_t *probe)
-{
-    if (score >= SCORE_ON)
-        return 1;
-    return (++*probe & 15u) == 0;
-}
-
-static void score(uint8_t *sc, int hit)
-{
-    if (hit)
-        *sc = *sc < SCORE_MAX ? (uint8_t)(*sc + 1) : SCORE_MAX;
-    else
-        *sc = *sc >= 2 ? (uint8_t)(*sc - 2) : 0;
-}
-
-/* A running average (1/4 of the new sample), samples capped at 4x @p cap. */
-static void average(uint32_t *avg, long long sample, uint32_t cap)
-{
-    long long c = 4LL * cap;
-    if (sample > c)
-        sample = c;
-    if (sample < 0)
-        sample = 0;
-    *avg = (uint32_t)(((long long)*avg * 3 + sample) / 4);
 }
 
 /* ---- start and stop ------------------------------------------------------- */
@@ -259,12 +148,6 @@ void pkie_exit_helper_stop(struct pkie_exit_helper *h)
 {
     if (h == NULL)
         return;
-    if (h->st.calls > 0)
-        pkie_log_debug("exit",
-                       "exit %s: helper: %lu calls answered, %.1f us from request to "
-                       "answer on average, %lu answers seen while watching, %lu sleeps, %lu rings",
-                       h->name, h->st.calls, (double)h->st.wait_ns / 1000.0 / (double)h->st.calls,
-                       h->st.watched, h->st.slept, h->st.rings);
     if (h->chan >= 0) {
         close(h->chan); /* the helper reads end of file and exits */
         h->chan = -1;
@@ -348,10 +231,6 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
         goto err;
     }
     h->sz = (struct pkicom *)(h->map + PKIE_EXIT_SHM_COM_OFF);
-    h->cw = (struct pkie_exit_call_words *)(h->map + PKIE_EXIT_SHM_CALL_OFF);
-    memset(h->spin_score, SCORE_ON, sizeof(h->spin_score));
-    memset(h->linger_score, SCORE_ON, sizeof(h->linger_score));
-    pthread_once(&cpus_once, cpus_init);
     struct pkie_exit_helper_ctl *ctl = (struct pkie_exit_helper_ctl *)h->map;
     ctl->magic = PKIE_EXIT_HELPER_MAGIC;
     ctl->has_user = iso->has_user ? 1u : 0u;
@@ -594,116 +473,6 @@ static void copy_out(struct pkicom *z, struct pkicom *sh, uint32_t phase)
 
 /* ---- the call ------------------------------------------------------------- */
 
-/* The answer to @p seq, if the helper published it: 1 with *@p rc. */
-static int answered(struct pkie_exit_call_words *w, uint32_t seq, int32_t *rc)
-{
-    if (atomic_load_explicit(&w->ans_seq, memory_order_acquire) != seq)
-        return 0;
-    *rc = atomic_load_explicit(&w->rc, memory_order_relaxed);
-    return 1;
-}
-
-/* Read and drop what is on the channel (rings): 0, or -1 at its end or on
- * an error other than "nothing more". Bounded: a helper writing without end
- * cannot keep the host here. */
-static int drain(struct pkie_exit_helper *h)
-{
-    for (int i = 0; i < 64; i++) {
-        uint8_t b[16];
-        ssize_t n = recv(h->chan, b, sizeof(b), MSG_DONTWAIT);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        return -1;
-    }
-    return 0;
-}
-
-/* Sleep on the channel, the stop (@p watch_stop) and the helper's end until
- * the answer to @p seq, @p deadline or, when not 0, @p wake_at (ns). 1:
- * answered (*@p rc), 0: timed out, 2: woke at wake_at, -1: the channel ended
- * or the helper did, -2: stopping. */
-static int sleep_for_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline,
-                            long long wake_at, int watch_stop, int32_t *rc)
-{
-    struct pkie_exit_call_words *w = h->cw;
-    atomic_store(&w->host_sleeps, 1);
-    atomic_thread_fence(memory_order_seq_cst);
-    int r;
-    for (;;) {
-        if (answered(w, seq, rc)) {
-            r = 1;
-            break;
-        }
-        struct pollfd p[3] = {{.fd = h->chan, .events = POLLIN},
-                              {.fd = watch_stop ? stop_fd : -1, .events = POLLIN},
-                              {.fd = h->pidfd, .events = POLLIN}};
-        long long now = now_ns();
-        long long end = wake_at != 0 && wake_at < deadline ? wake_at : deadline;
-        if (now >= end) {
-            r = end == deadline ? 0 : 2;
-            break;
-        }
-        struct timespec ts = {.tv_sec = (end - now) / 1000000000LL,
-                              .tv_nsec = (end - now) % 1000000000LL};
-        int n = ppoll(p, 3, &ts, NULL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = -1;
-            break;
-        }
-        if (p[1].revents != 0) {
-            r = -2;
-            break;
-        }
-        if ((p[0].revents != 0 && drain(h) != 0) || p[2].revents != 0) {
-            /* gone: an answer published before is still the answer */
-            r = answered(w, seq, rc) ? 1 : -1;
-            break;
-        }
-    }
-    atomic_store_explicit(&w->host_sleeps, 0, memory_order_relaxed);
-    return r;
-}
-
-/* Wait for the answer to @p seq until @p deadline (ns): sleep until
- * @p wake_at (0: not), watch up to @p spin_ns, then sleep (sleep_for_answer).
- * 1: answered (*@p rc), 0: timed out, -1: the channel ended or the helper
- * did, -2: stopping. */
-static int wait_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int watch_stop,
-                       long long wake_at, long long spin_ns, int32_t *rc, int *hit)
-{
-    struct pkie_exit_call_words *w = h->cw;
-    *hit = 0;
-    if (wake_at != 0) {
-        int r = sleep_for_answer(h, seq, deadline, wake_at, watch_stop, rc);
-        if (r != 2) {
-            h->st.slept++;
-            return r;
-        }
-        h->st.napped++;
-    }
-    if (spin_ns > 0) {
-        long long end = now_ns() + spin_ns;
-        for (unsigned i = 1;; i++) {
-            if (answered(w, seq, rc)) {
-                h->st.watched++;
-                *hit = 1;
-                return 1;
-            }
-            cpu_relax();
-            if ((i & 31) == 0 && (now_ns() >= end || (watch_stop && stopping)))
-                break;
-        }
-    }
-    h->st.slept++;
-    return sleep_for_answer(h, seq, deadline, 0, watch_stop, rc);
-}
-
 int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
                           uint8_t *area, uint32_t area_len, char *cause, size_t cap)
 {
@@ -717,10 +486,6 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
     int limit = h->timeout_ms;
     if (late && limit > 2000)
         limit = 2000;
-    long long t0 = now_ns();
-    uint32_t ph = phase < NPHASES ? phase : 0;
-    if (h->last_end != 0)
-        average(&h->gap_avg[h->last_phase], t0 - h->last_end, LINGER_US * 1000u);
     copy_in(h->sz, z, phase);
     uint8_t *sarea = h->map + PKIE_EXIT_SHM_AREA_OFF;
     if (area_len > CFTPKIE_SESSION_AREA_MAX)
@@ -729,76 +494,27 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         area_len = 0;
     if (area_len > 0)
         memcpy(sarea, area, area_len);
-    struct pkie_exit_call_words *w = h->cw;
-    uint32_t seq = ++h->seq;
-    if (seq == 0)
-        seq = h->seq = 1;
-    w->phase = phase;
-    w->area_len = area_len;
-    uint32_t g = h->gap_avg[ph] / 1000u;
-    w->linger_us =
-        multi_cpu && g <= LINGER_US && watch_allowed(h->linger_score[ph], &h->linger_probe[ph])
-            ? (2 * g + 20 < LINGER_US ? 2 * g + 20 : LINGER_US)
-            : 0;
-    uint32_t linger = w->linger_us;
-    atomic_store_explicit(&w->req_seq, seq, memory_order_release);
-    atomic_thread_fence(memory_order_seq_cst);
-    int sent = 1;
-    int awake_at_post = atomic_load_explicit(&w->helper_sleeps, memory_order_relaxed) == 0;
-    /* the helper's linger after the last call paid if it is still awake */
-    if (h->last_linger != 0)
-        score(&h->linger_score[h->last_phase], awake_at_post);
-    h->last_linger = linger;
-    if (!awake_at_post) {
-        uint8_t ring = 1;
-        ssize_t n;
-        do
-            n = send(h->chan, &ring, 1, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        sent = n == 1;
-        h->st.rings++;
-    }
-    /* Watch for an answer expected soon; for one expected later (up to
-     * NAP_MAX_NS), sleep until NAP_MARGIN_NS before it, then watch. */
-    long long spin = 0, wake_at = 0;
-    uint32_t est = h->ans_avg[awake_at_post][ph];
-    int watch = multi_cpu && est <= NAP_MAX_NS &&
-                watch_allowed(h->spin_score[awake_at_post][ph], &h->spin_probe[awake_at_post][ph]);
-    if (watch && est <= SPIN_NS) {
-        spin = SPIN_NS;
-    } else if (watch) {
-        wake_at = t0 + est - NAP_MARGIN_NS;
-        spin = 2 * NAP_MARGIN_NS;
-    }
-    int32_t rc = 0;
-    int hit = 0;
-    int r =
-        sent ? wait_answer(h, seq, t0 + (long long)limit * 1000000, !late, wake_at, spin, &rc, &hit)
-             : -1;
-    if (watch)
-        score(&h->spin_score[awake_at_post][ph], hit);
-    if (r == 1) {
-        h->st.calls++;
-        long long t1 = now_ns();
-        /* when the helper answered, by its clock (untrusted: only bounded
-         * waits depend on it) */
-        long long ta = (long long)atomic_load_explicit(&w->ans_ns, memory_order_relaxed);
-        if (ta < t0 || ta > t1)
-            ta = t1;
-        average(&h->ans_avg[awake_at_post][ph], ta - t0, NAP_MAX_NS);
-        h->st.wait_ns += (unsigned long long)(t1 - t0);
-        h->last_phase = ph;
-        h->last_end = t1;
+    struct pkie_exit_helper_msg m = {.seq = ++h->seq, .phase = phase, .area_len = area_len};
+    if (h->seq == PKIE_EXIT_HELPER_FAILED)
+        m.seq = h->seq = 1;
+    ssize_t n;
+    do
+        n = send(h->chan, &m, sizeof(m), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    long long t0 = now_ms();
+    int w = n == (ssize_t)sizeof(m) ? wait_chan(h, t0 + limit, !late) : 1;
+    struct pkie_exit_helper_msg a;
+    if (w == 1 && n == (ssize_t)sizeof(m) && read_msg(h, &a) && a.seq == m.seq) {
         copy_out(z, h->sz, phase);
         if (area_len > 0)
             memcpy(area, sarea, area_len);
-        return rc < 0 ? CFTPKIE_ERROR + 1 : rc;
+        return a.rc < 0 ? CFTPKIE_ERROR + 1 : a.rc;
     }
     char why[160] = "";
-    if (r == 0) {
+    if (w == 0) {
         reap(h, 0, NULL, 0);
         snprintf(cause, cap, "no answer within %d ms (helper killed)", limit);
-    } else if (r == -2) {
+    } else if (w == -2) {
         reap(h, 0, NULL, 0);
         snprintf(cause, cap, "the process is stopping (helper killed)");
     } else {
@@ -808,9 +524,4 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         snprintf(cause, cap, "channel closed: %s", why);
     }
     return -1;
-}
-
-void pkie_exit_helper_stats(const struct pkie_exit_helper *h, struct pkie_exit_call_stats *out)
-{
-    *out = h->st;
 }

@@ -7,12 +7,6 @@
  * processes (threads are allowed), namespaces, tracing or reading other
  * processes, signals to other processes, changing credentials, kernel
  * modules, mounts, the clock, keyrings, BPF, perf, userfaultfd, io_uring.
- * The helper's channel (descriptor 3) stays the helper's: closing it
- * (close, close_range over it), replacing it (dup2, dup3) or shutting it down
- * traps (SIGSYS), and the helper's handler ends the helper with status 126,
- * as a broken channel did when every answer went through it: an answer can
- * then never reach the host over shared memory from a helper whose channel
- * is gone, so the failure is that call's.
  * Built by hand (prctl + SECCOMP_SET_MODE_FILTER): no libseccomp.
  */
 
@@ -39,8 +33,6 @@
 #define LD_NR      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
 #define LD_ARG0    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]))
 #define LD_ARG0_HI BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4)
-#define LD_ARG1    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]))
-#define TRAP       RET(SECCOMP_RET_TRAP)
 #define RET(v)     BPF_STMT(BPF_RET | BPF_K, (v))
 #define ALLOW      RET(SECCOMP_RET_ALLOW)
 #define DENY       RET(SECCOMP_RET_ERRNO | EPERM)
@@ -118,23 +110,10 @@ static const int denied[] = {
 #endif
 };
 
-/* Append: if nr == @p nr and the 32-bit argument at @p arg_off is the channel:
- * trap. A holds nr before and after. */
-static size_t guard_fd(struct sock_filter *f, size_t i, unsigned nr, unsigned arg_off)
-{
-    f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3);
-    f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg_off);
-    f[i++] =
-        (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PKIE_EXIT_HELPER_CHAN_FD, 0, 1);
-    f[i++] = (struct sock_filter)TRAP;
-    f[i++] = (struct sock_filter)LD_NR;
-    return i;
-}
-
 int pkie_exit_sandbox(void)
 {
     enum { NDENY = sizeof(denied) / sizeof(denied[0]) };
-    struct sock_filter f[8 + 2 * NDENY + 16 + 32];
+    struct sock_filter f[8 + 2 * NDENY + 16];
     size_t i = 0;
     const unsigned self = (unsigned)getpid();
     /* the architecture: any other (e.g. 32-bit calls) kills the process */
@@ -148,24 +127,6 @@ int pkie_exit_sandbox(void)
     f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
     f[i++] = (struct sock_filter)RET(SECCOMP_RET_KILL_PROCESS);
 #endif
-    /* the channel: close, dup2/dup3 onto it, shutdown, close_range over it */
-    const unsigned a0 = offsetof(struct seccomp_data, args[0]);
-    const unsigned a1 = offsetof(struct seccomp_data, args[1]);
-    i = guard_fd(f, i, SYS_close, a0);
-    i = guard_fd(f, i, SYS_shutdown, a0);
-    i = guard_fd(f, i, SYS_dup3, a1);
-#ifdef SYS_dup2
-    i = guard_fd(f, i, SYS_dup2, a1);
-#endif
-    f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 5);
-    f[i++] = (struct sock_filter)LD_ARG0;
-    f[i++] =
-        (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, PKIE_EXIT_HELPER_CHAN_FD, 3, 0);
-    f[i++] = (struct sock_filter)LD_ARG1;
-    f[i++] =
-        (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, PKIE_EXIT_HELPER_CHAN_FD, 0, 1);
-    f[i++] = (struct sock_filter)TRAP;
-    f[i++] = (struct sock_filter)LD_NR;
     for (size_t k = 0; k < NDENY; k++) {
         struct sock_filter d[] = {DENY_NR((unsigned)denied[k])};
         f[i++] = d[0];

@@ -12,8 +12,6 @@
  *   sleep    sleep for an hour
  *   stdout   writes 1 MiB to stdout, then answers "not handled"
  *   closefd  closes every descriptor from 3 up, then answers "not handled"
- *   dupfd    puts /dev/null over descriptor 3 (dup2), then answers "not handled"
- *   shutfd   shuts descriptor 3 down (shutdown), then answers "not handled"
  *   fds      answers CFTPKIE_ERROR with "fds=0,1,2,..." (its open descriptors)
  *   uid      answers CFTPKIE_ERROR with "uid=N gid=N"
  *   run      runs /bin/true with execv, then fork(); answers CFTPKIE_ERROR
@@ -25,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,10 +70,6 @@ static int misbehave(const struct conf *c, struct pkicom *z)
         for (int i = 0; i < 16; i++)
             fwrite(junk, 1, sizeof(junk), stdout);
         fflush(stdout);
-    } else if (strcmp(c->mode, "dupfd") == 0) {
-        (void)dup2(0, 3);
-    } else if (strcmp(c->mode, "shutfd") == 0) {
-        (void)shutdown(3, SHUT_RDWR);
     } else if (strcmp(c->mode, "closefd") == 0) {
         for (int fd = 3; fd < 1024; fd++)
             close(fd);

@@ -157,51 +157,6 @@ static void test_crash_restart_backoff(void **state)
     pkie_tls_runtime_close(rt);
 }
 
-/* The exit cannot take the helper's channel: replacing it or shutting it
- * down ends the helper with status 126 in that call (the sandbox traps), the
- * session fails closed, and the next one is served by a new helper. */
-static void test_channel_guarded(void **state)
-{
-    (void)state;
-    const char *modes[] = {"dupfd", "shutfd"};
-    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        struct pkie_tls_runtime *rt = NULL;
-        struct pkie_tls_task *t = start(modes[i], NULL, NULL, &rt);
-        uint8_t a[16] = {0};
-        assert_int_equal(call(t, 1, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
-        trigger(CFTPKIE_GET_CA_LIST);
-        assert_int_equal(call(t, 1, a, CFTPKIE_GET_CA_LIST), CFTPKIE_ERROR);
-        assert_non_null(strstr(t->z->error_text, "exited with status 126"));
-        assert_null(t->h);
-        assert_int_equal(call(t, 2, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
-        assert_int_equal(call(t, 2, a, CFTPKIE_END_SESSION), CFTPKIE_NOT_HANDLED);
-        pkie_tls_task_end(t);
-        pkie_tls_runtime_close(rt);
-    }
-}
-
-/* Many calls in a row: each answer is the one asked for, whether the host
- * noticed it watching or sleeping, and the counters add up. */
-static void test_many_calls(void **state)
-{
-    (void)state;
-    struct pkie_tls_runtime *rt = NULL;
-    struct pkie_tls_task *t = start("fds", NULL, NULL, &rt);
-    uint8_t a[16] = {0};
-    for (unsigned i = 1; i <= 300; i++) {
-        assert_int_equal(call(t, 1, a, CFTPKIE_GET_CERTIFICATE), CFTPKIE_NOT_HANDLED);
-        assert_int_equal(a[0], (uint8_t)i); /* the area went there and back each time */
-        if (i % 100 == 0)
-            usleep(3000); /* a gap: the helper sleeps, the host rings */
-    }
-    struct pkie_exit_call_stats st;
-    pkie_exit_helper_stats(t->h, &st);
-    assert_true(st.calls >= 300);
-    assert_int_equal(st.watched + st.slept, st.calls);
-    pkie_tls_task_end(t);
-    pkie_tls_runtime_close(rt);
-}
-
 static void test_deadline(void **state)
 {
     (void)state;
@@ -296,8 +251,6 @@ int main(void)
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_helper_holds_little),
         cmocka_unit_test(test_crash_restart_backoff),
-        cmocka_unit_test(test_channel_guarded),
-        cmocka_unit_test(test_many_calls),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_user),
         cmocka_unit_test(test_stop),
