@@ -2,6 +2,7 @@
 #include "pkie/error.h"
 #include "pkie/log.h"
 #include "pkie/metrics.h"
+#include "pkie/utf8.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -413,26 +414,6 @@ static void fmt_double(char *buf, size_t cap, double v)
     }
 }
 
-/* Valid UTF-8 sequence length at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t l = c < 0x80                   ? 1
-               : (c >= 0xc2 && c <= 0xdf) ? 2
-               : (c >= 0xe0 && c <= 0xef) ? 3
-               : (c >= 0xf0 && c <= 0xf4) ? 4
-                                          : 0;
-    if (l == 0 || l > n)
-        return 0;
-    for (size_t i = 1; i < l; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
-        (c == 0xf4 && p[1] > 0x8f))
-        return 0;
-    return l;
-}
-
 int pkie_metrics_escape_value(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -447,7 +428,7 @@ int pkie_metrics_escape_value(char *buf, size_t cap, size_t *len, const char *s,
         } else if (p[i] == '\n') {
             tmp[0] = '\\';
             tmp[1] = 'n';
-        } else if ((step = utf8_len(p + i, n - i)) == 0) {
+        } else if ((step = pkie_utf8_seq_len(p + i, n - i)) == 0) {
             w = "\xef\xbf\xbd"; /* U+FFFD for a byte that is not UTF-8 */
             wl = 3;
             step = 1;

@@ -4,6 +4,7 @@
 #include "pkie/log.h"
 #include "pkie/metrics.h"
 #include "pkie/transfer.h"
+#include "pkie/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,26 +68,6 @@ static int sb_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     return sb_add(buf, len, cap, tmp, (size_t)n);
 }
 
-/* Valid UTF-8 sequence length at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t l = c < 0x80                   ? 1
-               : (c >= 0xc2 && c <= 0xdf) ? 2
-               : (c >= 0xe0 && c <= 0xef) ? 3
-               : (c >= 0xf0 && c <= 0xf4) ? 4
-                                          : 0;
-    if (l == 0 || l > n)
-        return 0;
-    for (size_t i = 1; i < l; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
-        (c == 0xf4 && p[1] > 0x8f))
-        return 0;
-    return l;
-}
-
 int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, size_t slen)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -110,7 +91,7 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
             rc = sb_printf(buf, len, cap, "\\u%04x", c);
             i++;
         } else {
-            size_t l = utf8_len(p + i, slen - i);
+            size_t l = pkie_utf8_seq_len(p + i, slen - i);
             if (l == 0) {
                 /* a byte that is not UTF-8: \udcXX, a lone low surrogate that
                  * valid UTF-8 never holds (as Python's surrogateescape,
