@@ -407,6 +407,13 @@ static void fmt_double(char *buf, size_t cap, double v)
         snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
         return;
     }
+    /* Integral values up to 2^53 (counts, byte totals, Unix times) print as
+     * integers: the shortest %g form of 1798945670 is 1.79894567e+09, which
+     * reads back exactly but is no way to show a timestamp. */
+    if (fabs(v) <= 9007199254740992.0 && v == trunc(v)) {
+        snprintf(buf, cap, "%.0f", v == 0 ? 0.0 : v);
+        return;
+    }
     for (int p = 1; p <= 17; p++) {
         snprintf(buf, cap, "%.*g", p, v);
         if (strtod(buf, NULL) == v)

@@ -102,6 +102,25 @@ static void test_counter_text(void **state)
     assert_has(t, "\nt_transfers_total{partner=\"\",result=\"failed\"} 1\n");
     assert_has(t, "\nt_pending 1.5\n");
     free(t);
+    /* integral values print as integers, whatever their trailing zeros (a
+     * Unix time ending in 0 once came out as 1.79894567e+09); past 2^53 and
+     * for fractions, the shortest text that reads back */
+    static const struct {
+        double v;
+        const char *text;
+    } nums[] = {{1798945670, "\nt_pending 1798945670\n"},
+                {-20, "\nt_pending -20\n"},
+                {-0.0, "\nt_pending 0\n"},
+                {9007199254740992.0, "\nt_pending 9007199254740992\n"},
+                {1e20, "\nt_pending 1e+20\n"},
+                {0.1, "\nt_pending 0.1\n"},
+                {1798945670.5, "\nt_pending 1798945670.5\n"}};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        assert_int_equal(pkie_metric_gauge_set(g, NULL, nums[i].v), 0);
+        t = render(r);
+        assert_has(t, nums[i].text);
+        free(t);
+    }
     assert_int_equal(pkie_metric_series(c), 2);
     assert_int_equal(pkie_metric_remove(c, v2), 0);
     assert_int_equal(pkie_metric_series(c), 1);
