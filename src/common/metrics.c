@@ -410,7 +410,7 @@ static void fmt_double(char *buf, size_t cap, double v)
     /* Integral values up to 2^53 (counts, byte totals, Unix times) print as
      * integers: the shortest %g form of 1798945670 is 1.79894567e+09, which
      * reads back exactly but is no way to show a timestamp. */
-    if (fabs(v) <= 9007199254740992.0 && v == trunc(v)) {
+    if (v >= -9007199254740992.0 && v <= 9007199254740992.0 && v == (double)(long long)v) {
         snprintf(buf, cap, "%.0f", v == 0 ? 0.0 : v);
         return;
     }
