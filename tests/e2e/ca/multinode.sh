@@ -28,11 +28,12 @@ sql() { "$PSQL" -X -A -t -q "$PKIE_TEST_DB" -c "$1"; }
 
 # node_start NAME: start node NAME (A or B); its port goes to $WORK/NAME.port
 node_start() {
+  rm -f "$WORK/$1.log" # not the previous run's "(port N)" (see ca_serve in lib.sh)
   "$PKIE_BIN" ca serve --dir "$WORK/ca" --listen 127.0.0.1:0 --threads 8 --tx-timeout 4 \
     >"$WORK/$1.log" 2>&1 &
   eval "$1_PID=$!"
   i=0
-  while ! grep -q "port " "$WORK/$1.log" 2>/dev/null; do
+  while ! grep -q "(port [0-9]*)" "$WORK/$1.log" 2>/dev/null; do
     i=$((i + 1))
     [ $i -gt 600 ] && die "node $1 did not start"
     kill -0 "$(eval echo \$$1_PID)" 2>/dev/null || die "node $1 exited"

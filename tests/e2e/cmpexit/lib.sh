@@ -109,6 +109,7 @@ pki.exit.libpath = $EXIT_SO
 pki.exit.conf = $W/receiver-exit.conf
 pki.exit.isolation = ${PKIE_TEST_EXIT_ISOLATION:-process}
 CONF
+  rm -f "$W/recv.log" # a restart must not read the previous run's "listening on"
   "$PKIE" recv --conf "$W/recv.conf" >"$W/recv.log" 2>&1 &
   RECV_PID=$!
   CX_PIDS="$CX_PIDS $RECV_PID"

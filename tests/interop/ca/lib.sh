@@ -89,10 +89,14 @@ ca_init() {
 
 # ca_serve [extra serve options]: start the server, set PORT and SERVER_PID
 ca_serve() {
+  # the parent removes the previous server's log: the child's redirection
+  # truncates it only once it runs, and a loaded machine let this loop read
+  # the old "(port N)" first and then an empty file ("no port")
+  rm -f "$WORK/serve.log"
   "$PKIE_BIN" ca serve --dir "$WORK/ca" --listen 127.0.0.1:0 "$@" >"$WORK/serve.log" 2>&1 &
   SERVER_PID=$!
   i=0
-  while ! grep -q "port " "$WORK/serve.log" 2>/dev/null; do
+  while ! grep -q "(port [0-9]*)" "$WORK/serve.log" 2>/dev/null; do
     i=$((i + 1))
     [ $i -gt 300 ] && die "server did not start" # 30 s: ASan on a loaded machine
     kill -0 "$SERVER_PID" 2>/dev/null || die "server exited"
