@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -164,49 +163,6 @@ static int partials(int dirfd, const struct pkie_xfer_conf *c, const char *partn
     return 0;
 }
 
-/* Partial transfers unchanged for partial_ttl go: at start, then every
- * quarter of the ttl (at most hourly) until the monitor stops. */
-struct sweeper {
-    int dirfd; /* DIR: partials of versions before per-partner directories */
-    const struct pkie_xfer_conf *c;
-    long long ttl;
-    pthread_t th;
-};
-
-/* One inbound directory: a failure is logged, the others are still swept. */
-static int sweep_in(void *arg, int dirfd, const char *partners)
-{
-    const struct sweeper *sw = arg;
-    unsigned n = 0;
-    if (pkie_xfer_partials_expire(dirfd, (time_t)sw->ttl, time(NULL), &n) != 0)
-        pkie_log_warn("recv", "partial expiry (partner %s): %s", partners, pkie_err_last()->msg);
-    else if (n > 0)
-        pkie_log_info("recv",
-                      "removed %u partial transfer(s) unchanged for over %lld s (partner %s)", n,
-                      sw->ttl, partners);
-    return 0;
-}
-
-static void sweep(struct sweeper *sw)
-{
-    if (pkie_xfer_inboxes_each(sw->c, sw->dirfd, NULL, sweep_in, sw) != 0)
-        pkie_log_warn("recv", "partial expiry: %s", pkie_err_last()->msg);
-}
-
-static void *sweeper_main(void *arg)
-{
-    struct sweeper *sw = arg;
-    long long every = sw->ttl / 4 < 3600 ? sw->ttl / 4 : 3600, waited = 0;
-    while (!atomic_load(&recv_stop)) {
-        sleep(1);
-        if (++waited >= every) {
-            sweep(sw);
-            waited = 0;
-        }
-    }
-    return NULL;
-}
-
 int pkie_cmd_recv(int argc, char **argv)
 {
     const char *conf_path = NULL, *level = NULL, *remove = NULL, *partner = NULL;
@@ -283,13 +239,13 @@ int pkie_cmd_recv(int argc, char **argv)
         pkie_xfer_conf_free(&c);
         return 0;
     }
-    int dirfd = open(c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-        fprintf(stderr, "pkie recv: %s: cannot open the destination directory\n", c.dir);
-        pkie_xfer_conf_free(&c);
-        return 1;
-    }
     if (list) {
+        int dirfd = open(c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+            fprintf(stderr, "pkie recv: %s: cannot open the destination directory\n", c.dir);
+            pkie_xfer_conf_free(&c);
+            return 1;
+        }
         int r = partials(dirfd, &c, partner, remove, expired);
         close(dirfd);
         pkie_xfer_conf_free(&c);
@@ -298,14 +254,10 @@ int pkie_cmd_recv(int argc, char **argv)
     int wake[2];
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         fprintf(stderr, "pkie recv: pipe: %s\n", strerror(errno));
-        close(dirfd);
         pkie_xfer_conf_free(&c);
         return 1;
     }
     wake_w = wake[1];
-    struct sweeper sw = {.dirfd = dirfd, .c = &c, .ttl = c.partial_ttl};
-    sweep(&sw);
-    int swept = pthread_create(&sw.th, NULL, sweeper_main, &sw) == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -334,11 +286,8 @@ int pkie_cmd_recv(int argc, char **argv)
         fprintf(stderr, "pkie recv: %s\n", pkie_err_format(err, sizeof(err)));
     atomic_store(&recv_stop, 1);
     pkie_xfer_metrics_stop(metrics);
-    if (swept)
-        pthread_join(sw.th, NULL);
     /* the self-pipe stays open until the process exits: a late signal's
      * handler must not write to a descriptor reused by someone else */
-    close(dirfd);
     pkie_xfer_conf_free(&c);
     return rc == 0 ? 0 : 1;
 }

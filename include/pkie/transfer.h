@@ -616,7 +616,12 @@ int pkie_xfer_inboxes_each(const struct pkie_xfer_conf *c, int dir_fd, const cha
  * in its partner's directory with its partner's names, then EndSession on its
  * task (docs/architecture.md, "The receiver monitor"). The partner
  * directories must be open (pkie_xfer_partner_dirs_open): else
- * PKIE_ERR_CONF_MISSING at start. Returns when @p stop is set (new connections refused, handshakes
+ * PKIE_ERR_CONF_MISSING at start. Partial transfers unchanged for over
+ * partial_ttl are removed from the partner directories and DIR before the
+ * socket listens, then every quarter of partial_ttl (at most hourly) and, with
+ * pkie_xfer_monitor_serve, right after each successful reload, each time from
+ * the directories of the configuration in force (PKIE_ERR_XFER_FILE at start
+ * when DIR cannot be opened). Returns when @p stop is set (new connections refused, handshakes
  * ended, sessions cut at a checkpoint) with 0, or on a startup error (< 0). Within 10 s in every
  * state: when an SSL task has not ended 8 s after @p stop (a thread inside an exit call that does
  * not return) it is abandoned and the status PKIE_XFER_MONITOR_ABANDONED is returned (..._FAILED

@@ -7,7 +7,9 @@
  * the tasks end their handshakes at once and their data phases at the next
  * checkpoint; a task that does not end within STOP_GRACE_MS (an exit call
  * that does not return, with isolation none) is abandoned and the monitor
- * returns all the same.
+ * returns all the same. The expiry of partial transfers (rsweep.c) runs
+ * beside them: a sweep before the socket listens, then on a thread of its
+ * own, periodically and after each reload, ended before the tasks are.
  *
  * Under systemd (src/common/sdnotify.h; no-ops without $NOTIFY_SOCKET) this
  * loop says READY=1 once the socket listens and every task has started,
@@ -18,6 +20,7 @@
  */
 #include "catalog.h"
 #include "rmon.h"
+#include "rsweep.h"
 
 #include "pkie/error.h"
 #include "pkie/log.h"
@@ -167,14 +170,16 @@ static void say_status(struct rmon *m, const char *what)
                    rgen_current_id(m));
 }
 
-/* SIGHUP: RELOADING=1, a new generation or the old one kept, READY=1. */
-static void reload(struct rmon *m)
+/* SIGHUP: RELOADING=1, a new generation or the old one kept, READY=1.
+ * Returns 0 when the new generation is current. */
+static int reload(struct rmon *m)
 {
     unsigned before = rgen_current_id(m);
     pkie_sd_reloading();
     pkie_log_info(LOG_COMP, "SIGHUP: re-reading %s", m->conf_path ? m->conf_path : "(none)");
     char what[600];
-    if (rgen_reload(m) == 0) {
+    int rc = rgen_reload(m);
+    if (rc == 0) {
         struct rgen *g = rgen_get(m);
         pkie_log_info(LOG_COMP,
                       "reloaded: generation %u (%zu partner(s), certificate %s, PKI %s) for new "
@@ -192,6 +197,7 @@ static void reload(struct rmon *m)
     snprintf(st, sizeof(st), "%s; listening on %s, %u session(s), configuration generation %u",
              what, m->c->listen, atomic_load(&m->data_sessions), rgen_current_id(m));
     pkie_sd_ready(st);
+    return rc;
 }
 
 static int run(struct rmon *mp, const struct pkie_xfer_monitor_ctl *ctl);
@@ -226,7 +232,8 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
     atomic_int *stop = m->stop;
     struct rtask *tasks = NULL;
     size_t started = 0, inited = 0, abandoned = 0;
-    int lfd = -1;
+    int lfd = -1, swept = 0;
+    struct rsweep sw;
     int rc = rmon_check_conf(c);
     if (rc != 0)
         return rc;
@@ -251,6 +258,12 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
         goto out;
     pkie_xfer_audit_set_catalog(m->audit, m->catalog);
     if ((rc = rgen_first(m, c)) != 0)
+        goto out;
+    /* partial transfers expired before anything is served, then periodically */
+    if ((rc = rsweep_init(&sw, m)) != 0)
+        goto out;
+    swept = 1;
+    if ((rc = rsweep_start(&sw)) != 0)
         goto out;
     if ((rc = xfer_listen(c->listen, 512, &lfd)) != 0)
         goto out;
@@ -315,8 +328,9 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
                      c->tasks);
             pkie_sd_ready(st);
         }
-        if (ready && ctl->reload != NULL && atomic_exchange(ctl->reload, 0))
-            reload(m);
+        /* a reload's new or moved partner directories are swept at once */
+        if (ready && ctl->reload != NULL && atomic_exchange(ctl->reload, 0) && reload(m) == 0)
+            rsweep_kick(&sw);
         now = mono_ms();
         unsigned sessions = atomic_load(&m->data_sessions);
         if (ready && sessions != said && now - said_at >= 1000) {
@@ -333,6 +347,8 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
     pkie_log_info(LOG_COMP, "stopping: no new connections, sessions cut at a checkpoint");
     close(lfd);
     lfd = -1;
+    rsweep_end(&sw);
+    swept = 0;
     abandoned = stop_tasks(tasks, started);
     if (rc == 0)
         rc = atomic_load(&m->failed);
@@ -343,6 +359,8 @@ static int run(struct rmon *m, const struct pkie_xfer_monitor_ctl *ctl)
 out:
     if (lfd >= 0)
         close(lfd);
+    if (swept)
+        rsweep_end(&sw); /* before the current generation it sweeps goes */
     if (abandoned > 0) {
         /* The stuck tasks may still use the runtime, the gate, the audit and
          * their own state: all of it stays until the process exits. */

@@ -1,6 +1,7 @@
 /* Internal: the receiver monitor's parts (monitor.c: set-up, the acceptor and
  * the bounded stop; rgen.c: the reloadable configuration; rtask.c: the SSL
- * tasks' event loops and the data phases). */
+ * tasks' event loops and the data phases; rsweep.c: the expiry of partial
+ * transfers). */
 #ifndef PKIE_XFER_RMON_H
 #define PKIE_XFER_RMON_H
 

@@ -3,8 +3,9 @@
 # on: the transfer of the same name by another partner landing in the same
 # directory is refused (XFER_RESERVED,
 # not retried) while the first is partial. `pkie recv --partials` lists them,
-# --remove ID and --expired remove them; partial_ttl expires them at start and
-# periodically, after which the other partner's transfer goes through.
+# --remove ID and --expired remove them; partial_ttl expires them at start,
+# periodically and right after a reload (a partner added by SIGHUP included),
+# after which the other partner's transfer goes through.
 . "$(dirname "$0")/lib.sh"
 xfer_setup
 # a second partner, branch
@@ -94,5 +95,34 @@ while [ -n "$(ls -A "$W/in" | grep '^\.p4\.')" ]; do
   i=$((i + 1)); [ $i -lt 600 ] || xfer_fail "p4 not expired within 60 s"; sleep 0.1
 done
 echo "ok: expired while running (after $((i / 10)) s)"
+xfer_recv_stop
+
+# a partner added by a reload (SIGHUP) has its directory swept at once, with
+# the configuration of the generation in place; partial_ttl = 3600 here, so
+# the periodic sweep (every 900 s) cannot be what removes it
+fake() { # DIR NAME AGE: a partial transfer (state + part) of NAME, AGE old
+  _t=$(openssl rand -hex 16)
+  printf 'PKIEPART 1 %s 100 0\n' "$_t" >"$1/.$2.$_t.state"
+  head -c 100 /dev/zero >"$1/.$2.$_t.part"
+  touch -d "$3" "$1/.$2.$_t.state" "$1/.$2.$_t.part"
+}
+sed -i 's/^partial_ttl = 60$/partial_ttl = 3600/' "$W/recv.conf"
+fake "$W/in" kept '30 minutes ago' # acme's: within partial_ttl
+mkdir -m 0750 "$W/late"
+fake "$W/late" old '2 hours ago'
+xfer_recv_start
+grep -q "removed .* partial transfer" "$RECV_LOG" && xfer_fail "something expired at start"
+printf 'partner.late.subject = CN=late,O=pkie e2e\npartner.late.dir = %s\n' "$W/late" >>"$W/recv.conf"
+kill -HUP "$RECV_PID"
+i=0
+until grep -q "removed 1 partial transfer(s) unchanged for over 3600 s (partner late)" "$RECV_LOG"; do
+  i=$((i + 1)); [ $i -lt 300 ] || xfer_fail "the reload's new partner not swept within 30 s"; sleep 0.1
+done
+grep -q "reloaded: generation 2" "$RECV_LOG" || xfer_fail "no reload in the log"
+[ -z "$(ls -A "$W/late")" ] || xfer_fail "partial left in late's directory: $(ls -A "$W/late")"
+[ "$(ls -A "$W/in" | grep -c '^\.kept\.')" -eq 2 ] || xfer_fail "acme's fresh partial removed: $(ls -A "$W/in")"
+[ "$(grep -c 'removed .* partial transfer' "$RECV_LOG")" -eq 1 ] ||
+  xfer_fail "unexpected expiry: $(grep 'removed .* partial transfer' "$RECV_LOG")"
+echo "ok: a partner added by SIGHUP swept at once (after $((i / 10)) s), acme's fresh partial kept"
 xfer_recv_stop
 echo "transfer e2e partials: all passed"
