@@ -13,6 +13,10 @@
  *   badhash    file raw-badhash.txt (transfer id 0x61 x16) whose END carries a
  *              wrong SHA-256 -> ERROR XFER_HASH, nothing kept
  *   idle=N:S   open N sessions (HELLO each), keep them idle S seconds (bench)
+ *   hold=GO    file raw-held.bin (64 KiB, transfer id 0x68 x16): FILE and
+ *              half its data, then "HELD" on stdout; the rest and END once
+ *              the file GO exists (60 s at most) -> DONE (a transfer held in
+ *              flight for as long as a test needs, e.g. across a reload)
  * usage: xfer_rawclient CONF PORT SCENARIO...   exit 0 when every check held
  */
 #include "pkie/error.h"
@@ -206,6 +210,37 @@ static void scenario_badhash(int port)
     conn_close(&c);
 }
 
+static void scenario_hold(int port, const char *go)
+{
+    struct conn c;
+    uint8_t type;
+    if (conn_open(&c, port) != 0 || hello(&c) != 0) {
+        check(0, "hold: session");
+        return;
+    }
+    static uint8_t data[65536];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + (i >> 8));
+    uint8_t sha[32];
+    unsigned l;
+    EVP_Digest(data, sizeof(data), sha, &l, EVP_sha256(), NULL);
+    file_frame(&c, "raw-held.bin", 12, sizeof(data), 0x68);
+    int rc = answer(&c, &type);
+    check(rc == 1 && type == PKIE_XFER_RESUME, "hold: file accepted");
+    pkie_xfer_send_frame(&c.io, PKIE_XFER_DATA, data, sizeof(data) / 2);
+    printf("HELD\n");
+    fflush(stdout);
+    for (int i = 0; i < 1200 && access(go, F_OK) != 0; i++)
+        usleep(50000);
+    check(access(go, F_OK) == 0, "hold: released within 60 s");
+    pkie_xfer_send_frame(&c.io, PKIE_XFER_DATA, data + sizeof(data) / 2, sizeof(data) / 2);
+    pkie_xfer_send_end(&c.io, sha);
+    rc = answer(&c, &type);
+    check(rc == 1 && type == PKIE_XFER_DONE, "hold: DONE after the release");
+    pkie_xfer_send_frame(&c.io, PKIE_XFER_BYE, NULL, 0);
+    conn_close(&c);
+}
+
 static void scenario_raw(int port, const char *name, const uint8_t *bytes, size_t n, int want)
 {
     struct conn c;
@@ -260,6 +295,8 @@ int main(int argc, char **argv)
             pkie_xfer_put_header(b, PKIE_XFER_END, 32);
             memset(b + 5, 0, 32);
             scenario_raw(port, s, b, 37, PKIE_ERR_XFER_UNEXPECTED);
+        } else if (strncmp(s, "hold=", 5) == 0) {
+            scenario_hold(port, s + 5);
         } else if (strncmp(s, "idle=", 5) == 0) {
             int n = atoi(s + 5), secs = strchr(s, ':') ? atoi(strchr(s, ':') + 1) : 5, ok = 0;
             struct conn *cs = calloc((size_t)n, sizeof(*cs));
