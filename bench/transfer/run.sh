@@ -23,7 +23,8 @@
 #      each configuration) and off (`catalog = none`) on both sides,
 #      interleaved in each run (the receiver restarted with each setting);
 #      files per second and the CPU time (user + system) of both processes
-#      per transfer. BENCH_ONLY=catalog runs this section alone.
+#      per transfer, BENCH_CATALOG_FILES (default 500: CPU time is read in
+#      10 ms ticks) files per run. BENCH_ONLY=catalog runs this section alone.
 #   5. New sessions per second of a good partner (the 1-KiB transfers of 3.,
 #      pkie send --session-per-file) while BENCH_IDLE_CONNS (default 1000)
 #      idle TCP connections that never send a byte are open on the receiver,
@@ -54,6 +55,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 RUNS=${BENCH_RUNS:-5}
 SIZE=${BENCH_SIZE:-1073741824}
 SMALL=${BENCH_SMALL_FILES:-200}
+CSMALL=${BENCH_CATALOG_FILES:-500}
 PAR=${BENCH_SMALL_PARALLEL:-4}
 DEST_PARENT=${BENCH_DEST:-/var/tmp}
 export XFER_PORT=${BENCH_PORT:-19443}
@@ -115,24 +117,29 @@ catalog_rate() { # on|off: files/s to $W/cat_$1.txt, CPU ms per transfer to $W/c
   r0=$(cpu_ticks "$RECV_PID")
   t0=$(now)
   /usr/bin/time -f "%U %S" -o "$W/cat_send.time" "$PKIE" send --conf "$W/send.conf" --to hq \
-    --session-per-file "$W"/small/k* >/dev/null || xfer_fail "small files (catalog $1)"
+    --session-per-file "$W"/csmall/k* >/dev/null || xfer_fail "small files (catalog $1)"
   t1=$(now)
   r1=$(cpu_ticks "$RECV_PID")
   xfer_recv_stop
-  awk -v n="$SMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/cat_$1.txt"
-  awk -v n="$SMALL" -v r="$((r1 - r0))" -v hz="$(getconf CLK_TCK)" '
+  awk -v n="$CSMALL" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }' >>"$W/cat_$1.txt"
+  awk -v n="$CSMALL" -v r="$((r1 - r0))" -v hz="$(getconf CLK_TCK)" '
     { printf "%.3f\n", (($1 + $2) + r / hz) * 1000 / n }' "$W/cat_send.time" >>"$W/catcpu_$1.txt"
+  # each side's share, for the run's line
+  awk -v n="$CSMALL" -v r="$((r1 - r0))" -v hz="$(getconf CLK_TCK)" '
+    { printf "send %.3f + recv %.3f", ($1 + $2) * 1000 / n, r / hz * 1000 / n }' \
+    "$W/cat_send.time" >"$W/catsplit_$1.txt"
 }
 catalog_bench() {
-  mkdir -p "$W/small"
-  for i in $(seq 1 "$SMALL"); do [ -f "$W/small/k$i" ] || head -c 1024 "$W/src/big" >"$W/small/k$i"; done
+  mkdir -p "$W/csmall"
+  for i in $(seq 1 "$CSMALL"); do [ -f "$W/csmall/k$i" ] || head -c 1024 "$W/src/big" >"$W/csmall/k$i"; done
   cp "$W/recv.conf" "$W/recv.base.conf"
   cp "$W/send.conf" "$W/send.base.conf"
   : >"$W/cat_on.txt"; : >"$W/cat_off.txt"; : >"$W/catcpu_on.txt"; : >"$W/catcpu_off.txt"
   for cr in $(seq 1 "$RUNS"); do # (lib.sh's helpers use $i)
     if [ $((cr % 2)) -eq 1 ]; then catalog_rate on; catalog_rate off; else catalog_rate off; catalog_rate on; fi
-    echo "  run $cr: catalog on $(tail -1 "$W/cat_on.txt") transfers/s ($(tail -1 "$W/catcpu_on.txt") CPU ms each)," \
-      "off $(tail -1 "$W/cat_off.txt") ($(tail -1 "$W/catcpu_off.txt") CPU ms each)"
+    echo "  run $cr: catalog on $(tail -1 "$W/cat_on.txt") transfers/s ($(tail -1 "$W/catcpu_on.txt") CPU ms each:" \
+      "$(cat "$W/catsplit_on.txt")), off $(tail -1 "$W/cat_off.txt") ($(tail -1 "$W/catcpu_off.txt")" \
+      "CPU ms each: $(cat "$W/catsplit_off.txt"))"
   done
   cp "$W/recv.base.conf" "$W/recv.conf"
   cp "$W/send.base.conf" "$W/send.conf"
