@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
+
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
@@ -254,30 +256,10 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     struct fx *x = *state;
-    rm_tree(x->dir);
+    tmptree_remove(x->dir);
     free(x);
     return 0;
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
+
 #include "rmon.h"
 #include "rsweep.h"
 
@@ -80,26 +82,6 @@ struct fx {
     struct rmon m;
 };
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int setup(void **state)
 {
     struct fx *x = calloc(1, sizeof(*x));
@@ -151,7 +133,7 @@ static int teardown(void **state)
     pthread_mutex_destroy(&x->m.gen_mu);
     pkie_xfer_conf_free(&x->c1);
     pkie_xfer_conf_free(&x->c2);
-    rm_tree(x->dir);
+    tmptree_remove(x->dir);
     free(x);
     return 0;
 }

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
+
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
@@ -82,21 +84,6 @@ static int server_join(struct server *s)
     return s->rc;
 }
 
-static void rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int setup(void **state)
 {
     struct fx *x = calloc(1, sizeof(*x));
@@ -118,8 +105,8 @@ static int teardown(void **state)
     struct fx *x = *state;
     pkie_xfer_audit_close(x->audit);
     close(x->dirfd);
-    rm_dir(x->dir);
-    rm_dir(x->src);
+    tmptree_remove(x->dir);
+    tmptree_remove(x->src);
     free(x);
     return 0;
 }
