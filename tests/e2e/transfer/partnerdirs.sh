@@ -50,6 +50,15 @@ partial() {
   while [ -z "$(ls -A "$3" | grep "^\.$2\..*\.part$")" ]; do
     _i=$((_i + 1)); [ $_i -lt 3000 ] || xfer_fail "no partial file of $2 in $3"; sleep 0.01
   done
+  # then until a checkpoint made some of it durable (the listing's DURABLE),
+  # so that a resume starts past 0 (killed at once, it once resumed at 0)
+  _i=0
+  until partials 2>/dev/null | awk -v n="$2" -v who="$1" \
+    '$NF == n && $6 == who && $3 > 0 { f = 1 } END { exit !f }'; do
+    _i=$((_i + 1)); [ $_i -lt 1500 ] || xfer_fail "no durable part of $2 in $3: $(partials)"
+    kill -0 $_p 2>/dev/null || xfer_fail "the sender of $2 ended before a checkpoint"
+    sleep 0.01
+  done
   kill -9 $_p; wait $_p 2>/dev/null || true
   _i=0
   until partials | grep -q " $1 *idle *$2\$"; do
