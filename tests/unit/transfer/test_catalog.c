@@ -796,12 +796,7 @@ static void test_replay(void **state)
     pkie_xfer_catalog_close(c);
     char *rep = NULL;
     assert_int_equal(rows_json(db2, &rep), 4);
-    if (strcmp(rep, live) != 0) {
-        FILE *dbg = fopen("/tmp/cg/dbg.txt", "w");
-        fprintf(dbg, "%s\n----\n%s", rep, live);
-        fclose(dbg);
-        fail_msg("replayed rows differ");
-    }
+    assert_string_equal(rep, live);
     free(rep);
     free(text);
 
