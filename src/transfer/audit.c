@@ -273,7 +273,11 @@ int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
     struct pkie_xfer_audit *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "audit");
-    a->fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    /* read-write: the catalog's startup replay reads back the lines after
+     * its last row (write-only when that is all the file allows) */
+    a->fd = path ? open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    if (path != NULL && a->fd < 0 && errno == EACCES)
+        a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (path != NULL && a->fd < 0) {
         int e = errno;
         free(a);

@@ -464,6 +464,18 @@ static void test_audit_hook(void **state)
     assert_int_equal(pkie_xfer_audit_catalog(a, &r), 0);
     pkie_xfer_audit_close(a); /* drains the writer */
     assert_int_equal(rows_json(x->db, NULL), 3);
+    /* a line whose row was lost (written by a sink without catalog): the
+     * next sink with the catalog replays it */
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    uint8_t t3[16] = {3};
+    r.tid = t3;
+    assert_int_equal(pkie_xfer_audit_write(a, &r), 0);
+    pkie_xfer_audit_close(a);
+    assert_int_equal(rows_json(x->db, NULL), 3);
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    pkie_xfer_audit_set_catalog(a, c);
+    assert_int_equal(rows_json(x->db, NULL), 4);
+    pkie_xfer_audit_close(a);
     /* the catalog agrees with the audit file: nothing to replay */
     int fd = open(ap, O_RDWR | O_APPEND);
     assert_true(fd >= 0);
@@ -488,7 +500,7 @@ static void test_audit_hook(void **state)
     assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
     assert_true(st.shorter > 0);
     close(fd);
-    assert_int_equal(rows_json(x->db, NULL), 3);
+    assert_int_equal(rows_json(x->db, NULL), 4);
     /* a purge of every row keeps the last commit's end for the replay (a
      * commit after the replay: times are in milliseconds) */
     usleep(3000);
@@ -499,7 +511,7 @@ static void test_audit_hook(void **state)
     pkie_xfer_audit_close(a);
     uint64_t purged = 0;
     assert_int_equal(pkie_xfer_catalog_purge(c, INT64_MAX, &purged), 0);
-    assert_int_equal(purged, 4);
+    assert_int_equal(purged, 5);
     fd = open(ap, O_RDWR | O_APPEND);
     assert_true(fd >= 0);
     assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
