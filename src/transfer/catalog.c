@@ -687,7 +687,7 @@ int pkie_xfer_catalog_purge(struct pkie_xfer_catalog *c, int64_t before_ms, uint
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(c->db, "purge: begin");
     /* the last commit's audit_end goes to meta when it is newer than what
-     * meta holds: the startup check still knows it after every row is gone */
+     * meta holds: the startup replay still knows it after every row is gone */
     int64_t end = -1, at = INT64_MIN, mend = -1, mat = INT64_MIN;
     int rc = last_audit_end(c, &end, &at, &mend, &mat);
     sqlite3_stmt *st = NULL;

@@ -3,9 +3,11 @@
  * session, on both sides (docs/catalog.md).
  *
  * Writers (pkie recv, pkie send) open it read-write and record through the
- * audit sink (audit.c calls pkie_xfer_catalog_put with its lock held, right
- * after the audit line's write(2)); `pkie catalog` opens it read-only for
- * list and show, read-write for purge.
+ * audit sink (audit.c queues each row right after the audit line's write(2);
+ * its writer thread, catalog_queue.c, commits them in groups with
+ * pkie_xfer_catalog_put_many under the sink's lock; at startup
+ * pkie_xfer_catalog_replay reads back the lines whose rows a crash lost);
+ * `pkie catalog` opens it read-only for list and show, read-write for purge.
  *
  * A transfer (direction, partner, transfer id) that resumes over several
  * sessions is one record, updated per session: bytes and resume_offsets grow
