@@ -875,6 +875,47 @@ static void test_replay(void **state)
     free(live);
 }
 
+/* A resumed transfer whose first session's row committed and whose second
+ * session's row was lost: the replayed session joins the same record. */
+static void test_replay_merge(void **state)
+{
+    struct fx *x = *state;
+    char ap[192];
+    snprintf(ap, sizeof(ap), "%s/audit.log", x->dir);
+    struct pkie_xfer_audit *a = NULL;
+    struct pkie_xfer_catalog *c = NULL;
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    assert_int_equal(pkie_xfer_catalog_open(x->db, "in", &c), 0);
+    pkie_xfer_audit_set_catalog(a, c);
+    struct pkie_xfer_peer p = peer("acme");
+    struct pkie_xfer_audit_rec r = {.peer = &p,
+                                    .file = "m",
+                                    .tid = tid_r,
+                                    .size = 10,
+                                    .bytes = 4,
+                                    .result = "interrupted",
+                                    .error = "E: cut"};
+    assert_int_equal(pkie_xfer_audit_write(a, &r), 0);
+    pkie_xfer_audit_close(a);
+    /* the second session's line without its row */
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    r.resume_offset = 4;
+    r.bytes = 6;
+    r.result = "ok";
+    r.error = NULL;
+    assert_int_equal(pkie_xfer_audit_write(a, &r), 0);
+    pkie_xfer_audit_close(a);
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    pkie_xfer_audit_set_catalog(a, c);
+    pkie_xfer_audit_close(a);
+    pkie_xfer_catalog_close(c);
+    char *all = NULL;
+    assert_int_equal(rows_json(x->db, &all), 1);
+    assert_non_null(strstr(all, "\"bytes\":[4,6],\"resume_offsets\":[0,4]"));
+    assert_non_null(strstr(all, "\"result\":\"ok\",\"error\":null"));
+    free(all);
+}
+
 static void test_str_decode(void **state)
 {
     (void)state;
@@ -968,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_triggers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_bad_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_merge, setup, teardown),
         cmocka_unit_test(test_str_decode),
         cmocka_unit_test_setup_teardown(test_conf_and_place, setup, teardown),
     };
