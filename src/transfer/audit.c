@@ -409,7 +409,8 @@ void pkie_xfer_audit_set_catalog(struct pkie_xfer_audit *a, struct pkie_xfer_cat
     else if (cat != NULL)
         log_replay(&st);
     a->cat = cat;
-    if (cat != NULL && pkie_xfer_catq_start(cat, &a->lock, &a->q) != 0)
+    if (cat != NULL && pkie_xfer_catq_start(cat, &a->lock, PKIE_XFER_CATQ_BATCH,
+                                            PKIE_XFER_CATQ_DELAY_MS, &a->q) != 0)
         pkie_log_warn("catalog", "%s: committing each row in its step instead",
                       pkie_err_last()->msg);
     pthread_mutex_unlock(&a->lock);

@@ -30,6 +30,8 @@ struct pkie_xfer_catq {
     pthread_t th;
     struct pkie_xfer_catalog *cat;
     pthread_mutex_t *dblock;
+    size_t batch;     /* commit at this many queued */
+    int64_t delay_ms; /* or this long after the oldest arrived */
 };
 
 static int64_t mono_ms(void)
@@ -149,12 +151,11 @@ static void *writer(void *arg)
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->stop &&
-               (q->n == 0 || (q->n < PKIE_XFER_CATQ_BATCH &&
-                              mono_ms() < q->head->arrived + PKIE_XFER_CATQ_DELAY_MS))) {
+               (q->n == 0 || (q->n < q->batch && mono_ms() < q->head->arrived + q->delay_ms))) {
             if (q->n == 0) {
                 pthread_cond_wait(&q->cv, &q->mu);
             } else {
-                int64_t due = q->head->arrived + PKIE_XFER_CATQ_DELAY_MS;
+                int64_t due = q->head->arrived + q->delay_ms;
                 struct timespec ts = {.tv_sec = (time_t)(due / 1000),
                                       .tv_nsec = (long)(due % 1000) * 1000000};
                 (void)pthread_cond_timedwait(&q->cv, &q->mu, &ts);
@@ -173,8 +174,8 @@ static void *writer(void *arg)
     return NULL;
 }
 
-int pkie_xfer_catq_start(struct pkie_xfer_catalog *cat, pthread_mutex_t *dblock,
-                         struct pkie_xfer_catq **out)
+int pkie_xfer_catq_start(struct pkie_xfer_catalog *cat, pthread_mutex_t *dblock, size_t batch,
+                         int64_t delay_ms, struct pkie_xfer_catq **out)
 {
     *out = NULL;
     struct pkie_xfer_catq *q = calloc(1, sizeof(*q));
@@ -182,6 +183,8 @@ int pkie_xfer_catq_start(struct pkie_xfer_catalog *cat, pthread_mutex_t *dblock,
         return PKIE_ERR(PKIE_ERR_NOMEM, "catalog queue");
     q->cat = cat;
     q->dblock = dblock;
+    q->batch = batch > 0 ? batch : 1;
+    q->delay_ms = delay_ms > 0 ? delay_ms : 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -225,7 +228,7 @@ int pkie_xfer_catq_push(struct pkie_xfer_catq *q, const struct pkie_xfer_catalog
     q->n++;
     /* wake the writer only when it has something new to do: the first event
      * starts its timer, a full batch commits at once */
-    if (q->n == 1 || q->n == PKIE_XFER_CATQ_BATCH)
+    if (q->n == 1 || q->n == q->batch)
         pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return 0;

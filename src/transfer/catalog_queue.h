@@ -17,6 +17,7 @@
 #include "catalog.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define PKIE_XFER_CATQ_BATCH    64
@@ -27,9 +28,12 @@
 
 struct pkie_xfer_catq;
 
-/** Start the writer of @p cat, whose connection is guarded by @p dblock. */
-int pkie_xfer_catq_start(struct pkie_xfer_catalog *cat, pthread_mutex_t *dblock,
-                         struct pkie_xfer_catq **out);
+/** Start the writer of @p cat, whose connection is guarded by @p dblock:
+ *  it commits when @p batch events are queued or @p delay_ms after the
+ *  oldest arrived (the sink passes PKIE_XFER_CATQ_BATCH and
+ *  PKIE_XFER_CATQ_DELAY_MS; the unit tests others). */
+int pkie_xfer_catq_start(struct pkie_xfer_catalog *cat, pthread_mutex_t *dblock, size_t batch,
+                         int64_t delay_ms, struct pkie_xfer_catq **out);
 /** Queue a deep copy of @p ev: the caller's buffers may be reused at once. */
 int pkie_xfer_catq_push(struct pkie_xfer_catq *q, const struct pkie_xfer_catalog_event *ev,
                         int64_t audit_end, int64_t ended_ms);

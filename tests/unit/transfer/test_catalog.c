@@ -12,6 +12,7 @@
 
 #include "audit_line.h"
 #include "catalog.h"
+#include "catalog_queue.h"
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
@@ -674,6 +675,27 @@ static void test_queue_triggers(void **state)
     }
     assert_true(wait_rows(x->db, 65, 10000));
     pkie_xfer_audit_close(a);
+    /* the queue alone, with a delay no test waits for: only the count
+     * commits; a lone event waits for its delay or for stop */
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    struct pkie_xfer_catq *q = NULL;
+    assert_int_equal(pkie_xfer_catq_start(c, &lock, 8, 3600 * 1000, &q), 0);
+    struct pkie_xfer_catalog_event ev = {.file = &r};
+    for (int i = 0; i < 8; i++) {
+        uint8_t t[16] = {10, (uint8_t)i};
+        r.tid = t;
+        assert_int_equal(pkie_xfer_catq_push(q, &ev, -1, 1000 + i), 0);
+    }
+    assert_true(wait_rows(x->db, 65 + 8, 10000));
+    uint8_t t9[16] = {11};
+    r.tid = t9;
+    assert_int_equal(pkie_xfer_catq_push(q, &ev, -1, 2000), 0);
+    usleep(300 * 1000); /* not a synchronisation: nothing may happen */
+    assert_int_equal(rows_json(x->db, NULL), 65 + 8);
+    struct pkie_xfer_catalog_event none = {0};
+    assert_int_equal(pkie_xfer_catq_push(q, &none, -1, 0), PKIE_ERR_ARG);
+    pkie_xfer_catq_stop(q); /* drains */
+    assert_int_equal(rows_json(x->db, NULL), 65 + 9);
     pkie_xfer_catalog_close(c);
 }
 
