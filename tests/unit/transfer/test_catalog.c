@@ -1,8 +1,11 @@
 /* Unit tests: the transfer catalog (catalog.c): TIME parsing, one record per
  * transfer over several sessions, refused sessions, filters, show of an
  * unknown id, purge bounds, lossless escaping of odd names, damaged and
- * foreign files refused, the audit hook and its startup check, the
- * configuration's default path. */
+ * foreign files refused, the audit hook, the writer thread's group commit
+ * (copies, order across threads, the count and delay triggers, draining, a
+ * bad record in a group), the startup replay of audit lines without rows
+ * (identical rows, a resumed transfer merged, bad and cut lines), the strict
+ * string decoder, the configuration's default path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
