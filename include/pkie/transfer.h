@@ -379,15 +379,19 @@ struct pkie_xfer_catalog;
 /** Open (create 0640, append) @p path; NULL @p path: no audit file (a sink
  *  for the catalog only). */
 int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out);
-/** Close the sink (not its catalog: the caller closes that after). */
+/** Close the sink: commits every catalog row still queued and joins the
+ *  catalog's writer thread (not the catalog: the caller closes that after). */
 void pkie_xfer_audit_close(struct pkie_xfer_audit *a);
-/** Record every audited session also in @p cat, in the same step as its
- *  audit line (the row commits right after the line's write(2), under the
- *  audit lock); first compares the catalog with the audit file and logs a
- *  warning when a crash left lines without rows (docs/catalog.md). */
+/** Record every audited session also in @p cat: its row is queued right
+ *  after the line's write(2), under the audit lock (rows keep the lines'
+ *  order), and a writer thread commits the queued rows in groups (64 rows,
+ *  or 100 ms after the oldest; docs/catalog.md). First replays into @p cat
+ *  the audit lines written after its last row (rows a crash lost), logging
+ *  what it replayed and the lines it could not read. */
 void pkie_xfer_audit_set_catalog(struct pkie_xfer_audit *a, struct pkie_xfer_catalog *cat);
 /** Record @p r in the catalog only, without an audit line (the sender's
- *  files, which its audit file does not list). NULL @p a or no catalog: no-op. */
+ *  files, which its audit file does not list): queued for the writer thread
+ *  (a deep copy). NULL @p a or no catalog: no-op. */
 int pkie_xfer_audit_catalog(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
 /** Format @p r as one JSON object (no newline) into a NUL-terminated @p out. */
 int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *len);
@@ -399,7 +403,8 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
 int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *len);
 /** Append a refused session as one line. NULL @p a: no-op. */
 int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r);
-/** Append @p r as one line (one write(2), serialised). NULL @p a: no-op. */
+/** Append @p r as one line (one write(2), serialised; its catalog row, if
+ *  any, is queued, ended at the line's "time"). NULL @p a: no-op. */
 int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audit_rec *r);
 /** Append @p s (@p len bytes, NUL included) JSON-escaped, without quotes, to a
  *  malloc'ed string buffer (*buf, *len, *cap): control characters as \\uXXXX

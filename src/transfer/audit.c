@@ -1,5 +1,6 @@
 /* Audit: one JSON line per transfer, appended with one write(2). */
 #include "catalog.h"
+#include "catalog_queue.h"
 #include "pkie/error.h"
 #include "pkie/log.h"
 #include "pkie/metrics.h"
@@ -22,8 +23,12 @@
 struct pkie_xfer_audit {
     int fd; /* -1: no audit file (a sender's catalog only) */
     pthread_mutex_t lock;
-    struct pkie_xfer_catalog *cat; /* the catalog written in the same step, or NULL */
+    struct pkie_xfer_catalog *cat; /* the catalog the rows go to, or NULL */
+    struct pkie_xfer_catq *q;      /* its writer thread (NULL: commit in the step) */
 };
+
+/* Bytes of audit lines the startup replay reads at most. */
+#define AUDIT_REPLAY_MAX ((int64_t)64 * 1024 * 1024)
 
 static int sb_reserve(char **buf, size_t *len, size_t *cap, size_t extra)
 {
@@ -111,7 +116,7 @@ int pkie_xfer_json_escape(char **buf, size_t *len, size_t *cap, const char *s, s
     return rc;
 }
 
-static int ts_now(char **b, size_t *l, size_t *c);
+static int ts_at(char **b, size_t *l, size_t *c, int64_t ms);
 
 static int add_str(char **b, size_t *l, size_t *c, const char *key, const char *v)
 {
@@ -167,14 +172,15 @@ static int finish_object(int rc, char *b, size_t l, size_t c, char **out, size_t
     return 0;
 }
 
-int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
+/* pkie_xfer_audit_format with the line's time @p ms (the catalog row's end). */
+static int format_at(const struct pkie_xfer_audit_rec *r, int64_t ms, char **out, size_t *outlen)
 {
     char *b = NULL;
     size_t l = 0, c = 0;
     const struct pkie_xfer_peer empty = {0};
     const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
     char hex[129];
-    int rc = ts_now(&b, &l, &c);
+    int rc = ts_at(&b, &l, &c, ms);
     if (rc == 0)
         rc = add_peer(&b, &l, &c, p);
     if (rc == 0)
@@ -203,27 +209,29 @@ int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size
     return finish_object(rc, b, l, c, out, outlen);
 }
 
-static int ts_now(char **b, size_t *l, size_t *c)
+int pkie_xfer_audit_format(const struct pkie_xfer_audit_rec *r, char **out, size_t *outlen)
 {
-    char ts[80];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(now.tv_nsec / 1000000) % 1000);
+    return format_at(r, pkie_xfer_now_ms(), out, outlen);
+}
+
+/* The line's "time": @p ms since the epoch (pkie_xfer_now_ms), RFC 3339 UTC
+ * with milliseconds; the catalog row's end is the same value. */
+static int ts_at(char **b, size_t *l, size_t *c, int64_t ms)
+{
+    char ts[32];
+    pkie_xfer_time_format(ms, ts);
     return sb_printf(b, l, c, "{\"time\":\"%s\"", ts);
 }
 
-int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *outlen)
+static int format_refusal_at(const struct pkie_xfer_refusal *r, int64_t ms, char **out,
+                             size_t *outlen)
 {
     char *b = NULL;
     size_t l = 0, c = 0;
     const struct pkie_xfer_peer empty = {0};
     const struct pkie_xfer_peer *p = r->peer ? r->peer : &empty;
     int alert = r->alert >= 0 && r->alert <= 255 ? r->alert : -1;
-    int rc = ts_now(&b, &l, &c);
+    int rc = ts_at(&b, &l, &c, ms);
     if (rc == 0)
         rc = add_str(&b, &l, &c, "event", "refused");
     if (rc == 0)
@@ -254,13 +262,22 @@ int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out
     return finish_object(rc, b, l, c, out, outlen);
 }
 
+int pkie_xfer_audit_format_refusal(const struct pkie_xfer_refusal *r, char **out, size_t *outlen)
+{
+    return format_refusal_at(r, pkie_xfer_now_ms(), out, outlen);
+}
+
 int pkie_xfer_audit_open(const char *path, struct pkie_xfer_audit **out)
 {
     *out = NULL;
     struct pkie_xfer_audit *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return PKIE_ERR(PKIE_ERR_NOMEM, "audit");
-    a->fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    /* read-write: the catalog's startup replay reads back the lines after
+     * its last row (write-only when that is all the file allows) */
+    a->fd = path ? open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+    if (path != NULL && a->fd < 0 && errno == EACCES)
+        a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (path != NULL && a->fd < 0) {
         int e = errno;
         free(a);
@@ -275,17 +292,20 @@ void pkie_xfer_audit_close(struct pkie_xfer_audit *a)
 {
     if (a == NULL)
         return;
+    pkie_xfer_catq_stop(a->q); /* commits every queued row, then joins */
     if (a->fd >= 0)
         close(a->fd);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
 
-/* The catalog hook: commit @p ev's row right after its audit line (@p wrote:
- * the line is in the file), under the audit lock (docs/catalog.md, "Order").
- * A failure is logged; the audit's result stays the line's. */
+/* The catalog hook: queue @p ev's row (ended @p ms, the line's time) right
+ * after its audit line (@p wrote: the line is in the file), under the audit
+ * lock, so that rows keep the lines' order (docs/catalog.md, "Order"). The
+ * writer thread commits it within PKIE_XFER_CATQ_DELAY_MS; without one it
+ * commits here. A failure is logged; the audit's result stays the line's. */
 static void catalog_step(struct pkie_xfer_audit *a, const struct pkie_xfer_catalog_event *ev,
-                         int wrote)
+                         int64_t ms, int wrote)
 {
     if (a->cat == NULL || ev == NULL)
         return;
@@ -294,19 +314,24 @@ static void catalog_step(struct pkie_xfer_audit *a, const struct pkie_xfer_catal
         off_t o = lseek(a->fd, 0, SEEK_CUR); /* O_APPEND: the end of our line */
         end = o >= 0 ? (int64_t)o : -1;
     }
-    if (pkie_xfer_catalog_put(a->cat, ev, end) != 0)
-        pkie_log_error("catalog", "catalog write failed: %s", pkie_err_last()->msg);
+    struct pkie_xfer_catalog_item it = {.ev = ev, .audit_end = end, .ended_ms = ms};
+    if (a->q != NULL) {
+        if (pkie_xfer_catq_push(a->q, ev, end, ms) != 0)
+            pkie_log_error("catalog", "catalog write failed: %s", pkie_err_last()->msg);
+    } else {
+        (void)pkie_xfer_catalog_put_many(a->cat, &it, 1); /* logs its failure */
+    }
 }
 
 /* Append @p line (@p len bytes and room for one more) as one line. */
 static int append_line(struct pkie_xfer_audit *a, char *line, size_t len,
-                       const struct pkie_xfer_catalog_event *ev)
+                       const struct pkie_xfer_catalog_event *ev, int64_t ms)
 {
     line[len] = '\n'; /* the NUL's place: the buffer holds len + 1 bytes */
     pthread_mutex_lock(&a->lock);
     ssize_t w = a->fd >= 0 ? write(a->fd, line, len + 1) : (ssize_t)(len + 1);
     int e = errno;
-    catalog_step(a, ev, w == (ssize_t)(len + 1));
+    catalog_step(a, ev, ms, w == (ssize_t)(len + 1));
     pthread_mutex_unlock(&a->lock);
     free(line);
     if (w != (ssize_t)(len + 1))
@@ -320,8 +345,10 @@ int pkie_xfer_audit_write(struct pkie_xfer_audit *a, const struct pkie_xfer_audi
         return 0;
     char *line = NULL;
     size_t len = 0;
-    int rc = pkie_xfer_audit_format(r, &line, &len);
-    return rc != 0 ? rc : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.file = r});
+    int64_t ms = pkie_xfer_now_ms();
+    int rc = format_at(r, ms, &line, &len);
+    return rc != 0 ? rc
+                   : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.file = r}, ms);
 }
 
 int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_refusal *r)
@@ -331,32 +358,61 @@ int pkie_xfer_audit_refusal(struct pkie_xfer_audit *a, const struct pkie_xfer_re
         return 0;
     char *line = NULL;
     size_t len = 0;
-    int rc = pkie_xfer_audit_format_refusal(r, &line, &len);
+    int64_t ms = pkie_xfer_now_ms();
+    int rc = format_refusal_at(r, ms, &line, &len);
     return rc != 0 ? rc
-                   : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.refusal = r});
+                   : append_line(a, line, len, &(struct pkie_xfer_catalog_event){.refusal = r}, ms);
+}
+
+/* Log what the startup replay did. */
+static void log_replay(const struct pkie_xfer_catalog_replay *st)
+{
+    if (st->replayed > 0)
+        pkie_log_info("catalog", "replayed %" PRIu64 " audit line(s) into the catalog",
+                      st->replayed);
+    if (st->bad > 0)
+        pkie_log_warn("catalog",
+                      "%" PRIu64 " audit line(s) after offset %" PRId64
+                      " could not be read back into the catalog (the first at offset %" PRId64
+                      "); they are in the audit file only",
+                      st->bad, st->from, st->first_bad);
+    if (st->cut)
+        pkie_log_warn("catalog", "the audit file ends with a line cut short (no newline): "
+                                 "not replayed");
+    if (st->skipped > 0)
+        pkie_log_warn("catalog",
+                      "the audit file holds %" PRId64 " bytes of lines written after the "
+                      "catalog's last record, more than the replay reads (%" PRId64
+                      " bytes): those sessions are in the audit file only",
+                      st->skipped, AUDIT_REPLAY_MAX);
+    if (st->shorter > 0)
+        pkie_log_warn("catalog",
+                      "the audit file is %" PRId64 " bytes shorter than when the catalog "
+                      "last recorded it (rotated or truncated?)",
+                      st->shorter);
 }
 
 void pkie_xfer_audit_set_catalog(struct pkie_xfer_audit *a, struct pkie_xfer_catalog *cat)
 {
     if (a == NULL)
         return;
-    int64_t missing = 0;
-    if (cat != NULL && pkie_xfer_catalog_check_audit(cat, a->fd, &missing) != 0)
-        pkie_log_error("catalog", "checking the catalog against the audit file: %s",
-                       pkie_err_last()->msg);
-    else if (missing > 0)
-        pkie_log_warn("catalog",
-                      "the audit file holds %" PRId64 " bytes of lines written after the "
-                      "catalog's last record: a crash came between an audit line and its "
-                      "catalog row; those sessions are in the audit file only",
-                      missing);
-    else if (missing < 0)
-        pkie_log_warn("catalog",
-                      "the audit file is %" PRId64 " bytes shorter than when the catalog "
-                      "last recorded it (rotated or truncated?)",
-                      -missing);
+    struct pkie_xfer_catalog_replay st;
     pthread_mutex_lock(&a->lock);
+    struct pkie_xfer_catq *old = a->q;
+    a->q = NULL;
+    pthread_mutex_unlock(&a->lock);
+    pkie_xfer_catq_stop(old); /* a sink set twice: the old writer drains first */
+    pthread_mutex_lock(&a->lock);
+    if (cat != NULL && pkie_xfer_catalog_replay(cat, a->fd, AUDIT_REPLAY_MAX, &st) != 0)
+        pkie_log_error("catalog", "replaying the audit file into the catalog: %s",
+                       pkie_err_last()->msg);
+    else if (cat != NULL)
+        log_replay(&st);
     a->cat = cat;
+    if (cat != NULL && pkie_xfer_catq_start(cat, &a->lock, PKIE_XFER_CATQ_BATCH,
+                                            PKIE_XFER_CATQ_DELAY_MS, &a->q) != 0)
+        pkie_log_warn("catalog", "%s: committing each row in its step instead",
+                      pkie_err_last()->msg);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -364,8 +420,13 @@ int pkie_xfer_audit_catalog(struct pkie_xfer_audit *a, const struct pkie_xfer_au
 {
     if (a == NULL || a->cat == NULL)
         return 0;
+    struct pkie_xfer_catalog_event ev = {.file = r};
+    int64_t ms = pkie_xfer_now_ms();
+    if (a->q != NULL)
+        return pkie_xfer_catq_push(a->q, &ev, -1, ms);
+    struct pkie_xfer_catalog_item it = {.ev = &ev, .audit_end = -1, .ended_ms = ms};
     pthread_mutex_lock(&a->lock);
-    int rc = pkie_xfer_catalog_put(a->cat, &(struct pkie_xfer_catalog_event){.file = r}, -1);
+    size_t failed = pkie_xfer_catalog_put_many(a->cat, &it, 1);
     pthread_mutex_unlock(&a->lock);
-    return rc;
+    return failed ? PKIE_ERR(PKIE_ERR_IO, "catalog write failed") : 0;
 }

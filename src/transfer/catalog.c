@@ -1,7 +1,9 @@
 /* The transfer catalog in SQLite (catalog.h, docs/catalog.md). */
 #include "catalog.h"
 
+#include "audit_line.h"
 #include "pkie/error.h"
+#include "pkie/log.h"
 #include "pkie/transfer.h"
 
 #include <errno.h>
@@ -311,9 +313,12 @@ static void bind_common(sqlite3_stmt *st, const struct pkie_xfer_catalog_event *
         sqlite3_bind_null(st, 10);
     }
     sqlite3_bind_int64(st, 7, now);
-    bind_str(st, 11, p->tls_version);
-    bind_str(st, 12, p->cipher);
-    bind_str(st, 13, p->global_area ? pkie_xfer_hex(p->global_area, 64, ga) : NULL);
+    /* null for a refused session (docs/catalog.md): its audit line has none,
+     * and the startup replay must give the same row */
+    const struct pkie_xfer_peer *tp = ev->file ? p : &empty;
+    bind_str(st, 11, tp->tls_version);
+    bind_str(st, 12, tp->cipher);
+    bind_str(st, 13, tp->global_area ? pkie_xfer_hex(tp->global_area, 64, ga) : NULL);
 }
 
 static int step_done(struct pkie_xfer_catalog *c, sqlite3_stmt *st, const char *what)
@@ -326,9 +331,8 @@ static int step_done(struct pkie_xfer_catalog *c, sqlite3_stmt *st, const char *
 
 /* The statements of one event, inside the transaction. */
 static int put_rows(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_event *ev,
-                    int64_t audit_end)
+                    int64_t audit_end, int64_t now)
 {
-    int64_t now = pkie_xfer_now_ms();
     const struct pkie_xfer_peer *p = ev->file ? ev->file->peer : ev->refusal->peer;
     const char *partner = p ? p->partner : NULL;
     const char *dir = c->dir;
@@ -375,22 +379,65 @@ static int put_rows(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_
     return rc;
 }
 
-int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_event *ev,
-                          int64_t audit_end)
+static int valid_event(const struct pkie_xfer_catalog_event *ev)
 {
-    if (c == NULL)
-        return 0;
-    if (c->st[ST_BEGIN] == NULL || ev == NULL || (ev->file == NULL) == (ev->refusal == NULL))
-        return PKIE_ERR(PKIE_ERR_ARG, "catalog: not opened for writing, or no event");
+    return ev != NULL && (ev->file == NULL) != (ev->refusal == NULL);
+}
+
+/* @p n items in one transaction (and meta's audit_end := @p meta_end when it
+ * is not negative). */
+static int put_tx(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_item *it, size_t n,
+                  int64_t meta_end)
+{
     int rc = step_done(c, c->st[ST_BEGIN], "begin");
     if (rc != 0)
         return rc;
-    rc = put_rows(c, ev, audit_end);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = valid_event(it[i].ev) ? put_rows(c, it[i].ev, it[i].audit_end, it[i].ended_ms)
+                                   : PKIE_ERR(PKIE_ERR_ARG, "catalog: no event");
+    if (rc == 0 && meta_end >= 0) {
+        sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)meta_end);
+        sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
+        rc = step_done(c, c->st[ST_META], "recording the audit offset");
+    }
     if (rc == 0)
         rc = step_done(c, c->st[ST_COMMIT], "commit");
     if (rc != 0 && !sqlite3_get_autocommit(c->db))
         (void)step_done(c, c->st[ST_ROLLBACK], "rollback");
     return rc;
+}
+
+size_t pkie_xfer_catalog_put_many(struct pkie_xfer_catalog *c,
+                                  const struct pkie_xfer_catalog_item *it, size_t n)
+{
+    if (c == NULL || n == 0)
+        return 0;
+    if (c->st[ST_BEGIN] == NULL) {
+        pkie_log_error("catalog", "catalog not opened for writing: %zu record(s) lost", n);
+        return n;
+    }
+    if (put_tx(c, it, n, -1) == 0)
+        return 0;
+    /* one bad record loses only itself: each alone */
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (put_tx(c, &it[i], 1, -1) != 0) {
+            failed++;
+            pkie_log_error("catalog", "catalog write failed: %s", pkie_err_last()->msg);
+        }
+    return failed;
+}
+
+int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_event *ev,
+                          int64_t audit_end)
+{
+    if (c == NULL)
+        return 0;
+    if (c->st[ST_BEGIN] == NULL || !valid_event(ev))
+        return PKIE_ERR(PKIE_ERR_ARG, "catalog: not opened for writing, or no event");
+    struct pkie_xfer_catalog_item it = {
+        .ev = ev, .audit_end = audit_end, .ended_ms = pkie_xfer_now_ms()};
+    return put_tx(c, &it, 1, -1);
 }
 
 static int prep(struct pkie_xfer_catalog *c, const char *sql, sqlite3_stmt **st)
@@ -439,12 +486,65 @@ static int last_audit_end(struct pkie_xfer_catalog *c, int64_t *end, int64_t *at
     return s == SQLITE_ROW || s == SQLITE_DONE ? 0 : db_err(c->db, "reading the audit offset");
 }
 
-int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int64_t *missing)
+int pkie_xfer_catalog_replay_buf(struct pkie_xfer_catalog *c, const char *buf, size_t len,
+                                 int64_t base, int64_t meta_end,
+                                 struct pkie_xfer_catalog_replay *out)
 {
-    *missing = 0;
+    if (c == NULL || c->st[ST_BEGIN] == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "catalog: not opened for writing");
+    sqlite3_stmt *ps = NULL;
+    int rc = prep(c, pkie_xfer_audit_line_sql, &ps);
+    if (rc == 0)
+        rc = step_done(c, c->st[ST_BEGIN], "begin");
+    size_t off = 0;
+    while (rc == 0 && off < len) {
+        const char *nl = memchr(buf + off, '\n', len - off);
+        if (nl == NULL) {
+            out->cut = 1; /* a line cut at the end: never replayed */
+            break;
+        }
+        size_t ll = (size_t)(nl - (buf + off));
+        int64_t end = base + (int64_t)(off + ll + 1);
+        struct pkie_xfer_audit_line l;
+        int e = pkie_xfer_audit_line_parse(ps, buf + off, ll, &l);
+        if (e == 0)
+            e = put_rows(c, &l.ev, end, l.time_ms);
+        pkie_xfer_audit_line_free(&l);
+        if (e == 0) {
+            out->replayed++;
+        } else {
+            if (out->bad++ < 10)
+                pkie_log_warn("catalog", "audit line at offset %" PRId64 " not replayed: %s",
+                              base + (int64_t)off, pkie_err_last()->msg);
+            if (out->first_bad < 0)
+                out->first_bad = base + (int64_t)off;
+        }
+        off += ll + 1;
+    }
+    sqlite3_finalize(ps);
+    if (rc == 0 && meta_end >= 0) {
+        sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)meta_end);
+        sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
+        rc = step_done(c, c->st[ST_META], "recording the audit offset");
+    }
+    if (rc == 0)
+        rc = step_done(c, c->st[ST_COMMIT], "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(c->db))
+        (void)step_done(c, c->st[ST_ROLLBACK], "rollback");
+    if (rc != 0)
+        out->replayed = 0;
+    return rc;
+}
+
+int pkie_xfer_catalog_replay(struct pkie_xfer_catalog *c, int audit_fd, int64_t cap,
+                             struct pkie_xfer_catalog_replay *out)
+{
+    *out = (struct pkie_xfer_catalog_replay){.from = -1, .first_bad = -1};
     struct stat sb;
     if (c == NULL || audit_fd < 0)
         return 0;
+    if (c->st[ST_BEGIN] == NULL)
+        return PKIE_ERR(PKIE_ERR_ARG, "catalog: not opened for writing");
     if (fstat(audit_fd, &sb) != 0)
         return PKIE_ERR(PKIE_ERR_IO, "audit file: %s", strerror(errno));
     int64_t end, at, mend, mat;
@@ -452,16 +552,43 @@ int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int
     if (rc != 0)
         return rc;
     /* the last commit's end: the newest row's, unless meta (a previous
-     * check, or a purge) is newer */
-    int64_t recorded = mat >= at ? mend : end;
-    if (recorded >= 0)
-        *missing = (int64_t)sb.st_size - recorded;
-    if (recorded < 0 || *missing == 0)
-        return 0; /* nothing recorded yet, or in agreement */
-    /* warned once: the next check starts from here */
-    sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)sb.st_size);
-    sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
-    return step_done(c, c->st[ST_META], "recording the audit offset");
+     * replay, or a purge) is newer; in the same millisecond, the larger
+     * (a file only grows between two of them) */
+    int64_t recorded = mat > at ? mend : mat < at ? end : (mend > end ? mend : end);
+    int64_t size = (int64_t)sb.st_size;
+    out->from = recorded;
+    out->size = size;
+    if (recorded == size)
+        return 0;
+    if (recorded > size)
+        out->shorter = recorded - size;
+    else if (recorded >= 0 && size - recorded > cap)
+        out->skipped = size - recorded;
+    if (recorded < 0 || recorded > size || out->skipped > 0)
+        /* nothing recorded yet (the lines before this catalog are history),
+         * rotated, or too much: start from here */
+        return put_tx(c, NULL, 0, size);
+    size_t n = (size_t)(size - recorded);
+    char *buf = malloc(n);
+    if (buf == NULL)
+        return PKIE_ERR(PKIE_ERR_NOMEM, "catalog: reading the audit file");
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(audit_fd, buf + got, n - got, (off_t)(recorded + (int64_t)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < n) {
+        free(buf);
+        return PKIE_ERR(PKIE_ERR_IO, "audit file: cannot read %zu bytes at %" PRId64 ": %s", n,
+                        recorded, strerror(errno));
+    }
+    rc = pkie_xfer_catalog_replay_buf(c, buf, n, recorded, size, out);
+    free(buf);
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -560,7 +687,7 @@ int pkie_xfer_catalog_purge(struct pkie_xfer_catalog *c, int64_t before_ms, uint
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(c->db, "purge: begin");
     /* the last commit's audit_end goes to meta when it is newer than what
-     * meta holds: the startup check still knows it after every row is gone */
+     * meta holds: the startup replay still knows it after every row is gone */
     int64_t end = -1, at = INT64_MIN, mend = -1, mat = INT64_MIN;
     int rc = last_audit_end(c, &end, &at, &mend, &mat);
     sqlite3_stmt *st = NULL;

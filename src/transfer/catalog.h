@@ -3,9 +3,11 @@
  * session, on both sides (docs/catalog.md).
  *
  * Writers (pkie recv, pkie send) open it read-write and record through the
- * audit sink (audit.c calls pkie_xfer_catalog_put with its lock held, right
- * after the audit line's write(2)); `pkie catalog` opens it read-only for
- * list and show, read-write for purge.
+ * audit sink (audit.c queues each row right after the audit line's write(2);
+ * its writer thread, catalog_queue.c, commits them in groups with
+ * pkie_xfer_catalog_put_many under the sink's lock; at startup
+ * pkie_xfer_catalog_replay reads back the lines whose rows a crash lost);
+ * `pkie catalog` opens it read-only for list and show, read-write for purge.
  *
  * A transfer (direction, partner, transfer id) that resumes over several
  * sessions is one record, updated per session: bytes and resume_offsets grow
@@ -63,22 +65,61 @@ struct pkie_xfer_catalog_event {
 /**
  * Record @p ev, ended now, in one transaction with prepared statements kept
  * open. @p audit_end is the audit file's size right after its line was
- * appended (-1: no audit line), kept in the row for the startup check.
+ * appended (-1: no audit line), kept in the row for the startup replay.
  * NULL @p c: no-op. Serialised by the caller (the audit lock).
  */
 int pkie_xfer_catalog_put(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_event *ev,
                           int64_t audit_end);
 
+/** One event of pkie_xfer_catalog_put_many. */
+struct pkie_xfer_catalog_item {
+    const struct pkie_xfer_catalog_event *ev;
+    int64_t audit_end; /**< as pkie_xfer_catalog_put's, -1: no audit line */
+    int64_t ended_ms;  /**< when the session ended (its audit line's time) */
+};
+
 /**
- * Startup check against the audit file (open fd @p audit_fd): compares its
- * size with the audit_end of the last commit (the newest row's, or the
- * previous check's when that is newer). *@p missing: bytes of audit lines
- * written after it (lines whose row a crash lost), negative when the audit
- * file is shorter (rotated or truncated), 0 when they agree or nothing was
- * recorded yet. A disagreement is recorded (meta table) with the current
- * size, so that it is reported once. Scans the rows once (startup only).
+ * Record @p n items in order in one transaction (group commit, the catalog
+ * writer thread: catalog_queue.h). When that transaction fails, each item is
+ * retried in a transaction of its own, so that a bad record loses only
+ * itself; every failure is logged. Returns the number of items not recorded.
+ * Serialised by the caller (the audit lock).
  */
-int pkie_xfer_catalog_check_audit(struct pkie_xfer_catalog *c, int audit_fd, int64_t *missing);
+size_t pkie_xfer_catalog_put_many(struct pkie_xfer_catalog *c,
+                                  const struct pkie_xfer_catalog_item *it, size_t n);
+
+/** What pkie_xfer_catalog_replay found and did. */
+struct pkie_xfer_catalog_replay {
+    int64_t from;      /**< the catalog's last recorded audit_end (-1: none yet) */
+    int64_t size;      /**< the audit file's size */
+    uint64_t replayed; /**< audit lines recorded */
+    uint64_t bad;      /**< complete lines that could not be read or recorded */
+    int64_t first_bad; /**< offset of the first of them, -1: none */
+    int64_t shorter;   /**< > 0: the file is this much shorter (rotated, truncated) */
+    int64_t skipped;   /**< > 0: bytes of lines over the cap, not replayed */
+    int cut;           /**< 1: the last line has no newline (not replayed) */
+};
+
+/**
+ * Startup replay from the audit file (open fd @p audit_fd): the lines
+ * written after the catalog's last recorded audit_end (the newest row's, or
+ * the previous replay's when that is newer) are lines whose row was still
+ * queued when the process died (or written with the catalog off). Each
+ * complete line is parsed (audit_line.h) and recorded as the live write
+ * would have (audit_end: the line's end, ended: its "time"), merged into its
+ * transfer's record; all in one transaction with the new audit_end in meta.
+ * Lines that do not parse are counted and logged with their offset. Nothing
+ * recorded yet (a new catalog), a shorter file, or more than @p cap bytes:
+ * nothing replayed, the file's size recorded. Startup only (scans the rows).
+ */
+int pkie_xfer_catalog_replay(struct pkie_xfer_catalog *c, int audit_fd, int64_t cap,
+                             struct pkie_xfer_catalog_replay *out);
+/** The core of pkie_xfer_catalog_replay on @p len bytes at offset @p base of
+ *  the audit file; meta's audit_end := @p meta_end (-1: unchanged). *out
+ *  initialised by the caller. For pkie_xfer_catalog_replay and the fuzz target. */
+int pkie_xfer_catalog_replay_buf(struct pkie_xfer_catalog *c, const char *buf, size_t len,
+                                 int64_t base, int64_t meta_end,
+                                 struct pkie_xfer_catalog_replay *out);
 
 /** One record as read back. Strings are NUL-terminated (file may also hold
  *  NUL: file_len bytes); NULL when not known. Valid during the callback. */

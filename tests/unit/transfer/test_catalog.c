@@ -1,8 +1,9 @@
 /* Unit tests: the transfer catalog (catalog.c): TIME parsing, one record per
  * transfer over several sessions, refused sessions, filters, show of an
  * unknown id, purge bounds, lossless escaping of odd names, damaged and
- * foreign files refused, the audit hook and its startup check, the
- * configuration's default path. */
+ * foreign files refused, the audit hook and its replay of lines without rows,
+ * the configuration's default path (the writer thread and the replay in
+ * detail: test_catalog_queue.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "catalog_fx.h"
 #include "pkie/error.h"
 #include "pkie/transfer.h"
 
@@ -20,34 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
-
-struct fx {
-    char dir[64];
-    char db[128];
-};
-
-static int setup(void **state)
-{
-    struct fx *x = calloc(1, sizeof(*x));
-    snprintf(x->dir, sizeof(x->dir), "/tmp/pkie-cat-XXXXXX");
-    if (x == NULL || mkdtemp(x->dir) == NULL)
-        return -1;
-    snprintf(x->db, sizeof(x->db), "%s/t.catalog", x->dir);
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(x);
-    return 0;
-}
 
 static void test_time_parse(void **state)
 {
@@ -124,22 +100,6 @@ static void test_time_parse(void **state)
     assert_int_equal(pkie_xfer_time_parse(NULL, now, &t), PKIE_ERR_ARG);
 }
 
-static const uint8_t tid_a[16] = {0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-
-static struct pkie_xfer_peer peer(const char *partner)
-{
-    static const uint8_t ga[64] = {0xde, 0xad};
-    struct pkie_xfer_peer p = {.partner = partner,
-                               .addr = "127.0.0.1:1",
-                               .subject = "CN=s1,O=t",
-                               .issuer = "CN=root",
-                               .serial = "0A",
-                               .tls_version = "TLSv1.3",
-                               .cipher = "TLS_AES_128_GCM_SHA256",
-                               .global_area = ga};
-    return p;
-}
-
 static int put_file(struct pkie_xfer_catalog *c, const struct pkie_xfer_peer *p, const uint8_t *tid,
                     const char *name, size_t nlen, uint64_t bytes, uint64_t resume,
                     const char *result)
@@ -158,38 +118,6 @@ static int put_file(struct pkie_xfer_catalog *c, const struct pkie_xfer_peer *p,
                                     .error = strcmp(result, "ok") == 0 ? NULL : "XFER_CLOSED: x"};
     struct pkie_xfer_catalog_event ev = {.file = &r};
     return pkie_xfer_catalog_put(c, &ev, -1);
-}
-
-/* Collect rows as JSON text (one per line) and count them. */
-struct coll {
-    char *buf;
-    size_t len;
-    FILE *f;
-    unsigned n;
-    int64_t last_ended;
-};
-
-static int collect(void *arg, const struct pkie_xfer_catalog_row *r)
-{
-    struct coll *c = arg;
-    c->n++;
-    c->last_ended = r->ended_ms;
-    int rc = pkie_xfer_catalog_row_json(r, c->f);
-    fputc('\n', c->f);
-    return rc;
-}
-
-static void coll_open(struct coll *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->f = open_memstream(&c->buf, &c->len);
-    assert_non_null(c->f);
-}
-
-static void coll_close(struct coll *c)
-{
-    fclose(c->f);
-    free(c->buf);
 }
 
 static void test_records(void **state)
@@ -437,33 +365,47 @@ static void test_audit_hook(void **state)
     uint8_t t2[16] = {2};
     r.tid = t2;
     assert_int_equal(pkie_xfer_audit_catalog(a, &r), 0);
+    pkie_xfer_audit_close(a); /* drains the writer */
+    assert_int_equal(rows_json(x->db, NULL), 3);
+    /* a line whose row was lost (written by a sink without catalog): the
+     * next sink with the catalog replays it */
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    uint8_t t3[16] = {3};
+    r.tid = t3;
+    assert_int_equal(pkie_xfer_audit_write(a, &r), 0);
     pkie_xfer_audit_close(a);
-    /* the catalog agrees with the audit file */
+    assert_int_equal(rows_json(x->db, NULL), 3);
+    assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
+    pkie_xfer_audit_set_catalog(a, c);
+    assert_int_equal(rows_json(x->db, NULL), 4);
+    pkie_xfer_audit_close(a);
+    /* the catalog agrees with the audit file: nothing to replay */
     int fd = open(ap, O_RDWR | O_APPEND);
     assert_true(fd >= 0);
-    int64_t missing = 99;
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_int_equal(missing, 0);
-    /* a crash between a line and its row: detected once */
+    struct pkie_xfer_catalog_replay st;
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_int_equal(st.replayed + st.bad + (uint64_t)st.shorter + (uint64_t)st.skipped, 0);
+    /* a line the catalog lacks that is no audit line: counted, recorded once */
     const char line[] = "{\"result\":\"ok\"}\n";
     assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_int_equal(missing, (int64_t)sizeof(line) - 1);
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_int_equal(missing, 0);
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_int_equal(st.replayed, 0);
+    assert_int_equal(st.bad, 1);
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_int_equal(st.bad, 0);
+    /* over the cap: not read, recorded */
+    assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 4, &st), 0);
+    assert_int_equal(st.skipped, (int64_t)sizeof(line) - 1);
+    assert_int_equal(st.bad, 0);
     /* rotated: shorter */
     assert_int_equal(ftruncate(fd, 0), 0);
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_true(missing < 0);
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_true(st.shorter > 0);
     close(fd);
-    struct coll k;
-    coll_open(&k);
-    struct pkie_xfer_catalog_filter all = {.since_ms = INT64_MIN};
-    assert_int_equal(pkie_xfer_catalog_list(c, &all, collect, &k), 0);
-    assert_int_equal(k.n, 3);
-    coll_close(&k);
-    /* a purge of every row keeps the last commit's end for the check (a
-     * commit after the check: times are in milliseconds) */
+    assert_int_equal(rows_json(x->db, NULL), 4);
+    /* a purge of every row keeps the last commit's end for the replay (a
+     * commit after the replay: times are in milliseconds) */
     usleep(3000);
     assert_int_equal(pkie_xfer_audit_open(ap, &a), 0);
     pkie_xfer_audit_set_catalog(a, c);
@@ -472,14 +414,14 @@ static void test_audit_hook(void **state)
     pkie_xfer_audit_close(a);
     uint64_t purged = 0;
     assert_int_equal(pkie_xfer_catalog_purge(c, INT64_MAX, &purged), 0);
-    assert_int_equal(purged, 4);
+    assert_int_equal(purged, 5);
     fd = open(ap, O_RDWR | O_APPEND);
     assert_true(fd >= 0);
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_int_equal(missing, 0);
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_int_equal(st.replayed + st.bad, 0);
     assert_int_equal(write(fd, line, sizeof(line) - 1), (ssize_t)(sizeof(line) - 1));
-    assert_int_equal(pkie_xfer_catalog_check_audit(c, fd, &missing), 0);
-    assert_int_equal(missing, (int64_t)sizeof(line) - 1);
+    assert_int_equal(pkie_xfer_catalog_replay(c, fd, 1 << 20, &st), 0);
+    assert_int_equal(st.bad, 1);
     close(fd);
     pkie_xfer_catalog_close(c);
     /* a sink without an audit file (a sender with a catalog only) */
