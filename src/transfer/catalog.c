@@ -384,6 +384,23 @@ static int valid_event(const struct pkie_xfer_catalog_event *ev)
     return ev != NULL && (ev->file == NULL) != (ev->refusal == NULL);
 }
 
+/* End the transaction begun by the caller after its statements returned
+ * @p rc: meta's audit_end := @p meta_end (when not negative) and commit, or
+ * roll back. */
+static int end_tx(struct pkie_xfer_catalog *c, int rc, int64_t meta_end)
+{
+    if (rc == 0 && meta_end >= 0) {
+        sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)meta_end);
+        sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
+        rc = step_done(c, c->st[ST_META], "recording the audit offset");
+    }
+    if (rc == 0)
+        rc = step_done(c, c->st[ST_COMMIT], "commit");
+    if (rc != 0 && !sqlite3_get_autocommit(c->db))
+        (void)step_done(c, c->st[ST_ROLLBACK], "rollback");
+    return rc;
+}
+
 /* @p n items in one transaction (and meta's audit_end := @p meta_end when it
  * is not negative). */
 static int put_tx(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_item *it, size_t n,
@@ -395,16 +412,7 @@ static int put_tx(struct pkie_xfer_catalog *c, const struct pkie_xfer_catalog_it
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = valid_event(it[i].ev) ? put_rows(c, it[i].ev, it[i].audit_end, it[i].ended_ms)
                                    : PKIE_ERR(PKIE_ERR_ARG, "catalog: no event");
-    if (rc == 0 && meta_end >= 0) {
-        sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)meta_end);
-        sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
-        rc = step_done(c, c->st[ST_META], "recording the audit offset");
-    }
-    if (rc == 0)
-        rc = step_done(c, c->st[ST_COMMIT], "commit");
-    if (rc != 0 && !sqlite3_get_autocommit(c->db))
-        (void)step_done(c, c->st[ST_ROLLBACK], "rollback");
-    return rc;
+    return end_tx(c, rc, meta_end);
 }
 
 size_t pkie_xfer_catalog_put_many(struct pkie_xfer_catalog *c,
@@ -522,15 +530,7 @@ int pkie_xfer_catalog_replay_buf(struct pkie_xfer_catalog *c, const char *buf, s
         off += ll + 1;
     }
     sqlite3_finalize(ps);
-    if (rc == 0 && meta_end >= 0) {
-        sqlite3_bind_int64(c->st[ST_META], 1, (sqlite3_int64)meta_end);
-        sqlite3_bind_int64(c->st[ST_META], 2, pkie_xfer_now_ms());
-        rc = step_done(c, c->st[ST_META], "recording the audit offset");
-    }
-    if (rc == 0)
-        rc = step_done(c, c->st[ST_COMMIT], "commit");
-    if (rc != 0 && !sqlite3_get_autocommit(c->db))
-        (void)step_done(c, c->st[ST_ROLLBACK], "rollback");
+    rc = end_tx(c, rc, meta_end);
     if (rc != 0)
         out->replayed = 0;
     return rc;
