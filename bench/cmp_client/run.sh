@@ -66,10 +66,16 @@ awk '$1 == "b" {print $2}' "$work/pp" >"$work/pp_base"
 
 # in process
 : >"$work/ip_ours"
+: >"$work/ip_mock_ticks"
+# the mock server's CPU (user + system clock ticks) while our in-process rounds
+# run: what a transaction costs the server alone, a floor under ours
+mock_ticks() { awk '{ print $14 + $15 }' "/proc/$CMPMOCK_PID/stat"; }
 : >"$work/ip_base"
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
+  _t0=$(mock_ticks)
   "$BENCH" "$CMPMOCK_URL" test test "$P/new-ec.key" "$N" | awk -v n="$N" '{printf "%.4f\n", 1000 * $1 / n}' >>"$work/ip_ours"
+  echo $(($(mock_ticks) - _t0)) >>"$work/ip_mock_ticks"
   # shellcheck disable=SC2086
   "$SPAWN" 1 openssl cmp -config "" -batch -verbosity 3 -keep_alive 0 $common -repeat "$N" -- \
     openssl cmp -config "" -batch -verbosity 3 -keep_alive 0 $common -repeat 1 |
@@ -90,6 +96,8 @@ echo "baseline: $base (in process: -repeat $N minus -repeat 1)"
 echo "libraries loaded: pkie $(ldd "$PKIE" | wc -l), openssl $(ldd "$(command -v openssl)" | wc -l)"
 report per_process "$work/pp_ours" "$work/pp_base" ">=2" "$PP_N processes each, alternated"
 report in_process "$work/ip_ours" "$work/ip_base" ">=3" "$ROUNDS rounds of $N"
+_mock=$(awk -v n="$((ROUNDS * N))" -v hz="$(getconf CLK_TCK)" '{ t += $1 } END { printf "%.2f", t * 1000 / hz / n }' "$work/ip_mock_ticks")
+echo "info mock_server_cpu_ms_per_txn $_mock (during our in-process rounds; in-process speed-up at most baseline / this)"
 # the same per-process comparison in instructions (load-independent), when
 # valgrind is there
 if command -v valgrind >/dev/null 2>&1; then

@@ -11,7 +11,9 @@
 # (b-sig runs its exit isolated; b-none the same in process: both are
 # measured, the ratio is issue 16's target.)
 # Env: PKIE_BENCH_BUILD (default build), PKIE_BENCH_SECONDS per measure (4),
-#      PKIE_BENCH_RUNS (5). Prints RESULT lines (see bench/README.md).
+#      PKIE_BENCH_RUNS (5). Prints RESULT lines (see bench/README.md), then
+#      the floor under the isolated calls: bench_roundtrip's bare round trips
+#      between two processes and the process/none ceiling each would allow.
 set -eu
 cd "$(dirname "$0")/../.."
 B=${PKIE_BENCH_BUILD:-build}
@@ -19,7 +21,10 @@ SECS=${PKIE_BENCH_SECONDS:-4}
 RUNS=${PKIE_BENCH_RUNS:-5}
 DRV=$B/tests/tlsdrv
 HA=$B/tests/exits/exit_handles_all.so
-for f in "$DRV" "$HA"; do
+. bench/lib/build.sh
+bench_build exit_overhead bench_roundtrip # (into $b, which is $B)
+RT=$B/bench/bench_roundtrip
+for f in "$DRV" "$HA" "$RT"; do
   [ -e "$f" ] || { echo "exit_overhead: $f missing (build the tree first)" >&2; exit 1; }
 done
 W=$(mktemp -d "${TMPDIR:-/tmp}/pkie-bench-exit-XXXXXX")
@@ -159,3 +164,17 @@ echo "info exit_overhead_isolation_handshakes_per_cpu_s_with_helpers process=$g_
   echo "RESULT exit_overhead_exit_key_vs_internal_handshakes_per_server_cpu_s ours=$e_bk baseline=$e_a ratio=$(ratio "$e_bk" "$e_a") target=0.97"
   echo "RESULT exit_overhead_exit_sig_vs_internal_handshakes_per_server_cpu_s ours=$e_bs baseline=$e_a ratio=$(ratio "$e_bs" "$e_a") target=0.97"
 }
+# The floor under the isolated calls: a bare round trip between two
+# processes (bench_roundtrip: no data, no work), median of 3 for each way to
+# wake and each placement, and the best process/none ratio that round trip
+# would allow if nothing else cost anything: with `none` a handshake takes
+# 1 / r_bn s, and the exit handling every phase is called 7 times per
+# handshake (StartHandshake .. EndSession).
+for k in socket eventfd futex; do
+  for pl in one two free; do
+    us=$(for _ in 1 2 3; do "$RT" "$k" "$pl" | awk '{ print $4 }'; done | median)
+    # shellcheck disable=SC2154
+    echo "info exit_overhead_roundtrip_us $k $pl $us ceiling=$(awk -v u="$us" -v r="$r_bn" \
+      'BEGIN { printf "%.3f", 1 / (1 + 7 * u * r / 1e6) }')"
+  done
+done

@@ -1,0 +1,199 @@
+/*
+ * bench_roundtrip: the floor under an isolated exit call on this machine.
+ *
+ * Two processes pass a 16-byte message back and forth N times, with nothing
+ * else to do, and the parent prints the microseconds per round trip. Three
+ * ways to wake the other side:
+ *   socket  a SOCK_SEQPACKET socketpair, send / poll / recv on the caller's
+ *           side, recv / send on the other: what src/exit/isolate.c does
+ *   eventfd two eventfds, write / read
+ *   futex   a word in a shared mapping, FUTEX_WAKE / FUTEX_WAIT (not a
+ *           descriptor: for comparison)
+ * and three placements: "one" (both pinned to CPU 0), "two" (CPU 0 and CPU
+ * 1), "free" (the scheduler places them).
+ *
+ * Usage: bench_roundtrip socket|eventfd|futex one|two|free [N]
+ * Prints: ROUNDTRIP <kind> <placement> <us per round trip>
+ */
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum kind { K_SOCKET, K_EVENTFD, K_FUTEX };
+
+struct chan {
+    enum kind kind;
+    int sv[2];          /* socket: [0] caller, [1] callee */
+    int ev[2];          /* eventfd: [0] to the callee, [1] back */
+    atomic_uint *word;  /* futex: odd = a call is pending, even = answered */
+};
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static void pin(int cpu)
+{
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    if (sched_setaffinity(0, sizeof(s), &s) != 0) {
+        fprintf(stderr, "bench_roundtrip: CPU %d: %s\n", cpu, strerror(errno));
+        exit(1);
+    }
+}
+
+static long futex(atomic_uint *w, int op, unsigned v)
+{
+    return syscall(SYS_futex, w, op, v, NULL, NULL, 0);
+}
+
+static void wait_word(atomic_uint *w, unsigned want, unsigned seen)
+{
+    while (atomic_load(w) != want)
+        (void)futex(w, FUTEX_WAIT, seen);
+}
+
+/* The callee: answer every call until the caller goes away. */
+static void callee(struct chan *c)
+{
+    char m[16];
+    uint64_t v;
+    for (unsigned i = 1;; i += 2) {
+        switch (c->kind) {
+        case K_SOCKET:
+            if (recv(c->sv[1], m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
+                send(c->sv[1], m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+                _exit(0);
+            break;
+        case K_EVENTFD:
+            if (read(c->ev[0], &v, sizeof(v)) != (ssize_t)sizeof(v) ||
+                write(c->ev[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
+                _exit(0);
+            break;
+        case K_FUTEX:
+            wait_word(c->word, i, i - 1);
+            atomic_store(c->word, i + 1);
+            (void)futex(c->word, FUTEX_WAKE, 1);
+            break;
+        }
+    }
+}
+
+/* One call from the caller's side; 0 or -1. */
+static int call(struct chan *c, unsigned i)
+{
+    char m[16] = {0};
+    uint64_t v = 1;
+    switch (c->kind) {
+    case K_SOCKET: {
+        if (send(c->sv[0], m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+            return -1;
+        struct pollfd p = {.fd = c->sv[0], .events = POLLIN};
+        if (poll(&p, 1, 10000) != 1)
+            return -1;
+        return recv(c->sv[0], m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m) ? 0 : -1;
+    }
+    case K_EVENTFD:
+        if (write(c->ev[0], &v, sizeof(v)) != (ssize_t)sizeof(v))
+            return -1;
+        return read(c->ev[1], &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : -1;
+    case K_FUTEX:
+        atomic_store(c->word, i);
+        (void)futex(c->word, FUTEX_WAKE, 1);
+        wait_word(c->word, i + 1, i);
+        return 0;
+    }
+    return -1;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_roundtrip socket|eventfd|futex one|two|free [N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4)
+        return usage();
+    struct chan c = {.sv = {-1, -1}, .ev = {-1, -1}};
+    if (strcmp(argv[1], "socket") == 0)
+        c.kind = K_SOCKET;
+    else if (strcmp(argv[1], "eventfd") == 0)
+        c.kind = K_EVENTFD;
+    else if (strcmp(argv[1], "futex") == 0)
+        c.kind = K_FUTEX;
+    else
+        return usage();
+    int place; /* 0 one, 1 two, 2 free */
+    if (strcmp(argv[2], "one") == 0)
+        place = 0;
+    else if (strcmp(argv[2], "two") == 0)
+        place = 1;
+    else if (strcmp(argv[2], "free") == 0)
+        place = 2;
+    else
+        return usage();
+    char *end = NULL;
+    long n = argc == 4 ? strtol(argv[3], &end, 10) : 20000;
+    if ((argc == 4 && (end == argv[3] || *end != '\0')) || n < 1 || n > 10000000)
+        return usage();
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.sv) != 0 ||
+        (c.ev[0] = eventfd(0, EFD_CLOEXEC)) < 0 || (c.ev[1] = eventfd(0, EFD_CLOEXEC)) < 0) {
+        perror("bench_roundtrip");
+        return 1;
+    }
+    void *map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        perror("bench_roundtrip: mmap");
+        return 1;
+    }
+    c.word = map;
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("bench_roundtrip: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        close(c.sv[0]);
+        if (place != 2)
+            pin(place == 0 ? 0 : 1);
+        callee(&c);
+    }
+    close(c.sv[1]);
+    if (place != 2)
+        pin(0);
+    int rc = 0;
+    double t0 = now_us();
+    for (long i = 0; i < n && rc == 0; i++)
+        rc = call(&c, (unsigned)(2 * i + 1));
+    double t = now_us() - t0;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (rc != 0) {
+        fprintf(stderr, "bench_roundtrip: a call failed: %s\n", strerror(errno));
+        return 1;
+    }
+    printf("ROUNDTRIP %s %s %.2f\n", argv[1], argv[2], t / (double)n);
+    return 0;
+}
