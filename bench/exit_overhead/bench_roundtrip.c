@@ -158,6 +158,15 @@ int main(int argc, char **argv)
     if ((argc == 4 && (end == argv[3] || *end != '\0')) || n < 1 || n > 10000000)
         return usage();
 
+    /* The CPUs a placement pins to must be allowed: a callee that cannot pin
+     * would leave a futex caller waiting for ever. */
+    cpu_set_t allowed;
+    if (place != 2 && (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 ||
+                       !CPU_ISSET(0, &allowed) || (place == 1 && !CPU_ISSET(1, &allowed)))) {
+        fprintf(stderr, "bench_roundtrip: placement %s needs CPU 0%s\n", argv[2],
+                place == 1 ? " and CPU 1" : "");
+        return 1;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c.sv) != 0 ||
         (c.ev[0] = eventfd(0, EFD_CLOEXEC)) < 0 || (c.ev[1] = eventfd(0, EFD_CLOEXEC)) < 0) {
         perror("bench_roundtrip");
