@@ -38,9 +38,9 @@ enum kind { K_SOCKET, K_EVENTFD, K_FUTEX };
 
 struct chan {
     enum kind kind;
-    int sv[2];          /* socket: [0] caller, [1] callee */
-    int ev[2];          /* eventfd: [0] to the callee, [1] back */
-    atomic_uint *word;  /* futex: odd = a call is pending, even = answered */
+    int sv[2];         /* socket: [0] caller, [1] callee */
+    int ev[2];         /* eventfd: [0] to the callee, [1] back */
+    atomic_uint *word; /* futex: odd = a call is pending, even = answered */
 };
 
 static double now_us(void)
