@@ -11,7 +11,8 @@
 # (b-sig runs its exit isolated; b-none the same in process: both are
 # measured, the ratio is issue 16's target.)
 # Env: PKIE_BENCH_BUILD (default build), PKIE_BENCH_SECONDS per measure (4),
-#      PKIE_BENCH_RUNS (5). Prints RESULT lines (see bench/README.md), then
+#      PKIE_BENCH_RUNS (5), PKIE_BENCH_ONLY=isolation (b-sig and b-none alone:
+#      issue 16's ratio, no roundtrip floor). Prints RESULT lines (see bench/README.md), then
 #      the floor under the isolated calls: bench_roundtrip's bare round trips
 #      between two processes and the process/none ceiling each would allow.
 set -eu
@@ -130,6 +131,23 @@ measure() {
 check_openssl
 : >"$W/m"
 r=1
+ONLY=${PKIE_BENCH_ONLY:-}
+if [ "$ONLY" = isolation ]; then
+  while [ $r -le "$RUNS" ]; do
+    start_pkie "$W/b-sig.conf" && echo "bs $(measure)" >>"$W/m"
+    start_pkie "$W/b-none.conf" && echo "bn $(measure)" >>"$W/m"
+    echo "run $r: $(tail -n 2 "$W/m" | tr '\n' ' ')"
+    r=$((r + 1))
+  done
+  median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  bs=$(awk '$1 == "bs" { print $2 }' "$W/m" | median)
+  bn=$(awk '$1 == "bn" { print $2 }' "$W/m" | median)
+  # paired: each run's process/none, geometric mean
+  gm=$(paste -d' ' <(awk '$1 == "bs" { print $2 }' "$W/m") <(awk '$1 == "bn" { print $2 }' "$W/m") |
+    awk '$2 > 0 { s += log($1 / $2); n++ } END { if (n) printf "%.3f", exp(s / n); else print "nan" }')
+  echo "RESULT exit_overhead_isolation_process_vs_none_handshakes_per_s ours=$bs baseline=$bn ratio=$(awk -v x="$bs" -v y="$bn" 'BEGIN { printf "%.3f", x / y }') paired_geomean=$gm target=0.95"
+  exit 0
+fi
 while [ $r -le "$RUNS" ]; do
   start_openssl && echo "c $(measure)" >>"$W/m"
   start_pkie "$W/a.conf" && echo "a $(measure)" >>"$W/m"

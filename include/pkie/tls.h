@@ -146,6 +146,20 @@ struct pkie_tls_task;
 int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pkie_tls_task **out);
 /** EndTask (always, once per started task), then free. NULL is accepted. */
 void pkie_tls_task_end(struct pkie_tls_task *t);
+/**
+ * With isolation = process, let pkie_tls_session_end post EndSession to the
+ * exit's helper instead of waiting for its answer (nothing in the session
+ * depends on it): the task goes on while the exit runs. The answer is taken
+ * before the task's next exit call, or by pkie_tls_task_tick, which a caller
+ * that turns this on must call at least every 100 ms while the task idles, so
+ * that an exit hanging in EndSession is still killed at its deadline. An
+ * error or a failed helper is logged as a waited-for call's, naming the
+ * session it ended. Off by default; no effect with isolation = none.
+ */
+void pkie_tls_task_async_end(struct pkie_tls_task *t, int on);
+/** Take the answer of a posted EndSession if it is there or overdue (does not
+ *  wait otherwise). NULL is accepted. */
+void pkie_tls_task_tick(struct pkie_tls_task *t);
 
 /**
  * The host's check of the peer, called on the task's thread once the peer's

@@ -37,6 +37,10 @@ void pkie_exit_call_prepare(struct pkicom *z, uint32_t phase);
 /** The second half: the header restored, @p rc (what the exit returned)
  *  normalised and an error logged. */
 int pkie_exit_answer(const struct pkie_exit *x, struct pkicom *z, uint32_t phase, int rc);
+/** pkie_exit_answer without a pkicom: @p text (@p cap bytes) is the exit's
+ *  error_text as it left it. */
+int pkie_exit_answer_text(const struct pkie_exit *x, uint32_t phase, int rc, const char *text,
+                          size_t cap);
 
 /* ---- validation of what an exit returns (validate.c) ---------------------- */
 

@@ -45,6 +45,11 @@ struct pkie_exit_helper {
     uint32_t seq;
     int timeout_ms;
     const char *name;
+    /* a posted call (pkie_exit_helper_post) whose answer is not taken yet */
+    uint32_t pend_seq; /* 0: none */
+    uint32_t pend_phase;
+    long long pend_deadline; /* ms, monotonic */
+    int pend_late;           /* posted while stopping: not cut by the stop */
 };
 
 /* ---- the process-wide stop ------------------------------------------------ */
@@ -473,42 +478,35 @@ static void copy_out(struct pkicom *z, struct pkicom *sh, uint32_t phase)
 
 /* ---- the call ------------------------------------------------------------- */
 
-int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
-                          uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+/* Copy the request in and wake the helper. The request number, or 0 when
+ * the channel is broken. */
+static uint32_t send_request(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
+                             const uint8_t *area, uint32_t area_len)
 {
-    cause[0] = '\0';
-    if (h->pid <= 0) {
-        snprintf(cause, cap, "no helper");
-        return -1;
-    }
-    /* Once stopping, a call gets at most 2 s and is not cut by the stop. */
-    int late = stopping != 0;
-    int limit = h->timeout_ms;
-    if (late && limit > 2000)
-        limit = 2000;
     copy_in(h->sz, z, phase);
-    uint8_t *sarea = h->map + PKIE_EXIT_SHM_AREA_OFF;
-    if (area_len > CFTPKIE_SESSION_AREA_MAX)
-        area_len = 0;
-    if (area == NULL)
-        area_len = 0;
     if (area_len > 0)
-        memcpy(sarea, area, area_len);
+        memcpy(h->map + PKIE_EXIT_SHM_AREA_OFF, area, area_len);
     struct pkie_exit_helper_msg m = {.seq = ++h->seq, .phase = phase, .area_len = area_len};
-    if (h->seq == PKIE_EXIT_HELPER_FAILED)
+    if (h->seq == PKIE_EXIT_HELPER_FAILED || h->seq == 0)
         m.seq = h->seq = 1;
     ssize_t n;
     do
         n = send(h->chan, &m, sizeof(m), MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    long long t0 = now_ms();
-    int w = n == (ssize_t)sizeof(m) ? wait_chan(h, t0 + limit, !late) : 1;
+    return n == (ssize_t)sizeof(m) ? m.seq : 0;
+}
+
+/* Wait for the answer to request @p seq until @p deadline (watching the stop
+ * unless @p late). 1 with *rc, or -1: the helper is then gone and @p cause
+ * says why. */
+static int take_answer(struct pkie_exit_helper *h, uint32_t seq, long long deadline, int late,
+                       int limit, int32_t *rc, char *cause, size_t cap)
+{
+    int w = seq != 0 ? wait_chan(h, deadline, !late) : 1;
     struct pkie_exit_helper_msg a;
-    if (w == 1 && n == (ssize_t)sizeof(m) && read_msg(h, &a) && a.seq == m.seq) {
-        copy_out(z, h->sz, phase);
-        if (area_len > 0)
-            memcpy(area, sarea, area_len);
-        return a.rc < 0 ? CFTPKIE_ERROR + 1 : a.rc;
+    if (w == 1 && seq != 0 && read_msg(h, &a) && a.seq == seq) {
+        *rc = a.rc;
+        return 1;
     }
     char why[160] = "";
     if (w == 0) {
@@ -524,4 +522,98 @@ int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t
         snprintf(cause, cap, "channel closed: %s", why);
     }
     return -1;
+}
+
+/* The deadline of a call made now; *late: the process is stopping (a call
+ * then gets at most 2 s and is not cut by the stop). */
+static int call_limit(const struct pkie_exit_helper *h, int *late)
+{
+    *late = stopping != 0;
+    return *late && h->timeout_ms > 2000 ? 2000 : h->timeout_ms;
+}
+
+int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
+                          uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+{
+    cause[0] = '\0';
+    if (h->pid <= 0) {
+        snprintf(cause, cap, "no helper");
+        return -1;
+    }
+    if (h->pend_seq != 0) {
+        snprintf(cause, cap, "the answer of a posted call was not taken");
+        return -1;
+    }
+    int late;
+    int limit = call_limit(h, &late);
+    if (area_len > CFTPKIE_SESSION_AREA_MAX || area == NULL)
+        area_len = 0;
+    uint32_t seq = send_request(h, z, phase, area, area_len);
+    int32_t rc;
+    if (take_answer(h, seq, now_ms() + limit, late, limit, &rc, cause, cap) < 0)
+        return -1;
+    copy_out(z, h->sz, phase);
+    if (area_len > 0)
+        memcpy(area, h->map + PKIE_EXIT_SHM_AREA_OFF, area_len);
+    return rc < 0 ? CFTPKIE_ERROR + 1 : rc;
+}
+
+int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
+                          const uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+{
+    cause[0] = '\0';
+    if (h->pid <= 0 || h->pend_seq != 0) {
+        snprintf(cause, cap, h->pid <= 0 ? "no helper" : "a posted call is not settled");
+        return -1;
+    }
+    int late;
+    int limit = call_limit(h, &late);
+    if (area_len > CFTPKIE_SESSION_AREA_MAX || area == NULL)
+        area_len = 0;
+    uint32_t seq = send_request(h, z, phase, area, area_len);
+    if (seq == 0) {
+        int32_t rc;
+        return take_answer(h, 0, 0, late, limit, &rc, cause, cap);
+    }
+    h->pend_seq = seq;
+    h->pend_phase = phase;
+    h->pend_deadline = now_ms() + limit;
+    h->pend_late = late;
+    return 0;
+}
+
+int pkie_exit_helper_pending(const struct pkie_exit_helper *h)
+{
+    return h != NULL && h->pend_seq != 0;
+}
+
+int pkie_exit_helper_settle(struct pkie_exit_helper *h, int nowait, int *rc, char *text,
+                            size_t tcap, char *cause, size_t cap)
+{
+    cause[0] = '\0';
+    if (h->pend_seq == 0)
+        return 1;
+    long long now = now_ms();
+    if (nowait && now < h->pend_deadline) {
+        struct pollfd p[2] = {{.fd = h->chan, .events = POLLIN},
+                              {.fd = h->pidfd, .events = POLLIN}};
+        if (poll(p, 2, 0) == 0)
+            return 1; /* not answered, within its deadline */
+    }
+    /* Posted before the stop: the stop cuts the wait as it would the call's;
+     * taken during the stop: at most 2 s more, not cut. */
+    int late = h->pend_late || stopping != 0;
+    long long deadline = h->pend_deadline;
+    if (stopping != 0 && !h->pend_late && deadline > now + 2000)
+        deadline = now + 2000;
+    uint32_t seq = h->pend_seq;
+    h->pend_seq = 0;
+    int32_t r;
+    if (take_answer(h, seq, deadline, late, h->timeout_ms, &r, cause, cap) < 0)
+        return -1;
+    *rc = r < 0 ? CFTPKIE_ERROR + 1 : r;
+    /* as the exit left it (the caller checks the text as a call's) */
+    memcpy(text, h->sz->error_text,
+           sizeof(h->sz->error_text) < tcap ? sizeof(h->sz->error_text) : tcap);
+    return 0;
 }

@@ -93,6 +93,26 @@ int pkie_exit_helper_start(const struct pkie_exit_iso *iso, struct pkie_exit_hel
  */
 int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
                           uint8_t *area, uint32_t area_len, char *cause, size_t cap);
+/**
+ * Post a call whose answer the caller does not wait for (EndSession): copy
+ * the phase's fields and @p area in and wake the helper. The next call, post
+ * or stop comes only after pkie_exit_helper_settle() has taken the answer.
+ * 0, or -1 when the helper failed (gone, @p cause says why).
+ */
+int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
+                          const uint8_t *area, uint32_t area_len, char *cause, size_t cap);
+/** 1 while a posted call's answer is not taken. */
+int pkie_exit_helper_pending(const struct pkie_exit_helper *h);
+/**
+ * Take the answer of the posted call: wait for it until the deadline that
+ * began when it was posted, or with @p nowait only look (an answer not there
+ * yet, within the deadline, is left for later). 0 with *rc (as
+ * pkie_exit_helper_call returns it) and the exit's error_text in @p text
+ * (@p tcap bytes, as the exit left it); 1 when nothing was taken; -1 when the
+ * helper failed (it is then gone, @p cause says why).
+ */
+int pkie_exit_helper_settle(struct pkie_exit_helper *h, int nowait, int *rc, char *text,
+                            size_t tcap, char *cause, size_t cap);
 /** 1 while the helper runs. */
 int pkie_exit_helper_alive(const struct pkie_exit_helper *h);
 /** Zero the task area of the helper's pkicom (before a new StartTask). */

@@ -83,27 +83,33 @@ void pkie_exit_call_prepare(struct pkicom *z, uint32_t phase)
     z->error_text[0] = '\0';
 }
 
+int pkie_exit_answer_text(const struct pkie_exit *x, uint32_t phase, int rc, const char *text,
+                          size_t cap)
+{
+    if (rc == CFTPKIE_HANDLED || rc == CFTPKIE_NOT_HANDLED)
+        return rc;
+    if (rc != CFTPKIE_ERROR)
+        pkie_log_error("exit", "exit %s phase %s: unknown return code %d (taken as an error)",
+                       x->name, pkie_exit_phase_name(phase), rc);
+    else if (pkie_exit_check_text(text, cap) != 0)
+        pkie_log_error("exit", "exit %s phase %s: error (error text not terminated)", x->name,
+                       pkie_exit_phase_name(phase));
+    else if (text[0] == '\0')
+        pkie_log_error("exit", "exit %s phase %s: error (no error text)", x->name,
+                       pkie_exit_phase_name(phase));
+    else
+        pkie_log_error("exit", "exit %s phase %s: error: %s", x->name, pkie_exit_phase_name(phase),
+                       text);
+    return CFTPKIE_ERROR;
+}
+
 int pkie_exit_answer(const struct pkie_exit *x, struct pkicom *z, uint32_t phase, int rc)
 {
     /* The exit may have scribbled over the header: restore it. */
     z->size = (uint32_t)sizeof(*z);
     z->abi_version = CFTPKIE_ABI_VERSION;
     z->phase = phase;
-    if (rc == CFTPKIE_HANDLED || rc == CFTPKIE_NOT_HANDLED)
-        return rc;
-    if (rc != CFTPKIE_ERROR)
-        pkie_log_error("exit", "exit %s phase %s: unknown return code %d (taken as an error)",
-                       x->name, pkie_exit_phase_name(phase), rc);
-    else if (pkie_exit_check_text(z->error_text, sizeof(z->error_text)) != 0)
-        pkie_log_error("exit", "exit %s phase %s: error (error text not terminated)", x->name,
-                       pkie_exit_phase_name(phase));
-    else if (z->error_text[0] == '\0')
-        pkie_log_error("exit", "exit %s phase %s: error (no error text)", x->name,
-                       pkie_exit_phase_name(phase));
-    else
-        pkie_log_error("exit", "exit %s phase %s: error: %s", x->name, pkie_exit_phase_name(phase),
-                       z->error_text);
-    return CFTPKIE_ERROR;
+    return pkie_exit_answer_text(x, phase, rc, z->error_text, sizeof(z->error_text));
 }
 
 int pkie_exit_call(const struct pkie_exit *x, struct pkicom *z, uint32_t phase)

@@ -16,6 +16,7 @@
 
 #include "pkie/error.h"
 #include "pkie/log.h"
+#include "pkie/metrics.h"
 #include "pkie/wipe.h"
 #include "tls_int.h"
 
@@ -354,10 +355,39 @@ static int session_phase(uint32_t phase)
     return phase >= CFTPKIE_START_HANDSHAKE && phase <= CFTPKIE_END_SESSION;
 }
 
+/* Take the answer of the posted EndSession (@p nowait: only if it is there
+ * or overdue), log it and count it as a call's. */
+static void task_settle(struct pkie_tls_task *t, int nowait)
+{
+    if (!pkie_exit_helper_pending(t->h))
+        return;
+    struct pkie_tls_runtime *rt = t->rt;
+    const char *pn = pkie_exit_phase_name(CFTPKIE_END_SESSION);
+    char text[sizeof(t->z->error_text)], cause[200];
+    int rc;
+    int r = pkie_exit_helper_settle(t->h, nowait, &rc, text, sizeof(text), cause, sizeof(cause));
+    if (r == 1)
+        return;
+    if (r < 0) {
+        pkie_log_error("exit", "exit %s phase %s: task %u session %llu: %s", rt->exit->name, pn,
+                       t->task_id, (unsigned long long)t->pend_ref, cause);
+        rc = CFTPKIE_ERROR;
+        helper_failed(t);
+    } else {
+        rc = pkie_exit_answer_text(rt->exit, CFTPKIE_END_SESSION, rc, text, sizeof(text));
+        t->failures = 0; /* a session went through: restarts no longer back off */
+    }
+    pkie_metrics_exit_call(pn, rc);
+    if (pkie_log_enabled(PKIE_LOG_TRACE))
+        pkie_log(PKIE_LOG_TRACE, "exit", "exit %s phase %s: task %u session %llu: %s (posted)",
+                 rt->exit->name, pn, t->task_id, (unsigned long long)t->pend_ref, rc_name(rc));
+}
+
 static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
 {
     struct pkicom *z = t->z;
     uint64_t ref = session_phase(phase) ? z->host_session_ref : 0;
+    task_settle(t, 0); /* the helper serves one call at a time */
     if (t->h == NULL) {
         /* Nothing to end in a helper that is gone; a session it served is lost. */
         if (phase == CFTPKIE_END_TASK ||
@@ -402,6 +432,46 @@ int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase)
                  (unsigned long long)(session_phase(phase) ? t->z->host_session_ref : 0),
                  rc_name(rc), mono_ms() - t0);
     return rc;
+}
+
+void pkie_tls_task_end_session(struct pkie_tls_task *t)
+{
+    struct pkicom *z = t->z;
+    if (t->end_async && t->h != NULL && t->rt->isolation == PKIE_TLS_EXIT_PROCESS) {
+        task_settle(t, 0);
+        if (t->h != NULL) {
+            char cause[200];
+            pkie_exit_call_prepare(z, CFTPKIE_END_SESSION);
+            uint8_t *area = z->session_area;
+            if (pkie_exit_helper_post(t->h, z, CFTPKIE_END_SESSION, area,
+                                      area != NULL ? t->area_size : 0, cause, sizeof(cause)) == 0) {
+                t->pend_ref = z->host_session_ref;
+                if (z->host_session_ref > t->max_ref)
+                    t->max_ref = z->host_session_ref;
+                return;
+            }
+            pkie_log_error("exit", "exit %s phase %s: task %u session %llu: %s", t->rt->exit->name,
+                           pkie_exit_phase_name(CFTPKIE_END_SESSION), t->task_id,
+                           (unsigned long long)z->host_session_ref, cause);
+            pkie_metrics_exit_call(pkie_exit_phase_name(CFTPKIE_END_SESSION), CFTPKIE_ERROR);
+            helper_failed(t);
+            return;
+        }
+    }
+    int rc = pkie_tls_task_call(t, CFTPKIE_END_SESSION);
+    pkie_metrics_exit_call(pkie_exit_phase_name(CFTPKIE_END_SESSION), rc);
+}
+
+void pkie_tls_task_async_end(struct pkie_tls_task *t, int on)
+{
+    if (t != NULL)
+        t->end_async = on ? 1 : 0;
+}
+
+void pkie_tls_task_tick(struct pkie_tls_task *t)
+{
+    if (t != NULL && t->h != NULL)
+        task_settle(t, 1);
 }
 
 int pkie_tls_task_start(struct pkie_tls_runtime *rt, uint32_t task_id, struct pkie_tls_task **out)

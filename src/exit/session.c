@@ -842,7 +842,8 @@ void pkie_tls_session_end(struct pkie_tls_session *s)
     struct pkie_tls_task *t = s->t;
     if (t != NULL && t->z != NULL &&
         (s->start_called || (t->mask & CFTPKIE_PHASE_BIT(CFTPKIE_END_SESSION)) != 0)) {
-        call_phase(s, CFTPKIE_END_SESSION);
+        prepare_call(s, CFTPKIE_END_SESSION);
+        pkie_tls_task_end_session(t); /* posted (its answer taken later) or called */
         t->z->session_area = NULL;
     }
     SSL_free(s->ssl);

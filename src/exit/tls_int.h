@@ -31,6 +31,8 @@ struct pkie_tls_task {
     uint64_t dead_ref;            /* sessions up to this ref lost their helper */
     unsigned failures;            /* helper failures since a session last ended well */
     long long retry_at;           /* no restart before (ms, monotonic) */
+    int end_async;                /* EndSession posted, its answer taken later */
+    uint64_t pend_ref;            /* the session of the posted EndSession */
     struct pkie_tls_session *cur; /* the session in its handshake (opaque key's signer) */
     /* Caches of validated exit answers (the same bytes are not parsed again). */
     struct pkie_exit_keycache keycache; /* last PKCS#8 key of CryptData */
@@ -90,6 +92,14 @@ int pkie_tls_ex_index(void);
  * cause is logged). Logs each call at trace level.
  */
 int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase);
+/**
+ * EndSession for the session whose fields are in the task's pkicom. With
+ * isolation = process and pkie_tls_task_async_end on, it is posted to the
+ * helper and its answer taken later (before the task's next call, at
+ * pkie_tls_task_tick or at EndTask), logged and counted as a call's;
+ * otherwise called as pkie_tls_task_call does.
+ */
+void pkie_tls_task_end_session(struct pkie_tls_task *t);
 /** Record a failure of @p phase for @p s and log it (exit, phase, session). */
 void pkie_tls_session_fail(struct pkie_tls_session *s, uint32_t phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -96,6 +96,8 @@ static int tg_start(struct rtask *t, struct rgen *g)
         free(tg);
         return rc;
     }
+    /* EndSession does not hold the task up: the scan below ticks it */
+    pkie_tls_task_async_end(tg->tt, 1);
     tg->g = g;
     tg->next = t->tgs;
     t->tgs = tg;
@@ -530,6 +532,8 @@ void *rtask_main(void *arg)
         long long now = now_ms();
         if (now - last_scan >= SCAN_MS) {
             hs_expire(t, now);
+            for (struct rtgen *tg = t->tgs; tg != NULL; tg = tg->next)
+                pkie_tls_task_tick(tg->tt); /* a posted EndSession's answer */
             last_scan = now;
         }
     }

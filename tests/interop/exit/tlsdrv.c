@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -194,10 +195,19 @@ static int run_server(const struct opts *o)
         pkie_tls_runtime_close(rt);
         return 1;
     }
+    /* as the monitor's tasks do: EndSession posted, ticked while idle */
+    pkie_tls_task_async_end(t, 1);
     int ok = 0, failed = 0;
     for (int n = 1; n <= o->count && !terminated; n++) {
         struct sockaddr_in pa;
         socklen_t pl = sizeof(pa);
+        struct pollfd lp = {.fd = ls, .events = POLLIN};
+        int pr = poll(&lp, 1, 100);
+        pkie_tls_task_tick(t);
+        if (pr == 0 || (pr < 0 && errno == EINTR)) {
+            n--;
+            continue;
+        }
         int fd = accept(ls, (struct sockaddr *)&pa, &pl);
         if (fd < 0) {
             if (errno == EINTR && !terminated) {

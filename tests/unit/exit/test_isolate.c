@@ -175,6 +175,105 @@ static void test_deadline(void **state)
     pkie_tls_runtime_close(rt);
 }
 
+/* The log lines of the posted EndSession tests. */
+static char logged[4096];
+static void keep_log(enum pkie_log_level level, const char *component, const char *message,
+                     void *arg)
+{
+    (void)level;
+    (void)component;
+    (void)arg;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof(logged) - n, "%s\n", message);
+}
+
+static void end_session(struct pkie_tls_task *t, uint64_t ref, uint8_t *area)
+{
+    t->z->host_session_ref = ref;
+    t->z->session_area = area;
+    pkie_tls_task_end_session(t);
+}
+
+/* EndSession posted (pkie_tls_task_async_end): the task does not wait for
+ * it; an exit that crashes in it is found at the next call, logged with the
+ * session it ended, and the helper restarted for the next session. */
+static void test_posted_end_crash(void **state)
+{
+    (void)state;
+    struct pkie_tls_runtime *rt = NULL;
+    struct pkie_tls_task *t = start("segv", NULL, NULL, &rt);
+    pkie_tls_task_async_end(t, 1);
+    uint8_t a1[16] = {0}, a2[16] = {0};
+    logged[0] = '\0';
+    pkie_log_set_sink(keep_log, NULL);
+    assert_int_equal(call(t, 1, a1, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    /* an EndSession that answers: taken before the next call */
+    end_session(t, 1, a1);
+    assert_true(pkie_exit_helper_pending(t->h));
+    assert_int_equal(call(t, 2, a2, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    assert_false(pkie_exit_helper_pending(t->h));
+    assert_int_equal(logged[0], '\0');
+    /* one that crashes */
+    unsigned long spawns = pkie_exit_helper_spawns();
+    trigger(CFTPKIE_END_SESSION);
+    long long t0 = ms();
+    end_session(t, 2, a2);
+    assert_true(ms() - t0 < 500); /* not waited for */
+    assert_non_null(t->h);
+    uint8_t a3[16] = {0};
+    assert_int_equal(call(t, 3, a3, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    pkie_log_set_sink(NULL, NULL);
+    assert_non_null(
+        strstr(logged, "phase EndSession: task 1 session 2: channel closed: helper pid"));
+    assert_non_null(strstr(logged, "killed by signal 11 (SIGSEGV)"));
+    assert_int_equal(pkie_exit_helper_spawns(), spawns + 1);
+    assert_int_equal(t->failures, 1);
+    /* a posted EndSession that answers ends the back-off, as a called one */
+    end_session(t, 3, a3);
+    pkie_tls_task_tick(t);
+    for (int i = 0; i < 500 && pkie_exit_helper_pending(t->h); i++) {
+        usleep(10 * 1000);
+        pkie_tls_task_tick(t);
+    }
+    assert_false(pkie_exit_helper_pending(t->h));
+    assert_int_equal(t->failures, 0);
+    pkie_tls_task_end(t);
+    pkie_tls_runtime_close(rt);
+}
+
+/* An exit that hangs in a posted EndSession is killed at the deadline by the
+ * idle task's ticks, not only when the next session comes; the next session
+ * gets a new helper. With isolation = none, EndSession is called as before. */
+static void test_posted_end_deadline(void **state)
+{
+    (void)state;
+    struct pkie_tls_runtime *rt = NULL;
+    struct pkie_tls_task *t = start("loop", "1", NULL, &rt);
+    pkie_tls_task_async_end(t, 1);
+    uint8_t a[16] = {0};
+    logged[0] = '\0';
+    pkie_log_set_sink(keep_log, NULL);
+    assert_int_equal(call(t, 1, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    trigger(CFTPKIE_END_SESSION);
+    long long t0 = ms();
+    end_session(t, 1, a);
+    assert_true(ms() - t0 < 500);
+    while (t->h != NULL) {
+        assert_true(ms() - t0 < 5000);
+        pkie_tls_task_tick(t);
+        usleep(20 * 1000);
+    }
+    long long dt = ms() - t0;
+    pkie_log_set_sink(NULL, NULL);
+    assert_true(dt >= 990 && dt < 4000);
+    assert_non_null(strstr(
+        logged, "phase EndSession: task 1 session 1: no answer within 1000 ms (helper killed)"));
+    assert_int_equal(call(t, 2, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    assert_non_null(t->h);
+    pkie_tls_task_end(t);
+    pkie_tls_runtime_close(rt);
+}
+
 static void test_user(void **state)
 {
     (void)state;
@@ -252,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_helper_holds_little),
         cmocka_unit_test(test_crash_restart_backoff),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_posted_end_crash),
+        cmocka_unit_test(test_posted_end_deadline),
         cmocka_unit_test(test_user),
         cmocka_unit_test(test_stop),
     };
