@@ -388,18 +388,22 @@ static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
     struct pkicom *z = t->z;
     uint64_t ref = session_phase(phase) ? z->host_session_ref : 0;
     task_settle(t, 0); /* the helper serves one call at a time */
-    if (t->h == NULL) {
-        /* Nothing to end in a helper that is gone; a session it served is lost. */
-        if (phase == CFTPKIE_END_TASK ||
-            (ref <= t->dead_ref &&
-             (phase == CFTPKIE_END_SESSION || phase == CFTPKIE_HANDSHAKE_ALERT))) {
-            pkie_exit_call_prepare(z, phase);
-            return CFTPKIE_NOT_HANDLED;
-        }
+    /* A session a failed helper had seen is lost (its exit state died with
+     * the helper), also once another session has started a new helper:
+     * nothing to end, and no later phase in a helper that never saw it. */
+    int lost = session_phase(phase) && ref <= t->dead_ref;
+    if (phase == CFTPKIE_END_TASK && t->h == NULL) {
+        pkie_exit_call_prepare(z, phase);
+        return CFTPKIE_NOT_HANDLED;
+    }
+    if (lost && (phase == CFTPKIE_END_SESSION || phase == CFTPKIE_HANDSHAKE_ALERT)) {
+        pkie_exit_call_prepare(z, phase);
+        return CFTPKIE_NOT_HANDLED;
+    }
+    if (lost || t->h == NULL) {
         int rc =
-            ref > t->dead_ref || phase == CFTPKIE_START_TASK
-                ? restart_helper(t)
-                : PKIE_ERR(PKIE_ERR_EXIT_PHASE, "the exit helper that started this session failed");
+            lost ? PKIE_ERR(PKIE_ERR_EXIT_PHASE, "the exit helper that started this session failed")
+                 : restart_helper(t);
         if (rc != 0) {
             pkie_exit_call_prepare(z, phase);
             snprintf(z->error_text, sizeof(z->error_text), "%s", pkie_err_last()->msg);
@@ -439,7 +443,7 @@ void pkie_tls_task_end_session(struct pkie_tls_task *t)
     struct pkicom *z = t->z;
     if (t->end_async && t->h != NULL && t->rt->isolation == PKIE_TLS_EXIT_PROCESS) {
         task_settle(t, 0);
-        if (t->h != NULL) {
+        if (t->h != NULL && z->host_session_ref > t->dead_ref) {
             char cause[200];
             pkie_exit_call_prepare(z, CFTPKIE_END_SESSION);
             uint8_t *area = z->session_area;

@@ -140,6 +140,12 @@ static void test_crash_restart_backoff(void **state)
     assert_int_equal(call(t, 3, a3, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
     assert_int_equal(pkie_exit_helper_spawns(), spawns + 1);
     assert_int_equal(a3[0], 1);
+    /* session 2 stays lost in the new helper, which never saw it */
+    assert_int_equal(call(t, 2, a2, CFTPKIE_HANDSHAKE_DONE), CFTPKIE_ERROR);
+    assert_non_null(strstr(t->z->error_text, "the exit helper that started this session failed"));
+    assert_int_equal(call(t, 2, a2, CFTPKIE_END_SESSION), CFTPKIE_NOT_HANDLED);
+    assert_int_equal(a2[0], 1);
+    assert_non_null(t->h);
     /* a second failure in a row: the next restart waits */
     trigger(CFTPKIE_GET_CA_LIST);
     assert_int_equal(call(t, 3, a3, CFTPKIE_GET_CA_LIST), CFTPKIE_ERROR);
