@@ -36,10 +36,11 @@ grep -q "serving /metrics on 127.0.0.1:$MPORT" "$RECV_LOG" || xfer_fail "no metr
 
 scrape() { curl -sS -D "$W/headers" -o "$W/metrics.txt" "$URL" || xfer_fail "curl $URL failed"; }
 
-# check EXPR...: each a Python expression over v(name, **labels) (the value
-# of one sample, an error when absent) and fam (the families by name)
-check() {
-  "$PY" - "$W/metrics.txt" "$@" <<'PY' || xfer_fail "metrics check failed (above)"
+# holds EXPR...: each a Python expression over v(name, **labels) (the value
+# of one sample, an error when absent) and fam (the families by name); check
+# EXPR...: the same, a failure of the test when one does not hold
+holds() {
+  "$PY" - "$W/metrics.txt" "$@" <<'PY'
 import sys
 from prometheus_client.parser import text_string_to_metric_families
 text = open(sys.argv[1], encoding="utf-8").read()
@@ -55,6 +56,9 @@ for expr in sys.argv[2:]:
         print("FALSE:", expr, file=sys.stderr)
         sys.exit(1)
 PY
+}
+check() {
+  holds "$@" || xfer_fail "metrics check failed (above)"
 }
 
 scrape
@@ -81,16 +85,19 @@ send "$W/src/m0" "$W/src/m1" "$W/src/m2" "$W/src/m3" --json >"$W/send.json" ||
   xfer_fail "rogue sender accepted"
 
 # the counters are set before the sender hears DONE; the refusal before the
-# connection closes; the sessions gauge when the session thread ends: wait
+# connection closes; the sessions gauge when the session thread ends; a
+# posted EndSession is counted when its answer is taken (the task's next
+# exit call or its 100 ms scan): wait
+settled=("v('pkie_sessions', state='active') == 0" "v('pkie_sessions', state='handshaking') == 0"
+  "v('pkie_handshake_failures_total', alert='unknown_ca') == 1"
+  "v('pkie_exit_calls_total', phase='EndSession', result='not_handled') >= 2")
 ok=0
 for _ in $(seq 1 100); do
   scrape
-  if check "v('pkie_sessions', state='active') == 0" "v('pkie_sessions', state='handshaking') == 0" \
-    "v('pkie_handshake_failures_total', alert='unknown_ca') == 1" 2>/dev/null; then ok=1; break; fi
+  if holds "${settled[@]}" 2>/dev/null; then ok=1; break; fi
   sleep 0.1
 done
-[ $ok = 1 ] || { check "v('pkie_sessions', state='active') == 0" "v('pkie_sessions', state='handshaking') == 0" \
-  "v('pkie_handshake_failures_total', alert='unknown_ca') == 1"; xfer_fail "gauges did not settle"; }
+[ $ok = 1 ] || { check "${settled[@]}"; xfer_fail "gauges did not settle"; }
 
 enddate=$(openssl x509 -in "$W/pki/recv.crt" -noout -enddate | sed 's/^notAfter=//')
 serial=$(openssl x509 -in "$W/pki/recv.crt" -noout -serial | sed 's/^serial=//')
@@ -139,7 +146,7 @@ wait "$HPID" || true
 ok=0
 for _ in $(seq 1 100); do
   if curl -sS -m 5 -o "$W/metrics.txt" "$URL" 2>/dev/null &&
-    check "v('pkie_transfers_total', partner='acme', direction='in', result='ok') == $((N + 1))" 2>/dev/null; then
+    holds "v('pkie_transfers_total', partner='acme', direction='in', result='ok') == $((N + 1))" 2>/dev/null; then
     ok=1; break
   fi
   sleep 0.1
