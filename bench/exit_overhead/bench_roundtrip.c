@@ -12,13 +12,26 @@
  * and three placements: "one" (both pinned to CPU 0), "two" (CPU 0 and CPU
  * 1), "free" (the scheduler places them).
  *
- * Usage: bench_roundtrip socket|eventfd|futex one|two|free [N]
- * Prints: ROUNDTRIP <kind> <placement> <us per round trip>
+ * -t: the callee is a thread of the caller's process instead (the same
+ * address space: what a switch between two processes costs beyond a switch
+ * between two threads).
+ * -w KB: after each wake, each side reads KB of its own memory (one word per
+ * 64-byte line), as an exit call and the host's work around it touch code
+ * and data; kind "none" does both sides' reads in the caller alone, without
+ * any wake (isolation = none's analogue: the round trip's cost is the
+ * difference).
+ *
+ * -b US: the callee also computes for US microseconds per call (a long exit
+ * call: the caller's CPU idles meanwhile).
+ *
+ * Usage: bench_roundtrip [-t] [-b US] [-w KB] socket|eventfd|futex|none one|two|free [N]
+ * Prints: ROUNDTRIP <kind> <placement> <us per round trip> [thread] [ws=KB]
  */
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -34,14 +47,44 @@
 #include <time.h>
 #include <unistd.h>
 
-enum kind { K_SOCKET, K_EVENTFD, K_FUTEX };
+enum kind { K_SOCKET, K_EVENTFD, K_FUTEX, K_NONE };
 
 struct chan {
     enum kind kind;
     int sv[2];         /* socket: [0] caller, [1] callee */
     int ev[2];         /* eventfd: [0] to the callee, [1] back */
     atomic_uint *word; /* futex: odd = a call is pending, even = answered */
+    int place;         /* 0 one, 1 two, 2 free */
 };
+
+/* -w: the working set each side reads after a wake */
+static size_t ws_bytes;
+static volatile uint8_t *ws_caller, *ws_callee;
+
+/* -b: microseconds the callee computes per call (the caller, with "none") */
+static long busy_us;
+
+static void busy(void)
+{
+    if (busy_us <= 0)
+        return;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < busy_us);
+}
+
+static void touch(volatile uint8_t *b)
+{
+    if (b == ws_callee)
+        busy();
+    uint32_t sum = 0;
+    for (size_t i = 0; i < ws_bytes; i += 64)
+        sum += b[i];
+    if (sum == 0xffffffffu) /* never: keeps the reads */
+        abort();
+}
 
 static double now_us(void)
 {
@@ -80,17 +123,24 @@ static void callee(struct chan *c)
     for (unsigned i = 1;; i += 2) {
         switch (c->kind) {
         case K_SOCKET:
-            if (recv(c->sv[1], m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
-                send(c->sv[1], m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+            if (recv(c->sv[1], m, sizeof(m), 0) != (ssize_t)sizeof(m))
+                _exit(0);
+            touch(ws_callee);
+            if (send(c->sv[1], m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
                 _exit(0);
             break;
         case K_EVENTFD:
-            if (read(c->ev[0], &v, sizeof(v)) != (ssize_t)sizeof(v) ||
-                write(c->ev[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
+            if (read(c->ev[0], &v, sizeof(v)) != (ssize_t)sizeof(v))
+                _exit(0);
+            touch(ws_callee);
+            if (write(c->ev[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
                 _exit(0);
             break;
+        case K_NONE:
+            return;
         case K_FUTEX:
             wait_word(c->word, i, i - 1);
+            touch(ws_callee);
             atomic_store(c->word, i + 1);
             (void)futex(c->word, FUTEX_WAKE, 1);
             break;
@@ -103,7 +153,11 @@ static int call(struct chan *c, unsigned i)
 {
     char m[16] = {0};
     uint64_t v = 1;
+    touch(ws_caller); /* the caller's own work between two calls */
     switch (c->kind) {
+    case K_NONE:
+        touch(ws_callee); /* the call's work, done by the caller itself */
+        return 0;
     case K_SOCKET: {
         if (send(c->sv[0], m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
             return -1;
@@ -127,12 +181,48 @@ static int call(struct chan *c, unsigned i)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_roundtrip socket|eventfd|futex one|two|free [N]\n");
+    fprintf(
+        stderr,
+        "usage: bench_roundtrip [-t] [-b US] [-w KB] socket|eventfd|futex|none one|two|free [N]\n");
     return 2;
+}
+
+static void *callee_thread(void *arg)
+{
+    struct chan *c = arg;
+    if (c->place != 2)
+        pin(c->place == 0 ? 0 : 1);
+    callee(c);
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
+    int thread = 0;
+    long ws_kb = 0;
+    while (argc > 1 && argv[1][0] == '-') {
+        if (strcmp(argv[1], "-t") == 0) {
+            thread = 1;
+            argv++;
+            argc--;
+        } else if (strcmp(argv[1], "-b") == 0 && argc > 2) {
+            char *e = NULL;
+            busy_us = strtol(argv[2], &e, 10);
+            if (e == argv[2] || *e != '\0' || busy_us < 0 || busy_us > 1000000)
+                return usage();
+            argv += 2;
+            argc -= 2;
+        } else if (strcmp(argv[1], "-w") == 0 && argc > 2) {
+            char *e = NULL;
+            ws_kb = strtol(argv[2], &e, 10);
+            if (e == argv[2] || *e != '\0' || ws_kb < 0 || ws_kb > 65536)
+                return usage();
+            argv += 2;
+            argc -= 2;
+        } else {
+            return usage();
+        }
+    }
     if (argc < 3 || argc > 4)
         return usage();
     struct chan c = {.sv = {-1, -1}, .ev = {-1, -1}};
@@ -142,6 +232,8 @@ int main(int argc, char **argv)
         c.kind = K_EVENTFD;
     else if (strcmp(argv[1], "futex") == 0)
         c.kind = K_FUTEX;
+    else if (strcmp(argv[1], "none") == 0)
+        c.kind = K_NONE;
     else
         return usage();
     int place; /* 0 one, 1 two, 2 free */
@@ -178,18 +270,37 @@ int main(int argc, char **argv)
         return 1;
     }
     c.word = map;
-    pid_t pid = fork();
-    if (pid < 0) {
+    c.place = place;
+    ws_bytes = (size_t)ws_kb * 1024;
+    /* each side's own memory (private after fork), touched once here */
+    static uint8_t empty[64];
+    ws_caller = ws_bytes > 0 ? calloc(1, ws_bytes) : empty;
+    ws_callee = ws_bytes > 0 ? calloc(1, ws_bytes) : empty;
+    if (ws_caller == NULL || ws_callee == NULL) {
+        perror("bench_roundtrip: working set");
+        return 1;
+    }
+    for (size_t i = 0; i < ws_bytes; i += 64)
+        ws_caller[i] = ws_callee[i] = 1;
+    pid_t pid = 0;
+    pthread_t th;
+    if (thread && c.kind != K_NONE) {
+        if (pthread_create(&th, NULL, callee_thread, &c) != 0) {
+            perror("bench_roundtrip: pthread_create");
+            return 1;
+        }
+    } else if (c.kind != K_NONE && (pid = fork()) < 0) {
         perror("bench_roundtrip: fork");
         return 1;
     }
-    if (pid == 0) {
+    if (!thread && c.kind != K_NONE && pid == 0) {
         close(c.sv[0]);
         if (place != 2)
             pin(place == 0 ? 0 : 1);
         callee(&c);
     }
-    close(c.sv[1]);
+    if (!thread)
+        close(c.sv[1]);
     if (place != 2)
         pin(0);
     int rc = 0;
@@ -197,12 +308,20 @@ int main(int argc, char **argv)
     for (long i = 0; i < n && rc == 0; i++)
         rc = call(&c, (unsigned)(2 * i + 1));
     double t = now_us() - t0;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
     if (rc != 0) {
         fprintf(stderr, "bench_roundtrip: a call failed: %s\n", strerror(errno));
         return 1;
     }
-    printf("ROUNDTRIP %s %s %.2f\n", argv[1], argv[2], t / (double)n);
-    return 0;
+    printf("ROUNDTRIP %s %s %.2f%s", argv[1], argv[2], t / (double)n, thread ? " thread" : "");
+    if (ws_kb > 0)
+        printf(" ws=%ld", ws_kb);
+    if (busy_us > 0)
+        printf(" busy=%ld", busy_us);
+    printf("\n");
+    fflush(stdout);
+    _exit(0); /* a callee thread may still wait */
 }

@@ -187,12 +187,24 @@ echo "info exit_overhead_isolation_handshakes_per_cpu_s_with_helpers process=$g_
 # wake and each placement, and the best process/none ratio that round trip
 # would allow if nothing else cost anything: with `none` a handshake takes
 # 1 / r_bn s, and the exit handling every phase is called 7 times per
-# handshake (StartHandshake .. EndSession).
+# handshake (StartHandshake .. EndSession), 6 of them waited for (EndSession is
+# posted).
+# A round trip's cost grows when the call is long enough for the waiting
+# side's CPU to go idle (-b: the callee computes that long; -w 64: each side
+# reads 64 KB after a wake), and is the same between two threads as between
+# two processes (-t): what "none" saves is the wait, not the address space.
+for a in "-w 64 none free" "-w 64 socket one" "-w 64 socket free" "-t -w 64 socket free" \
+  "-b 300 -w 64 none free" "-b 300 -w 64 socket one" "-b 300 -w 64 socket free" \
+  "-t -b 300 -w 64 socket free"; do
+  # shellcheck disable=SC2086
+  us=$(for _ in 1 2 3; do "$RT" $a 3000 | awk '{ print $4 }'; done | median)
+  echo "info exit_overhead_roundtrip_work_us $(echo "$a" | tr ' ' '_') $us"
+done
 for k in socket eventfd futex; do
   for pl in one two free; do
     us=$(for _ in 1 2 3; do "$RT" "$k" "$pl" | awk '{ print $4 }'; done | median)
     # shellcheck disable=SC2154
     echo "info exit_overhead_roundtrip_us $k $pl $us ceiling=$(awk -v u="$us" -v r="$r_bn" \
-      'BEGIN { printf "%.3f", 1 / (1 + 7 * u * r / 1e6) }')"
+      'BEGIN { printf "%.3f", 1 / (1 + 6 * u * r / 1e6) }')"
   done
 done
