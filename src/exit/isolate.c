@@ -46,8 +46,7 @@ struct pkie_exit_helper {
     int timeout_ms;
     const char *name;
     /* a posted call (pkie_exit_helper_post) whose answer is not taken yet */
-    uint32_t pend_seq; /* 0: none */
-    uint32_t pend_phase;
+    uint32_t pend_seq;       /* 0: none */
     long long pend_deadline; /* ms, monotonic */
     int pend_late;           /* posted while stopping: not cut by the stop */
 };
@@ -576,7 +575,6 @@ int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, ui
         return take_answer(h, 0, 0, late, limit, &rc, cause, cap);
     }
     h->pend_seq = seq;
-    h->pend_phase = phase;
     h->pend_deadline = now_ms() + limit;
     h->pend_late = late;
     return 0;
@@ -600,8 +598,9 @@ int pkie_exit_helper_settle(struct pkie_exit_helper *h, int nowait, int *rc, cha
         if (poll(p, 2, 0) == 0)
             return 1; /* not answered, within its deadline */
     }
-    /* Posted before the stop: the stop cuts the wait as it would the call's;
-     * taken during the stop: at most 2 s more, not cut. */
+    /* Posted and taken before the stop: the stop cuts the wait, as a call's;
+     * taken once stopping: at most 2 s more (or what is left of the deadline
+     * of a call posted while stopping), not cut. */
     int late = h->pend_late || stopping != 0;
     long long deadline = h->pend_deadline;
     if (stopping != 0 && !h->pend_late && deadline > now + 2000)

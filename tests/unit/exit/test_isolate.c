@@ -249,7 +249,7 @@ static void test_posted_end_crash(void **state)
 
 /* An exit that hangs in a posted EndSession is killed at the deadline by the
  * idle task's ticks, not only when the next session comes; the next session
- * gets a new helper. With isolation = none, EndSession is called as before. */
+ * gets a new helper. */
 static void test_posted_end_deadline(void **state)
 {
     (void)state;
