@@ -1,6 +1,6 @@
 #!/bin/sh
 # The whole test suite, as `make check` runs it:
-#   1. formatting check
+#   1. formatting check, and the independent peers fetched (scripts/peers.sh)
 #   2. normal build (gcc, -Werror) and every CTest label
 #   3. sanitizer build (ASan + UBSan) and every CTest label
 #   4. fuzz build (clang + libFuzzer): a short burst of every fuzz target
@@ -13,6 +13,15 @@ step() { printf '\n==== %s ====\n' "$*"; }
 
 step "format"
 sh scripts/format.sh --check
+
+# The interop tests run in a private network namespace (tests/netns-run),
+# where nothing can be fetched: the independent peers (OpenSSL 3.0 and 3.5
+# sources, OpenSSL 3.5 built no-shared) are fetched and built here first,
+# into PKIE_PEER_CACHE outside the clone (only when missing).
+step "peers (scripts/peers.sh, cached in ${PKIE_PEER_CACHE:-/var/cache/pkie-peers})"
+sh scripts/peers.sh src30 >/dev/null
+sh scripts/peers.sh src35 >/dev/null
+sh scripts/peers.sh openssl35 >/dev/null
 
 step "normal build (build/)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
