@@ -37,8 +37,14 @@ deb-src [signed-by=$kr] http://deb.debian.org/debian-security bookworm-security 
 deb-src [signed-by=$kr] http://deb.debian.org/debian trixie main
 EOF
   mv "$APT/sources.list.new" "$APT/sources.list"
+  rm -f "$APT/.updated"
   # shellcheck disable=SC2046
   apt-get $(apt_opts) -q update >&2 || die "apt-get update of the private deb-src list failed"
+  # (apt-get update exits 0 when an index could not be fetched: check one came)
+  # shellcheck disable=SC2046
+  apt-cache $(apt_opts) showsrc openssl >/dev/null 2>&1 ||
+    die "apt-get update of the private deb-src list fetched no index (no network?)"
+  : >"$APT/.updated"
 }
 
 # fetch DIR SERIES: unpack the newest openssl source package of SERIES (3.0,
@@ -49,7 +55,7 @@ fetch() {
   series=$2
   [ -f "$dir/.complete" ] && return 0
   command -v dpkg-source >/dev/null 2>&1 || die "dpkg-source missing (apt-get install dpkg-dev)"
-  [ -f "$APT/sources.list" ] || apt_setup
+  [ -f "$APT/.updated" ] || apt_setup
   # shellcheck disable=SC2046
   versions=$(apt-cache $(apt_opts) showsrc openssl | awk '/^Version:/ {print $2}' |
     grep "^$series\." | sort -rV | uniq)
