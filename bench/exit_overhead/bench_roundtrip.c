@@ -187,6 +187,18 @@ static int usage(void)
     return 2;
 }
 
+/* A decimal in [lo, hi] into *out: 0, or -1. */
+static int parse_long(const char *str, long lo, long hi, long *out)
+{
+    char *e = NULL;
+    errno = 0;
+    long v = strtol(str, &e, 10);
+    if (e == str || *e != '\0' || errno != 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static void *callee_thread(void *arg)
 {
     struct chan *c = arg;
@@ -205,17 +217,9 @@ int main(int argc, char **argv)
             thread = 1;
             argv++;
             argc--;
-        } else if (strcmp(argv[1], "-b") == 0 && argc > 2) {
-            char *e = NULL;
-            busy_us = strtol(argv[2], &e, 10);
-            if (e == argv[2] || *e != '\0' || busy_us < 0 || busy_us > 1000000)
-                return usage();
-            argv += 2;
-            argc -= 2;
-        } else if (strcmp(argv[1], "-w") == 0 && argc > 2) {
-            char *e = NULL;
-            ws_kb = strtol(argv[2], &e, 10);
-            if (e == argv[2] || *e != '\0' || ws_kb < 0 || ws_kb > 65536)
+        } else if ((strcmp(argv[1], "-b") == 0 || strcmp(argv[1], "-w") == 0) && argc > 2) {
+            int b = argv[1][1] == 'b';
+            if (parse_long(argv[2], 0, b ? 1000000 : 65536, b ? &busy_us : &ws_kb) != 0)
                 return usage();
             argv += 2;
             argc -= 2;
@@ -245,9 +249,8 @@ int main(int argc, char **argv)
         place = 2;
     else
         return usage();
-    char *end = NULL;
-    long n = argc == 4 ? strtol(argv[3], &end, 10) : 20000;
-    if ((argc == 4 && (end == argv[3] || *end != '\0')) || n < 1 || n > 10000000)
+    long n = 20000;
+    if (argc == 4 && parse_long(argv[3], 1, 10000000, &n) != 0)
         return usage();
 
     /* The CPUs a placement pins to must be allowed: a callee that cannot pin

@@ -48,6 +48,7 @@ struct pkie_exit_helper {
     /* a posted call (pkie_exit_helper_post) whose answer is not taken yet */
     uint32_t pend_seq;       /* 0: none */
     long long pend_deadline; /* ms, monotonic */
+    int pend_limit;          /* its deadline in ms from the post (for the log) */
     int pend_late;           /* posted while stopping: not cut by the stop */
 };
 
@@ -531,34 +532,11 @@ static int call_limit(const struct pkie_exit_helper *h, int *late)
     return *late && h->timeout_ms > 2000 ? 2000 : h->timeout_ms;
 }
 
-int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
-                          uint8_t *area, uint32_t area_len, char *cause, size_t cap)
-{
-    cause[0] = '\0';
-    if (h->pid <= 0) {
-        snprintf(cause, cap, "no helper");
-        return -1;
-    }
-    if (h->pend_seq != 0) {
-        snprintf(cause, cap, "the answer of a posted call was not taken");
-        return -1;
-    }
-    int late;
-    int limit = call_limit(h, &late);
-    if (area_len > CFTPKIE_SESSION_AREA_MAX || area == NULL)
-        area_len = 0;
-    uint32_t seq = send_request(h, z, phase, area, area_len);
-    int32_t rc;
-    if (take_answer(h, seq, now_ms() + limit, late, limit, &rc, cause, cap) < 0)
-        return -1;
-    copy_out(z, h->sz, phase);
-    if (area_len > 0)
-        memcpy(area, h->map + PKIE_EXIT_SHM_AREA_OFF, area_len);
-    return rc < 0 ? CFTPKIE_ERROR + 1 : rc;
-}
-
-int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
-                          const uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+/* Send a request for @p phase and record it as pending, its deadline from
+ * now (*area_len: what was copied of the area). 0, or -1 when the helper is
+ * gone or a pending answer was not taken (@p cause says why). */
+static int post_request(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
+                        const uint8_t *area, uint32_t *area_len, char *cause, size_t cap)
 {
     cause[0] = '\0';
     if (h->pid <= 0 || h->pend_seq != 0) {
@@ -567,17 +545,57 @@ int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, ui
     }
     int late;
     int limit = call_limit(h, &late);
-    if (area_len > CFTPKIE_SESSION_AREA_MAX || area == NULL)
-        area_len = 0;
-    uint32_t seq = send_request(h, z, phase, area, area_len);
+    if (*area_len > CFTPKIE_SESSION_AREA_MAX || area == NULL)
+        *area_len = 0;
+    uint32_t seq = send_request(h, z, phase, area, *area_len);
     if (seq == 0) {
         int32_t rc;
         return take_answer(h, 0, 0, late, limit, &rc, cause, cap);
     }
     h->pend_seq = seq;
     h->pend_deadline = now_ms() + limit;
+    h->pend_limit = limit;
     h->pend_late = late;
     return 0;
+}
+
+/* Wait for the pending answer until its deadline. Posted and taken before
+ * the stop: the stop cuts the wait; taken once stopping: at most 2 s more
+ * (or what is left of the deadline of a call posted while stopping), not
+ * cut. 0 with *rc, or -1 (the helper is gone, @p cause says why). */
+static int take_pending(struct pkie_exit_helper *h, int *rc, char *cause, size_t cap)
+{
+    long long now = now_ms();
+    int late = h->pend_late || stopping != 0;
+    long long deadline = h->pend_deadline;
+    if (stopping != 0 && !h->pend_late && deadline > now + 2000)
+        deadline = now + 2000;
+    uint32_t seq = h->pend_seq;
+    h->pend_seq = 0;
+    int32_t r;
+    if (take_answer(h, seq, deadline, late, h->pend_limit, &r, cause, cap) < 0)
+        return -1;
+    *rc = r < 0 ? CFTPKIE_ERROR + 1 : r;
+    return 0;
+}
+
+int pkie_exit_helper_call(struct pkie_exit_helper *h, struct pkicom *z, uint32_t phase,
+                          uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+{
+    int rc;
+    if (post_request(h, z, phase, area, &area_len, cause, cap) != 0 ||
+        take_pending(h, &rc, cause, cap) != 0)
+        return -1;
+    copy_out(z, h->sz, phase);
+    if (area_len > 0)
+        memcpy(area, h->map + PKIE_EXIT_SHM_AREA_OFF, area_len);
+    return rc;
+}
+
+int pkie_exit_helper_post(struct pkie_exit_helper *h, const struct pkicom *z, uint32_t phase,
+                          const uint8_t *area, uint32_t area_len, char *cause, size_t cap)
+{
+    return post_request(h, z, phase, area, &area_len, cause, cap);
 }
 
 int pkie_exit_helper_pending(const struct pkie_exit_helper *h)
@@ -591,26 +609,14 @@ int pkie_exit_helper_settle(struct pkie_exit_helper *h, int nowait, int *rc, cha
     cause[0] = '\0';
     if (h->pend_seq == 0)
         return 1;
-    long long now = now_ms();
-    if (nowait && now < h->pend_deadline) {
+    if (nowait && now_ms() < h->pend_deadline) {
         struct pollfd p[2] = {{.fd = h->chan, .events = POLLIN},
                               {.fd = h->pidfd, .events = POLLIN}};
         if (poll(p, 2, 0) == 0)
             return 1; /* not answered, within its deadline */
     }
-    /* Posted and taken before the stop: the stop cuts the wait, as a call's;
-     * taken once stopping: at most 2 s more (or what is left of the deadline
-     * of a call posted while stopping), not cut. */
-    int late = h->pend_late || stopping != 0;
-    long long deadline = h->pend_deadline;
-    if (stopping != 0 && !h->pend_late && deadline > now + 2000)
-        deadline = now + 2000;
-    uint32_t seq = h->pend_seq;
-    h->pend_seq = 0;
-    int32_t r;
-    if (take_answer(h, seq, deadline, late, h->timeout_ms, &r, cause, cap) < 0)
+    if (take_pending(h, rc, cause, cap) != 0)
         return -1;
-    *rc = r < 0 ? CFTPKIE_ERROR + 1 : r;
     /* as the exit left it (the caller checks the text as a call's) */
     memcpy(text, h->sz->error_text,
            sizeof(h->sz->error_text) < tcap ? sizeof(h->sz->error_text) : tcap);

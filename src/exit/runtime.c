@@ -355,32 +355,40 @@ static int session_phase(uint32_t phase)
     return phase >= CFTPKIE_START_HANDSHAKE && phase <= CFTPKIE_END_SESSION;
 }
 
-/* Take the answer of the posted EndSession (@p nowait: only if it is there
- * or overdue), log it and count it as a call's. */
-static void task_settle(struct pkie_tls_task *t, int nowait)
+/* The outcome of an EndSession not waited for (posted, or failed to post:
+ * @p r < 0 with @p cause), for session @p ref: logged and counted as a
+ * call's; a failed helper is replaced at the next call. */
+static void end_session_done(struct pkie_tls_task *t, uint64_t ref, int r, int rc, const char *text,
+                             size_t tcap, const char *cause)
 {
-    if (!pkie_exit_helper_pending(t->h))
-        return;
     struct pkie_tls_runtime *rt = t->rt;
     const char *pn = pkie_exit_phase_name(CFTPKIE_END_SESSION);
-    char text[sizeof(t->z->error_text)], cause[200];
-    int rc;
-    int r = pkie_exit_helper_settle(t->h, nowait, &rc, text, sizeof(text), cause, sizeof(cause));
-    if (r == 1)
-        return;
     if (r < 0) {
         pkie_log_error("exit", "exit %s phase %s: task %u session %llu: %s", rt->exit->name, pn,
-                       t->task_id, (unsigned long long)t->pend_ref, cause);
+                       t->task_id, (unsigned long long)ref, cause);
         rc = CFTPKIE_ERROR;
         helper_failed(t);
     } else {
-        rc = pkie_exit_answer_text(rt->exit, CFTPKIE_END_SESSION, rc, text, sizeof(text));
+        rc = pkie_exit_answer_text(rt->exit, CFTPKIE_END_SESSION, rc, text, tcap);
         t->failures = 0; /* a session went through: restarts no longer back off */
     }
     pkie_metrics_exit_call(pn, rc);
     if (pkie_log_enabled(PKIE_LOG_TRACE))
         pkie_log(PKIE_LOG_TRACE, "exit", "exit %s phase %s: task %u session %llu: %s (posted)",
-                 rt->exit->name, pn, t->task_id, (unsigned long long)t->pend_ref, rc_name(rc));
+                 rt->exit->name, pn, t->task_id, (unsigned long long)ref, rc_name(rc));
+}
+
+/* Take the answer of the posted EndSession (@p nowait: only if it is there
+ * or overdue). */
+static void task_settle(struct pkie_tls_task *t, int nowait)
+{
+    if (!pkie_exit_helper_pending(t->h))
+        return;
+    char text[sizeof(t->z->error_text)], cause[200];
+    int rc = 0;
+    int r = pkie_exit_helper_settle(t->h, nowait, &rc, text, sizeof(text), cause, sizeof(cause));
+    if (r != 1)
+        end_session_done(t, t->pend_ref, r, rc, text, sizeof(text), cause);
 }
 
 static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
@@ -448,17 +456,13 @@ void pkie_tls_task_end_session(struct pkie_tls_task *t)
             pkie_exit_call_prepare(z, CFTPKIE_END_SESSION);
             uint8_t *area = z->session_area;
             if (pkie_exit_helper_post(t->h, z, CFTPKIE_END_SESSION, area,
-                                      area != NULL ? t->area_size : 0, cause, sizeof(cause)) == 0) {
-                t->pend_ref = z->host_session_ref;
-                if (z->host_session_ref > t->max_ref)
-                    t->max_ref = z->host_session_ref;
+                                      area != NULL ? t->area_size : 0, cause, sizeof(cause)) != 0) {
+                end_session_done(t, z->host_session_ref, -1, 0, NULL, 0, cause);
                 return;
             }
-            pkie_log_error("exit", "exit %s phase %s: task %u session %llu: %s", t->rt->exit->name,
-                           pkie_exit_phase_name(CFTPKIE_END_SESSION), t->task_id,
-                           (unsigned long long)z->host_session_ref, cause);
-            pkie_metrics_exit_call(pkie_exit_phase_name(CFTPKIE_END_SESSION), CFTPKIE_ERROR);
-            helper_failed(t);
+            t->pend_ref = z->host_session_ref;
+            if (z->host_session_ref > t->max_ref)
+                t->max_ref = z->host_session_ref;
             return;
         }
     }
