@@ -130,13 +130,21 @@ db_has_cert() {
     cmp -s "$WORK/db.pem" "$(openssl x509 -in "$1" -out "$WORK/in.pem" && echo "$WORK/in.pem")"
 }
 
-# approve_pending NAME LOG: wait (60 s at most) until a pending request whose subject has NAME
-# arrives, approve it, then wait until the client writing LOG has appended "rc=N"
+# approve_pending NAME LOG [SEEN]: wait (60 s at most) until a pending request whose subject has
+# NAME arrives (and, with SEEN, until LOG has a line matching SEEN: e.g. the client's first
+# pollRep, so that approval cannot overtake its first poll), approve it, then wait until the
+# client writing LOG has appended "rc=N"
 approve_pending() {
   i=0
   while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q "$1"; do
     i=$((i + 1))
     [ $i -gt 600 ] && die "request $1 did not arrive"
+    sleep 0.1
+  done
+  i=0
+  while [ -n "${3:-}" ] && ! grep -q "$3" "$2"; do
+    i=$((i + 1))
+    [ $i -gt 600 ] && die "client of $1 never logged '$3'"
     sleep 0.1
   done
   id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk -v n="$1" '$0 ~ n {print $1}')

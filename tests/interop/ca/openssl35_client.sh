@@ -92,10 +92,11 @@ check "genm crlStatusList with -oldcrl" o35 -cmd genm $MAC $TRUST -infotype crlS
   -oldcrl "$C/crl1.der" -crlout "$C/crl2.der"
 
 # --- polling under manual approval
-( o35 -cmd ir -ref manual1 -secret pass:m4nual $TRUST -newkey "$C/k1.pem" \
+# stdbuf: the client logs to stdout, which a file would buffer until its end
+( stdbuf -oL "$O35" cmp $S -cmd ir -ref manual1 -secret pass:m4nual $TRUST -newkey "$C/k1.pem" \
   -subject "/CN=i35poll/O=pkie" -certout "$C/cpoll.pem" >"$C/poll.log" 2>&1
   echo "rc=$?" >>"$C/poll.log" ) &
-approve_pending i35poll "$C/poll.log"
+approve_pending i35poll "$C/poll.log" "received POLLREP"
 check "polled until approved" grep -q "rc=0" "$C/poll.log"
 check "  pollReq/pollRep seen" grep -q "received POLLREP" "$C/poll.log"
 

@@ -76,25 +76,18 @@ done
 printf 'm4nual\n' >"$C/secret2"
 "$PKIE_BIN" ca client add --dir "$WORK/ca" --ref manual1 --secret-file "$C/secret2" \
   --subject-pattern "CN=*" --approval manual
-( openssl cmp -cmd ir $S -ref manual1 -secret pass:m4nual -newkey "$C/k1.pem" \
+# stdbuf: the client logs to stdout, which a file would buffer until its end
+( stdbuf -oL openssl cmp -cmd ir $S -ref manual1 -secret pass:m4nual -newkey "$C/k1.pem" \
   -subject "/CN=waiter1" -certout "$C/cw1.pem" >"$C/poll1.log" 2>&1; echo "rc=$?" >>"$C/poll1.log" ) &
-p1=$!
-i=0
-while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q waiter1; do
-  i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.1
-done
-sleep 1.5 # at least one pollReq/pollRep round
-id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk '/waiter1/ {print $1}')
-check "pending approve" "$PKIE_BIN" ca pending approve "$id" --dir "$WORK/ca"
-wait $p1
+approve_pending waiter1 "$C/poll1.log" "received POLLREP"
 check "polling client got its certificate after approval" grep -q "rc=0" "$C/poll1.log"
-check "client polled" grep -q "POLLREQ\|pollReq\|polling\|checkAfter" "$C/poll1.log"
+check "client polled" grep -q "received POLLREP" "$C/poll1.log"
 ( openssl cmp -cmd ir $S -ref manual1 -secret pass:m4nual -newkey "$C/k1.pem" \
   -subject "/CN=waiter2" -certout "$C/cw2.pem" >"$C/poll2.log" 2>&1; echo "rc=$?" >>"$C/poll2.log" ) &
 p2=$!
 i=0
 while ! "$PKIE_BIN" ca pending list --dir "$WORK/ca" | grep -q waiter2; do
-  i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.1
+  i=$((i + 1)); [ $i -gt 600 ] && die "request waiter2 did not arrive"; sleep 0.1
 done
 id=$("$PKIE_BIN" ca pending list --dir "$WORK/ca" | awk '/waiter2/ {print $1}')
 check "pending reject" "$PKIE_BIN" ca pending reject "$id" --dir "$WORK/ca" --reason "not today"

@@ -107,7 +107,12 @@ case_ ir_unknown_ref sig fail "error" -- -cmd ir -ref nobody -secret pass:s3cret
     sleep 0.1
   done
   id=$("$pkie" ca pending list --dir "$ca" | awk '/polled/ {print $1; exit}')
-  sleep 1
+  i=0 # approve only after the first pollRep (-rspout writes each response as it arrives)
+  while [ ! -s "$out/poll.rsp2.der" ]; do
+    i=$((i + 1))
+    [ "$i" -le 300 ] || exit 1
+    sleep 0.1
+  done
   "$pkie" ca pending approve "$id" --dir "$ca" >/dev/null
 ) &
 POLLER=$!
