@@ -4,7 +4,7 @@
 #   pkie_interop_test(NAME n COMMAND prog args...)   runs in a private network
 #                                                    namespace (loopback only)
 #   pkie_e2e_test(NAME n COMMAND prog args...)
-#   pkie_fuzz_target(NAME n SOURCES f.c LIBS pkie_x CORPUS dir)
+#   pkie_fuzz_target(NAME n SOURCES f.c LIBS pkie_x CORPUS dir [FUZZ_ARGS libFuzzer flags...])
 #
 # Tests find their data through the environment: PKIE_SRC_DIR, PKIE_BUILD_DIR,
 # PKIE_TEST_DATA (tests/data) and PKIE_BIN (the pkie CLI).
@@ -63,7 +63,7 @@ endfunction()
 # every other build it is linked with a replay driver and its test replays the
 # corpus, so the normal and sanitizer builds check every committed input too.
 function(pkie_fuzz_target)
-  cmake_parse_arguments(T "" "NAME;CORPUS" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;CORPUS" "SOURCES;LIBS;FUZZ_ARGS" ${ARGN})
   set(exe fuzz_${T_NAME})
   if(PKIE_FUZZ)
     add_executable(${exe} ${T_SOURCES})
@@ -71,7 +71,7 @@ function(pkie_fuzz_target)
     set(work ${CMAKE_BINARY_DIR}/fuzz-work/${T_NAME})
     file(MAKE_DIRECTORY ${work})
     add_test(NAME ${exe} COMMAND ${exe} -max_total_time=${PKIE_FUZZ_BURST_SECONDS}
-             -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 ${work} ${T_CORPUS})
+             -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 ${T_FUZZ_ARGS} ${work} ${T_CORPUS})
   else()
     add_executable(${exe} ${T_SOURCES} ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.c)
     add_test(NAME ${exe} COMMAND ${exe} ${T_CORPUS})

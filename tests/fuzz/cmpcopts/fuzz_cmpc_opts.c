@@ -17,11 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
-    if (path[0] == '\0') {
+    if (path[0] == '\0') /* the parser reports on stderr: see CMakeLists.txt */
         snprintf(path, sizeof(path), "/tmp/pkie-fuzz-cmpc-%ld.cnf", (long)getpid());
-        if (freopen("/dev/null", "w", stderr) == NULL) /* the parser reports on stderr */
-            return 0;
-    }
     char sections[128] = "Mock commands, x:y";
     static const char tag[] = "#sections ";
     if (size > sizeof(tag) - 1 && memcmp(data, tag, sizeof(tag) - 1) == 0) {
