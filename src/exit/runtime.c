@@ -391,15 +391,27 @@ static void task_settle(struct pkie_tls_task *t, int nowait)
         end_session_done(t, t->pend_ref, r, rc, text, sizeof(text), cause);
 }
 
+/* A session a failed helper had seen is lost (its exit state died with the
+ * helper), also once another session has started a new helper: nothing to
+ * end, and no later phase in a helper that never saw it. */
+static int session_lost(const struct pkie_tls_task *t, uint32_t phase, uint64_t ref)
+{
+    return session_phase(phase) && ref <= t->dead_ref;
+}
+
+/* Session @p ref has reached the running helper (a failure of it loses it). */
+static void seen_by_helper(struct pkie_tls_task *t, uint64_t ref)
+{
+    if (ref > t->max_ref)
+        t->max_ref = ref;
+}
+
 static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
 {
     struct pkicom *z = t->z;
     uint64_t ref = session_phase(phase) ? z->host_session_ref : 0;
     task_settle(t, 0); /* the helper serves one call at a time */
-    /* A session a failed helper had seen is lost (its exit state died with
-     * the helper), also once another session has started a new helper:
-     * nothing to end, and no later phase in a helper that never saw it. */
-    int lost = session_phase(phase) && ref <= t->dead_ref;
+    int lost = session_lost(t, phase, ref);
     if (phase == CFTPKIE_END_TASK && t->h == NULL) {
         pkie_exit_call_prepare(z, phase);
         return CFTPKIE_NOT_HANDLED;
@@ -421,8 +433,7 @@ static int task_call_isolated(struct pkie_tls_task *t, uint32_t phase)
             return CFTPKIE_ERROR;
         }
     }
-    if (ref > t->max_ref)
-        t->max_ref = ref;
+    seen_by_helper(t, ref);
     uint8_t *area = session_phase(phase) ? z->session_area : NULL;
     int rc = call_in(t->rt, t->h, z, phase, area, area != NULL ? t->area_size : 0);
     if (!pkie_exit_helper_alive(t->h))
@@ -446,28 +457,26 @@ int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase)
     return rc;
 }
 
-void pkie_tls_task_end_session(struct pkie_tls_task *t)
+int pkie_tls_task_post_end(struct pkie_tls_task *t)
 {
+    if (!t->end_async || t->h == NULL || t->rt->isolation != PKIE_TLS_EXIT_PROCESS)
+        return 0;
+    task_settle(t, 0); /* the helper serves one call at a time */
     struct pkicom *z = t->z;
-    if (t->end_async && t->h != NULL && t->rt->isolation == PKIE_TLS_EXIT_PROCESS) {
-        task_settle(t, 0);
-        if (t->h != NULL && z->host_session_ref > t->dead_ref) {
-            char cause[200];
-            pkie_exit_call_prepare(z, CFTPKIE_END_SESSION);
-            uint8_t *area = z->session_area;
-            if (pkie_exit_helper_post(t->h, z, CFTPKIE_END_SESSION, area,
-                                      area != NULL ? t->area_size : 0, cause, sizeof(cause)) != 0) {
-                end_session_done(t, z->host_session_ref, -1, 0, NULL, 0, cause);
-                return;
-            }
-            t->pend_ref = z->host_session_ref;
-            if (z->host_session_ref > t->max_ref)
-                t->max_ref = z->host_session_ref;
-            return;
-        }
+    uint64_t ref = z->host_session_ref;
+    if (t->h == NULL || session_lost(t, CFTPKIE_END_SESSION, ref))
+        return 0; /* a restart, or nothing to end: as a call does it */
+    char cause[200];
+    pkie_exit_call_prepare(z, CFTPKIE_END_SESSION);
+    uint8_t *area = z->session_area;
+    if (pkie_exit_helper_post(t->h, z, CFTPKIE_END_SESSION, area, area != NULL ? t->area_size : 0,
+                              cause, sizeof(cause)) != 0) {
+        end_session_done(t, ref, -1, 0, NULL, 0, cause);
+        return 1;
     }
-    int rc = pkie_tls_task_call(t, CFTPKIE_END_SESSION);
-    pkie_metrics_exit_call(pkie_exit_phase_name(CFTPKIE_END_SESSION), rc);
+    t->pend_ref = ref;
+    seen_by_helper(t, ref);
+    return 1;
 }
 
 void pkie_tls_task_async_end(struct pkie_tls_task *t, int on)

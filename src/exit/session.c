@@ -156,14 +156,19 @@ static void prepare_call(struct pkie_tls_session *s, uint32_t phase)
     }
 }
 
-/* Call the exit for a session phase (prepare_call, then the call). Returns the
- * normalised answer. */
-static int call_phase(struct pkie_tls_session *s, uint32_t phase)
+/* Call the exit for a prepared phase, counted. Returns the normalised answer. */
+static int call_prepared(struct pkie_tls_session *s, uint32_t phase)
 {
-    prepare_call(s, phase);
     int rc = pkie_tls_task_call(s->t, phase);
     pkie_metrics_exit_call(pkie_exit_phase_name(phase), rc);
     return rc;
+}
+
+/* Call the exit for a session phase (prepare_call, then the call). */
+static int call_phase(struct pkie_tls_session *s, uint32_t phase)
+{
+    prepare_call(s, phase);
+    return call_prepared(s, phase);
 }
 
 static void put_sigalgs(struct pkie_tls_session *s)
@@ -843,7 +848,8 @@ void pkie_tls_session_end(struct pkie_tls_session *s)
     if (t != NULL && t->z != NULL &&
         (s->start_called || (t->mask & CFTPKIE_PHASE_BIT(CFTPKIE_END_SESSION)) != 0)) {
         prepare_call(s, CFTPKIE_END_SESSION);
-        pkie_tls_task_end_session(t); /* posted (its answer taken later) or called */
+        if (!pkie_tls_task_post_end(t)) /* not posted: called and waited for */
+            call_prepared(s, CFTPKIE_END_SESSION);
         t->z->session_area = NULL;
     }
     SSL_free(s->ssl);

@@ -93,13 +93,13 @@ int pkie_tls_ex_index(void);
  */
 int pkie_tls_task_call(struct pkie_tls_task *t, uint32_t phase);
 /**
- * EndSession for the session whose fields are in the task's pkicom. With
- * isolation = process and pkie_tls_task_async_end on, it is posted to the
- * helper and its answer taken later (before the task's next call, at
- * pkie_tls_task_tick or at EndTask), logged and counted as a call's;
- * otherwise called as pkie_tls_task_call does.
+ * Post EndSession for the session whose fields are in the task's pkicom when
+ * isolation = process and pkie_tls_task_async_end is on: its answer is taken
+ * later (before the task's next call, at pkie_tls_task_tick or at EndTask),
+ * logged and counted as a call's. 1 when posted (or its failure to post
+ * logged), 0 when the caller is to call it (pkie_tls_task_call).
  */
-void pkie_tls_task_end_session(struct pkie_tls_task *t);
+int pkie_tls_task_post_end(struct pkie_tls_task *t);
 /** Record a failure of @p phase for @p s and log it (exit, phase, session). */
 void pkie_tls_session_fail(struct pkie_tls_session *s, uint32_t phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

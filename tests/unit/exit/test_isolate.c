@@ -197,7 +197,32 @@ static void end_session(struct pkie_tls_task *t, uint64_t ref, uint8_t *area)
 {
     t->z->host_session_ref = ref;
     t->z->session_area = area;
-    pkie_tls_task_end_session(t);
+    if (!pkie_tls_task_post_end(t)) /* as pkie_tls_session_end does */
+        pkie_tls_task_call(t, CFTPKIE_END_SESSION);
+}
+
+/* Tick @p t until @p done holds, at most @p limit_ms. */
+static void tick_until(struct pkie_tls_task *t, int (*done)(const struct pkie_tls_task *),
+                       long long limit_ms)
+{
+    long long t0 = ms();
+    for (;;) {
+        pkie_tls_task_tick(t);
+        if (done(t))
+            return;
+        assert_true(ms() - t0 < limit_ms);
+        usleep(10 * 1000);
+    }
+}
+
+static int settled(const struct pkie_tls_task *t)
+{
+    return !pkie_exit_helper_pending(t->h);
+}
+
+static int helper_gone(const struct pkie_tls_task *t)
+{
+    return t->h == NULL;
 }
 
 /* EndSession posted (pkie_tls_task_async_end): the task does not wait for
@@ -236,12 +261,7 @@ static void test_posted_end_crash(void **state)
     assert_int_equal(t->failures, 1);
     /* a posted EndSession that answers ends the back-off, as a called one */
     end_session(t, 3, a3);
-    pkie_tls_task_tick(t);
-    for (int i = 0; i < 500 && pkie_exit_helper_pending(t->h); i++) {
-        usleep(10 * 1000);
-        pkie_tls_task_tick(t);
-    }
-    assert_false(pkie_exit_helper_pending(t->h));
+    tick_until(t, settled, 5000);
     assert_int_equal(t->failures, 0);
     pkie_tls_task_end(t);
     pkie_tls_runtime_close(rt);
@@ -264,11 +284,7 @@ static void test_posted_end_deadline(void **state)
     long long t0 = ms();
     end_session(t, 1, a);
     assert_true(ms() - t0 < 500);
-    while (t->h != NULL) {
-        assert_true(ms() - t0 < 5000);
-        pkie_tls_task_tick(t);
-        usleep(20 * 1000);
-    }
+    tick_until(t, helper_gone, 5000);
     long long dt = ms() - t0;
     pkie_log_set_sink(NULL, NULL);
     assert_true(dt >= 990 && dt < 4000);
