@@ -130,38 +130,39 @@ measure() {
 }
 check_openssl
 : >"$W/m"
+# one measure of kind K: c s_server, a internal, bk/bs the exit (key/sig), bn
+# b-sig in process
+measure_kind() {
+  case $1 in
+  c) start_openssl ;;
+  a) start_pkie "$W/a.conf" ;;
+  bk) start_pkie "$W/b-key.conf" ;;
+  bs) start_pkie "$W/b-sig.conf" ;;
+  bn) start_pkie "$W/b-none.conf" ;;
+  esac && echo "$1 $(measure)" >>"$W/m"
+}
+KINDS="c a bk bs bn"
+[ "${PKIE_BENCH_ONLY:-}" = isolation ] && KINDS="bs bn"
 r=1
-ONLY=${PKIE_BENCH_ONLY:-}
-if [ "$ONLY" = isolation ]; then
-  while [ $r -le "$RUNS" ]; do
-    start_pkie "$W/b-sig.conf" && echo "bs $(measure)" >>"$W/m"
-    start_pkie "$W/b-none.conf" && echo "bn $(measure)" >>"$W/m"
-    echo "run $r: $(tail -n 2 "$W/m" | tr '\n' ' ')"
-    r=$((r + 1))
-  done
-  median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-  bs=$(awk '$1 == "bs" { print $2 }' "$W/m" | median)
-  bn=$(awk '$1 == "bn" { print $2 }' "$W/m" | median)
-  # paired: each run's process/none, geometric mean
-  gm=$(paste -d' ' <(awk '$1 == "bs" { print $2 }' "$W/m") <(awk '$1 == "bn" { print $2 }' "$W/m") |
-    awk '$2 > 0 { s += log($1 / $2); n++ } END { if (n) printf "%.3f", exp(s / n); else print "nan" }')
-  echo "RESULT exit_overhead_isolation_process_vs_none_handshakes_per_s ours=$bs baseline=$bn ratio=$(awk -v x="$bs" -v y="$bn" 'BEGIN { printf "%.3f", x / y }') paired_geomean=$gm target=0.95"
-  exit 0
-fi
 while [ $r -le "$RUNS" ]; do
-  start_openssl && echo "c $(measure)" >>"$W/m"
-  start_pkie "$W/a.conf" && echo "a $(measure)" >>"$W/m"
-  start_pkie "$W/b-key.conf" && echo "bk $(measure)" >>"$W/m"
-  start_pkie "$W/b-sig.conf" && echo "bs $(measure)" >>"$W/m"
-  start_pkie "$W/b-none.conf" && echo "bn $(measure)" >>"$W/m"
+  for k in $KINDS; do measure_kind "$k"; done
   echo "run $r (handshakes/s, per server CPU second, per CPU second of server and exit helpers):" \
-    "$(tail -n 5 "$W/m" | tr '\n' ' ')"
+    "$(tail -n "$(echo "$KINDS" | wc -w)" "$W/m" | tr '\n' ' ')"
   r=$((r + 1))
 done
 col() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$W/m"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 spread() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "min=%s max=%s", lo, hi }'; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.3f", x / y; else print "nan" }'; }
+if [ "${PKIE_BENCH_ONLY:-}" = isolation ]; then
+  # paired: each run's process/none, geometric mean
+  gm=$(paste -d' ' <(col bs 2) <(col bn 2) |
+    awk '$2 > 0 { s += log($1 / $2); n++ } END { if (n) printf "%.3f", exp(s / n); else print "nan" }')
+  bs=$(col bs 2 | median)
+  bn=$(col bn 2 | median)
+  echo "RESULT exit_overhead_isolation_process_vs_none_handshakes_per_s ours=$bs baseline=$bn ratio=$(ratio "$bs" "$bn") paired_geomean=$gm target=0.95"
+  exit 0
+fi
 for k in c a bk bs bn; do
   eval "r_$k=\$(col $k 2 | median)"
   eval "e_$k=\$(col $k 3 | median)"
