@@ -94,6 +94,10 @@ static int misbehave(const struct conf *c, struct pkicom *z)
             n += (size_t)snprintf(z->error_text + n, sizeof(z->error_text) - n, "%s%d",
                                   i ? "," : "", fds[i]);
         return CFTPKIE_ERROR;
+    } else if (strcmp(c->mode, "lie") == 0) {
+        /* an error whose text never ends */
+        memset(z->error_text, 'L', sizeof(z->error_text));
+        return CFTPKIE_ERROR;
     } else if (strcmp(c->mode, "uid") == 0) {
         snprintf(z->error_text, sizeof(z->error_text), "uid=%u gid=%u", (unsigned)getuid(),
                  (unsigned)getgid());

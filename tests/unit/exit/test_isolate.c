@@ -296,6 +296,31 @@ static void test_posted_end_deadline(void **state)
     pkie_tls_runtime_close(rt);
 }
 
+/* An exit that lies in a posted EndSession (an error text without its end):
+ * the host reads no further than the text's capacity, logs the error with
+ * the phase, and the helper serves the next session. */
+static void test_posted_end_lie(void **state)
+{
+    (void)state;
+    struct pkie_tls_runtime *rt = NULL;
+    struct pkie_tls_task *t = start("lie", NULL, NULL, &rt);
+    pkie_tls_task_async_end(t, 1);
+    uint8_t a[16] = {0};
+    logged[0] = '\0';
+    pkie_log_set_sink(keep_log, NULL);
+    assert_int_equal(call(t, 1, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    unsigned long spawns = pkie_exit_helper_spawns();
+    trigger(CFTPKIE_END_SESSION);
+    end_session(t, 1, a);
+    tick_until(t, settled, 5000);
+    pkie_log_set_sink(NULL, NULL);
+    assert_non_null(strstr(logged, "phase EndSession: error (error text not terminated)"));
+    assert_int_equal(call(t, 2, a, CFTPKIE_START_HANDSHAKE), CFTPKIE_NOT_HANDLED);
+    assert_int_equal(pkie_exit_helper_spawns(), spawns); /* the same helper */
+    pkie_tls_task_end(t);
+    pkie_tls_runtime_close(rt);
+}
+
 static void test_user(void **state)
 {
     (void)state;
@@ -375,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_posted_end_crash),
         cmocka_unit_test(test_posted_end_deadline),
+        cmocka_unit_test(test_posted_end_lie),
         cmocka_unit_test(test_user),
         cmocka_unit_test(test_stop),
     };
